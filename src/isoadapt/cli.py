@@ -1,0 +1,128 @@
+"""The `isoadapt` command: argparse subcommands; logging and offline mode set up once, here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from isoadapt.config import DEFAULT_CACHE_DIR, TrainConfig  # noqa: E402
+from isoadapt.errors import InputError  # noqa: E402
+from isoadapt.head import HEAD_TYPES  # noqa: E402
+from isoadapt.losses.objective import ISOTROPY_LOSSES  # noqa: E402
+from isoadapt.models import MPNET  # noqa: E402
+
+log = logging.getLogger("isoadapt")
+TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def parse_bool(value: str) -> bool:
+    if value.lower() in TRUE:
+        return True
+    if value.lower() in FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The research's flags, verbatim, plus what a user needs around them."""
+    d = TrainConfig(train_data="", val_data="", output_dir="")
+    parser.add_argument("--train_data", required=True, help="train.json: a list of {query, positive, negative?}")
+    parser.add_argument("--val_data", required=True, help="dev.json: {queries, corpus, qrels}, evaluated before and after training")
+    parser.add_argument("--test_data", help="test.json in the same format, also evaluated (optional)")
+    parser.add_argument("--base_model", default=d.base_model, help=f"{MPNET}, sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder")
+    parser.add_argument(
+        "--freeze_base", nargs="?", const=True, default=True, type=parse_bool, metavar="BOOL",
+        help="train only the head on cached vectors (true); false fine-tunes the encoder too (slow, forgets)",
+    )
+    parser.add_argument("--no-freeze_base", dest="freeze_base", action="store_false", help="same as --freeze_base false")
+    parser.add_argument("--lambda_contrastive", type=float, default=d.lambda_contrastive, help="weight of the margin contrastive loss")
+    parser.add_argument("--lambda_isotropy", type=float, default=d.lambda_isotropy, help="weight of the scale-invariant isotropy loss")
+    parser.add_argument("--lambda_reg", type=float, default=d.lambda_reg, help="weight of the VICReg variance regulariser")
+    parser.add_argument("--margin", type=float, default=d.margin, help="margin of the contrastive hinge, in cosine")
+    parser.add_argument("--projection_learning_rate", type=float, default=d.projection_learning_rate, help="AdamW learning rate of the head")
+    parser.add_argument("--base_learning_rate", type=float, default=d.base_learning_rate, help="AdamW learning rate of the encoder (only with --freeze_base false)")
+    parser.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training pairs")
+    parser.add_argument("--batch_size", type=int, default=d.batch_size, help="pairs per step (>= 2; the other positives are in-batch negatives)")
+    parser.add_argument("--output_dir", required=True, help="run folder to create (config, metrics, head weights, step log)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an --output_dir that already holds a run")
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed for shuffling and initialisation")
+    parser.add_argument("--head", choices=sorted(HEAD_TYPES), default=d.head, help="linear d->d (identity init) or a residual MLP")
+    parser.add_argument("--isotropy_loss", choices=sorted(ISOTROPY_LOSSES), default=d.isotropy_loss, help="which isotropy loss to use")
+    parser.add_argument("--variance_target", type=float, default=d.variance_target, help="per-dimension std target of the variance hinge")
+    parser.add_argument("--cache_dir", default=d.cache_dir, help="where models are unpacked and embeddings cached")
+    parser.add_argument("--device", default=d.device, help="torch device")
+    parser.add_argument("--encode_batch_size", type=int, default=d.encode_batch_size, help="texts per encoder batch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="isoadapt", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a projection head and compare it with the base model", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_train_arguments(train)
+
+    evaluate = commands.add_parser("evaluate", help="score a trained run on any processed split, next to the baseline", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    evaluate.add_argument("--run_dir", required=True, help="a completed run folder from `isoadapt train`")
+    evaluate.add_argument("--data", required=True, help="a processed split ({queries, corpus, qrels})")
+    evaluate.add_argument("--output", help="also write the metrics as JSON to this file")
+    evaluate.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache")
+
+    prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sources = prepare.add_subparsers(dest="dataset", required=True)
+    semanlink = sources.add_parser("semanlink", help="Semanlink bookmarks -> tags, from cherche 2.2.1's source archive", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    semanlink.add_argument("--source", default="data/raw/cherche-2.2.1.tar.gz", help="cherche-2.2.1.tar.gz, or a folder holding docs.json and tags.json")
+    for sub in (semanlink,):
+        sub.add_argument("--out_root", default="data/processed", help="parent folder of the processed datasets")
+        sub.add_argument("--seed", type=int, default=0, help="seed of the split and of negative sampling")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {k: v for k, v in vars(args).items() if k not in {"command", "verbose"}}
+    return TrainConfig(**values)
+
+
+def command_train(args: argparse.Namespace) -> None:
+    from isoadapt.training_run import run_training
+
+    run_training(config_from_args(args))
+
+
+def command_evaluate(args: argparse.Namespace) -> None:
+    from isoadapt.run_evaluation import evaluate_run
+
+    evaluate_run(Path(args.run_dir), Path(args.data), Path(args.cache_dir), Path(args.output) if args.output else None)
+
+
+def command_prepare(args: argparse.Namespace) -> None:
+    if args.dataset == "semanlink":
+        from isoadapt.data.semanlink import prepare_semanlink
+
+        summary = prepare_semanlink(Path(args.source), Path(args.out_root), args.seed)
+        print("\n".join(summary.lines()))
+
+
+COMMANDS = {"train": command_train, "evaluate": command_evaluate, "prepare": command_prepare}
+
+
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        (COMMANDS[args.command] if hasattr(args, "command") else command_train)(args)
+    except InputError as err:
+        print(f"isoadapt: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data sources, one module each, all writing the processed format defined in `formats`."""

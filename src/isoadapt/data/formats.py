@@ -1,0 +1,150 @@
+"""The processed formats, their loaders and their validation.
+
+train.json: a list of {"query", "positive", "negative"?} records (texts).
+dev.json / test.json: {"queries": {qid: text}, "corpus": {doc_id: text}, "qrels": {qid: {doc_id: grade}}},
+BEIR's data contract. Loaders fail with one line naming the file, the record and the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from isoadapt.errors import InputError
+from isoadapt.fileio import atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainExample:
+    query: str
+    positive: str
+    negative: str | None = None
+
+
+@dataclass
+class EvalSet:
+    """A retrieval benchmark split: texts by id and graded judgments."""
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    dropped_queries: int = field(default=0)
+
+
+def _text(path: Path, where: str, name: str, value) -> str:
+    if value is None:
+        raise InputError(f"{path}: {where}: missing '{name}'")
+    if not isinstance(value, str):
+        raise InputError(f"{path}: {where}: '{name}' must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InputError(f"{path}: {where}: empty '{name}'")
+    return value
+
+
+def load_train(path: str | Path) -> list[TrainExample]:
+    """Load and validate train.json."""
+    path = Path(path)
+    records = read_json(path)
+    if not isinstance(records, list):
+        raise InputError(f"{path}: expected a JSON list of {{query, positive, negative?}} records, got {type(records).__name__}")
+    if not records:
+        raise InputError(f"{path}: no training records")
+    examples = []
+    for index, record in enumerate(records):
+        where = f"record {index}"
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: {where}: expected an object, got {type(record).__name__}")
+        for name in ("query", "positive"):
+            if name not in record:
+                raise InputError(f"{path}: {where}: missing '{name}'")
+        negative = record.get("negative")
+        examples.append(
+            TrainExample(
+                query=_text(path, where, "query", record["query"]),
+                positive=_text(path, where, "positive", record["positive"]),
+                negative=None if negative is None else _text(path, where, "negative", negative),
+            )
+        )
+    return examples
+
+
+def _grade(path: Path, qid: str, doc_id: str, grade) -> int:
+    if isinstance(grade, bool) or not isinstance(grade, (int, float)) or (isinstance(grade, float) and (math.isnan(grade) or grade != int(grade))):
+        raise InputError(f"{path}: qrels[{qid!r}][{doc_id!r}]: grade must be an integer, got {grade!r}")
+    return int(grade)
+
+
+def _id_text_map(path: Path, data: dict, key: str) -> dict[str, str]:
+    section = data.get(key)
+    if not isinstance(section, dict):
+        raise InputError(f"{path}: '{key}' must be an object of {{id: text}}")
+    if not section:
+        raise InputError(f"{path}: '{key}' is empty")
+    return {str(item_id): _text(path, f"{key}[{item_id!r}]", "text", text) for item_id, text in section.items()}
+
+
+def load_eval(path: str | Path) -> EvalSet:
+    """Load and validate a dev/test split; queries with no relevant document are dropped and counted."""
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected an object with 'queries', 'corpus' and 'qrels', got {type(data).__name__}")
+    for key in ("queries", "corpus", "qrels"):
+        if key not in data:
+            raise InputError(f"{path}: missing '{key}'")
+    queries = _id_text_map(path, data, "queries")
+    corpus = _id_text_map(path, data, "corpus")
+    if not isinstance(data["qrels"], dict):
+        raise InputError(f"{path}: 'qrels' must be an object of {{qid: {{doc_id: grade}}}}")
+    qrels: dict[str, dict[str, int]] = {}
+    for qid, judged in data["qrels"].items():
+        if qid not in queries:
+            raise InputError(f"{path}: qrels[{qid!r}]: query id not in queries")
+        if not isinstance(judged, dict):
+            raise InputError(f"{path}: qrels[{qid!r}]: expected an object of {{doc_id: grade}}")
+        for doc_id, grade in judged.items():
+            if doc_id not in corpus:
+                raise InputError(f"{path}: qrels[{qid!r}]: doc id {doc_id!r} not in corpus")
+            qrels.setdefault(qid, {})[doc_id] = _grade(path, qid, doc_id, grade)
+    relevant = {qid for qid, judged in qrels.items() if any(g > 0 for g in judged.values())}
+    if not relevant:
+        raise InputError(f"{path}: no query has a relevant document (grade > 0)")
+    dropped = len(queries) - len(relevant)
+    if dropped:
+        log.warning("%s: %d queries without a relevant document are left out of evaluation", path, dropped)
+    return EvalSet(
+        queries={qid: text for qid, text in queries.items() if qid in relevant},
+        corpus=corpus,
+        qrels={qid: qrels[qid] for qid in relevant},
+        dropped_queries=dropped,
+    )
+
+
+def eval_set_to_json(split: EvalSet) -> dict:
+    return {"queries": split.queries, "corpus": split.corpus, "qrels": split.qrels}
+
+
+def write_dataset(out_dir: str | Path, train: list[TrainExample] | None, splits: dict[str, EvalSet]) -> None:
+    """Write a processed dataset folder all at once: built beside it, then swapped in."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        if train is not None:
+            records = [{"query": e.query, "positive": e.positive, **({"negative": e.negative} if e.negative else {})} for e in train]
+            atomic_write_json(staging / "train.json", records, indent=None)
+        for name, split in splits.items():
+            atomic_write_json(staging / f"{name}.json", eval_set_to_json(split), indent=None)
+        staging.chmod(0o755)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

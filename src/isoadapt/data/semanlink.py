@@ -1,0 +1,140 @@
+"""Semanlink: bookmarks (queries) tagged with concepts (documents), from cherche 2.2.1's source archive.
+
+A query is a bookmark's title + comment (bookmarks that carry an arXiv summary are left out); a document
+is a tag, its prefLabel and altLabel texts; a query's relevant documents are its tags, minus the generic
+`arxiv_doc` tag. Bookmarks are split 80/10/10, seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from isoadapt.data.formats import EvalSet, TrainExample, write_dataset
+from isoadapt.data.sampling import sample_negative, split_ids
+from isoadapt.errors import InputError
+
+log = logging.getLogger(__name__)
+
+GENERIC_TAG = "http://www.semanlink.net/tag/arxiv_doc"
+DEFAULT_SOURCE = Path("data/raw/cherche-2.2.1.tar.gz")
+SMOKE_PAIRS = 2000
+
+
+@dataclass
+class SemanlinkSummary:
+    bookmarks: int
+    dropped_empty_text: int
+    dropped_no_tags: int
+    documents: int
+    splits: dict[str, int]
+    judgments: dict[str, int]
+    train_pairs: int
+    smoke_pairs: int
+
+    def lines(self) -> list[str]:
+        out = [f"semanlink: {self.bookmarks} bookmarks without an arXiv summary, {self.documents} tags (documents)"]
+        out.append(f"  dropped: {self.dropped_empty_text} with empty text, {self.dropped_no_tags} with no tag besides arxiv_doc")
+        for name in ("train", "dev", "test"):
+            out.append(f"  {name}: {self.splits[name]} queries, {self.judgments[name]} judgments")
+        out.append(f"  train.json: {self.train_pairs} pairs; semanlink_smoke/train.json: {self.smoke_pairs} pairs")
+        return out
+
+
+def _read_member(source: Path, name: str):
+    """Read docs.json / tags.json from the source archive or from a folder holding them."""
+    if source.is_dir():
+        path = source / name
+        if not path.is_file():
+            raise InputError(f"{source}: no {name} in this folder")
+        data = path.read_bytes()
+    elif source.is_file():
+        try:
+            with tarfile.open(source) as archive:
+                member = next((m for m in archive.getmembers() if m.name.endswith(f"cherche/data/semanlink/{name}")), None)
+                if member is None:
+                    raise InputError(f"{source}: archive has no cherche/data/semanlink/{name}")
+                data = archive.extractfile(member).read()
+        except tarfile.TarError as err:
+            raise InputError(f"{source}: not a readable tar archive ({err})") from None
+    else:
+        raise InputError(f"{source}: file not found (run `make setup`, or pass --source)")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{source}: {name}: malformed JSON ({err})") from None
+
+
+def tag_text(tag: dict) -> str:
+    labels = [*tag.get("prefLabel", []), *tag.get("altLabel", [])]
+    return "; ".join(label.strip() for label in labels if label and label.strip())
+
+
+def bookmark_text(doc: dict) -> str:
+    return " ".join(part.strip() for part in (doc.get("title", ""), doc.get("comment", "")) if part and part.strip())
+
+
+def prepare_semanlink(source: Path = DEFAULT_SOURCE, out_root: Path = Path("data/processed"), seed: int = 0) -> SemanlinkSummary:
+    docs = _read_member(source, "docs.json")
+    tags = _read_member(source, "tags.json")
+    corpus = {uri: tag_text(tag) for uri, tag in sorted(tags.items())}
+    corpus = {uri: text for uri, text in corpus.items() if text}
+
+    queries: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    bookmarks = dropped_text = dropped_tags = 0
+    for doc in docs:
+        if doc.get("arxiv_summary"):
+            continue
+        bookmarks += 1
+        text = bookmark_text(doc)
+        doc_tags = {t for t in doc.get("tag", []) if t != GENERIC_TAG and t in corpus}
+        if not text:
+            dropped_text += 1
+            continue
+        if not doc_tags:
+            dropped_tags += 1
+            continue
+        queries[doc["document"]] = text
+        relevant[doc["document"]] = doc_tags
+
+    train_ids, dev_ids, test_ids = split_ids(list(queries), (0.8, 0.1, 0.1), seed)
+    rng = random.Random(seed)
+    pool = list(corpus)
+    train: list[TrainExample] = []
+    for qid in train_ids:
+        for tag in sorted(relevant[qid]):
+            negative = sample_negative(rng, pool, relevant[qid])
+            train.append(TrainExample(queries[qid], corpus[tag], corpus[negative] if negative else None))
+    rng.shuffle(train)
+
+    # Smoke train: whole bookmarks, in the seeded order, until about SMOKE_PAIRS pairs.
+    smoke: list[TrainExample] = []
+    by_query: dict[str, list[TrainExample]] = {}
+    for example in train:
+        by_query.setdefault(example.query, []).append(example)
+    for group in by_query.values():
+        if len(smoke) >= SMOKE_PAIRS:
+            break
+        smoke.extend(group)
+
+    def split(ids: list[str]) -> EvalSet:
+        return EvalSet({q: queries[q] for q in ids}, corpus, {q: {t: 1 for t in sorted(relevant[q])} for q in ids})
+
+    dev, test = split(dev_ids), split(test_ids)
+    write_dataset(out_root / "semanlink", train, {"dev": dev, "test": test})
+    write_dataset(out_root / "semanlink_smoke", smoke, {"dev": dev, "test": test})
+    return SemanlinkSummary(
+        bookmarks=bookmarks,
+        dropped_empty_text=dropped_text,
+        dropped_no_tags=dropped_tags,
+        documents=len(corpus),
+        splits={"train": len(train_ids), "dev": len(dev_ids), "test": len(test_ids)},
+        judgments={name: sum(len(relevant[q]) for q in ids) for name, ids in (("train", train_ids), ("dev", dev_ids), ("test", test_ids))},
+        train_pairs=len(train),
+        smoke_pairs=len(smoke),
+    )

@@ -1,0 +1,66 @@
+"""Retrieval + diagnostics for the base model or a transformed space, on one split; wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from isoadapt.data.formats import EvalSet
+from isoadapt.metrics.isotropy import per_dimension_std
+from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, exact_search, retrieval_scores
+
+VectorSource = Callable[[list[str]], np.ndarray]  # texts -> base vectors (n, d)
+
+
+@torch.no_grad()
+def apply_head(head: torch.nn.Module | None, vectors: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Project base vectors through the head in chunks; None means the untouched base space."""
+    if head is None:
+        return vectors
+    head.eval()
+    out = [head(torch.as_tensor(vectors[i : i + chunk])).numpy() for i in range(0, len(vectors), chunk)]
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def split_vectors(split: EvalSet, vectors: VectorSource) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    query_ids, doc_ids = list(split.queries), list(split.corpus)
+    return (
+        query_ids,
+        vectors([split.queries[q] for q in query_ids]),
+        doc_ids,
+        vectors([split.corpus[d] for d in doc_ids]),
+    )
+
+
+def evaluate_split(split: EvalSet, vectors: VectorSource, head: torch.nn.Module | None = None) -> tuple[dict, np.ndarray]:
+    """One flat dict of metrics (primary: ndcg@10) and the per-dimension std of the evaluated space."""
+    query_ids, query_vectors, doc_ids, doc_vectors = split_vectors(split, vectors)
+    query_vectors, doc_vectors = apply_head(head, query_vectors), apply_head(head, doc_vectors)
+    run = exact_search(query_vectors, doc_vectors, query_ids, doc_ids, top_k=100)
+    scores = retrieval_scores(split.qrels, run)
+    std = per_dimension_std(np.concatenate([query_vectors, doc_vectors]))
+    return {
+        **scores,
+        "embedding_std_mean": float(std.mean()),
+        "embedding_std_min": float(std.min()),
+        "embedding_std_max": float(std.max()),
+        "queries": len(query_ids),
+        "documents": len(doc_ids),
+    }, std
+
+
+def change_pct(baseline: dict, trained: dict) -> dict[str, float | None]:
+    """Relative change of each retrieval metric vs the baseline, in percent."""
+    return {m: (100.0 * (trained[m] - baseline[m]) / baseline[m] if baseline[m] else None) for m in RETRIEVAL_METRICS}
+
+
+def format_comparison(title: str, baseline: dict, trained: dict, label: str = "trained") -> str:
+    change = change_pct(baseline, trained)
+    lines = [f"{title} ({baseline['queries']} queries, {baseline['documents']} documents)", f"{'metric':<12}{'baseline':>10}{label:>10}{'change':>10}"]
+    for metric in RETRIEVAL_METRICS:
+        delta = "n/a" if change[metric] is None else f"{change[metric]:+.2f}%"
+        lines.append(f"{metric:<12}{baseline[metric]:>10.4f}{trained[metric]:>10.4f}{delta:>10}")
+    lines.append(f"{'emb. std':<12}{baseline['embedding_std_mean']:>10.4f}{trained['embedding_std_mean']:>10.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Margin ranking loss on cosine similarity with in-batch candidates."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def margin_contrastive_loss(
+    queries: torch.Tensor,  # (b, d)
+    positives: torch.Tensor,  # (b, d)
+    relevant: torch.Tensor,  # (b, b) bool: positive j is relevant to query i (diagonal True)
+    margin: float,
+    negatives: torch.Tensor | None = None,  # (b, d) explicit negatives, rows valid where has_negative
+    has_negative: torch.Tensor | None = None,  # (b,) bool
+) -> torch.Tensor:
+    """Mean over queries of the mean hinge max(0, margin - cos(q, p+) + cos(q, c)).
+
+    Candidates c of query i: its explicit negative (when given) and the other positives in the batch,
+    except those relevant to query i (one bookmark has several tags). Queries with no candidate are
+    left out of the mean; the loss is 0 when no query has one.
+    """
+    q = F.normalize(queries, dim=-1)
+    p = F.normalize(positives, dim=-1)
+    sims = q @ p.T  # (b, b)
+    positive_sim = sims.diagonal()  # (b,)
+    hinge = F.relu(margin - positive_sim[:, None] + sims)  # (b, b)
+    valid = ~relevant  # (b, b)
+    total = (hinge * valid).sum(dim=1)  # (b,)
+    count = valid.sum(dim=1).to(sims.dtype)  # (b,)
+    if negatives is not None and has_negative is not None:
+        negative_sim = (q * F.normalize(negatives, dim=-1)).sum(dim=-1)  # (b,)
+        total = total + F.relu(margin - positive_sim + negative_sim) * has_negative
+        count = count + has_negative.to(sims.dtype)
+    scored = count > 0
+    if not scored.any():
+        return sims.sum() * 0.0
+    return (total[scored] / count[scored]).mean()

@@ -1,0 +1,1 @@
+"""Pure metric functions: retrieval (through ranx) and isotropy diagnostics."""

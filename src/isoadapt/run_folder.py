@@ -1,0 +1,83 @@
+"""The run folder: built in a hidden sibling and renamed into place when complete, so --output_dir never
+holds half a run; records versions and the git commit."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+from isoadapt.errors import InputError
+from isoadapt.fileio import atomic_write_json
+
+LIBRARIES = ("isoadapt", "torch", "sentence-transformers", "transformers", "numpy", "ranx", "safetensors")
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit() -> dict[str, str | bool | None]:
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return {"commit": None, "dirty": None}
+    if commit.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+class RunFolder:
+    """Refuses an --output_dir that already holds something unless overwrite; writes into `.staging`."""
+
+    def __init__(self, output_dir: str | Path, overwrite: bool):
+        self.final = Path(output_dir)
+        if self.final.exists() and not self.final.is_dir():
+            raise InputError(f"--output_dir {self.final}: exists and is not a folder")
+        if self.final.is_dir() and any(self.final.iterdir()) and not overwrite:
+            raise InputError(f"--output_dir {self.final}: already holds a run; pass --overwrite to replace it")
+        self.staging = self.final.parent / f".{self.final.name}.partial"
+
+    def open(self) -> Path:
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
+        return self.staging
+
+    def write_json(self, name: str, obj) -> None:
+        atomic_write_json(self.staging / name, obj)
+
+    def commit(self) -> Path:
+        atomic_write_json(self.staging / "status.json", {"completed": True})
+        if self.final.exists():
+            shutil.rmtree(self.final)
+        self.staging.rename(self.final)
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class StepLog:
+    """Append-only JSON-lines log of training steps, flushed every line."""
+
+    def __init__(self, path: Path):
+        self.handle = path.open("a", encoding="utf-8")
+
+    def __call__(self, record: dict) -> None:
+        self.handle.write(json.dumps(record) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()

@@ -1,0 +1,107 @@
+"""A plain PyTorch loop: cached base vectors (frozen encoder) or live encoding (full fine-tuning)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from isoadapt.data.formats import TrainExample
+from isoadapt.errors import InputError
+from isoadapt.losses.objective import Batch, IsotropyObjective
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(InputError):
+    """A loss term became NaN or infinite; the message names the step and the term."""
+
+
+@dataclass
+class TrainTable:
+    """Training examples as indices into one list of unique texts."""
+
+    texts: list[str]
+    query: torch.Tensor  # (n,) long
+    positive: torch.Tensor  # (n,) long
+    negative: torch.Tensor  # (n,) long, -1 where the example has none
+    relevant_keys: torch.Tensor  # sorted long: query_text_index * len(texts) + relevant_text_index
+
+    @classmethod
+    def from_examples(cls, examples: list[TrainExample]) -> TrainTable:
+        index: dict[str, int] = {}
+        for e in examples:
+            for text in (e.query, e.positive, e.negative):
+                if text is not None:
+                    index.setdefault(text, len(index))
+        q = torch.tensor([index[e.query] for e in examples])
+        p = torch.tensor([index[e.positive] for e in examples])
+        n = torch.tensor([index[e.negative] if e.negative is not None else -1 for e in examples])
+        keys = torch.unique(q * len(index) + p)  # every positive counts as relevant to its query text
+        return cls(list(index), q, p, n, keys)
+
+    def __len__(self) -> int:
+        return len(self.query)
+
+
+def train(
+    table: TrainTable,
+    embed: Callable[[torch.Tensor], torch.Tensor],  # text indices (k,) -> projected embeddings (k, d)
+    parameters: list[dict],
+    objective: IsotropyObjective,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    on_step: Callable[[dict], None] = lambda record: None,
+    progress: bool = True,
+) -> list[dict]:
+    """Run the loop; every step's weighted loss terms go to `on_step` and into the returned history."""
+    if batch_size > len(table):
+        raise InputError(f"--batch_size {batch_size}: larger than the {len(table)} training examples")
+    optimizer = torch.optim.AdamW(parameters, weight_decay=0.0)
+    n_texts = len(table.texts)
+    steps_per_epoch = len(table) // batch_size  # the last partial batch is dropped: in-batch candidates need company
+    history: list[dict] = []
+    step = 0
+    started = time.perf_counter()
+    bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress)
+    for epoch in range(epochs):
+        order = torch.randperm(len(table), generator=generator)
+        for start in range(0, steps_per_epoch * batch_size, batch_size):
+            rows = order[start : start + batch_size]
+            q_idx, p_idx, n_idx = table.query[rows], table.positive[rows], table.negative[rows]
+            has_negative = n_idx >= 0
+            relevant = torch.isin(q_idx[:, None] * n_texts + p_idx[None, :], table.relevant_keys)  # (b, b)
+            needed = torch.cat([q_idx, p_idx, n_idx[has_negative]])
+            vectors = embed(needed)  # (2b + negatives, d)
+            b = len(rows)
+            negatives = torch.zeros_like(vectors[:b])
+            negatives[has_negative] = vectors[2 * b :]
+            parts = objective(Batch(vectors[:b], vectors[b : 2 * b], relevant, negatives, has_negative))
+            total = sum(parts.values())
+            record = {"step": step, "epoch": epoch, "total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
+            bad = [name for name in ("total", *parts) if not math.isfinite(record[name])]
+            if bad:
+                raise TrainingDiverged(f"training diverged at step {step} (epoch {epoch}): loss term '{bad[-1]}' is {record[bad[-1]]}")
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            history.append(record)
+            on_step(record)
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['total']:.4f}")
+            step += 1
+    bar.close()
+    return history
+
+
+def last_epoch_means(history: list[dict]) -> dict[str, float]:
+    last = [r for r in history if r["epoch"] == history[-1]["epoch"]]
+    return {k: float(np.mean([r[k] for r in last])) for k in ("total", "contrastive", "isotropy", "variance")}
