@@ -1,0 +1,78 @@
+"""Shared fixtures: a seeded fake encoder (fast, deterministic) and tiny datasets in the processed format."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+CHERCHE_ARCHIVE = REPO / "data" / "raw" / "cherche-2.2.1.tar.gz"
+
+
+class FakeEncoder:
+    """Maps each text to a fixed pseudo-random vector seeded by its hash, plus a shared offset so the
+    space is anisotropic like a real encoder's; counts how often it is asked to encode."""
+
+    def __init__(self, dim: int = 16, seed: int = 0):
+        self.name = f"fake-{dim}-{seed}"
+        self.folder = Path("/fake")
+        self.dim = dim
+        self.seed = seed
+        self.identity = {"name": self.name, "dim": dim, "seed": seed}
+        self.fingerprint = hashlib.sha256(json.dumps(self.identity).encode()).hexdigest()
+        self.calls = 0
+        self.texts_encoded = 0
+        self.offset = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+
+    def vector(self, text: str) -> np.ndarray:
+        topic = text.split()[0] if text.split() else text  # texts sharing a first word are near each other
+        topic_seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{topic}".encode()).digest()[:8], "little")
+        text_seed = int.from_bytes(hashlib.sha256(f"{self.seed}|{text}".encode()).digest()[:8], "little")
+        v = 2.0 * self.offset + np.random.default_rng(topic_seed).normal(size=self.dim) + 0.5 * np.random.default_rng(text_seed).normal(size=self.dim)
+        return (v / np.linalg.norm(v)).astype(np.float32)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts_encoded += len(texts)
+        return np.stack([self.vector(t) for t in texts])
+
+
+@pytest.fixture
+def fake_encoder() -> FakeEncoder:
+    return FakeEncoder()
+
+
+def write_json(path: Path, obj) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    return path
+
+
+def tiny_dataset(root: Path, topics: int = 12, per_topic: int = 4) -> dict[str, Path]:
+    """Queries and documents that share a topic word are relevant; written as train/dev/test files."""
+    corpus = {f"d{t}_{i}": f"topic{t} document {i} about topic{t}" for t in range(topics) for i in range(2)}
+    train, queries, qrels = [], {}, {}
+    for t in range(topics):
+        for i in range(per_topic):
+            train.append({"query": f"topic{t} question {i}", "positive": corpus[f"d{t}_{i % 2}"], "negative": corpus[f"d{(t + 1) % topics}_0"]})
+        queries[f"q{t}"] = f"topic{t} what is topic{t}"
+        qrels[f"q{t}"] = {f"d{t}_0": 1, f"d{t}_1": 2}
+    split = {"queries": queries, "corpus": corpus, "qrels": qrels}
+    return {
+        "train": write_json(root / "train.json", train),
+        "dev": write_json(root / "dev.json", split),
+        "test": write_json(root / "test.json", split),
+    }
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> dict[str, Path]:
+    return tiny_dataset(tmp_path / "data")

@@ -1,0 +1,69 @@
+"""The head starts as the identity and round-trips through safetensors; the cache never re-encodes."""
+
+import numpy as np
+import pytest
+import torch
+
+from isoadapt.cache import EmbeddingCache
+from isoadapt.data.formats import load_eval
+from isoadapt.errors import InputError
+from isoadapt.evaluate import apply_head, evaluate_split
+from isoadapt.head import LinearHead, MLPHead, build_head, load_head, save_head
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_untrained_head_is_exactly_the_identity(kind, fake_encoder):
+    vectors = fake_encoder.encode([f"text {i}" for i in range(50)])
+    head = build_head({"type": kind, "dim": fake_encoder.dim})
+    assert np.array_equal(apply_head(head, vectors), vectors)
+
+
+def test_identity_head_reproduces_baseline_metrics_exactly(tiny_data, fake_encoder):
+    split = load_eval(tiny_data["test"])
+    baseline, base_std = evaluate_split(split, fake_encoder.encode)
+    with_head, head_std = evaluate_split(split, fake_encoder.encode, LinearHead(fake_encoder.dim))
+    assert baseline == with_head
+    assert np.array_equal(base_std, head_std)
+
+
+@pytest.mark.parametrize("head", [LinearHead(8), MLPHead(8, hidden=5)])
+def test_save_load_gives_identical_outputs(tmp_path, head):
+    with torch.no_grad():
+        for p in head.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    save_head(head, tmp_path / "head")
+    loaded = load_head(tmp_path / "head", expected_dim=8)
+    x = torch.randn(20, 8, generator=torch.Generator().manual_seed(9))
+    assert type(loaded) is type(head)
+    assert torch.equal(head(x), loaded(x))
+    assert not list(tmp_path.glob("head/*.pt")) and not list(tmp_path.glob("head/*.bin"))
+
+
+def test_loading_a_head_for_another_width_names_both(tmp_path):
+    save_head(LinearHead(8), tmp_path / "head")
+    with pytest.raises(InputError, match="head expects 8-dim inputs but the encoder gives 384"):
+        load_head(tmp_path / "head", expected_dim=384)
+
+
+def test_cache_hit_makes_no_encoder_calls(tmp_path, fake_encoder):
+    texts = ["alpha beta", "gamma", "alpha beta", "delta"]
+    cache = EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity)
+    first = cache.get(texts, fake_encoder.encode)
+    assert fake_encoder.calls == 1 and fake_encoder.texts_encoded == 3  # duplicates encoded once
+    again = cache.get(texts, fake_encoder.encode)
+    assert fake_encoder.calls == 1
+    reopened = EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(list(reversed(texts)), fake_encoder.encode)
+    assert fake_encoder.calls == 1
+    assert np.array_equal(first, again) and np.array_equal(reopened, first[::-1])
+    more = cache.get(["gamma", "epsilon"], fake_encoder.encode)
+    assert fake_encoder.calls == 2 and fake_encoder.texts_encoded == 4
+    assert np.array_equal(more[0], first[1])
+
+
+def test_cache_is_namespaced_by_encoder_fingerprint(tmp_path, fake_encoder):
+    from conftest import FakeEncoder
+
+    other = FakeEncoder(dim=16, seed=1)
+    EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(["x"], fake_encoder.encode)
+    EmbeddingCache(tmp_path, other.fingerprint, other.identity).get(["x"], other.encode)
+    assert other.calls == 1

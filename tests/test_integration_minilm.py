@@ -1,0 +1,89 @@
+"""End to end with the real MiniLM model on a small real Semanlink slice (slow: loads a model)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CHERCHE_ARCHIVE, REPO
+from isoadapt.cli import main
+from isoadapt.data.semanlink import prepare_semanlink
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHERCHE_ARCHIVE.is_file(), reason="run `make setup` first")]
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def real_slice(tmp_path_factory):
+    """48 training pairs; 40 dev/test queries against their tags plus 300 other tags."""
+    root = tmp_path_factory.mktemp("semanlink")
+    prepare_semanlink(CHERCHE_ARCHIVE, root / "full")
+    train = json.loads((root / "full" / "semanlink" / "train.json").read_text())[:48]
+    paths = {"train": root / "train.json"}
+    paths["train"].write_text(json.dumps(train))
+    for name in ("dev", "test"):
+        split = json.loads((root / "full" / "semanlink" / f"{name}.json").read_text())
+        qids = sorted(split["queries"])[:40]
+        judged = {d for q in qids for d in split["qrels"][q]}
+        docs = sorted(judged | set(sorted(split["corpus"])[:300]))
+        sliced = {"queries": {q: split["queries"][q] for q in qids}, "corpus": {d: split["corpus"][d] for d in docs}, "qrels": {q: split["qrels"][q] for q in qids}}
+        paths[name] = root / f"{name}.json"
+        paths[name].write_text(json.dumps(sliced))
+    return paths
+
+
+def research_command(real_slice, out, cache, *extra, freeze=("--freeze_base",), epochs="2"):
+    return [
+        sys.executable, str(REPO / "scripts" / "train.py"),
+        "--train_data", str(real_slice["train"]), "--val_data", str(real_slice["dev"]),
+        "--base_model", MINILM, *freeze,
+        "--lambda_contrastive", "0.1", "--lambda_isotropy", "1.0", "--lambda_reg", "0.0", "--margin", "0.1",
+        "--projection_learning_rate", "5e-4", "--epochs", epochs, "--batch_size", "16", "--output_dir", str(out),
+        "--cache_dir", str(cache), *extra,
+    ]
+
+
+def test_research_command_line_runs_and_writes_the_run_folder(real_slice, tmp_path):
+    out, cache = tmp_path / "checkpoints" / "isotropy_contrastive_01", tmp_path / "cache"
+    done = subprocess.run(research_command(real_slice, out, cache, "--test_data", str(real_slice["test"])), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ndcg@10" in done.stdout and "baseline" in done.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "train_log.jsonl"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("val", "test"):
+        for side in ("baseline", "trained"):
+            assert set(metrics[split][side]) >= {"ndcg@10", "mrr@10", "recall@100", "embedding_std_mean"}
+        assert set(metrics[split]["change_pct"]) == {"ndcg@10", "mrr@10", "recall@100"}
+    assert set(metrics["loss_final"]) == {"total", "contrastive", "isotropy", "variance"}
+    assert len(metrics["embedding_std"]["trained"]["per_dim"]) == 384
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["lambda_contrastive"] == 0.1 and config["versions"]["torch"].startswith("2.13.0")
+    assert "commit" in config["git"]
+    steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert len(steps) == metrics["train"]["steps"] == 2 * (48 // 16)
+    assert all({"contrastive", "isotropy", "variance", "total"} <= set(s) for s in steps)
+
+    # A second configuration on the same data encodes nothing new.
+    again = subprocess.run(research_command(real_slice, tmp_path / "second", cache, "--lambda_contrastive", "0.5"), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Encoding" not in again.stderr
+
+    # evaluate scores the head on a split it never trained on, next to the baseline.
+    assert main(["evaluate", "--run_dir", str(out), "--data", str(real_slice["test"]), "--cache_dir", str(cache), "--output", str(tmp_path / "eval.json")]) == 0
+    evaluated = json.loads((tmp_path / "eval.json").read_text())
+    assert evaluated["trained"]["ndcg@10"] == pytest.approx(metrics["test"]["trained"]["ndcg@10"], abs=1e-6)
+    assert evaluated["baseline"]["ndcg@10"] == pytest.approx(metrics["test"]["baseline"]["ndcg@10"], abs=1e-6)
+
+
+@pytest.mark.parametrize("flag", [["--no-freeze_base"], ["--freeze_base", "false"]])
+def test_full_fine_tuning_trains_the_encoder(real_slice, tmp_path, flag):
+    out = tmp_path / "full"
+    cmd = research_command(real_slice, out, tmp_path / "cache", freeze=flag, epochs="1")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["freeze_base"] is False
+    assert (out / "encoder" / "model.safetensors").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["val"]["trained"]["ndcg@10"] != metrics["val"]["baseline"]["ndcg@10"]

@@ -1,0 +1,72 @@
+"""A whole training run on the fake encoder: the run folder, reproducibility, and no half-written output."""
+
+import json
+
+import pytest
+
+from isoadapt.config import TrainConfig
+from isoadapt.errors import InputError
+from isoadapt.training_run import run_training
+
+
+def config(tiny_data, tmp_path, **overrides) -> TrainConfig:
+    values = dict(
+        train_data=str(tiny_data["train"]), val_data=str(tiny_data["dev"]), test_data=str(tiny_data["test"]),
+        output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"), batch_size=8, epochs=3,
+        lambda_contrastive=1.0, lambda_isotropy=0.1, projection_learning_rate=1e-2,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):
+    metrics = run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "train_log.jsonl"]
+    assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert json.loads((run / "status.json").read_text()) == {"completed": True}
+    assert metrics["train"]["steps"] == 3 * (48 // 8)
+    assert not list(tmp_path.glob(".run.partial"))
+
+
+def test_same_seed_same_result_and_other_seed_differs(tiny_data, tmp_path, fake_encoder):
+    first = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "a")), encoder=fake_encoder)
+    second = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "b")), encoder=fake_encoder)
+    other = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "c"), seed=1), encoder=fake_encoder)
+    assert first["loss_final"] == second["loss_final"] and first["test"] == second["test"]
+    assert other["loss_final"] != first["loss_final"]
+
+
+def test_contrastive_training_lowers_its_loss(tiny_data, tmp_path, fake_encoder):
+    run_training(config(tiny_data, tmp_path, lambda_isotropy=0.0, epochs=10), encoder=fake_encoder)
+    steps = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    first_epoch = [s["contrastive"] for s in steps if s["epoch"] == 0]
+    last_epoch = [s["contrastive"] for s in steps if s["epoch"] == 9]
+    assert sum(last_epoch) / len(last_epoch) < 0.5 * sum(first_epoch) / len(first_epoch)
+
+
+def test_failure_mid_run_leaves_no_output(tiny_data, tmp_path, fake_encoder, monkeypatch):
+    import isoadapt.training_run as training_run
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(training_run, "save_head", explode)
+    with pytest.raises(RuntimeError):
+        run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    assert not (tmp_path / "run").exists()
+    assert not list(tmp_path.glob(".run.partial"))
+
+
+def test_overwrite_replaces_a_run(tiny_data, tmp_path, fake_encoder):
+    run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    with pytest.raises(InputError, match="already holds a run"):
+        run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    run_training(config(tiny_data, tmp_path, overwrite=True, seed=3), encoder=fake_encoder)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["seed"] == 3
+
+
+def test_batch_larger_than_the_data_is_refused(tiny_data, tmp_path, fake_encoder):
+    with pytest.raises(InputError, match=r"--batch_size 1000000000: larger than the 48 training examples"):
+        run_training(config(tiny_data, tmp_path, batch_size=10**9), encoder=fake_encoder)
+    assert not (tmp_path / "run").exists()
