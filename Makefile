@@ -23,7 +23,7 @@ setup: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz
 	touch $@
 
 # The Semanlink files ship only in cherche's source archive; we read them from it, never import cherche.
-$(RAW)/cherche-2.2.1.tar.gz: .venv/.installed
+$(RAW)/cherche-2.2.1.tar.gz: | .venv/.installed
 	mkdir -p $(RAW)
 	$(PIP) download -q --no-deps --no-binary :all: cherche==2.2.1 -d $(RAW)
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not CHERCHE_ARCHIVE.is_file(), reason="run `make
 def test_prepare_semanlink_counts_and_contract(tmp_path, capsys):
     assert main(["prepare", "semanlink", "--source", str(CHERCHE_ARCHIVE), "--out_root", str(tmp_path)]) == 0
     summary = capsys.readouterr().out
-    assert "semanlink: 6986 bookmarks without an arXiv summary, 4603 tags (documents)" in summary
+    assert "semanlink: 6986 bookmarks without an arXiv summary, 4602 tags (documents)" in summary
     assert "train: 5504 queries, 12261 judgments" in summary
     train = load_train(tmp_path / "semanlink" / "train.json")
     smoke = load_train(tmp_path / "semanlink_smoke" / "train.json")

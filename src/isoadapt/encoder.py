@@ -21,10 +21,10 @@ class Encoder:
     """Wraps a SentenceTransformer; `encode` returns float32 vectors, `fingerprint` names them for the cache."""
 
     def __init__(self, base_model: str, cache_dir: Path, device: str = "cpu", batch_size: int = 32, show_progress: bool = True):
+        self.name = base_model
+        self.folder = resolve_model(base_model, cache_dir)  # fails fast, before the heavy import
         from sentence_transformers import SentenceTransformer
 
-        self.name = base_model
-        self.folder = resolve_model(base_model, cache_dir)
         self.model = SentenceTransformer(str(self.folder), device=device, local_files_only=True)
         self.batch_size = batch_size
         self.show_progress = show_progress

@@ -82,7 +82,7 @@ def prepare_semanlink(source: Path = DEFAULT_SOURCE, out_root: Path = Path("data
     docs = _read_member(source, "docs.json")
     tags = _read_member(source, "tags.json")
     corpus = {uri: tag_text(tag) for uri, tag in sorted(tags.items())}
-    corpus = {uri: text for uri, text in corpus.items() if text}
+    corpus = {uri: text for uri, text in corpus.items() if text and uri != GENERIC_TAG}
 
     queries: dict[str, str] = {}
     relevant: dict[str, set[str]] = {}

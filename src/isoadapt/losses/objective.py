@@ -58,5 +58,5 @@ class IsotropyObjective:
             "isotropy": lambda: self.isotropy_fn(both),
             "variance": lambda: variance_hinge_loss(both, self.variance_target),
         }
-        zero = both.sum() * 0.0
+        zero = both.new_zeros(())
         return {name: self.weights[name] * compute() if self.weights[name] else zero for name, compute in terms.items()}
