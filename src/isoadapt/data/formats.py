@@ -126,12 +126,41 @@ def load_eval(path: str | Path) -> EvalSet:
     )
 
 
+@dataclass(frozen=True)
+class StsPairs:
+    sentence1: list[str]
+    sentence2: list[str]
+    scores: list[float]
+
+
+def load_sts(path: str | Path) -> StsPairs:
+    """Load sts_*.json: a list of {sentence1, sentence2, score}."""
+    path = Path(path)
+    records = read_json(path)
+    if not isinstance(records, list) or not records:
+        raise InputError(f"{path}: expected a non-empty JSON list of {{sentence1, sentence2, score}} records")
+    s1, s2, scores = [], [], []
+    for index, record in enumerate(records):
+        where = f"record {index}"
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: {where}: expected an object, got {type(record).__name__}")
+        s1.append(_text(path, where, "sentence1", record.get("sentence1")))
+        s2.append(_text(path, where, "sentence2", record.get("sentence2")))
+        score = record.get("score")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise InputError(f"{path}: {where}: 'score' must be a finite number, got {score!r}")
+        scores.append(float(score))
+    return StsPairs(s1, s2, scores)
+
+
 def eval_set_to_json(split: EvalSet) -> dict:
     return {"queries": split.queries, "corpus": split.corpus, "qrels": split.qrels}
 
 
-def write_dataset(out_dir: str | Path, train: list[TrainExample] | None, splits: dict[str, EvalSet]) -> None:
+def write_dataset(out_dir: str | Path, train: list[TrainExample] | None, splits: dict[str, EvalSet], extra: dict[str, object] | None = None) -> None:
     """Write a processed dataset folder all at once: built beside it, then swapped in."""
+    if "train" in splits:
+        raise ValueError("the train split is written as train.json pairs, not in the retrieval format")
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
@@ -141,6 +170,8 @@ def write_dataset(out_dir: str | Path, train: list[TrainExample] | None, splits:
             atomic_write_json(staging / "train.json", records, indent=None)
         for name, split in splits.items():
             atomic_write_json(staging / f"{name}.json", eval_set_to_json(split), indent=None)
+        for name, obj in (extra or {}).items():
+            atomic_write_json(staging / name, obj, indent=None)
         staging.chmod(0o755)
         if out_dir.exists():
             shutil.rmtree(out_dir)

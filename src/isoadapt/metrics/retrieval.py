@@ -19,15 +19,19 @@ def exact_search(
     top_k: int = 100,
     chunk_size: int = 1024,
 ) -> dict[str, dict[str, float]]:
-    """Top-k documents by cosine for every query, as a BEIR run {qid: {doc_id: score}}; queries in chunks."""
+    """Top-k documents by cosine for every query, as a BEIR run {qid: {doc_id: score}}; queries in chunks.
+
+    As BEIR's evaluator does by default, a document whose id equals the query's id is skipped: a query
+    never retrieves itself (STS-B's sentences are both queries and documents)."""
     docs = torch.nn.functional.normalize(torch.as_tensor(doc_vectors, dtype=torch.float32), dim=-1)  # (nd, d)
-    k = min(top_k, len(doc_ids))
+    k = min(top_k + 1, len(doc_ids))
     run: dict[str, dict[str, float]] = {}
     for start in range(0, len(query_ids), chunk_size):
         queries = torch.nn.functional.normalize(torch.as_tensor(query_vectors[start : start + chunk_size], dtype=torch.float32), dim=-1)
         scores, indices = torch.topk(queries @ docs.T, k, dim=1)  # (chunk, k)
         for row, qid in enumerate(query_ids[start : start + chunk_size]):
-            run[qid] = {doc_ids[i]: float(s) for i, s in zip(indices[row].tolist(), scores[row].tolist())}
+            hits = [(doc_ids[i], float(s)) for i, s in zip(indices[row].tolist(), scores[row].tolist()) if doc_ids[i] != qid]
+            run[qid] = dict(hits[:top_k])
     return run
 
 
