@@ -44,11 +44,19 @@ def research_command(real_slice, out, cache, *extra, freeze=("--freeze_base",), 
     ]
 
 
-def test_research_command_line_runs_and_writes_the_run_folder(real_slice, tmp_path):
-    out, cache = tmp_path / "checkpoints" / "isotropy_contrastive_01", tmp_path / "cache"
+@pytest.fixture(scope="module")
+def trained_run(real_slice, tmp_path_factory):
+    """The research's Exp 1 command on the real slice, run once for the tests below."""
+    root = tmp_path_factory.mktemp("run")
+    out, cache = root / "checkpoints" / "isotropy_contrastive_01", root / "cache"
     done = subprocess.run(research_command(real_slice, out, cache, "--test_data", str(real_slice["test"])), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "ndcg@10" in done.stdout and "baseline" in done.stdout
+    return out, cache, done.stdout
+
+
+def test_research_command_line_runs_and_writes_the_run_folder(real_slice, trained_run, tmp_path):
+    out, cache, stdout = trained_run
+    assert "ndcg@10" in stdout and "baseline" in stdout
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "train_log.jsonl"]
     metrics = json.loads((out / "metrics.json").read_text())
     for split in ("val", "test"):
@@ -64,6 +72,11 @@ def test_research_command_line_runs_and_writes_the_run_folder(real_slice, tmp_pa
     assert len(steps) == metrics["train"]["steps"] == 2 * (48 // 16)
     assert all({"contrastive", "isotropy", "variance", "total"} <= set(s) for s in steps)
 
+
+
+def test_second_configuration_encodes_nothing_and_evaluate_matches(real_slice, trained_run, tmp_path):
+    out, cache, _ = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
     # A second configuration on the same data encodes nothing new.
     again = subprocess.run(research_command(real_slice, tmp_path / "second", cache, "--lambda_contrastive", "0.5"), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -87,3 +100,30 @@ def test_full_fine_tuning_trains_the_encoder(real_slice, tmp_path, flag):
     assert (out / "encoder" / "model.safetensors").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["val"]["trained"]["ndcg@10"] != metrics["val"]["baseline"]["ndcg@10"]
+
+
+def test_evaluate_on_a_beir_folder_the_head_never_saw_with_sts(trained_run, tmp_path, capsys):
+    """A BEIR folder built from STS-B test pairs (sentence1 -> sentence2), plus STS Spearman."""
+    from isoadapt.data.stsb import default_raw_dir, read_pairs
+
+    out, cache, _ = trained_run
+    pairs = [p for p in read_pairs(default_raw_dir() / "sts-test.csv") if p.score >= 4][:60]
+    beir = tmp_path / "sts-beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": f"d{i}", "title": "", "text": p.sentence2}) for i, p in enumerate(pairs)))
+    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": f"q{i}", "text": p.sentence1}) for i, p in enumerate(pairs)))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(pairs))))
+    assert main(["prepare", "beir", "--raw_dir", str(beir), "--name", "sts-beir", "--out_root", str(tmp_path / "processed")]) == 0
+    assert main(["prepare", "stsb", "--out_root", str(tmp_path / "processed")]) == 0
+    sts_subset = tmp_path / "sts_dev_200.json"
+    sts_subset.write_text(json.dumps(json.loads((tmp_path / "processed" / "stsb" / "sts_dev.json").read_text())[:200]))
+    capsys.readouterr()
+    code = main([
+        "evaluate", "--run_dir", str(out), "--data", str(tmp_path / "processed" / "sts-beir" / "test.json"),
+        "--cache_dir", str(cache), "--sts_data", str(sts_subset), "--output", str(tmp_path / "eval.json"),
+    ])
+    assert code == 0
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["baseline"]["queries"] == 60 and result["baseline"]["ndcg@10"] > 0.5  # MiniLM pairs paraphrases well
+    assert 0.5 < result["sts_spearman"]["baseline"] < 1 and 0.3 < result["sts_spearman"]["trained"] < 1
+    assert "STS Spearman" in capsys.readouterr().out

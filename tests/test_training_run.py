@@ -20,7 +20,7 @@ def config(tiny_data, tmp_path, **overrides) -> TrainConfig:
 
 
 def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):
-    metrics = run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    metrics = run_training(config(tiny_data, tmp_path), encoder=fake_encoder).metrics
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "train_log.jsonl"]
     assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
@@ -30,9 +30,9 @@ def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):
 
 
 def test_same_seed_same_result_and_other_seed_differs(tiny_data, tmp_path, fake_encoder):
-    first = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "a")), encoder=fake_encoder)
-    second = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "b")), encoder=fake_encoder)
-    other = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "c"), seed=1), encoder=fake_encoder)
+    first = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "a")), encoder=fake_encoder).metrics
+    second = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "b")), encoder=fake_encoder).metrics
+    other = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "c"), seed=1), encoder=fake_encoder).metrics
     assert first["loss_final"] == second["loss_final"] and first["test"] == second["test"]
     assert other["loss_final"] != first["loss_final"]
 

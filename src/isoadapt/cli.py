@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from isoadapt.config import DEFAULT_CACHE_DIR, TrainConfig  # noqa: E402
 from isoadapt.errors import InputError  # noqa: E402
-from isoadapt.head import HEAD_TYPES  # noqa: E402
+from isoadapt.head import TRAINABLE_HEADS  # noqa: E402
 from isoadapt.losses.objective import ISOTROPY_LOSSES  # noqa: E402
 from isoadapt.models import MPNET  # noqa: E402
 
@@ -53,11 +53,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output_dir", required=True, help="run folder to create (config, metrics, head weights, step log)")
     parser.add_argument("--overwrite", action="store_true", help="replace an --output_dir that already holds a run")
     parser.add_argument("--seed", type=int, default=d.seed, help="seed for shuffling and initialisation")
-    parser.add_argument("--head", choices=sorted(HEAD_TYPES), default=d.head, help="linear d->d (identity init) or a residual MLP")
+    parser.add_argument("--head", choices=list(TRAINABLE_HEADS), default=d.head, help="linear d->d (identity init) or a residual MLP")
     parser.add_argument("--isotropy_loss", choices=sorted(ISOTROPY_LOSSES), default=d.isotropy_loss, help="which isotropy loss to use")
     parser.add_argument("--variance_target", type=float, default=d.variance_target, help="per-dimension std target of the variance hinge")
     parser.add_argument("--cache_dir", default=d.cache_dir, help="where models are unpacked and embeddings cached")
     parser.add_argument("--device", default=d.device, help="torch device")
+    parser.add_argument("--max_train_examples", type=int, help="use only the first N training pairs (e.g. to bound full fine-tuning)")
     parser.add_argument("--encode_batch_size", type=int, default=d.encode_batch_size, help="texts per encoder batch")
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from isoadapt.errors import InputError
-from isoadapt.head import HEAD_TYPES
+from isoadapt.head import TRAINABLE_HEADS
 from isoadapt.losses.objective import IsotropyObjective
 from isoadapt.models import MPNET
 
@@ -39,6 +39,7 @@ class TrainConfig:
     device: str = "cpu"
     encode_batch_size: int = 32
     overwrite: bool = False
+    max_train_examples: int | None = None
 
     def validate(self) -> IsotropyObjective:
         """Check every setting before any file is read or written; return the objective they define."""
@@ -50,8 +51,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise InputError(f"--{name} {value}: must be a finite number > 0")
-        if self.head not in HEAD_TYPES:
-            raise InputError(f"--head {self.head}: expected one of {sorted(HEAD_TYPES)}")
+        if self.head not in TRAINABLE_HEADS:
+            raise InputError(f"--head {self.head}: expected one of {list(TRAINABLE_HEADS)}")
+        if self.max_train_examples is not None and self.max_train_examples < 2:
+            raise InputError(f"--max_train_examples {self.max_train_examples}: must be at least 2")
         if self.encode_batch_size < 1:
             raise InputError(f"--encode_batch_size {self.encode_batch_size}: must be at least 1")
         return self.objective()

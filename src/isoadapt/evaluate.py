@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from isoadapt.data.formats import EvalSet, StsPairs
-from isoadapt.metrics.isotropy import per_dimension_std
+from isoadapt.metrics.isotropy import covariance_spectrum, isotropy_report, per_dimension_std
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, exact_search, retrieval_scores
 from isoadapt.metrics.sts import sts_spearman
 
@@ -35,21 +36,38 @@ def split_vectors(split: EvalSet, vectors: VectorSource) -> tuple[list[str], np.
     )
 
 
-def evaluate_split(split: EvalSet, vectors: VectorSource, head: torch.nn.Module | None = None) -> tuple[dict, np.ndarray]:
-    """One flat dict of metrics (primary: ndcg@10) and the per-dimension std of the evaluated space."""
+@dataclass
+class Evaluation:
+    """One flat dict of metrics (primary: ndcg@10, then isotropy diagnostics), and the arrays behind them."""
+
+    metrics: dict
+    std: np.ndarray  # (d,) per-dimension std of the normalised space
+    per_query: dict[str, float]  # qid -> ndcg@10
+    spectrum: np.ndarray  # normalised covariance eigenvalues, descending
+
+
+def evaluate_split(split: EvalSet, vectors: VectorSource, head: torch.nn.Module | None = None) -> Evaluation:
+    """Retrieval metrics and isotropy diagnostics of the (optionally transformed) queries + corpus."""
     query_ids, query_vectors, doc_ids, doc_vectors = split_vectors(split, vectors)
     query_vectors, doc_vectors = apply_head(head, query_vectors), apply_head(head, doc_vectors)
     run = exact_search(query_vectors, doc_vectors, query_ids, doc_ids, top_k=100)
-    scores = retrieval_scores(split.qrels, run)
-    std = per_dimension_std(np.concatenate([query_vectors, doc_vectors]))
-    return {
+    scores, per_query = retrieval_scores(split.qrels, run)
+    space = np.concatenate([query_vectors, doc_vectors])
+    std = per_dimension_std(space)
+    doc_row = {d: i for i, d in enumerate(doc_ids)}
+    pairs = [(qi, doc_row[d]) for qi, q in enumerate(query_ids) for d, g in split.qrels[q].items() if g > 0]
+    anchors = query_vectors[[p[0] for p in pairs]]
+    positives = doc_vectors[[p[1] for p in pairs]]
+    metrics = {
         **scores,
         "embedding_std_mean": float(std.mean()),
         "embedding_std_min": float(std.min()),
         "embedding_std_max": float(std.max()),
+        **isotropy_report(space, anchors, positives),
         "queries": len(query_ids),
         "documents": len(doc_ids),
-    }, std
+    }
+    return Evaluation(metrics, std, per_query, covariance_spectrum(space))
 
 
 def evaluate_sts(pairs: StsPairs, vectors: VectorSource, head: torch.nn.Module | None = None) -> float:

@@ -52,7 +52,24 @@ class MLPHead(nn.Module):
         return {"type": "mlp", "dim": self.dim, "hidden": self.hidden}
 
 
-HEAD_TYPES = {"linear": LinearHead, "mlp": MLPHead}
+class AffineHead(nn.Module):
+    """y = W x + b with a fixed, fitted W (out_dim x dim): the form every post-hoc transform takes."""
+
+    def __init__(self, dim: int, out_dim: int | None = None, method: str = "affine"):
+        super().__init__()
+        self.dim, self.out_dim, self.method = dim, out_dim or dim, method
+        self.linear = nn.Linear(dim, self.out_dim)
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, dim) -> (n, out_dim)
+        return self.linear(x)
+
+    def config(self) -> dict:
+        return {"type": "affine", "dim": self.dim, "out_dim": self.out_dim, "method": self.method}
+
+
+HEAD_TYPES = {"linear": LinearHead, "mlp": MLPHead, "affine": AffineHead}
+TRAINABLE_HEADS = ("linear", "mlp")
 
 
 def build_head(config: dict) -> nn.Module:

@@ -22,11 +22,11 @@ def evaluate_run(run_dir: Path, data: Path, cache_dir: Path, output: Path | None
     cfg = TrainConfig.from_dict(read_json(run_dir / "config.json")["config"])
     base = Encoder(cfg.base_model, cache_dir)
     head = load_head(run_dir / "head", expected_dim=base.dim)
-    baseline, _ = evaluate_split(split, cached_vectors(base, cache_dir))
+    baseline = evaluate_split(split, cached_vectors(base, cache_dir)).metrics
     fine_tuned = run_dir / "encoder"
     trained_encoder = Encoder(str(fine_tuned), cache_dir) if fine_tuned.is_dir() else base
     trained_vectors = cached_vectors(trained_encoder, cache_dir)
-    trained, _ = evaluate_split(split, trained_vectors, head)
+    trained = evaluate_split(split, trained_vectors, head).metrics
     result = {"data": str(data), "run_dir": str(run_dir), "baseline": baseline, "trained": trained, "change_pct": change_pct(baseline, trained)}
     print(format_comparison(str(data), baseline, trained))
     if sts:

@@ -9,10 +9,10 @@ import torch
 
 from isoadapt.errors import InputError
 from isoadapt.losses.contrastive import margin_contrastive_loss
-from isoadapt.losses.isotropy import covariance_isotropy_loss
+from isoadapt.losses.isotropy import covariance_isotropy_loss, istar_isotropy_loss
 from isoadapt.losses.variance import variance_hinge_loss
 
-ISOTROPY_LOSSES = {"covariance": covariance_isotropy_loss}
+ISOTROPY_LOSSES = {"covariance": covariance_isotropy_loss, "istar": istar_isotropy_loss}
 
 
 @dataclass

@@ -35,11 +35,14 @@ def exact_search(
     return run
 
 
-def retrieval_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], per_query: bool = False):
-    """Mean NDCG@10, MRR@10 and Recall@100 (or per-query arrays, aligned to sorted qrels ids)."""
+def retrieval_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean NDCG@10, MRR@10 and Recall@100, and the per-query NDCG@10 (for paired significance tests)."""
     from ranx import Qrels, Run, evaluate
 
+    ranx_qrels = Qrels.from_dict(qrels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's unsafe-cast notices
-        scores = evaluate(Qrels.from_dict(qrels), Run.from_dict(run), list(RETRIEVAL_METRICS), return_mean=not per_query)
-    return {name: (np.asarray(value) if per_query else float(value)) for name, value in scores.items()}
+        scores = evaluate(ranx_qrels, Run.from_dict(run), list(RETRIEVAL_METRICS), return_mean=False)
+    means = {name: float(np.mean(values)) for name, values in scores.items()}
+    per_query = dict(zip(ranx_qrels.keys(), (float(v) for v in scores[PRIMARY_METRIC])))  # ranx keeps qids sorted
+    return means, per_query
