@@ -77,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sts_data", help="sts_*.json: also report STS Spearman for the base model and the head")
     evaluate.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache")
 
+    experiment = commands.add_parser("experiment", help="run a plan of configurations with seeds and write the report", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    experiment.add_argument("--plan", required=True, help="a TOML plan, e.g. plans/research.toml")
+    experiment.add_argument("--data", required=True, help="dataset name under --data_root (dev.json, test.json; <name>_smoke/train.json when present)")
+    experiment.add_argument("--seeds", help="comma-separated seeds, overriding the plan's (e.g. 0,1,2)")
+    experiment.add_argument("--base_model", default=MPNET, help="model name or local SentenceTransformer folder")
+    experiment.add_argument("--data_root", default="data/processed", help="parent folder of the processed datasets")
+    experiment.add_argument("--runs_root", default="runs", help="the report goes to RUNS_ROOT/<plan>-<data>-<timestamp>/")
+    experiment.add_argument("--sts_data", help="STS pairs for Spearman (default: DATA_ROOT/stsb/sts_test.json when present)")
+    experiment.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="unpacked models, cached embeddings and stored results")
+    experiment.add_argument("--device", default="cpu", help="torch device")
+
     prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sources = prepare.add_subparsers(dest="dataset", required=True)
     semanlink = sources.add_parser("semanlink", help="Semanlink bookmarks -> tags, from cherche 2.2.1's source archive", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -143,7 +154,18 @@ def command_prepare(args: argparse.Namespace) -> None:
         print(prepare_beir(Path(args.raw_dir), args.name, Path(args.out_root), args.seed, args.strict).render())
 
 
-COMMANDS = {"train": command_train, "evaluate": command_evaluate, "prepare": command_prepare}
+def command_experiment(args: argparse.Namespace) -> None:
+    from isoadapt.experiment import parse_seeds, run_experiment
+
+    folder = run_experiment(
+        Path(args.plan), args.data, parse_seeds(args.seeds), args.base_model, Path(args.cache_dir), Path(args.data_root), Path(args.runs_root),
+        Path(args.sts_data) if args.sts_data else None, args.device,
+    )
+    print((folder / "report.md").read_text(encoding="utf-8"))
+    print(f"report folder: {folder}")
+
+
+COMMANDS = {"train": command_train, "evaluate": command_evaluate, "prepare": command_prepare, "experiment": command_experiment}
 
 
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:

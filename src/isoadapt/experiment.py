@@ -1,0 +1,189 @@
+"""Run a plan: encode once, measure the base model, train every configuration with every seed, fit the
+post-hoc transforms, and hand the per-seed results to the report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from isoadapt import __version__
+from isoadapt.baselines import fit_posthoc
+from isoadapt.config import TrainConfig
+from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
+from isoadapt.encoder import Encoder
+from isoadapt.errors import InputError
+from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts
+from isoadapt.fileio import atomic_write_json, read_json
+from isoadapt.head import save_head
+from isoadapt.plan import Plan, PlanEntry, load_plan
+from isoadapt.training_run import cached_vectors, run_training, seed_everything
+
+log = logging.getLogger(__name__)
+RESULT_SCHEMA = 1
+
+
+@dataclass
+class SeedResult:
+    """What the report needs from one (configuration, seed)."""
+
+    seed: int | None
+    test: dict
+    val: dict | None
+    per_query: dict[str, float]
+    spectrum: list[float]
+    sts: float | None
+    history: list[dict] = field(default_factory=list)
+    collapsed: bool = False
+    collapse_reasons: list[str] = field(default_factory=list)
+    reused: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class ExperimentData:
+    train_smoke: Path
+    train_full: Path
+    dev: Path
+    test: Path
+    sts: Path | None
+
+    @classmethod
+    def locate(cls, data_root: Path, name: str, sts: Path | None) -> ExperimentData:
+        base = data_root / name
+        smoke = data_root / f"{name}_smoke" / "train.json"
+        paths = cls(smoke if smoke.is_file() else base / "train.json", base / "train.json", base / "dev.json", base / "test.json", sts)
+        for path in (paths.train_full, paths.dev, paths.test):
+            if not path.is_file():
+                raise InputError(f"{path}: file not found (run `isoadapt prepare {name}` first)")
+        return paths
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _seed_result(evaluations: dict[str, Evaluation], sts: float | None, **extra) -> SeedResult:
+    test = evaluations["test"]
+    return SeedResult(
+        test=test.metrics, val=evaluations["val"].metrics if "val" in evaluations else None, per_query=test.per_query,
+        spectrum=[float(x) for x in test.spectrum], sts=sts, **extra,
+    )
+
+
+def run_experiment(
+    plan_path: Path, data_name: str, seeds: list[int] | None, base_model: str, cache_dir: Path,
+    data_root: Path = Path("data/processed"), runs_root: Path = Path("runs"), sts_data: Path | None = None, device: str = "cpu",
+) -> Path:
+    plan = load_plan(plan_path)
+    if sts_data is None and (data_root / "stsb" / "sts_test.json").is_file():
+        sts_data = data_root / "stsb" / "sts_test.json"
+    data = ExperimentData.locate(data_root, data_name, sts_data)
+    splits: dict[str, EvalSet] = {"val": load_eval(data.dev), "test": load_eval(data.test)}
+    sts = load_sts(data.sts) if data.sts else None
+    smoke_train, full_train = load_train(data.train_smoke), (load_train(data.train_full) if any(e.train == "full" for e in plan.entries) else None)
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    final = runs_root / f"{plan.name}-{data_name}-{stamp}"
+    staging = runs_root / f".{final.name}.partial"
+    staging.mkdir(parents=True)
+    started = time.perf_counter()
+    try:
+        encoder = Encoder(base_model, cache_dir, device)
+        vectors = cached_vectors(encoder, cache_dir)
+        # Encode everything the plan will read, once, up front: later steps only hit the cache.
+        needed = [t for s in splits.values() for t in (*s.queries.values(), *s.corpus.values())]
+        for examples in (smoke_train, full_train or []):
+            needed += [t for e in examples for t in (e.query, e.positive, e.negative) if t]
+        if sts:
+            needed += sts.sentence1 + sts.sentence2
+        vectors(list(dict.fromkeys(needed)))
+
+        baseline = {name: evaluate_split(split, vectors) for name, split in splits.items()}
+        base_sts = evaluate_sts(sts, vectors) if sts else None
+        results: dict[str, list[SeedResult]] = {}
+        train_texts = list(dict.fromkeys(t for e in smoke_train for t in (e.query, e.positive, e.negative) if t))
+        jobs = [(entry, seed) for entry in plan.entries for seed in _entry_seeds(entry, plan, seeds)]
+        for entry, seed in tqdm(jobs, desc=f"plan {plan.name}", unit="run"):
+            t0 = time.perf_counter()
+            if entry.kind == "baseline":
+                result = _seed_result(baseline, base_sts, seed=None)
+            elif entry.kind == "posthoc":
+                head = fit_posthoc(entry.transform, vectors(train_texts), **entry.options)
+                save_head(head, staging / "runs" / entry.name / "head")
+                evaluations = {name: evaluate_split(split, vectors, head) for name, split in splits.items()}
+                result = _seed_result(evaluations, evaluate_sts(sts, vectors, head) if sts else None, seed=None)
+            else:
+                result = _train_entry(entry, seed, data, encoder, cache_dir, staging, baseline, device)
+            result.seconds = round(time.perf_counter() - t0, 2)
+            results.setdefault(entry.name, []).append(result)
+        from isoadapt.report import write_report
+
+        meta = {
+            "plan": str(plan.path), "plan_name": plan.name, "data": data_name, "base_model": base_model, "seeds": seeds or plan.seeds,
+            "encoder": encoder.identity, "isoadapt": __version__, "started_utc": stamp, "seconds": round(time.perf_counter() - started, 1),
+            "paths": {k: (str(v) if v else None) for k, v in asdict(data).items()},
+        }
+        write_report(staging, plan, results, meta, base_sts)
+        staging.rename(final)
+    except BaseException:
+        log.error("experiment stopped; finished runs are kept in %s", staging)
+        raise
+    return final
+
+
+def _entry_seeds(entry: PlanEntry, plan: Plan, seeds: list[int] | None) -> list[int | None]:
+    if entry.kind != "train":
+        return [None]  # deterministic: one evaluation
+    return entry.seeds or seeds or plan.seeds
+
+
+def _train_entry(entry: PlanEntry, seed: int, data: ExperimentData, encoder: Encoder, cache_dir: Path, staging: Path, baseline: dict[str, Evaluation], device: str) -> SeedResult:
+    cfg = TrainConfig(
+        train_data=str(data.train_full if entry.train == "full" else data.train_smoke), val_data=str(data.dev), test_data=str(data.test),
+        sts_data=str(data.sts) if data.sts else None, output_dir=str(staging / "runs" / entry.name / f"seed{seed}"),
+        base_model=encoder.name, cache_dir=str(cache_dir), seed=seed, device=device, **entry.settings,
+    )
+    reuse_key = _result_key(cfg, encoder) if not cfg.freeze_base else None
+    if reuse_key:
+        stored = cache_dir / "results" / f"{reuse_key}.json"
+        if stored.is_file():
+            log.info("%s seed %s: reusing the stored result of this exact full fine-tuning run (%s)", entry.name, seed, stored)
+            return SeedResult(**{**read_json(stored), "reused": True})
+    seed_everything(seed)
+    run = run_training(cfg, encoder=encoder, quiet=True, base_evaluations=baseline)
+    if not cfg.freeze_base:
+        shutil.rmtree(Path(cfg.output_dir) / "encoder", ignore_errors=True)  # 400 MB per run; the metrics are what the plan needs
+    sts = run.metrics.get("sts_spearman", {}).get("trained")
+    result = _seed_result(run.trained, sts, seed=seed, history=run.history, collapsed=run.metrics["collapsed"], collapse_reasons=run.metrics["collapse_reasons"])
+    if reuse_key:
+        atomic_write_json(cache_dir / "results" / f"{reuse_key}.json", asdict(result), indent=None)
+    return result
+
+
+def _result_key(cfg: TrainConfig, encoder: Encoder) -> str:
+    """Identity of a run's result: settings, data contents, encoder and code version (not paths)."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in {"output_dir", "overwrite", "cache_dir", "train_data", "val_data", "test_data", "sts_data", "device"}}
+    inputs = {name: _file_digest(Path(p)) for name, p in (("train", cfg.train_data), ("val", cfg.val_data), ("test", cfg.test_data), ("sts", cfg.sts_data)) if p}
+    blob = json.dumps({"schema": RESULT_SCHEMA, "version": __version__, "settings": settings, "inputs": inputs, "encoder": encoder.fingerprint}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(f"--seeds {text}: expected comma-separated integers, e.g. 0,1,2") from None
+    if not seeds:
+        raise InputError(f"--seeds {text}: no seed given")
+    return seeds

@@ -1,0 +1,85 @@
+"""The report's three pictures, rendered to PNG bytes with matplotlib's Agg backend."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from isoadapt.plan import Plan  # noqa: E402
+
+KIND_STYLE = {"baseline": ("black", "s"), "train": ("tab:blue", "o"), "posthoc": ("tab:orange", "D")}
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plot_tradeoff(rows: list[dict]) -> bytes:
+    """NDCG@10 against IsoScore, one point per configuration."""
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for row in rows:
+        color, marker = KIND_STYLE[row["kind"]]
+        ax.errorbar(row["isoscore"], row["ndcg@10"], yerr=row.get("ndcg@10_std", 0.0), fmt=marker, color=color, capsize=3)
+        ax.annotate(row["name"], (row["isoscore"], row["ndcg@10"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for kind, (color, marker) in KIND_STYLE.items():
+        ax.plot([], [], marker, color=color, label={"baseline": "base model", "train": "trained head", "posthoc": "post-hoc transform"}[kind])
+    ax.set_xlabel("IsoScore of test queries + corpus (1 = isotropic)")
+    ax.set_ylabel("test NDCG@10 (mean ± std over seeds)")
+    ax.set_title("Retrieval vs isotropy: NDCG@10 against IsoScore, one point per configuration")
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def plot_spectrum(plan: Plan, results: dict, rows: list[dict]) -> bytes:
+    """Normalised covariance eigenvalues: base model vs the best trained head vs whitening."""
+    trained = [r for r in rows if r["kind"] == "train"]
+    best = max(trained, key=lambda r: r["ndcg@10"]) if trained else None
+    picks = [("baseline", "base model")]
+    if best:
+        picks.append((best["name"], f"best head: {best['name']}"))
+    picks += [(e.name, e.name) for e in plan.entries if e.kind == "posthoc" and e.transform == "whitening" and e.name in results][:1]
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for name, label in picks:
+        if name in results:
+            spectrum = np.asarray(results[name][0].spectrum)
+            ax.plot(np.arange(1, len(spectrum) + 1), spectrum, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("principal direction (sorted)")
+    ax.set_ylabel("share of variance (covariance eigenvalue / trace)")
+    ax.set_title("Eigenvalue spectrum of the test embeddings: base vs best head vs whitening")
+    ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    return _png(fig)
+
+
+def plot_losses(plan: Plan, results: dict) -> bytes:
+    """Weighted loss terms per step for each trained configuration (its first seed)."""
+    trained = [e for e in plan.entries if e.kind == "train" and e.name in results and results[e.name][0].history]
+    cols = 3
+    rows = max(1, -(-len(trained) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
+    for ax, entry in zip(axes.flat, trained):
+        history = results[entry.name][0].history
+        steps = [h["step"] for h in history]
+        for term in ("total", "contrastive", "isotropy", "variance"):
+            values = [h[term] for h in history]
+            if any(values):
+                ax.plot(steps, values, label=term, linewidth=1)
+        ax.set_title(entry.name, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(trained):]:
+        ax.axis("off")
+    fig.suptitle("Loss terms per step (weighted), first seed of each trained configuration")
+    fig.tight_layout()
+    return _png(fig)
