@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from isoadapt import __version__
@@ -82,6 +81,7 @@ def _seed_result(evaluations: dict[str, Evaluation], sts: float | None, **extra)
 def run_experiment(
     plan_path: Path, data_name: str, seeds: list[int] | None, base_model: str, cache_dir: Path,
     data_root: Path = Path("data/processed"), runs_root: Path = Path("runs"), sts_data: Path | None = None, device: str = "cpu",
+    encoder: Encoder | None = None,
 ) -> Path:
     plan = load_plan(plan_path)
     if sts_data is None and (data_root / "stsb" / "sts_test.json").is_file():
@@ -97,7 +97,7 @@ def run_experiment(
     staging.mkdir(parents=True)
     started = time.perf_counter()
     try:
-        encoder = Encoder(base_model, cache_dir, device)
+        encoder = encoder or Encoder(base_model, cache_dir, device)
         vectors = cached_vectors(encoder, cache_dir)
         # Encode everything the plan will read, once, up front: later steps only hit the cache.
         needed = [t for s in splits.values() for t in (*s.queries.values(), *s.corpus.values())]

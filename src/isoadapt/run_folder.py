@@ -13,7 +13,7 @@ from pathlib import Path
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json
 
-LIBRARIES = ("isoadapt", "torch", "sentence-transformers", "transformers", "numpy", "ranx", "safetensors")
+LIBRARIES = ("isoadapt", "torch", "sentence-transformers", "transformers", "numpy", "pytrec-eval-terrier", "safetensors")
 
 
 def library_versions() -> dict[str, str | None]:

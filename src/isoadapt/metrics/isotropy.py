@@ -85,7 +85,7 @@ def partition_isotropy(vectors: np.ndarray) -> float:
     return float(z.min() / z.max())
 
 
-def uniformity(vectors: np.ndarray, t: float = 2.0, max_points: int = 4000, seed: int = 0) -> float:
+def uniformity(vectors: np.ndarray, t: float = 2.0, max_points: int = 2000, seed: int = 0) -> float:
     """log E_{x != y} exp(-t ||x - y||^2) over L2-normalised vectors (Wang & Isola 2020). Lower = more
     uniform on the sphere. Scale-invariant. At most `max_points` rows are sampled (all pairs of them)."""
     unit = _unit(vectors)

@@ -1,8 +1,6 @@
-"""Exact cosine search and retrieval metrics from ranx (pytrec_eval-compatible, graded qrels)."""
+"""Exact cosine search and retrieval metrics from trec_eval (through pytrec_eval), for graded qrels."""
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import torch
@@ -35,14 +33,24 @@ def exact_search(
     return run
 
 
-def retrieval_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean NDCG@10, MRR@10 and Recall@100, and the per-query NDCG@10 (for paired significance tests)."""
-    from ranx import Qrels, Run, evaluate
 
-    ranx_qrels = Qrels.from_dict(qrels)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numba's unsafe-cast notices
-        scores = evaluate(ranx_qrels, Run.from_dict(run), list(RETRIEVAL_METRICS), return_mean=False)
-    means = {name: float(np.mean(values)) for name, values in scores.items()}
-    per_query = dict(zip(ranx_qrels.keys(), (float(v) for v in scores[PRIMARY_METRIC])))  # ranx keeps qids sorted
-    return means, per_query
+
+def retrieval_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean NDCG@10, MRR@10 and Recall@100 over the judged queries, and the per-query NDCG@10 (for paired
+    tests), computed by trec_eval through pytrec_eval (graded qrels; ties broken as trec_eval does).
+    MRR@10 is trec_eval's recip_rank on each query's top 10."""
+    import pytrec_eval
+
+    full = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100"}).evaluate(run)
+    # trec_eval's order: score descending, ties by document id descending
+    top10 = {qid: dict(sorted(docs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:10]) for qid, docs in run.items()}
+    reciprocal = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
+    qids = sorted(qrels)
+    zero = {"ndcg_cut_10": 0.0, "recall_100": 0.0, "recip_rank": 0.0}  # a judged query the run missed scores 0
+    per_metric = {
+        "ndcg@10": [full.get(q, zero)["ndcg_cut_10"] for q in qids],
+        "mrr@10": [reciprocal.get(q, zero)["recip_rank"] for q in qids],
+        "recall@100": [full.get(q, zero)["recall_100"] for q in qids],
+    }
+    means = {name: float(np.mean(values)) for name, values in per_metric.items()}
+    return means, dict(zip(qids, per_metric[PRIMARY_METRIC]))

@@ -1,0 +1,119 @@
+"""Post-hoc transforms do what their papers define; plans validate; a whole plan runs on the fake encoder."""
+
+import json
+
+import numpy as np
+import pytest
+
+from isoadapt.baselines import fit_posthoc
+from isoadapt.errors import InputError
+from isoadapt.evaluate import apply_head
+from isoadapt.experiment import run_experiment
+from isoadapt.head import load_head, save_head
+from isoadapt.plan import load_plan
+
+RNG = np.random.default_rng(1)
+CLOUD = (RNG.normal(size=(3000, 12)) * np.geomspace(0.1, 3, 12) + 2.0).astype(np.float32)
+
+
+def test_whitening_gives_zero_mean_identity_covariance():
+    out = apply_head(fit_posthoc("whitening", CLOUD), CLOUD).astype(np.float64)
+    assert np.abs(out.mean(axis=0)).max() < 1e-4
+    assert np.allclose(np.cov(out, rowvar=False), np.eye(12), atol=1e-3)
+    assert apply_head(fit_posthoc("whitening", CLOUD, keep=4), CLOUD).shape == (3000, 4)
+
+
+def test_abtt_removes_the_top_directions_and_the_mean():
+    head = fit_posthoc("abtt", CLOUD, remove=2)
+    out = apply_head(head, CLOUD).astype(np.float64)
+    centered = CLOUD - CLOUD.mean(axis=0)
+    top = np.linalg.svd(centered, full_matrices=False)[2][:2]
+    assert np.abs(out.mean(axis=0)).max() < 1e-4
+    assert np.abs(out @ top.T).max() < 1e-3
+
+
+def test_centering_and_posthoc_round_trip(tmp_path):
+    head = fit_posthoc("centering", CLOUD)
+    assert np.allclose(apply_head(head, CLOUD), CLOUD - CLOUD.mean(axis=0), atol=1e-5)
+    save_head(head, tmp_path / "h")
+    assert np.array_equal(apply_head(load_head(tmp_path / "h"), CLOUD), apply_head(head, CLOUD))
+
+
+def write_plan(tmp_path, body: str):
+    path = tmp_path / "plan.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('name = "x"\n[[configs]]\nname = "a"\nlambda_isotropy = -1\n', "config 'a': --lambda_isotropy -1: must be a finite number >= 0"),
+        ('name = "x"\n[[configs]]\nname = "a"\nimport = "os.system"\n', "config 'a': unknown settings ['import']"),
+        ('name = "x"\n[[configs]]\nname = "a"\n[[configs]]\nname = "a"\n', "config 'a': duplicate name"),
+        ('name = "x"\n[[configs]]\nname = "w"\nkind = "posthoc"\ntransform = "pca"\n', "config 'w': transform 'pca' must be one of ['abtt', 'centering', 'whitening']"),
+        ('name = "x"\nseeds = []\n[[configs]]\nname = "a"\n', "plan: 'seeds' must be a non-empty list of integers"),
+        ('name = "x"\n[defaults]\nlr = 1\n[[configs]]\nname = "a"\n', "[defaults]: unknown settings ['lr']"),
+        ("name = \n", "malformed TOML"),
+    ],
+)
+def test_plan_validation(tmp_path, body, message):
+    with pytest.raises(InputError, match=None) as err:
+        load_plan(write_plan(tmp_path, body))
+    assert message in str(err.value)
+
+
+def test_research_plan_has_every_row_the_issue_names():
+    plan = load_plan("plans/research.toml")
+    names = {e.name for e in plan.entries}
+    assert names >= {
+        "baseline", "pure-isotropy", "exp1", "exp2", "exp3", "scale-up", "istar", "avoid-full-finetune", "avoid-lr-1e-3",
+        "avoid-margin-1", "avoid-reg-0.1", "avoid-contrastive-only", "whitening", "abtt", "centering",
+    }
+    settings = {e.name: e.settings for e in plan.entries}
+    assert settings["exp1"] | {} == settings["exp1"] and settings["exp1"]["lambda_contrastive"] == 0.1 and settings["exp1"]["margin"] == 0.1
+    assert settings["scale-up"]["epochs"] == 3 and next(e for e in plan.entries if e.name == "scale-up").train == "full"
+    assert settings["avoid-full-finetune"]["freeze_base"] is False
+    assert settings["istar"]["isotropy_loss"] == "istar"
+
+
+def test_plan_runs_end_to_end_on_the_fake_encoder(tmp_path, fake_encoder):
+    from conftest import tiny_dataset
+
+    root = tmp_path / "processed"
+    tiny_dataset(root / "tiny")
+    plan = write_plan(tmp_path, """
+name = "mini"
+seeds = [0, 1]
+[defaults]
+epochs = 2
+batch_size = 8
+lambda_contrastive = 1.0
+projection_learning_rate = 0.01
+[[configs]]
+name = "baseline"
+kind = "baseline"
+[[configs]]
+name = "trained"
+[[configs]]
+name = "istar"
+isotropy_loss = "istar"
+[[configs]]
+name = "whitening"
+kind = "posthoc"
+transform = "whitening"
+""")
+    folder = run_experiment(plan, "tiny", None, fake_encoder.name, tmp_path / "cache", data_root=root, runs_root=tmp_path / "runs", encoder=fake_encoder)
+    calls_after_first = fake_encoder.calls
+    report = json.loads((folder / "report.json").read_text())
+    rows = {r["name"]: r for r in report["rows"]}
+    assert set(rows) == {"baseline", "trained", "istar", "whitening"}
+    assert rows["trained"]["seeds"] == [0, 1] and "ndcg@10_std" in rows["trained"]
+    assert rows["baseline"]["p_value"] is None and rows["trained"]["p_value"] is not None
+    for name in ("ndcg_vs_isoscore.png", "spectrum.png", "losses.png", "report.md"):
+        assert (folder / name).stat().st_size > 1000
+    assert (folder / "runs" / "trained" / "seed1" / "metrics.json").is_file()
+    assert "| configuration |" in (folder / "report.md").read_text()
+    again = run_experiment(plan, "tiny", "0,1".split(",") and [0, 1], fake_encoder.name, tmp_path / "cache", data_root=root, runs_root=tmp_path / "runs2", encoder=fake_encoder)
+    assert fake_encoder.calls == calls_after_first  # the rerun encoded nothing
+    assert json.loads((again / "report.json").read_text())["rows"][1]["ndcg@10"] == rows["trained"]["ndcg@10"]
