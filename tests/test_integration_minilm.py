@@ -57,7 +57,7 @@ def trained_run(real_slice, tmp_path_factory):
 def test_research_command_line_runs_and_writes_the_run_folder(real_slice, trained_run, tmp_path):
     out, cache, stdout = trained_run
     assert "ndcg@10" in stdout and "baseline" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "train_log.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "tensorboard", "train_log.jsonl"]
     metrics = json.loads((out / "metrics.json").read_text())
     for split in ("val", "test"):
         for side in ("baseline", "trained"):
@@ -127,3 +127,34 @@ def test_evaluate_on_a_beir_folder_the_head_never_saw_with_sts(trained_run, tmp_
     assert result["baseline"]["queries"] == 60 and result["baseline"]["ndcg@10"] > 0.5  # MiniLM pairs paraphrases well
     assert 0.5 < result["sts_spearman"]["baseline"] < 1 and 0.3 < result["sts_spearman"]["trained"] < 1
     assert "STS Spearman" in capsys.readouterr().out
+
+
+def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, real_slice, tmp_path):
+    """A fresh Python process importing only sentence-transformers reproduces the run's embeddings."""
+    import numpy as np
+
+    from isoadapt.encoder import Encoder
+    from isoadapt.evaluate import apply_head
+    from isoadapt.head import load_head
+
+    out, cache, _ = trained_run
+    exported = tmp_path / "exported"
+    assert main(["export", "--run_dir", str(out), "--out", str(exported), "--cache_dir", str(cache)]) == 0
+    split = json.loads(real_slice["test"].read_text())
+    texts = list(split["queries"].values())[:20] + list(split["corpus"].values())[:20]
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    script = (
+        "import json, sys, numpy as np\n"
+        "from sentence_transformers import SentenceTransformer\n"
+        "assert not any(m.startswith('isoadapt') for m in sys.modules)\n"
+        f"m = SentenceTransformer({str(exported)!r}, device='cpu', local_files_only=True)\n"
+        f"np.save({str(tmp_path / 'exported.npy')!r}, m.encode(json.load(open({str(tmp_path / 'texts.json')!r}))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = np.load(tmp_path / "exported.npy")
+    encoder = Encoder(MINILM, cache)
+    ours = apply_head(load_head(out / "head"), encoder.encode(texts))
+    cosine = (theirs * ours).sum(axis=1) / np.linalg.norm(theirs, axis=1) / np.linalg.norm(ours, axis=1)
+    assert cosine.min() >= 0.9999
+    assert np.allclose(np.linalg.norm(theirs, axis=1), 1.0, atol=1e-5)  # the final Normalize

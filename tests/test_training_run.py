@@ -22,7 +22,7 @@ def config(tiny_data, tmp_path, **overrides) -> TrainConfig:
 def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):
     metrics = run_training(config(tiny_data, tmp_path), encoder=fake_encoder).metrics
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "train_log.jsonl"]
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "tensorboard", "train_log.jsonl"]
     assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert json.loads((run / "status.json").read_text()) == {"completed": True}
     assert metrics["train"]["steps"] == 3 * (48 // 8)
@@ -55,7 +55,8 @@ def test_failure_mid_run_leaves_no_output(tiny_data, tmp_path, fake_encoder, mon
     with pytest.raises(RuntimeError):
         run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
     assert not (tmp_path / "run").exists()
-    assert not list(tmp_path.glob(".run.partial"))
+    staging = tmp_path / ".run.partial"  # kept for --resume, hidden beside the output dir
+    assert json.loads((staging / "status.json").read_text()) == {"completed": False}
 
 
 def test_overwrite_replaces_a_run(tiny_data, tmp_path, fake_encoder):
@@ -70,3 +71,56 @@ def test_batch_larger_than_the_data_is_refused(tiny_data, tmp_path, fake_encoder
     with pytest.raises(InputError, match=r"--batch_size 1000000000: larger than the 48 training examples"):
         run_training(config(tiny_data, tmp_path, batch_size=10**9), encoder=fake_encoder)
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_data, tmp_path, fake_encoder, monkeypatch):
+    import isoadapt.train as train_module
+
+    reference = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "ref"), epochs=4, save_steps=4), encoder=fake_encoder).metrics
+
+    real_step = train_module.torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def crash_at_step_15(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt("simulated crash")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.torch.optim.AdamW, "step", crash_at_step_15)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "run"), epochs=4, save_steps=4), encoder=fake_encoder)
+    monkeypatch.setattr(train_module.torch.optim.AdamW, "step", real_step)
+    assert not (tmp_path / "run").exists()
+    checkpoint = json.loads((tmp_path / ".run.partial" / "checkpoint" / "checkpoint.json").read_text())
+    assert checkpoint["step"] == 12  # the last save before the crash (every 4 steps; 6 steps per epoch)
+    resumed = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "run"), epochs=4, save_steps=4, resume=True), encoder=fake_encoder).metrics
+    assert resumed["test"]["trained"] == reference["test"]["trained"]
+    assert resumed["loss_final"] == reference["loss_final"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert steps == list(range(24))
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_resume_of_a_completed_run_is_refused(tiny_data, tmp_path, fake_encoder):
+    run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    with pytest.raises(InputError, match="the run already completed; nothing to resume"):
+        run_training(config(tiny_data, tmp_path, resume=True), encoder=fake_encoder)
+
+
+def test_tensorboard_events_by_default(tiny_data, tmp_path, fake_encoder):
+    run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_mlflow_logs_to_a_local_sqlite_store(tiny_data, tmp_path, fake_encoder):
+    pytest.importorskip("mlflow")
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_training(config(tiny_data, tmp_path, tracker="mlflow", tracking_uri=uri), encoder=fake_encoder)
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("isoadapt").experiment_id])
+    assert len(runs) == 1 and runs[0].data.params["lambda_contrastive"] == "1.0"
+    assert len(client.get_metric_history(runs[0].info.run_id, "loss_total")) == 3 * (48 // 8)
+    assert "test/trained/ndcg_at_10" in runs[0].data.metrics

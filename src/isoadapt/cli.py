@@ -58,6 +58,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variance_target", type=float, default=d.variance_target, help="per-dimension std target of the variance hinge")
     parser.add_argument("--cache_dir", default=d.cache_dir, help="where models are unpacked and embeddings cached")
     parser.add_argument("--device", default=d.device, help="torch device")
+    parser.add_argument("--save_steps", type=int, help="also checkpoint every N steps (a checkpoint is always written after each epoch)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    parser.add_argument("--tracker", choices=["tensorboard", "mlflow", "none"], default=d.tracker, help="where per-step losses and metrics go")
+    parser.add_argument("--tracking_uri", help="MLflow tracking URI (default: sqlite:///<output_dir's parent>/mlflow.db)")
     parser.add_argument("--max_train_examples", type=int, help="use only the first N training pairs (e.g. to bound full fine-tuning)")
     parser.add_argument("--encode_batch_size", type=int, default=d.encode_batch_size, help="texts per encoder batch")
 
@@ -87,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--sts_data", help="STS pairs for Spearman (default: DATA_ROOT/stsb/sts_test.json when present)")
     experiment.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="unpacked models, cached embeddings and stored results")
     experiment.add_argument("--device", default="cpu", help="torch device")
+
+    export = commands.add_parser("export", help="write a run (or a plan's post-hoc transform) as a SentenceTransformer folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    export.add_argument("--run_dir", required=True, help="a run folder, or RUNS/<plan>/runs/<posthoc-name>")
+    export.add_argument("--out", required=True, help="folder to write; load it with SentenceTransformer(OUT)")
+    export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    export.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="where the base model is unpacked")
 
     prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sources = prepare.add_subparsers(dest="dataset", required=True)
@@ -165,7 +175,13 @@ def command_experiment(args: argparse.Namespace) -> None:
     print(f"report folder: {folder}")
 
 
-COMMANDS = {"train": command_train, "evaluate": command_evaluate, "prepare": command_prepare, "experiment": command_experiment}
+def command_export(args: argparse.Namespace) -> None:
+    from isoadapt.export import export_run
+
+    print(f"exported: {export_run(Path(args.run_dir), Path(args.out), Path(args.cache_dir), args.overwrite)}")
+
+
+COMMANDS = {"export": command_export, "train": command_train, "evaluate": command_evaluate, "prepare": command_prepare, "experiment": command_experiment}
 
 
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:

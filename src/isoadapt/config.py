@@ -40,6 +40,10 @@ class TrainConfig:
     encode_batch_size: int = 32
     overwrite: bool = False
     max_train_examples: int | None = None
+    save_steps: int | None = None
+    resume: bool = False
+    tracker: str = "tensorboard"
+    tracking_uri: str | None = None
 
     def validate(self) -> IsotropyObjective:
         """Check every setting before any file is read or written; return the objective they define."""
@@ -55,6 +59,10 @@ class TrainConfig:
             raise InputError(f"--head {self.head}: expected one of {list(TRAINABLE_HEADS)}")
         if self.max_train_examples is not None and self.max_train_examples < 2:
             raise InputError(f"--max_train_examples {self.max_train_examples}: must be at least 2")
+        if self.save_steps is not None and self.save_steps < 1:
+            raise InputError(f"--save_steps {self.save_steps}: must be at least 1")
+        if self.tracker not in ("tensorboard", "mlflow", "none"):
+            raise InputError(f"--tracker {self.tracker}: expected tensorboard, mlflow or none")
         if self.encode_batch_size < 1:
             raise InputError(f"--encode_batch_size {self.encode_batch_size}: must be at least 1")
         return self.objective()

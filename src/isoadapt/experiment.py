@@ -119,6 +119,7 @@ def run_experiment(
             elif entry.kind == "posthoc":
                 head = fit_posthoc(entry.transform, vectors(train_texts), **entry.options)
                 save_head(head, staging / "runs" / entry.name / "head")
+                atomic_write_json(staging / "runs" / entry.name / "config.json", {"config": {"base_model": base_model, "kind": "posthoc", "transform": entry.transform, **entry.options}})
                 evaluations = {name: evaluate_split(split, vectors, head) for name, split in splits.items()}
                 result = _seed_result(evaluations, evaluate_sts(sts, vectors, head) if sts else None, seed=None)
             else:
@@ -150,7 +151,7 @@ def _train_entry(entry: PlanEntry, seed: int, data: ExperimentData, encoder: Enc
     cfg = TrainConfig(
         train_data=str(data.train_full if entry.train == "full" else data.train_smoke), val_data=str(data.dev), test_data=str(data.test),
         sts_data=str(data.sts) if data.sts else None, output_dir=str(staging / "runs" / entry.name / f"seed{seed}"),
-        base_model=encoder.name, cache_dir=str(cache_dir), seed=seed, device=device, **entry.settings,
+        base_model=encoder.name, cache_dir=str(cache_dir), seed=seed, device=device, **{"tracker": "none", **entry.settings},
     )
     reuse_key = _result_key(cfg, encoder) if not cfg.freeze_base else None
     if reuse_key:

@@ -53,6 +53,7 @@ def plot_spectrum(plan: Plan, results: dict, rows: list[dict]) -> bytes:
             spectrum = np.asarray(results[name][0].spectrum)
             ax.plot(np.arange(1, len(spectrum) + 1), spectrum, label=label)
     ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-7)  # below this are numerical zeros (directions the model never uses)
     ax.set_xlabel("principal direction (sorted)")
     ax.set_ylabel("share of variance (covariance eigenvalue / trace)")
     ax.set_title("Eigenvalue spectrum of the test embeddings: base vs best head vs whitening")

@@ -7,11 +7,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from isoadapt.checkpoint import Position, load_checkpoint, save_checkpoint
 from isoadapt.data.formats import TrainExample
 from isoadapt.errors import InputError
 from isoadapt.losses.objective import Batch, IsotropyObjective
@@ -60,21 +62,38 @@ def train(
     generator: torch.Generator,
     on_step: Callable[[dict], None] = lambda record: None,
     progress: bool = True,
+    checkpoint_dir: Path | None = None,
+    modules: dict[str, torch.nn.Module] | None = None,
+    save_steps: int | None = None,
+    resume: bool = False,
 ) -> list[dict]:
-    """Run the loop; every step's weighted loss terms go to `on_step` and into the returned history."""
+    """Run the loop; every step's weighted loss terms go to `on_step` and into the returned history.
+
+    With `checkpoint_dir`, `modules` (and the optimizer and RNG) are checkpointed after every epoch and
+    every `save_steps` steps; `resume` continues from the last checkpoint, replaying the same batches."""
     if batch_size > len(table):
         raise InputError(f"--batch_size {batch_size}: larger than the {len(table)} training examples")
     optimizer = torch.optim.AdamW(parameters, weight_decay=0.0)
     n_texts = len(table.texts)
     steps_per_epoch = len(table) // batch_size  # the last partial batch is dropped: in-batch candidates need company
-    history: list[dict] = []
-    step = 0
+    position = load_checkpoint(checkpoint_dir, modules or {}, optimizer) if resume and checkpoint_dir else None
+    history: list[dict] = list(position.history) if position else []
+    step = position.step if position else 0
     started = time.perf_counter()
-    bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress)
-    for epoch in range(epochs):
+    bar = tqdm(total=epochs * steps_per_epoch, initial=step, desc="training", unit="step", disable=not progress)
+
+    def checkpoint(epoch: int, batch: int, epoch_state: torch.Tensor) -> None:
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, modules or {}, optimizer, Position(step, epoch, batch, epoch_state, history))
+
+    for epoch in range(position.epoch if position else 0, epochs):
+        resuming_here = position is not None and epoch == position.epoch
+        if resuming_here:
+            generator.set_state(position.epoch_generator_state)
+        epoch_state = generator.get_state()
         order = torch.randperm(len(table), generator=generator)
-        for start in range(0, steps_per_epoch * batch_size, batch_size):
-            rows = order[start : start + batch_size]
+        for batch in range(position.batch if resuming_here else 0, steps_per_epoch):
+            rows = order[batch * batch_size : (batch + 1) * batch_size]
             q_idx, p_idx, n_idx = table.query[rows], table.positive[rows], table.negative[rows]
             has_negative = n_idx >= 0
             relevant = torch.isin(q_idx[:, None] * n_texts + p_idx[None, :], table.relevant_keys)  # (b, b)
@@ -98,6 +117,9 @@ def train(
             bar.update(1)
             bar.set_postfix(loss=f"{record['total']:.4f}")
             step += 1
+            if save_steps and step % save_steps == 0 and batch + 1 < steps_per_epoch:
+                checkpoint(epoch, batch + 1, epoch_state)
+        checkpoint(epoch + 1, 0, generator.get_state())
     bar.close()
     return history
 

@@ -20,7 +20,10 @@ from isoadapt.encoder import Encoder
 from isoadapt.errors import InputError
 from isoadapt.evaluate import Evaluation, VectorSource, change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
 from isoadapt.head import build_head, save_head
+from isoadapt.checkpoint import STATE
+from isoadapt.fileio import read_json
 from isoadapt.run_folder import RunFolder, StepLog, git_commit, library_versions
+from isoadapt.tracking import open_tracker
 from isoadapt.train import TrainTable, last_epoch_means, train
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,7 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
     """Raises InputError before writing anything on bad input. `base_evaluations` skips re-measuring
     the baseline when a caller (the plan runner) already has it for the same splits."""
     objective = cfg.validate()
-    folder = RunFolder(cfg.output_dir, cfg.overwrite)
+    folder = RunFolder(cfg.output_dir, cfg.overwrite, cfg.resume)
     examples = load_train(cfg.train_data)
     splits: dict[str, EvalSet] = {"val": load_eval(cfg.val_data)}
     if cfg.test_data:
@@ -90,7 +93,19 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
     staging = folder.open()
     try:
         baseline = base_evaluations or {name: evaluate_split(split, base_vectors) for name, split in splits.items()}
-        step_log = StepLog(staging / "train_log.jsonl")
+        resumed = read_json(folder.checkpoint_dir / STATE)["history"] if cfg.resume and (folder.checkpoint_dir / STATE).is_file() else None
+        if cfg.resume:
+            log.info("resuming from step %d", len(resumed)) if resumed is not None else log.info("no checkpoint in %s: starting from scratch", folder.staging)
+        step_log = StepLog(staging / "train_log.jsonl", resumed)
+        tracker = open_tracker(cfg.tracker, staging, Path(cfg.output_dir), cfg.tracking_uri)
+        tracker.log_params(cfg.to_dict())
+        for name, evaluation in baseline.items():
+            tracker.log_metrics({f"{name}/baseline/{k}": evaluation.metrics[k] for k in ("ndcg@10", "mrr@10", "recall@100")}, 0)
+
+        def on_step(record: dict) -> None:
+            step_log(record)
+            tracker.log_step(record)
+
         if cfg.freeze_base:
             table_vectors = torch.as_tensor(base_vectors(table.texts)).to(cfg.device)  # (texts, d)
 
@@ -98,6 +113,7 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
                 return head(table_vectors[indices])
 
             parameters = [{"params": list(head.parameters()), "lr": cfg.projection_learning_rate}]
+            modules = {"head": head}
         else:
             # A fresh copy: fine-tuning must never touch the encoder whose vectors fill the cache.
             tuned = Encoder(cfg.base_model, cache_dir, cfg.device, cfg.encode_batch_size, show_progress=not quiet)
@@ -112,8 +128,12 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
                 {"params": list(head.parameters()), "lr": cfg.projection_learning_rate},
                 {"params": list(tuned.model.parameters()), "lr": cfg.base_learning_rate},
             ]
+            modules = {"head": head, "encoder": tuned.model}
         started = time.perf_counter()
-        history = train(table, embed, parameters, objective, cfg.epochs, cfg.batch_size, generator, on_step=step_log, progress=not quiet)
+        history = train(
+            table, embed, parameters, objective, cfg.epochs, cfg.batch_size, generator, on_step=on_step, progress=not quiet,
+            checkpoint_dir=folder.checkpoint_dir, modules=modules, save_steps=cfg.save_steps, resume=cfg.resume,
+        )
         train_seconds = time.perf_counter() - started
         step_log.close()
         head.eval()
@@ -125,6 +145,9 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
             tuned.model.save(str(staging / "encoder"))
             trained_vectors = memoized(tuned.encode)  # the fine-tuned encoder's vectors are not the cached base ones
         trained = {name: evaluate_split(split, trained_vectors, head) for name, split in splits.items()}
+        for name, evaluation in trained.items():
+            tracker.log_metrics({f"{name}/trained/{k}": evaluation.metrics[k] for k in ("ndcg@10", "mrr@10", "recall@100")}, len(history))
+        tracker.close()
         sts_scores = {"data": cfg.sts_data, "baseline": evaluate_sts(sts, base_vectors), "trained": evaluate_sts(sts, trained_vectors, head)} if sts else None
 
         primary = "test" if "test" in splits else "val"
@@ -149,8 +172,11 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
             {"config": cfg.to_dict(), "encoder": {"folder": str(encoder.folder), **encoder.identity}, "versions": library_versions(), "git": git_commit()},
         )
         final = folder.commit()
-    except BaseException:
+    except InputError:
         folder.discard()
+        raise
+    except BaseException:
+        log.error("run stopped; its checkpoint stays in %s: rerun with --resume to continue", folder.staging)
         raise
     if not quiet:
         for name in splits:
