@@ -1,5 +1,7 @@
 """The head starts as the identity and round-trips through safetensors; the cache never re-encodes."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -67,3 +69,67 @@ def test_cache_is_namespaced_by_encoder_fingerprint(tmp_path, fake_encoder):
     EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(["x"], fake_encoder.encode)
     EmbeddingCache(tmp_path, other.fingerprint, other.identity).get(["x"], other.encode)
     assert other.calls == 1
+
+
+def _one_shard(tmp_path, encoder, texts):
+    cache = EmbeddingCache(tmp_path, encoder.fingerprint, encoder.identity)
+    cache.get(texts, encoder.encode)
+    return next(cache.folder.glob("*.npy")), next(cache.folder.glob("*.keys.json"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "keys"])
+def test_damaged_cache_is_detected_and_rebuilt(tmp_path, fake_encoder, damage, caplog):
+    texts = ["one", "two", "three"]
+    vectors_file, keys_file = _one_shard(tmp_path, fake_encoder, texts)
+    good = fake_encoder.encode(texts)
+    if damage == "truncate":
+        vectors_file.write_bytes(vectors_file.read_bytes()[:-20])
+    elif damage == "flip":
+        data = bytearray(vectors_file.read_bytes())
+        data[-3] ^= 0xFF
+        vectors_file.write_bytes(bytes(data))
+    else:
+        keys_file.write_text("{not json")
+    calls = fake_encoder.calls
+    again = EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(texts, fake_encoder.encode)
+    assert fake_encoder.calls == calls + 1  # re-encoded, not read from the damaged shard
+    assert np.array_equal(again, good)
+    assert "unusable" in caplog.text
+
+
+def test_shard_of_another_fingerprint_is_not_used(tmp_path, fake_encoder):
+    import json
+
+    texts = ["alpha"]
+    _, keys_file = _one_shard(tmp_path, fake_encoder, texts)
+    meta = json.loads(keys_file.read_text())
+    meta["fingerprint"] = "0" * 64
+    keys_file.write_text(json.dumps(meta))
+    calls = fake_encoder.calls
+    EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(texts, fake_encoder.encode)
+    assert fake_encoder.calls == calls + 1
+
+
+def test_two_processes_share_a_cache_without_damage(tmp_path):
+    """Four processes encode overlapping texts into one cache at once; every shard stays valid."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.path.insert(0, {tests!r})\n"
+        "from conftest import FakeEncoder\n"
+        "from isoadapt.cache import EmbeddingCache\n"
+        "e = FakeEncoder()\n"
+        "c = EmbeddingCache(__import__('pathlib').Path({root!r}), e.fingerprint, e.identity)\n"
+        "for start in range(0, 200, 10):\n"
+        "    c.get([f'text {{i}}' for i in range(start, start + 30)], e.encode)\n"
+    ).format(tests=str(Path(__file__).parent), root=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(4)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    from conftest import FakeEncoder
+
+    encoder = FakeEncoder()
+    cache = EmbeddingCache(tmp_path, encoder.fingerprint, encoder.identity)
+    texts = [f"text {i}" for i in range(220)]
+    assert np.array_equal(cache.get(texts, encoder.encode), encoder.encode(texts))
+    assert encoder.calls == 1  # only the comparison itself: everything came from the shared cache

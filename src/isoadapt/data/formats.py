@@ -86,6 +86,9 @@ def _id_text_map(path: Path, data: dict, key: str) -> dict[str, str]:
         raise InputError(f"{path}: '{key}' must be an object of {{id: text}}")
     if not section:
         raise InputError(f"{path}: '{key}' is empty")
+    for item_id in section:
+        if any(c in item_id for c in "\t\r\n"):
+            raise InputError(f"{path}: {key}: id {item_id!r} contains a tab or newline")
     return {str(item_id): _text(path, f"{key}[{item_id!r}]", "text", text) for item_id, text in section.items()}
 
 

@@ -68,6 +68,8 @@ class IdRegistry:
     def add(self, item_id: str, number: int) -> None:
         if not item_id.strip():
             raise InputError(f"{self.path}: line {number}: empty {self.kind} id")
+        if any(c in item_id for c in "\t\r\n"):
+            raise InputError(f"{self.path}: line {number}: {self.kind} id {item_id!r} contains a tab or newline")
         if item_id in self.first_line:
             raise InputError(f"{self.path}: line {number}: duplicate {self.kind} id {item_id!r} (first at line {self.first_line[item_id]})")
         self.first_line[item_id] = number

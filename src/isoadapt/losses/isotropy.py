@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 
-def covariance_isotropy_loss(embeddings: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:  # (n, d) -> ()
+def covariance_isotropy_loss(embeddings: torch.Tensor) -> torch.Tensor:  # (n, d) -> ()
     """How far the batch covariance C is from a multiple of the identity, on a 0..1 scale.
 
     With C normalised by its mean eigenvalue, ||C/mean_eig - I||_F^2 / d = d / PR - 1, where
@@ -21,7 +21,7 @@ def covariance_isotropy_loss(embeddings: torch.Tensor, eps: float = 1e-12) -> to
     centered = embeddings - embeddings.mean(dim=0, keepdim=True)  # (n, d)
     gram = centered @ centered.T  # (n, n)
     trace = gram.diagonal().sum()
-    participation = trace**2 / (gram.pow(2).sum() + eps)
+    participation = trace**2 / gram.pow(2).sum().clamp(min=torch.finfo(gram.dtype).tiny)  # all-equal rows: PR 0, no NaN
     return 1.0 - participation / min(n - 1, d)
 
 
@@ -44,7 +44,7 @@ def istar_isotropy_loss(embeddings: torch.Tensor, zeta: float = 0.2) -> torch.Te
     c = eig.detach().mean()
     shrunk = (1 - zeta) * eig + zeta * c  # (d,)
     dim = torch.tensor(float(d), dtype=embeddings.dtype)
-    normalised = shrunk * torch.sqrt(dim) / torch.linalg.vector_norm(shrunk)
+    normalised = shrunk * torch.sqrt(dim) / torch.linalg.vector_norm(shrunk).clamp(min=1e-12)  # all-equal rows: no NaN
     defect = torch.linalg.vector_norm(normalised - 1) / torch.sqrt(2 * (dim - torch.sqrt(dim)))
     score = ((dim - defect**2 * (dim - torch.sqrt(dim))) ** 2 - dim) / (dim * (dim - 1))
     return 1 - score
