@@ -158,3 +158,44 @@ def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, re
     cosine = (theirs * ours).sum(axis=1) / np.linalg.norm(theirs, axis=1) / np.linalg.norm(ours, axis=1)
     assert cosine.min() >= 0.9999
     assert np.allclose(np.linalg.norm(theirs, axis=1), 1.0, atol=1e-5)  # the final Normalize
+
+
+def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(real_slice, trained_run, tmp_path):
+    """Kill a real training process with SIGKILL between checkpoints, resume it, compare the result."""
+    import signal
+    import time
+
+    _, cache, _ = trained_run  # texts already cached: the runs below only train and evaluate
+    long_run = ("--epochs", "400", "--batch_size", "4", "--save_steps", "7", "--tracker", "none")
+
+    def command(out, *extra):
+        cmd = research_command(real_slice, out, cache, *long_run, *extra)
+        for flag in ("--epochs", "--batch_size"):  # drop the research command's own values; long_run's stand
+            i = cmd.index(flag)
+            del cmd[i : i + 2]
+        return cmd
+
+    reference = subprocess.run(command(tmp_path / "reference"), capture_output=True, text=True, timeout=600)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+
+    out = tmp_path / "killed"
+    checkpoint = tmp_path / ".killed.partial" / "checkpoint" / "checkpoint.json"
+    proc = subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if checkpoint.is_file() and json.loads(checkpoint.read_text())["step"] >= 100:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not out.exists()
+    killed_at = json.loads(checkpoint.read_text())["step"]
+    assert 100 <= killed_at < 400 * 12
+
+    resumed = subprocess.run(command(out, "--resume"), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming from step {killed_at}" in resumed.stderr
+    ours, theirs = (json.loads((p / "metrics.json").read_text()) for p in (out, tmp_path / "reference"))
+    assert ours["loss_final"] == theirs["loss_final"]
+    assert ours["val"]["trained"] == theirs["val"]["trained"]
+    assert json.loads((out / "status.json").read_text()) == {"completed": True}

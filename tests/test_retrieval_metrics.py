@@ -56,3 +56,17 @@ def test_exact_search_is_cosine_top_k():
     vectors = np.array([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]], dtype=np.float32)
     run = exact_search(np.array([[2.0, 0.0]], dtype=np.float32), vectors * 5, ["q"], ["a", "b", "c", "d"], top_k=2)
     assert list(run["q"]) == ["a", "b"] and run["q"]["a"] == pytest.approx(1.0)
+
+
+def test_chunked_top_k_equals_one_big_top_k():
+    import torch
+
+    from isoadapt.metrics.retrieval import top_k_cosine
+
+    rng = np.random.default_rng(3)
+    queries, docs = rng.normal(size=(37, 16)).astype(np.float32), rng.normal(size=(1000, 16)).astype(np.float32)
+    scores, indices = top_k_cosine(queries, docs, 25, query_chunk=8, doc_chunk=97)
+    full = torch.nn.functional.normalize(torch.as_tensor(queries), dim=-1) @ torch.nn.functional.normalize(torch.as_tensor(docs), dim=-1).T
+    expected_scores, expected_indices = torch.topk(full, 25, dim=1)
+    assert np.array_equal(indices, expected_indices.numpy())
+    assert np.allclose(scores, expected_scores.numpy(), atol=1e-6)

@@ -38,10 +38,17 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+SHARD_ROWS = 65_536  # texts per shard: a crash loses at most one shard of work, and no write needs the whole set in RAM
+STORAGE = {"float32": np.float32, "float16": np.float16}
+
+
 class EmbeddingCache:
-    def __init__(self, root: Path, fingerprint: str, identity: dict):
+    def __init__(self, root: Path, fingerprint: str, identity: dict, storage: str = "float32"):
+        if storage not in STORAGE:
+            raise InputError(f"cache storage {storage!r}: expected one of {sorted(STORAGE)}")
         self.fingerprint = fingerprint
-        self.folder = Path(root) / "embeddings" / fingerprint[:24]
+        self.dtype = STORAGE[storage]
+        self.folder = Path(root) / "embeddings" / (fingerprint[:24] + ("" if storage == "float32" else f"-{storage}"))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.lock = FileLock(str(self.folder / ".lock"))
         identity_file = self.folder / "identity.json"
@@ -102,8 +109,8 @@ class EmbeddingCache:
             return f"shape {vectors.shape} does not match {len(meta.get('keys', []))} keys"
         return None
 
-    def get(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        """Vectors for `texts`, in order; only texts never seen before are passed to `encode`."""
+    def ensure(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> list[tuple[int, int]]:
+        """Encode the texts never seen before (shard by shard) and return every text's (shard, row)."""
         keys = [text_key(t) for t in texts]
         if any(k not in self._rows for k in keys):
             with self.lock:
@@ -114,8 +121,21 @@ class EmbeddingCache:
                         missing[key] = text
                 if missing:
                     log.info("Encoding %d new texts (%d cached)", len(missing), len(set(keys)) - len(missing))
-                    self._append(list(missing), np.ascontiguousarray(encode(list(missing.values())), dtype=np.float32))
-        return np.stack([self._shards[s][r] for s, r in (self._rows[k] for k in keys)]).astype(np.float32, copy=False)
+                    pending = list(missing.items())
+                    for start in range(0, len(pending), SHARD_ROWS):
+                        chunk = pending[start : start + SHARD_ROWS]
+                        self._append([k for k, _ in chunk], np.ascontiguousarray(encode([t for _, t in chunk]), dtype=self.dtype))
+        return [self._rows[k] for k in keys]
+
+    def get(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Vectors for `texts`, in order, as float32; only texts never seen before are passed to `encode`."""
+        return self.gather(self.ensure(texts, encode))
+
+    def gather(self, locations: Sequence[tuple[int, int]]) -> np.ndarray:  # -> (len(locations), d) float32
+        """Read rows from the memory-mapped shards; only the rows asked for are touched."""
+        if not locations:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._shards[s][r] for s, r in locations]).astype(np.float32, copy=False)
 
     def _append(self, keys: list[str], vectors: np.ndarray) -> None:
         name = hashlib.sha256("".join(keys).encode()).hexdigest()[:20]  # content-named

@@ -37,9 +37,26 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def cached_vectors(encoder: Encoder, cache_dir: Path) -> VectorSource:
-    cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity)
-    return lambda texts: cache.get(texts, encoder.encode)
+class CachedVectors:
+    """The frozen encoder's vectors through the disk cache: call it with texts, or locate texts once and
+    gather rows later (training reads only each batch's rows from the memory-mapped shards)."""
+
+    def __init__(self, encoder: Encoder, cache_dir: Path):
+        self.encoder = encoder
+        self.cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.cache.get(texts, self.encoder.encode)
+
+    def locate(self, texts: list[str]) -> list[tuple[int, int]]:
+        return self.cache.ensure(texts, self.encoder.encode)
+
+    def gather(self, locations: list[tuple[int, int]]) -> np.ndarray:
+        return self.cache.gather(locations)
+
+
+def cached_vectors(encoder: Encoder, cache_dir: Path) -> CachedVectors:
+    return CachedVectors(encoder, cache_dir)
 
 
 def memoized(encode: VectorSource) -> VectorSource:
@@ -107,10 +124,11 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
             tracker.log_step(record)
 
         if cfg.freeze_base:
-            table_vectors = torch.as_tensor(base_vectors(table.texts)).to(cfg.device)  # (texts, d)
+            locations = base_vectors.locate(table.texts)  # encodes what the cache lacks, once
 
             def embed(indices: torch.Tensor) -> torch.Tensor:
-                return head(table_vectors[indices])
+                rows = base_vectors.gather([locations[i] for i in indices.tolist()])  # (k, d)
+                return head(torch.from_numpy(rows).to(cfg.device))
 
             parameters = [{"params": list(head.parameters()), "lr": cfg.projection_learning_rate}]
             modules = {"head": head}

@@ -4,9 +4,38 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "recall@100")
 PRIMARY_METRIC = "ndcg@10"
+
+
+def top_k_cosine(
+    query_vectors: np.ndarray,  # (nq, d)
+    doc_vectors: np.ndarray,  # (nd, d), may be a memory map
+    k: int,
+    query_chunk: int = 256,
+    doc_chunk: int = 65_536,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by cosine, (scores (nq, k), doc indices (nq, k)); memory is bounded by the chunk sizes,
+    not the corpus: each query chunk merges the running top-k with every document chunk's."""
+    k = min(k, len(doc_vectors))
+    all_scores, all_indices = [], []
+    for q_start in range(0, len(query_vectors), query_chunk):
+        queries = F.normalize(torch.as_tensor(np.asarray(query_vectors[q_start : q_start + query_chunk]), dtype=torch.float32), dim=-1)
+        best_scores = torch.full((len(queries), 0), -float("inf"))
+        best_indices = torch.zeros((len(queries), 0), dtype=torch.long)
+        for d_start in range(0, len(doc_vectors), doc_chunk):
+            docs = F.normalize(torch.as_tensor(np.asarray(doc_vectors[d_start : d_start + doc_chunk]), dtype=torch.float32), dim=-1)
+            scores = queries @ docs.T  # (q_chunk, d_chunk)
+            chunk_scores, chunk_indices = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+            merged_scores = torch.cat([best_scores, chunk_scores], dim=1)
+            merged_indices = torch.cat([best_indices, chunk_indices + d_start], dim=1)
+            best_scores, order = torch.topk(merged_scores, min(k, merged_scores.shape[1]), dim=1)
+            best_indices = torch.gather(merged_indices, 1, order)
+        all_scores.append(best_scores.numpy())
+        all_indices.append(best_indices.numpy())
+    return np.concatenate(all_scores), np.concatenate(all_indices)
 
 
 def exact_search(
@@ -15,24 +44,17 @@ def exact_search(
     query_ids: list[str],
     doc_ids: list[str],
     top_k: int = 100,
-    chunk_size: int = 1024,
 ) -> dict[str, dict[str, float]]:
-    """Top-k documents by cosine for every query, as a BEIR run {qid: {doc_id: score}}; queries in chunks.
+    """Top-k documents by cosine for every query, as a BEIR run {qid: {doc_id: score}}.
 
     As BEIR's evaluator does by default, a document whose id equals the query's id is skipped: a query
     never retrieves itself (STS-B's sentences are both queries and documents)."""
-    docs = torch.nn.functional.normalize(torch.as_tensor(doc_vectors, dtype=torch.float32), dim=-1)  # (nd, d)
-    k = min(top_k + 1, len(doc_ids))
+    scores, indices = top_k_cosine(query_vectors, doc_vectors, top_k + 1)
     run: dict[str, dict[str, float]] = {}
-    for start in range(0, len(query_ids), chunk_size):
-        queries = torch.nn.functional.normalize(torch.as_tensor(query_vectors[start : start + chunk_size], dtype=torch.float32), dim=-1)
-        scores, indices = torch.topk(queries @ docs.T, k, dim=1)  # (chunk, k)
-        for row, qid in enumerate(query_ids[start : start + chunk_size]):
-            hits = [(doc_ids[i], float(s)) for i, s in zip(indices[row].tolist(), scores[row].tolist()) if doc_ids[i] != qid]
-            run[qid] = dict(hits[:top_k])
+    for row, qid in enumerate(query_ids):
+        hits = [(doc_ids[i], float(s)) for i, s in zip(indices[row].tolist(), scores[row].tolist()) if doc_ids[i] != qid]
+        run[qid] = dict(hits[:top_k])
     return run
-
-
 
 
 def retrieval_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
