@@ -75,3 +75,18 @@ def test_istar_loss_matches_the_package_value_and_gradient():
     assert ours.item() == pytest.approx(reference.item(), abs=1e-6)
     assert torch.allclose(grad, reference_grad, atol=1e-8)
     assert istar_isotropy_loss(z.detach() * 8).item() == pytest.approx(ours.item(), abs=1e-9)
+
+
+def test_mean_cosine_equals_the_all_pairs_average():
+    x = RNG.normal(size=(40, 8)) + 0.5
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    brute = (sims.sum() - np.trace(sims)) / (40 * 39)
+    assert iso.mean_cosine(x) == pytest.approx(brute, abs=1e-12)
+
+
+def test_report_shares_one_spectrum_but_matches_the_public_functions():
+    report = iso.isotropy_report(ANISOTROPIC)
+    assert report["isoscore"] == pytest.approx(iso.isoscore(ANISOTROPIC))
+    assert report["isoscore_star"] == pytest.approx(iso.isoscore_star(ANISOTROPIC))
+    assert report["effective_rank"] == pytest.approx(iso.effective_rank(ANISOTROPIC))

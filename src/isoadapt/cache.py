@@ -135,7 +135,12 @@ class EmbeddingCache:
         """Read rows from the memory-mapped shards; only the rows asked for are touched."""
         if not locations:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([self._shards[s][r] for s, r in locations]).astype(np.float32, copy=False)
+        where = np.asarray(locations, dtype=np.int64)  # (n, 2): shard, row
+        out = np.empty((len(where), self._shards[where[0, 0]].shape[1]), dtype=np.float32)
+        for shard in np.unique(where[:, 0]):
+            picked = np.flatnonzero(where[:, 0] == shard)
+            out[picked] = self._shards[shard][where[picked, 1]]  # one fancy-index read per shard
+        return out
 
     def _append(self, keys: list[str], vectors: np.ndarray) -> None:
         name = hashlib.sha256("".join(keys).encode()).hexdigest()[:20]  # content-named

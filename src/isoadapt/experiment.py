@@ -107,7 +107,7 @@ def run_experiment(
             needed += sts.sentence1 + sts.sentence2
         vectors(list(dict.fromkeys(needed)))
 
-        baseline = {name: evaluate_split(split, vectors) for name, split in splits.items()}
+        baseline = {"test": evaluate_split(splits["test"], vectors)}
         base_sts = evaluate_sts(sts, vectors) if sts else None
         results: dict[str, list[SeedResult]] = {}
         train_texts = list(dict.fromkeys(t for e in smoke_train for t in (e.query, e.positive, e.negative) if t))
@@ -120,7 +120,7 @@ def run_experiment(
                 head = fit_posthoc(entry.transform, vectors(train_texts), **entry.options)
                 save_head(head, staging / "runs" / entry.name / "head")
                 atomic_write_json(staging / "runs" / entry.name / "config.json", {"config": {"base_model": base_model, "kind": "posthoc", "transform": entry.transform, **entry.options}})
-                evaluations = {name: evaluate_split(split, vectors, head) for name, split in splits.items()}
+                evaluations = {"test": evaluate_split(splits["test"], vectors, head)}
                 result = _seed_result(evaluations, evaluate_sts(sts, vectors, head) if sts else None, seed=None)
             else:
                 result = _train_entry(entry, seed, data, encoder, cache_dir, staging, baseline, device)
@@ -160,7 +160,7 @@ def _train_entry(entry: PlanEntry, seed: int, data: ExperimentData, encoder: Enc
             log.info("%s seed %s: reusing the stored result of this exact full fine-tuning run (%s)", entry.name, seed, stored)
             return SeedResult(**{**read_json(stored), "reused": True})
     seed_everything(seed)
-    run = run_training(cfg, encoder=encoder, quiet=True, base_evaluations=baseline)
+    run = run_training(cfg, encoder=encoder, quiet=True, base_evaluations=baseline, splits_to_report=("test",))
     if not cfg.freeze_base:
         shutil.rmtree(Path(cfg.output_dir) / "encoder", ignore_errors=True)  # 400 MB per run; the metrics are what the plan needs
     sts = run.metrics.get("sts_spearman", {}).get("trained")
@@ -172,7 +172,8 @@ def _train_entry(entry: PlanEntry, seed: int, data: ExperimentData, encoder: Enc
 
 def _result_key(cfg: TrainConfig, encoder: Encoder) -> str:
     """Identity of a run's result: settings, data contents, encoder and code version (not paths)."""
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in {"output_dir", "overwrite", "cache_dir", "train_data", "val_data", "test_data", "sts_data", "device"}}
+    ignored = {"output_dir", "overwrite", "cache_dir", "train_data", "val_data", "test_data", "sts_data", "device", "encode_batch_size", "save_steps", "resume", "tracker", "tracking_uri"}
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ignored}  # what changes the result, and only that
     inputs = {name: _file_digest(Path(p)) for name, p in (("train", cfg.train_data), ("val", cfg.val_data), ("test", cfg.test_data), ("sts", cfg.sts_data)) if p}
     blob = json.dumps({"schema": RESULT_SCHEMA, "version": __version__, "settings": settings, "inputs": inputs, "encoder": encoder.fingerprint}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]

@@ -86,15 +86,20 @@ class RunResult:
     folder: Path
 
 
-def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool = False, base_evaluations: dict[str, Evaluation] | None = None) -> RunResult:
+def run_training(
+    cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool = False, base_evaluations: dict[str, Evaluation] | None = None,
+    splits_to_report: tuple[str, ...] = ("val", "test"),
+) -> RunResult:
     """Raises InputError before writing anything on bad input. `base_evaluations` skips re-measuring
-    the baseline when a caller (the plan runner) already has it for the same splits."""
+    the baseline when a caller (the plan runner) already has it; `splits_to_report` lets it skip the
+    splits it does not report (the plan reports test only)."""
     objective = cfg.validate()
     folder = RunFolder(cfg.output_dir, cfg.overwrite, cfg.resume)
     examples = load_train(cfg.train_data)
     splits: dict[str, EvalSet] = {"val": load_eval(cfg.val_data)}
     if cfg.test_data:
         splits["test"] = load_eval(cfg.test_data)
+    splits = {name: split for name, split in splits.items() if name in splits_to_report} or splits
     sts = load_sts(cfg.sts_data) if cfg.sts_data else None
     if cfg.batch_size > len(examples):
         raise InputError(f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}")
@@ -109,7 +114,7 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
 
     staging = folder.open()
     try:
-        baseline = base_evaluations or {name: evaluate_split(split, base_vectors) for name, split in splits.items()}
+        baseline = {name: base_evaluations[name] for name in splits} if base_evaluations else {name: evaluate_split(split, base_vectors) for name, split in splits.items()}
         resumed = read_json(folder.checkpoint_dir / STATE)["history"] if cfg.resume and (folder.checkpoint_dir / STATE).is_file() else None
         if cfg.resume:
             log.info("resuming from step %d", len(resumed)) if resumed is not None else log.info("no checkpoint in %s: starting from scratch", folder.staging)
@@ -198,7 +203,7 @@ def run_training(cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool =
         raise
     if not quiet:
         for name in splits:
-            print(format_comparison(f"{name}: {Path(cfg.val_data if name == 'val' else cfg.test_data)}", baseline[name].metrics, trained[name].metrics))
+            print(format_comparison(f"{name}: {cfg.val_data if name == 'val' else cfg.test_data}", baseline[name].metrics, trained[name].metrics))
         if sts_scores:
             print(format_sts(cfg.sts_data, sts_scores["baseline"], sts_scores["trained"]))
         print(f"run folder: {final}")

@@ -26,15 +26,14 @@ def per_dimension_std(vectors: np.ndarray) -> np.ndarray:  # (n, d) -> (d,)
     return _unit(vectors).std(axis=0)
 
 
-def mean_cosine(vectors: np.ndarray, pairs: int = 20_000, seed: int = 0) -> float:
-    """Mean cosine similarity of random pairs of distinct rows (Ethayarajh 2019's anisotropy baseline).
-    Near 0 for an isotropic cloud, near 1 when all vectors point one way. Scale-invariant."""
+def mean_cosine(vectors: np.ndarray) -> float:
+    """Mean cosine similarity over all pairs of distinct rows (Ethayarajh 2019's anisotropy baseline),
+    exactly and in O(n d): sum_{i != j} u_i . u_j = ||sum_i u_i||^2 - n for unit vectors u. Near 0 for an
+    isotropic cloud, near 1 when all vectors point one way. Scale-invariant."""
     unit = _unit(vectors)
-    rng = np.random.default_rng(seed)
-    i = rng.integers(0, len(unit), pairs)
-    j = rng.integers(0, len(unit) - 1, pairs)
-    j = j + (j >= i)  # distinct rows
-    return float((unit[i] * unit[j]).sum(axis=1).mean())
+    n = len(unit)
+    total = unit.sum(axis=0)
+    return float((total @ total - n) / (n * (n - 1)))
 
 
 def _isoscore_from_spectrum(spectrum: np.ndarray) -> float:
@@ -53,14 +52,24 @@ def isoscore(vectors: np.ndarray) -> float:
     return _isoscore_from_spectrum(_covariance_eigenvalues(vectors))
 
 
+def _isoscore_star_from_eigenvalues(eig: np.ndarray, zeta: float = 0.2) -> float:
+    """IsoScore* with C0 = mean eigenvalue x I: the shrunk spectrum is (1 - zeta) lambda + zeta mean(lambda)."""
+    return _isoscore_from_spectrum((1.0 - zeta) * eig + zeta * eig.mean())
+
+
+def _effective_rank_from_eigenvalues(eig: np.ndarray) -> float:
+    p = eig / eig.sum()
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
 def isoscore_star(vectors: np.ndarray, zeta: float = 0.2, c0: np.ndarray | None = None) -> float:
     """IsoScore* (Rudman & Eickhoff, ICLR 2024): IsoScore of the shrunk covariance (1 - zeta) C + zeta C0,
     which stabilises small samples (n < d). C0 defaults to the identity times C's mean eigenvalue, so the
     score stays scale-invariant; pass C0 = I to match the package's own example."""
-    x = np.asarray(vectors, dtype=np.float64)
-    cov = np.cov(x, rowvar=False)
     if c0 is None:
-        c0 = np.eye(cov.shape[0]) * (np.trace(cov) / cov.shape[0])
+        return _isoscore_star_from_eigenvalues(_covariance_eigenvalues(vectors), zeta)
+    cov = np.cov(np.asarray(vectors, dtype=np.float64), rowvar=False)
     shrunk = (1.0 - zeta) * cov + zeta * c0
     return _isoscore_from_spectrum(np.clip(np.linalg.eigvalsh(shrunk)[::-1], 0.0, None))
 
@@ -68,10 +77,7 @@ def isoscore_star(vectors: np.ndarray, zeta: float = 0.2, c0: np.ndarray | None 
 def effective_rank(vectors: np.ndarray) -> float:
     """exp(H(p)) with p the covariance eigenvalues normalised to sum 1 (Roy & Vetterli 2007, on the
     covariance spectrum). d for an isotropic cloud, 1 for a rank-1 set. Scale-invariant."""
-    eig = _covariance_eigenvalues(vectors)
-    p = eig / eig.sum()
-    p = p[p > 0]
-    return float(np.exp(-(p * np.log(p)).sum()))
+    return _effective_rank_from_eigenvalues(_covariance_eigenvalues(vectors))
 
 
 def partition_isotropy(vectors: np.ndarray) -> float:
@@ -111,13 +117,12 @@ def covariance_spectrum(vectors: np.ndarray) -> np.ndarray:
 
 def isotropy_report(vectors: np.ndarray, anchors: np.ndarray | None = None, positives: np.ndarray | None = None) -> dict[str, float]:
     """Every diagnostic, as one flat dict."""
-    std = per_dimension_std(vectors)
+    eig = _covariance_eigenvalues(vectors)  # once: IsoScore, IsoScore* and effective rank share it
     report = {
-        "std_mean": float(std.mean()),
         "mean_cosine": mean_cosine(vectors),
-        "isoscore": isoscore(vectors),
-        "isoscore_star": isoscore_star(vectors),
-        "effective_rank": effective_rank(vectors),
+        "isoscore": _isoscore_from_spectrum(eig),
+        "isoscore_star": _isoscore_star_from_eigenvalues(eig),
+        "effective_rank": _effective_rank_from_eigenvalues(eig),
         "partition_isotropy": partition_isotropy(vectors),
         "uniformity": uniformity(vectors),
     }

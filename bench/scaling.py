@@ -1,0 +1,99 @@
+"""Training time per epoch and memory for N = 10K, 100K and 1M cached pairs at d = 768 (synthetic).
+
+Each size runs in its own process, through the product's path: vectors are written to an EmbeddingCache
+(64K-row shards, float32 or float16), then one epoch of the Exp 1 objective reads each batch's rows from
+the memory-mapped shards. Prints seconds per epoch, time per pair, bytes per vector, and peak memory:
+RssAnon (private memory; what the process itself holds) and the whole RSS (which also counts cache-file
+pages the kernel has mapped in; those are reclaimable page cache).
+
+    .venv/bin/python bench/scaling.py [--sizes 10000,100000,1000000] [--storage float32|float16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def peak_memory_mib() -> tuple[float, float]:
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    import resource
+
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    anon_now = int(status.get("RssAnon", "0 kB").split()[0]) / 1024
+    return rss_peak, anon_now
+
+
+def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
+    import torch
+
+    from isoadapt.cache import EmbeddingCache
+    from isoadapt.head import LinearHead
+    from isoadapt.losses.objective import IsotropyObjective
+    from isoadapt.train import TrainTable, train
+
+    rng = np.random.default_rng(0)
+
+    def fake_encode(texts: list[str]) -> np.ndarray:  # stands in for the frozen encoder
+        v = rng.standard_normal((len(texts), dim), dtype=np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    cache = EmbeddingCache(cache_root, f"synthetic-{dim}".ljust(64, "0"), {"synthetic": dim}, storage=storage)
+    texts = [f"q{i}" for i in range(pairs)] + [f"p{i}" for i in range(pairs)]
+    started = time.perf_counter()
+    locations = cache.ensure(texts, fake_encode)
+    write_seconds = time.perf_counter() - started
+    table = TrainTable(texts, torch.arange(pairs), torch.arange(pairs, 2 * pairs), torch.full((pairs,), -1), torch.unique(torch.arange(pairs) * (2 * pairs) + torch.arange(pairs, 2 * pairs)))
+    head = LinearHead(dim)
+
+    def embed(indices: torch.Tensor) -> torch.Tensor:
+        return head(torch.from_numpy(cache.gather([locations[i] for i in indices.tolist()])))
+
+    objective = IsotropyObjective(0.1, 1.0, 0.0, margin=0.1)
+    started = time.perf_counter()
+    history = train(table, embed, [{"params": list(head.parameters()), "lr": 5e-4}], objective, 1, 16, torch.Generator().manual_seed(0), progress=False)
+    epoch_seconds = time.perf_counter() - started
+    rss_peak, anon = peak_memory_mib()
+    bytes_per_vector = np.dtype(storage).itemsize * dim
+    return {
+        "pairs": pairs, "storage": storage, "steps": len(history), "epoch_seconds": round(epoch_seconds, 2),
+        "us_per_pair": round(1e6 * epoch_seconds / pairs, 1), "cache_write_seconds": round(write_seconds, 1),
+        "bytes_per_vector": bytes_per_vector, "cache_mib": round(2 * pairs * bytes_per_vector / 2**20, 1),
+        "peak_rss_mib": round(rss_peak, 1), "rss_anon_mib": round(anon, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--storage", default="float32", choices=["float32", "float16"])
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size in this process
+    parser.add_argument("--cache_root", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args.one, args.storage, args.dim, Path(args.cache_root))))
+        return
+    rows = []
+    print(f"{'pairs':>9} {'storage':>8} {'s/epoch':>8} {'us/pair':>8} {'B/vector':>9} {'cache MiB':>10} {'RssAnon MiB':>12} {'peak RSS MiB':>13}")
+    for pairs in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+            out = subprocess.run([sys.executable, __file__, "--one", str(pairs), "--storage", args.storage, "--dim", str(args.dim), "--cache_root", tmp], capture_output=True, text=True, check=True)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{row['pairs']:>9} {row['storage']:>8} {row['epoch_seconds']:>8} {row['us_per_pair']:>8} {row['bytes_per_vector']:>9} {row['cache_mib']:>10} {row['rss_anon_mib']:>12} {row['peak_rss_mib']:>13}")
+    growth = rows[-1]["epoch_seconds"] / rows[0]["epoch_seconds"]
+    size_growth = rows[-1]["pairs"] / rows[0]["pairs"]
+    print(f"headline: {size_growth:.0f}x the pairs took {growth:.1f}x the time per epoch (linear = {size_growth:.0f}x); "
+          f"private memory at the largest size {rows[-1]['rss_anon_mib']} MiB for a {rows[-1]['cache_mib']} MiB cache")
+
+
+if __name__ == "__main__":
+    main()
