@@ -199,3 +199,21 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(real_slice, tr
     assert ours["loss_final"] == theirs["loss_final"]
     assert ours["val"]["trained"] == theirs["val"]["trained"]
     assert json.loads((out / "status.json").read_text()) == {"completed": True}
+
+
+@pytest.mark.parametrize(("backend", "floor"), [("onnx", 0.999), ("onnx-int8", 0.95)])
+def test_onnx_backends_match_torch(real_slice, tmp_path, backend, floor):
+    """ONNX fp32 reproduces the torch vectors (cosine >= 0.999); int8 stays close; each is cached apart."""
+    import numpy as np
+
+    from isoadapt.encoder import Encoder
+
+    split = json.loads(real_slice["test"].read_text())
+    texts = list(split["queries"].values()) + list(split["corpus"].values())[:100]
+    torch_vectors = Encoder(MINILM, tmp_path, show_progress=False).encode(texts)
+    onnx_encoder = Encoder(MINILM, tmp_path, show_progress=False, backend=backend)
+    onnx_vectors = onnx_encoder.encode(texts)
+    cosine = (torch_vectors * onnx_vectors).sum(axis=1) / np.linalg.norm(onnx_vectors, axis=1)
+    assert cosine.min() >= floor
+    assert onnx_encoder.fingerprint != Encoder(MINILM, tmp_path, show_progress=False).fingerprint
+    assert (tmp_path / "onnx").is_dir() and list((tmp_path / "onnx").glob("*/model*.onnx"))

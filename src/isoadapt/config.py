@@ -38,6 +38,7 @@ class TrainConfig:
     cache_dir: str = str(DEFAULT_CACHE_DIR)
     device: str = "cpu"
     encode_batch_size: int = 32
+    encode_backend: str = "torch"
     overwrite: bool = False
     max_train_examples: int | None = None
     save_steps: int | None = None
@@ -63,6 +64,10 @@ class TrainConfig:
             raise InputError(f"--save_steps {self.save_steps}: must be at least 1")
         if self.tracker not in ("tensorboard", "mlflow", "none"):
             raise InputError(f"--tracker {self.tracker}: expected tensorboard, mlflow or none")
+        if self.encode_backend not in ("torch", "onnx", "onnx-int8"):
+            raise InputError(f"--encode_backend {self.encode_backend}: expected torch, onnx or onnx-int8")
+        if self.encode_backend != "torch" and not self.freeze_base:
+            raise InputError(f"--encode_backend {self.encode_backend}: full fine-tuning needs the torch backend")
         if self.encode_batch_size < 1:
             raise InputError(f"--encode_batch_size {self.encode_batch_size}: must be at least 1")
         return self.objective()

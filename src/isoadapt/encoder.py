@@ -10,7 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tqdm.auto import tqdm
+
+from isoadapt.errors import InputError
 from isoadapt.models import model_identity, resolve_model
+from isoadapt.onnx_backend import BACKENDS, OnnxRunner, export_onnx
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -20,7 +24,7 @@ log = logging.getLogger(__name__)
 class Encoder:
     """Wraps a SentenceTransformer; `encode` returns float32 vectors, `fingerprint` names them for the cache."""
 
-    def __init__(self, base_model: str, cache_dir: Path, device: str = "cpu", batch_size: int = 32, show_progress: bool = True):
+    def __init__(self, base_model: str, cache_dir: Path, device: str = "cpu", batch_size: int = 32, show_progress: bool = True, backend: str = "torch"):
         self.name = base_model
         self.folder = resolve_model(base_model, cache_dir)  # fails fast, before the heavy import
         from sentence_transformers import SentenceTransformer
@@ -28,9 +32,18 @@ class Encoder:
         self.model = SentenceTransformer(str(self.folder), device=device, local_files_only=True)
         self.batch_size = batch_size
         self.show_progress = show_progress
-        self.identity = {**model_identity(self.folder, cache_dir), "max_seq_length": self.model.max_seq_length, "backend": "torch"}
+        if backend not in BACKENDS:
+            raise InputError(f"--encode_backend {backend}: expected one of {list(BACKENDS)}")
+        self.backend = backend
+        self.identity = {**model_identity(self.folder, cache_dir), "max_seq_length": self.model.max_seq_length, "backend": backend}
         self.dim = int(self.model.get_embedding_dimension())
         self.calls = 0
+        self.runner = None
+        if backend != "torch":
+            if device != "cpu":
+                raise InputError(f"--encode_backend {backend}: runs on the CPU only; use --device cpu")
+            onnx_path = export_onnx(self.model, self.identity["weights_sha256"], cache_dir, backend)
+            self.runner = OnnxRunner(self.model, onnx_path, self.identity["normalize"])
 
     @property
     def fingerprint(self) -> str:
@@ -38,6 +51,9 @@ class Encoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
         self.calls += 1
+        if self.runner is not None:
+            show = self.show_progress and len(texts) > self.batch_size
+            return self.runner.encode(list(texts), self.batch_size, lambda it: tqdm(it, desc=f"encoding ({self.backend})", unit="batch", disable=not show))
         vectors = self.model.encode(
             list(texts), batch_size=self.batch_size, show_progress_bar=self.show_progress and len(texts) > self.batch_size, convert_to_numpy=True
         )

@@ -81,7 +81,7 @@ def _seed_result(evaluations: dict[str, Evaluation], sts: float | None, **extra)
 def run_experiment(
     plan_path: Path, data_name: str, seeds: list[int] | None, base_model: str, cache_dir: Path,
     data_root: Path = Path("data/processed"), runs_root: Path = Path("runs"), sts_data: Path | None = None, device: str = "cpu",
-    encoder: Encoder | None = None,
+    encoder: Encoder | None = None, encode_backend: str = "torch",
 ) -> Path:
     plan = load_plan(plan_path)
     if sts_data is None and (data_root / "stsb" / "sts_test.json").is_file():
@@ -97,7 +97,7 @@ def run_experiment(
     staging.mkdir(parents=True)
     started = time.perf_counter()
     try:
-        encoder = encoder or Encoder(base_model, cache_dir, device)
+        encoder = encoder or Encoder(base_model, cache_dir, device, backend=encode_backend)
         vectors = cached_vectors(encoder, cache_dir)
         # Encode everything the plan will read, once, up front: later steps only hit the cache.
         needed = [t for s in splits.values() for t in (*s.queries.values(), *s.corpus.values())]
@@ -130,7 +130,7 @@ def run_experiment(
 
         meta = {
             "plan": str(plan.path), "plan_name": plan.name, "data": data_name, "base_model": base_model, "seeds": seeds or plan.seeds,
-            "encoder": encoder.identity, "isoadapt": __version__, "started_utc": stamp, "seconds": round(time.perf_counter() - started, 1),
+            "encoder": encoder.identity, "encode_backend": getattr(encoder, "backend", "torch"), "isoadapt": __version__, "started_utc": stamp, "seconds": round(time.perf_counter() - started, 1),
             "paths": {k: (str(v) if v else None) for k, v in asdict(data).items()},
         }
         write_report(staging, plan, results, meta, base_sts)
@@ -151,7 +151,8 @@ def _train_entry(entry: PlanEntry, seed: int, data: ExperimentData, encoder: Enc
     cfg = TrainConfig(
         train_data=str(data.train_full if entry.train == "full" else data.train_smoke), val_data=str(data.dev), test_data=str(data.test),
         sts_data=str(data.sts) if data.sts else None, output_dir=str(staging / "runs" / entry.name / f"seed{seed}"),
-        base_model=encoder.name, cache_dir=str(cache_dir), seed=seed, device=device, **{"tracker": "none", **entry.settings},
+        base_model=encoder.name, cache_dir=str(cache_dir), seed=seed, device=device, encode_backend=getattr(encoder, "backend", "torch"),
+        **{"tracker": "none", **entry.settings},
     )
     reuse_key = _result_key(cfg, encoder) if not cfg.freeze_base else None
     if reuse_key:

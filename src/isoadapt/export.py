@@ -3,14 +3,12 @@ head, and a final Normalize (the run scores by cosine), so `SentenceTransformer(
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from isoadapt.errors import InputError
-from isoadapt.fileio import read_json
+from isoadapt.fileio import atomic_directory, read_json
 from isoadapt.head import AffineHead, LinearHead, load_head
 from isoadapt.models import resolve_model
 
@@ -43,14 +41,6 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
     dense = Dense(weight.shape[1], weight.shape[0], bias=True, activation_function=torch.nn.Identity(), init_weight=weight, init_bias=bias)
     exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")
     exported.max_seq_length = model.max_seq_length
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with atomic_directory(out_dir) as staging:
         exported.save(str(staging))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir

@@ -20,7 +20,7 @@ def evaluate_run(run_dir: Path, data: Path, cache_dir: Path, output: Path | None
     split = load_eval(data)
     sts = load_sts(sts_data) if sts_data else None
     cfg = TrainConfig.from_dict(read_json(run_dir / "config.json")["config"])
-    base = Encoder(cfg.base_model, cache_dir)
+    base = Encoder(cfg.base_model, cache_dir, backend=cfg.encode_backend)
     head = load_head(run_dir / "head", expected_dim=base.dim)
     baseline = evaluate_split(split, cached_vectors(base, cache_dir)).metrics
     fine_tuned = run_dir / "encoder"

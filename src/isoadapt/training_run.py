@@ -107,7 +107,7 @@ def run_training(
         examples = examples[: cfg.max_train_examples]
     generator = seed_everything(cfg.seed)
     cache_dir = Path(cfg.cache_dir)
-    encoder = encoder or Encoder(cfg.base_model, cache_dir, cfg.device, cfg.encode_batch_size, show_progress=not quiet)
+    encoder = encoder or Encoder(cfg.base_model, cache_dir, cfg.device, cfg.encode_batch_size, show_progress=not quiet, backend=cfg.encode_backend)
     base_vectors = cached_vectors(encoder, cache_dir)
     table = TrainTable.from_examples(examples)
     head = build_head({"type": cfg.head, "dim": encoder.dim}).to(cfg.device)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_write_json, read_json
+from isoadapt.fileio import atomic_directory, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +162,7 @@ def write_dataset(out_dir: str | Path, train: list[TrainExample] | None, splits:
     """Write a processed dataset folder all at once: built beside it, then swapped in."""
     if "train" in splits:
         raise ValueError("the train split is written as train.json pairs, not in the retrieval format")
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with atomic_directory(out_dir) as staging:
         if train is not None:
             records = [{"query": e.query, "positive": e.positive, **({"negative": e.negative} if e.negative else {})} for e in train]
             atomic_write_json(staging / "train.json", records, indent=None)
@@ -175,10 +170,3 @@ def write_dataset(out_dir: str | Path, train: list[TrainExample] | None, splits:
             atomic_write_json(staging / f"{name}.json", eval_set_to_json(split), indent=None)
         for name, obj in (extra or {}).items():
             atomic_write_json(staging / name, obj, indent=None)
-        staging.chmod(0o755)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

@@ -1,0 +1,106 @@
+"""ONNX Runtime encoding: the frozen encoder exported locally from its offline folder (torch.onnx), and
+optionally quantised to int8 (onnxruntime's dynamic quantisation, per-channel MatMul weights). Exports
+are cached by weights hash, like embeddings.
+
+sentence-transformers' own `backend="onnx"` needs optimum-onnx, which pins transformers < 4.58 while
+sentence-transformers 6 needs transformers >= 5; so we export with torch and run with onnxruntime directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from filelock import FileLock
+
+from isoadapt.errors import InputError
+
+log = logging.getLogger(__name__)
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+class _Pooled(torch.nn.Module):
+    """Transformer + pooling as one graph: (input_ids, attention_mask) -> sentence embedding (unnormalised)."""
+
+    def __init__(self, transformer: torch.nn.Module, mode: str):
+        super().__init__()
+        self.transformer, self.mode = transformer, mode
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        tokens = self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (b, s, d)
+        if self.mode == "cls":
+            return tokens[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+        return (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def pooling_mode(st_model) -> str:
+    pooling = next((m for m in st_model if type(m).__name__ == "Pooling"), None)
+    mode = getattr(pooling, "pooling_mode", None) or (pooling.get_config_dict().get("pooling_mode") if pooling is not None else None)
+    if mode in ("mean", "cls"):
+        return mode
+    raise InputError(f"--encode_backend onnx: pooling {mode!r} is not supported (mean or cls only)")
+
+
+def export_onnx(st_model, weights_sha256: str, cache_dir: Path, backend: str) -> Path:
+    """Path of the (cached) ONNX file for this model and backend; exported once."""
+    folder = cache_dir / "onnx" / weights_sha256[:24]
+    target = folder / ("model-int8.onnx" if backend == "onnx-int8" else "model.onnx")
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder / ".lock")):
+        if target.is_file():
+            return target
+        fp32 = folder / "model.onnx"
+        if not fp32.is_file():
+            log.info("Exporting the encoder to ONNX (once): %s", fp32)
+            module = _Pooled(st_model[0].auto_model, pooling_mode(st_model)).eval()
+            sample = st_model.tokenizer(["an example sentence", "another"], padding=True, return_tensors="pt")
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:
+                path = Path(tmp) / "model.onnx"
+                torch.onnx.export(
+                    module, (sample["input_ids"], sample["attention_mask"]), str(path), input_names=["input_ids", "attention_mask"],
+                    output_names=["embedding"], dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
+                    opset_version=17, dynamo=False,
+                )
+                shutil.move(str(path), fp32)
+        if backend == "onnx-int8":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            log.info("Quantising the ONNX encoder to int8 (once): %s", target)
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:
+                path = Path(tmp) / target.name
+                quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+                shutil.move(str(path), target)
+    return target
+
+
+class OnnxRunner:
+    """Encodes with onnxruntime: length-sorted batches, the model's tokenizer and max length, its normalisation."""
+
+    def __init__(self, st_model, onnx_path: Path, normalize: bool):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.tokenizer, self.max_length, self.normalize = st_model.tokenizer, st_model.max_seq_length, normalize
+
+    def encode(self, texts: list[str], batch_size: int, progress) -> np.ndarray:
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = None
+        for start in progress(range(0, len(texts), batch_size)):
+            picked = order[start : start + batch_size]
+            tokens = self.tokenizer([texts[i] for i in picked], padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+            vectors = self.session.run(None, {"input_ids": tokens["input_ids"].astype(np.int64), "attention_mask": tokens["attention_mask"].astype(np.int64)})[0]
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[picked] = vectors
+        if out is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
