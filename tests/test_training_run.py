@@ -124,3 +124,12 @@ def test_mlflow_logs_to_a_local_sqlite_store(tiny_data, tmp_path, fake_encoder):
     assert len(runs) == 1 and runs[0].data.params["lambda_contrastive"] == "1.0"
     assert len(client.get_metric_history(runs[0].info.run_id, "loss_total")) == 3 * (48 // 8)
     assert "test/trained/ndcg_at_10" in runs[0].data.metrics
+
+
+def test_memory_mapped_training_path_gives_the_same_head(tiny_data, tmp_path, fake_encoder, monkeypatch):
+    import isoadapt.training_run as training_run
+
+    in_memory = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "a")), encoder=fake_encoder).metrics
+    monkeypatch.setattr(training_run, "IN_MEMORY_BYTES", 0)  # force batch-by-batch reads from the shards
+    mapped = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "b")), encoder=fake_encoder).metrics
+    assert mapped["loss_final"] == in_memory["loss_final"] and mapped["test"]["trained"] == in_memory["test"]["trained"]

@@ -27,6 +27,7 @@ from isoadapt.tracking import open_tracker
 from isoadapt.train import TrainTable, last_epoch_means, train
 
 log = logging.getLogger(__name__)
+IN_MEMORY_BYTES = 1 << 30  # training vectors up to 1 GiB are gathered into RAM once; larger sets stay memory-mapped
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -130,10 +131,16 @@ def run_training(
 
         if cfg.freeze_base:
             locations = base_vectors.locate(table.texts)  # encodes what the cache lacks, once
+            if len(locations) * encoder.dim * 4 <= IN_MEMORY_BYTES:
+                table_vectors = torch.from_numpy(base_vectors.gather(locations)).to(cfg.device)  # (texts, d): fits, so index in RAM
 
-            def embed(indices: torch.Tensor) -> torch.Tensor:
-                rows = base_vectors.gather([locations[i] for i in indices.tolist()])  # (k, d)
-                return head(torch.from_numpy(rows).to(cfg.device))
+                def embed(indices: torch.Tensor) -> torch.Tensor:
+                    return head(table_vectors[indices])
+            else:
+
+                def embed(indices: torch.Tensor) -> torch.Tensor:
+                    rows = base_vectors.gather([locations[i] for i in indices.tolist()])  # (k, d) read from the memory-mapped shards
+                    return head(torch.from_numpy(rows).to(cfg.device))
 
             parameters = [{"params": list(head.parameters()), "lr": cfg.projection_learning_rate}]
             modules = {"head": head}
