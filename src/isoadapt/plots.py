@@ -40,8 +40,9 @@ def plot_tradeoff(rows: list[dict]) -> bytes:
 
 
 def plot_spectrum(plan: Plan, results: dict, rows: list[dict]) -> bytes:
-    """Normalised covariance eigenvalues: base model vs the best trained head vs whitening."""
-    trained = [r for r in rows if r["kind"] == "train"]
+    """Normalised covariance eigenvalues: base model vs the best trained head (frozen encoder) vs whitening."""
+    frozen = {e.name for e in plan.entries if e.kind == "train" and e.settings.get("freeze_base", True)}
+    trained = [r for r in rows if r["name"] in frozen]
     best = max(trained, key=lambda r: r["ndcg@10"]) if trained else None
     picks = [("baseline", "base model")]
     if best:
