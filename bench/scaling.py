@@ -1,8 +1,9 @@
 """Training time per epoch and memory for N = 10K, 100K and 1M cached pairs at d = 768 (synthetic).
 
 Each size runs in its own process, through the product's path: vectors are written to an EmbeddingCache
-(64K-row shards, float32 or float16), then one epoch of the Exp 1 objective reads each batch's rows from
-the memory-mapped shards. Prints seconds per epoch, time per pair, bytes per vector, and peak memory:
+(64K-row shards, float32 or float16), then one epoch of the Exp 1 objective runs on them the way
+`isoadapt train` does: gathered into RAM when the training vectors fit in 1 GiB, else read batch by batch
+from the memory-mapped shards. Prints seconds per epoch, time per pair, bytes per vector, and peak memory:
 RssAnon (private memory; what the process itself holds) and the whole RSS (which also counts cache-file
 pages the kernel has mapped in; those are reclaimable page cache).
 
@@ -31,33 +32,37 @@ def peak_memory_mib() -> tuple[float, float]:
     return rss_peak, anon_now
 
 
+class SyntheticEncoder:
+    """Stands in for the frozen encoder: random unit vectors, fast, with the identity the cache needs."""
+
+    def __init__(self, dim: int):
+        self.dim, self.rng = dim, np.random.default_rng(0)
+        self.identity = {"synthetic": dim}
+        self.fingerprint = f"synthetic-{dim}".ljust(64, "0")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        v = self.rng.standard_normal((len(texts), self.dim), dtype=np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
 def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
     import torch
 
-    from isoadapt.cache import EmbeddingCache
     from isoadapt.head import LinearHead
     from isoadapt.losses.objective import IsotropyObjective
     from isoadapt.train import TrainTable, train
+    from isoadapt.training_run import IN_MEMORY_BYTES, CachedVectors, cached_embed
 
-    rng = np.random.default_rng(0)
-
-    def fake_encode(texts: list[str]) -> np.ndarray:  # stands in for the frozen encoder
-        v = rng.standard_normal((len(texts), dim), dtype=np.float32)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-    cache = EmbeddingCache(cache_root, f"synthetic-{dim}".ljust(64, "0"), {"synthetic": dim}, storage=storage)
+    vectors = CachedVectors(SyntheticEncoder(dim), cache_root, storage)
     texts = [f"q{i}" for i in range(pairs)] + [f"p{i}" for i in range(pairs)]
     started = time.perf_counter()
-    locations = cache.ensure(texts, fake_encode)
+    locations = vectors.locate(texts)  # writes the cache: 64K-row shards
     write_seconds = time.perf_counter() - started
     table = TrainTable(texts, torch.arange(pairs), torch.arange(pairs, 2 * pairs), torch.full((pairs,), -1), torch.unique(torch.arange(pairs) * (2 * pairs) + torch.arange(pairs, 2 * pairs)))
     head = LinearHead(dim)
-
-    def embed(indices: torch.Tensor) -> torch.Tensor:
-        return head(torch.from_numpy(cache.gather([locations[i] for i in indices.tolist()])))
-
-    objective = IsotropyObjective(0.1, 1.0, 0.0, margin=0.1)
     started = time.perf_counter()
+    embed = cached_embed(head, vectors, locations)  # the product's choice: RAM when it fits, else memory-mapped
+    objective = IsotropyObjective(0.1, 1.0, 0.0, margin=0.1)
     history = train(table, embed, [{"params": list(head.parameters()), "lr": 5e-4}], objective, 1, 16, torch.Generator().manual_seed(0), progress=False)
     epoch_seconds = time.perf_counter() - started
     rss_peak, anon = peak_memory_mib()
@@ -67,6 +72,7 @@ def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
         "us_per_pair": round(1e6 * epoch_seconds / pairs, 1), "cache_write_seconds": round(write_seconds, 1),
         "bytes_per_vector": bytes_per_vector, "cache_mib": round(2 * pairs * bytes_per_vector / 2**20, 1),
         "peak_rss_mib": round(rss_peak, 1), "rss_anon_mib": round(anon, 1),
+        "path": "RAM" if 2 * pairs * dim * 4 <= IN_MEMORY_BYTES else "memory-mapped",
     }
 
 
@@ -82,13 +88,13 @@ def main() -> None:
         print(json.dumps(one_size(args.one, args.storage, args.dim, Path(args.cache_root))))
         return
     rows = []
-    print(f"{'pairs':>9} {'storage':>8} {'s/epoch':>8} {'us/pair':>8} {'B/vector':>9} {'cache MiB':>10} {'RssAnon MiB':>12} {'peak RSS MiB':>13}")
+    print(f"{'pairs':>9} {'storage':>8} {'path':>14} {'s/epoch':>8} {'us/pair':>8} {'B/vector':>9} {'cache MiB':>10} {'RssAnon MiB':>12} {'peak RSS MiB':>13}")
     for pairs in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
             out = subprocess.run([sys.executable, __file__, "--one", str(pairs), "--storage", args.storage, "--dim", str(args.dim), "--cache_root", tmp], capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{row['pairs']:>9} {row['storage']:>8} {row['epoch_seconds']:>8} {row['us_per_pair']:>8} {row['bytes_per_vector']:>9} {row['cache_mib']:>10} {row['rss_anon_mib']:>12} {row['peak_rss_mib']:>13}")
+        print(f"{row['pairs']:>9} {row['storage']:>8} {row['path']:>14} {row['epoch_seconds']:>8} {row['us_per_pair']:>8} {row['bytes_per_vector']:>9} {row['cache_mib']:>10} {row['rss_anon_mib']:>12} {row['peak_rss_mib']:>13}")
     growth = rows[-1]["epoch_seconds"] / rows[0]["epoch_seconds"]
     size_growth = rows[-1]["pairs"] / rows[0]["pairs"]
     print(f"headline: {size_growth:.0f}x the pairs took {growth:.1f}x the time per epoch (linear = {size_growth:.0f}x); "

@@ -32,7 +32,7 @@ from isoadapt.head import LinearHead  # noqa: E402
 from isoadapt.losses.objective import Batch, IsotropyObjective  # noqa: E402
 from isoadapt.models import MINILM  # noqa: E402
 from isoadapt.train import TrainTable, train  # noqa: E402
-from isoadapt.training_run import cached_vectors  # noqa: E402
+from isoadapt.training_run import cached_embed, cached_vectors  # noqa: E402
 
 SWEEP = {"exp1": (0.1, 1.0), "exp2": (0.5, 1.0), "exp3": (0.1, 2.0), "pure-isotropy": (0.0, 1.0), "contrastive-only": (1.0, 0.0)}
 
@@ -86,11 +86,8 @@ def train_isoadapt(vectors, examples, weights: tuple[float, float], epochs: int,
     """Locating the texts encodes those the cache lacks (all of them, the first time): that is timed too."""
     started = time.perf_counter()
     table = TrainTable.from_examples(examples)
-    locations = vectors.locate(table.texts)
     head = LinearHead(vectors.encoder.dim)
-
-    def embed(indices: torch.Tensor) -> torch.Tensor:
-        return head(torch.from_numpy(vectors.gather([locations[i] for i in indices.tolist()])))
+    embed = cached_embed(head, vectors, vectors.locate(table.texts))
 
     objective = IsotropyObjective(weights[0], weights[1], 0.0, margin=0.1)
     train(table, embed, [{"params": list(head.parameters()), "lr": 5e-4}], objective, epochs, 16, torch.Generator().manual_seed(seed), progress=False)

@@ -201,7 +201,7 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(real_slice, tr
     assert json.loads((out / "status.json").read_text()) == {"completed": True}
 
 
-@pytest.mark.parametrize(("backend", "floor"), [("onnx", 0.999), ("onnx-int8", 0.95)])
+@pytest.mark.parametrize(("backend", "floor"), [("onnx", 0.999), ("onnx-int8", 0.95), ("openvino", 0.999)])
 def test_onnx_backends_match_torch(real_slice, tmp_path, backend, floor):
     """ONNX fp32 reproduces the torch vectors (cosine >= 0.999); int8 stays close; each is cached apart."""
     import numpy as np

@@ -133,3 +133,15 @@ def test_memory_mapped_training_path_gives_the_same_head(tiny_data, tmp_path, fa
     monkeypatch.setattr(training_run, "IN_MEMORY_BYTES", 0)  # force batch-by-batch reads from the shards
     mapped = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "b")), encoder=fake_encoder).metrics
     assert mapped["loss_final"] == in_memory["loss_final"] and mapped["test"]["trained"] == in_memory["test"]["trained"]
+
+
+def test_relevance_lookup_matches_isin():
+    import torch
+
+    from isoadapt.data.formats import TrainExample
+    from isoadapt.train import TrainTable
+
+    examples = [TrainExample(f"q{i % 7}", f"p{(i * 3) % 11}", f"n{i}") for i in range(40)]
+    table = TrainTable.from_examples(examples)
+    keys = torch.arange(len(table.texts) ** 2).reshape(len(table.texts), -1)
+    assert torch.equal(table.is_relevant(keys), torch.isin(keys, table.relevant_keys))

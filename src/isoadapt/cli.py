@@ -64,7 +64,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking_uri", help="MLflow tracking URI (default: sqlite:///<output_dir's parent>/mlflow.db)")
     parser.add_argument("--max_train_examples", type=int, help="use only the first N training pairs (e.g. to bound full fine-tuning)")
     parser.add_argument("--encode_batch_size", type=int, default=d.encode_batch_size, help="texts per encoder batch")
-    parser.add_argument("--encode_backend", choices=["torch", "onnx", "onnx-int8"], default=d.encode_backend, help="how the frozen encoder runs: PyTorch, ONNX Runtime, or ONNX Runtime with int8 weights (vectors cached per backend)")
+    parser.add_argument("--encode_backend", choices=["torch", "onnx", "onnx-int8", "openvino"], default=d.encode_backend, help="how the frozen encoder runs: PyTorch, ONNX Runtime (fp32 or int8 weights), or OpenVINO on the fp32 ONNX export (vectors cached per backend)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--sts_data", help="STS pairs for Spearman (default: DATA_ROOT/stsb/sts_test.json when present)")
     experiment.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="unpacked models, cached embeddings and stored results")
     experiment.add_argument("--device", default="cpu", help="torch device")
-    experiment.add_argument("--encode_backend", choices=["torch", "onnx", "onnx-int8"], default="torch", help="how the frozen encoder runs")
+    experiment.add_argument("--encode_backend", choices=["torch", "onnx", "onnx-int8", "openvino"], default="torch", help="how the frozen encoder runs")
 
     export = commands.add_parser("export", help="write a run (or a plan's post-hoc transform) as a SentenceTransformer folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     export.add_argument("--run_dir", required=True, help="a run folder, or RUNS/<plan>/runs/<posthoc-name>")

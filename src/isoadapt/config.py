@@ -64,8 +64,8 @@ class TrainConfig:
             raise InputError(f"--save_steps {self.save_steps}: must be at least 1")
         if self.tracker not in ("tensorboard", "mlflow", "none"):
             raise InputError(f"--tracker {self.tracker}: expected tensorboard, mlflow or none")
-        if self.encode_backend not in ("torch", "onnx", "onnx-int8"):
-            raise InputError(f"--encode_backend {self.encode_backend}: expected torch, onnx or onnx-int8")
+        if self.encode_backend not in ("torch", "onnx", "onnx-int8", "openvino"):
+            raise InputError(f"--encode_backend {self.encode_backend}: expected torch, onnx, onnx-int8 or openvino")
         if self.encode_backend != "torch" and not self.freeze_base:
             raise InputError(f"--encode_backend {self.encode_backend}: full fine-tuning needs the torch backend")
         if self.encode_batch_size < 1:

@@ -42,8 +42,8 @@ class Encoder:
         if backend != "torch":
             if device != "cpu":
                 raise InputError(f"--encode_backend {backend}: runs on the CPU only; use --device cpu")
-            onnx_path = export_onnx(self.model, self.identity["weights_sha256"], cache_dir, backend)
-            self.runner = OnnxRunner(self.model, onnx_path, self.identity["normalize"])
+            onnx_path = export_onnx(self.model, self.identity["weights_sha256"], cache_dir, "onnx-int8" if backend == "onnx-int8" else "onnx")
+            self.runner = OnnxRunner(self.model, onnx_path, self.identity["normalize"], "openvino" if backend == "openvino" else "onnxruntime")
 
     @property
     def fingerprint(self) -> str:

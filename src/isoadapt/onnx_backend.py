@@ -1,6 +1,6 @@
-"""ONNX Runtime encoding: the frozen encoder exported locally from its offline folder (torch.onnx), and
-optionally quantised to int8 (onnxruntime's dynamic quantisation, per-channel MatMul weights). Exports
-are cached by weights hash, like embeddings.
+"""ONNX encoding: the frozen encoder exported locally from its offline folder (torch.onnx) and run by
+ONNX Runtime (fp32, or int8 from onnxruntime's dynamic quantisation of the MatMul weights, per channel),
+or compiled by OpenVINO from the same fp32 file. Exports are cached by weights hash, like embeddings.
 
 sentence-transformers' own `backend="onnx"` needs optimum-onnx, which pins transformers < 4.58 while
 sentence-transformers 6 needs transformers >= 5; so we export with torch and run with onnxruntime directly.
@@ -20,7 +20,7 @@ from filelock import FileLock
 from isoadapt.errors import InputError
 
 log = logging.getLogger(__name__)
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 
 class _Pooled(torch.nn.Module):
@@ -79,14 +79,24 @@ def export_onnx(st_model, weights_sha256: str, cache_dir: Path, backend: str) ->
 
 
 class OnnxRunner:
-    """Encodes with onnxruntime: length-sorted batches, the model's tokenizer and max length, its normalisation."""
+    """Encodes with onnxruntime (or OpenVINO): length-sorted batches, the model's tokenizer and max length,
+    its normalisation."""
 
-    def __init__(self, st_model, onnx_path: Path, normalize: bool):
-        import onnxruntime as ort
+    def __init__(self, st_model, onnx_path: Path, normalize: bool, engine: str = "onnxruntime"):
+        if engine == "openvino":
+            try:
+                import openvino as ov
+            except ImportError:
+                raise InputError("--encode_backend openvino: the openvino package is not installed; pip install 'isoadapt[bench]' or openvino") from None
+            compiled = ov.Core().compile_model(str(onnx_path), "CPU")
+            self.run = lambda feeds: next(iter(compiled(feeds).values()))
+        else:
+            import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            self.run = lambda feeds: session.run(None, feeds)[0]
         self.tokenizer, self.max_length, self.normalize = st_model.tokenizer, st_model.max_seq_length, normalize
 
     def encode(self, texts: list[str], batch_size: int, progress) -> np.ndarray:
@@ -95,7 +105,7 @@ class OnnxRunner:
         for start in progress(range(0, len(texts), batch_size)):
             picked = order[start : start + batch_size]
             tokens = self.tokenizer([texts[i] for i in picked], padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-            vectors = self.session.run(None, {"input_ids": tokens["input_ids"].astype(np.int64), "attention_mask": tokens["attention_mask"].astype(np.int64)})[0]
+            vectors = self.run({"input_ids": tokens["input_ids"].astype(np.int64), "attention_mask": tokens["attention_mask"].astype(np.int64)})
             if out is None:
                 out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[picked] = vectors

@@ -42,9 +42,9 @@ class CachedVectors:
     """The frozen encoder's vectors through the disk cache: call it with texts, or locate texts once and
     gather rows later (training reads only each batch's rows from the memory-mapped shards)."""
 
-    def __init__(self, encoder: Encoder, cache_dir: Path):
+    def __init__(self, encoder: Encoder, cache_dir: Path, storage: str = "float32"):
         self.encoder = encoder
-        self.cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity)
+        self.cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity, storage)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         return self.cache.get(texts, self.encoder.encode)
@@ -58,6 +58,15 @@ class CachedVectors:
 
 def cached_vectors(encoder: Encoder, cache_dir: Path) -> CachedVectors:
     return CachedVectors(encoder, cache_dir)
+
+
+def cached_embed(head: torch.nn.Module, vectors: CachedVectors, locations: list[tuple[int, int]], device: str = "cpu"):
+    """text indices (k,) -> projected embeddings (k, d), from cached base vectors: gathered into RAM once
+    when they fit in IN_MEMORY_BYTES, else read batch by batch from the memory-mapped shards."""
+    if len(locations) * vectors.encoder.dim * 4 <= IN_MEMORY_BYTES:
+        table = torch.from_numpy(vectors.gather(locations)).to(device)  # (texts, d)
+        return lambda indices: head(table[indices])
+    return lambda indices: head(torch.from_numpy(vectors.gather([locations[i] for i in indices.tolist()])).to(device))
 
 
 def memoized(encode: VectorSource) -> VectorSource:
@@ -130,18 +139,7 @@ def run_training(
             tracker.log_step(record)
 
         if cfg.freeze_base:
-            locations = base_vectors.locate(table.texts)  # encodes what the cache lacks, once
-            if len(locations) * encoder.dim * 4 <= IN_MEMORY_BYTES:
-                table_vectors = torch.from_numpy(base_vectors.gather(locations)).to(cfg.device)  # (texts, d): fits, so index in RAM
-
-                def embed(indices: torch.Tensor) -> torch.Tensor:
-                    return head(table_vectors[indices])
-            else:
-
-                def embed(indices: torch.Tensor) -> torch.Tensor:
-                    rows = base_vectors.gather([locations[i] for i in indices.tolist()])  # (k, d) read from the memory-mapped shards
-                    return head(torch.from_numpy(rows).to(cfg.device))
-
+            embed = cached_embed(head, base_vectors, base_vectors.locate(table.texts), cfg.device)  # encodes what the cache lacks, once
             parameters = [{"params": list(head.parameters()), "lr": cfg.projection_learning_rate}]
             modules = {"head": head}
         else:
