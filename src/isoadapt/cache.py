@@ -151,7 +151,7 @@ class EmbeddingCache:
         meta = {"fingerprint": self.fingerprint, "dim": int(vectors.shape[1]), "sha256": hashlib.sha256(data).hexdigest(), "keys": keys}
         atomic_write_json(self.folder / f"{name}.keys.json", meta, indent=None)
         shard_id = len(self._shards)
-        self._shards.append(vectors)
+        self._shards.append(np.load(self.folder / f"{name}.npy", mmap_mode="r"))  # the file, not the array: RAM stays bounded
         self._loaded.add(name)
         for row, key in enumerate(keys):
             self._rows.setdefault(key, (shard_id, row))
