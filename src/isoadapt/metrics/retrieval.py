@@ -14,8 +14,8 @@ def top_k_cosine(
     query_vectors: np.ndarray,  # (nq, d)
     doc_vectors: np.ndarray,  # (nd, d), may be a memory map
     k: int,
-    query_chunk: int = 256,
-    doc_chunk: int = 65_536,
+    query_chunk: int = 1024,
+    doc_chunk: int = 131_072,  # 1024 x 131072 float32 scores = 512 MiB at most
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by cosine, (scores (nq, k), doc indices (nq, k)); memory is bounded by the chunk sizes,
     not the corpus: each query chunk merges the running top-k with every document chunk's."""
