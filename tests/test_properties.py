@@ -27,30 +27,29 @@ eval_like = st.fixed_dictionaries(
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def load_or_refuse(tmp_path, loader, value):
+    """The loader's result, or None after checking the refusal is one line naming the file."""
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(value))
+    try:
+        return loader(path)
+    except InputError as err:
+        assert "\n" not in str(err) and str(path) in str(err)
+        return None
+
+
 @SETTINGS
 @given(value=json_values | train_like)
 def test_load_train_accepts_or_raises_input_error(tmp_path, value):
-    path = tmp_path / "train.json"
-    path.write_text(json.dumps(value))
-    try:
-        examples = load_train(path)
-    except InputError as err:
-        assert "\n" not in str(err) and str(path) in str(err)
-    else:
-        assert examples and all(e.query.strip() and e.positive.strip() for e in examples)
+    examples = load_or_refuse(tmp_path, load_train, value)
+    assert examples is None or (examples and all(e.query.strip() and e.positive.strip() for e in examples))
 
 
 @SETTINGS
 @given(value=json_values | eval_like)
 def test_load_eval_accepts_or_raises_input_error(tmp_path, value):
-    path = tmp_path / "dev.json"
-    path.write_text(json.dumps(value))
-    try:
-        split = load_eval(path)
-    except InputError as err:
-        assert "\n" not in str(err) and str(path) in str(err)
-    else:
-        assert all(d in split.corpus for judged in split.qrels.values() for d in judged)
+    split = load_or_refuse(tmp_path, load_eval, value)
+    assert split is None or all(d in split.corpus for judged in split.qrels.values() for d in judged)
 
 
 finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, width=32)
