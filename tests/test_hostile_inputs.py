@@ -1,7 +1,6 @@
 """Hostile input for every command: each case ends in exactly one line `isoadapt: error: ...`, exit 2,
 no traceback and no partial output. The README quotes the number of cases collected here."""
 
-import json
 from pathlib import Path
 
 import pytest

@@ -6,7 +6,6 @@ continues an interrupted run and ends where an uninterrupted run with the same s
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -24,6 +24,7 @@ from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import save_head
 from isoadapt.plan import Plan, PlanEntry, load_plan
+from isoadapt.report import write_report
 from isoadapt.training_run import cached_vectors, run_training, seed_everything
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,6 @@ def run_experiment(
                 result = _train_entry(entry, seed, data, encoder, cache_dir, staging, baseline, device)
             result.seconds = round(time.perf_counter() - t0, 2)
             results.setdefault(entry.name, []).append(result)
-        from isoadapt.report import write_report
-
         meta = {
             "plan": str(plan.path), "plan_name": plan.name, "data": data_name, "base_model": base_model, "seeds": seeds or plan.seeds,
             "encoder": encoder.identity, "encode_backend": getattr(encoder, "backend", "torch"), "isoadapt": __version__, "started_utc": stamp, "seconds": round(time.perf_counter() - started, 1),
