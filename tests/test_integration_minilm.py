@@ -217,3 +217,30 @@ def test_onnx_backends_match_torch(real_slice, tmp_path, backend, floor):
     assert cosine.min() >= floor
     assert onnx_encoder.fingerprint != Encoder(MINILM, tmp_path, show_progress=False).fingerprint
     assert (tmp_path / "onnx").is_dir() and list((tmp_path / "onnx").glob("*/model*.onnx"))
+
+
+def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
+    """A plan's post-hoc folder (config.json + head/) exports to a SentenceTransformer that reproduces it."""
+    import numpy as np
+
+    from isoadapt.baselines import fit_posthoc
+    from isoadapt.encoder import Encoder
+    from isoadapt.evaluate import apply_head
+    from isoadapt.fileio import atomic_write_json
+    from isoadapt.head import save_head
+
+    encoder = Encoder(MINILM, tmp_path / "cache", show_progress=False)
+    split = json.loads(real_slice["test"].read_text())
+    texts = list(split["corpus"].values())[:300]
+    base = encoder.encode(texts)
+    folder = tmp_path / "runs" / "whitening"
+    head = fit_posthoc("whitening", base, keep=64)
+    save_head(head, folder / "head")
+    atomic_write_json(folder / "config.json", {"config": {"base_model": MINILM, "kind": "posthoc", "transform": "whitening"}})
+    assert main(["export", "--run_dir", str(folder), "--out", str(tmp_path / "exported"), "--cache_dir", str(tmp_path / "cache")]) == 0
+    from sentence_transformers import SentenceTransformer
+
+    theirs = SentenceTransformer(str(tmp_path / "exported"), device="cpu", local_files_only=True).encode(texts[:50])
+    ours = apply_head(head, base[:50])
+    cosine = (theirs * ours).sum(axis=1) / np.linalg.norm(theirs, axis=1) / np.linalg.norm(ours, axis=1)
+    assert theirs.shape == (50, 64) and cosine.min() >= 0.9999

@@ -145,3 +145,19 @@ def test_relevance_lookup_matches_isin():
     table = TrainTable.from_examples(examples)
     keys = torch.arange(len(table.texts) ** 2).reshape(len(table.texts), -1)
     assert torch.equal(table.is_relevant(keys), torch.isin(keys, table.relevant_keys))
+
+
+def test_nan_loss_stops_with_the_step_and_the_term(tiny_data, tmp_path, fake_encoder, monkeypatch):
+    import isoadapt.losses.objective as objective_module
+
+    real = objective_module.ISOTROPY_LOSSES["covariance"]
+    calls = {"n": 0}
+
+    def poisoned(embeddings):
+        calls["n"] += 1
+        return real(embeddings) * (float("nan") if calls["n"] == 4 else 1.0)
+
+    monkeypatch.setitem(objective_module.ISOTROPY_LOSSES, "covariance", poisoned)
+    with pytest.raises(InputError, match=r"training diverged at step 3 \(epoch 0\): loss term 'isotropy' is nan"):
+        run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    assert not (tmp_path / "run").exists()
