@@ -90,7 +90,7 @@ def main() -> None:
     rows = []
     print(f"{'pairs':>9} {'storage':>8} {'path':>14} {'s/epoch':>8} {'us/pair':>8} {'B/vector':>9} {'cache MiB':>10} {'RssAnon MiB':>12} {'peak RSS MiB':>13}")
     for pairs in (int(s) for s in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+        with tempfile.TemporaryDirectory(prefix="isoadapt-scaling-") as tmp:  # outside the working tree
             out = subprocess.run([sys.executable, __file__, "--one", str(pairs), "--storage", args.storage, "--dim", str(args.dim), "--cache_root", tmp], capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
