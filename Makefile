@@ -35,6 +35,8 @@ demo: setup
 		--base_model "sentence-transformers/all-mpnet-base-v2"
 
 test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
 clean:

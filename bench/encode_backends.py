@@ -5,7 +5,8 @@ OpenVINO compiling the fp32 ONNX export.
 Throughput is texts/s on the same texts (test queries + documents of --data), after one warm-up batch.
 Quality is test NDCG@10 with each backend's vectors, and the minimum cosine to the PyTorch vectors.
 
-    .venv/bin/python bench/encode_backends.py [--base_model sentence-transformers/all-MiniLM-L6-v2] [--data semanlink_smoke] [--sample 2000]
+    .venv/bin/python bench/encode_backends.py [--base_model sentence-transformers/all-MiniLM-L6-v2] \
+        [--data semanlink_smoke] [--sample 2000]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch  # noqa: E402
 from isoadapt.data.formats import load_eval  # noqa: E402
 from isoadapt.encoder import Encoder  # noqa: E402
 from isoadapt.evaluate import evaluate_split  # noqa: E402
-from isoadapt.models import MINILM  # noqa: E402
+from isoadapt.offline_models import MINILM  # noqa: E402
 
 
 def measure(name: str, encode, texts: list[str], split, reference: np.ndarray | None) -> dict:
@@ -39,8 +40,18 @@ def measure(name: str, encode, texts: list[str], split, reference: np.ndarray | 
     ndcg = evaluate_split(split, lambda ts: np.stack([memo[t] for t in ts])).metrics["ndcg@10"]
     cosine = None
     if reference is not None:
-        cosine = float(((vectors * reference).sum(axis=1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)).min())
-    return {"name": name, "texts_per_s": len(texts) / seconds, "ndcg@10": ndcg, "min_cosine": cosine, "vectors": vectors}
+        cosine = float(
+            (
+                (vectors * reference).sum(axis=1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
+            ).min()
+        )
+    return {
+        "name": name,
+        "texts_per_s": len(texts) / seconds,
+        "ndcg@10": ndcg,
+        "min_cosine": cosine,
+        "vectors": vectors,
+    }
 
 
 def main() -> None:
@@ -62,8 +73,11 @@ def main() -> None:
         except ImportError:
             print("(openvino is not installed: its row is skipped; pip install openvino)")
         encoders = {b: Encoder(args.base_model, Path(cache), show_progress=False, backend=b) for b in backends}
-        print(f"{args.base_model}; {len(texts)} texts from {args.data}/test.json; torch threads {torch.get_num_threads()}; "
-              f"export + int8 quantisation took {time.perf_counter() - started:.1f} s (once, cached)")
+        print(
+            f"{args.base_model}; {len(texts)} texts from {args.data}/test.json; torch threads "
+            f"{torch.get_num_threads()}; "
+            f"export + int8 quantisation took {time.perf_counter() - started:.1f} s (once, cached)"
+        )
         reference = None
         for backend, encoder in encoders.items():
             row = measure(backend, encoder.encode, texts, split, reference)
@@ -73,14 +87,24 @@ def main() -> None:
     print(f"{'backend':<28}{'texts/s':>9}{'vs torch':>9}{'NDCG@10':>9}{'vs torch':>10}{'min cos':>9}")
     for row in rows:
         cos = "–" if row["min_cosine"] is None else f"{row['min_cosine']:.4f}"
-        print(f"{row['name']:<28}{row['texts_per_s']:>9.1f}{row['texts_per_s'] / base['texts_per_s']:>8.2f}x{row['ndcg@10']:>9.4f}"
-              f"{100 * (row['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:>+9.2f}%{cos:>9}")
+        speedup = row["texts_per_s"] / base["texts_per_s"]
+        print(
+            f"{row['name']:<28}{row['texts_per_s']:>9.1f}{speedup:>8.2f}x{row['ndcg@10']:>9.4f}"
+            f"{100 * (row['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:>+9.2f}%{cos:>9}"
+        )
     int8 = next(r for r in rows if r["name"] == "onnx-int8")
-    print(f"onnx-int8 encodes {int8['texts_per_s'] / base['texts_per_s']:.2f}x as fast as torch fp32, "
-          f"NDCG@10 {100 * (int8['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:+.2f}% (target: >= 2x at <= 1% loss)")
-    best = max(rows[1:], key=lambda r: r["texts_per_s"] if abs(r["ndcg@10"] - base["ndcg@10"]) <= 0.01 * base["ndcg@10"] else 0)
-    print(f"headline: fastest backend within 1% NDCG@10 of torch: {best['name']} at {best['texts_per_s'] / base['texts_per_s']:.2f}x torch fp32 "
-          f"(NDCG@10 {100 * (best['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:+.2f}%)")
+    print(
+        f"onnx-int8 encodes {int8['texts_per_s'] / base['texts_per_s']:.2f}x as fast as torch fp32, "
+        f"NDCG@10 {100 * (int8['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:+.2f}% (target: >= 2x at <= 1% loss)"
+    )
+    best = max(
+        rows[1:], key=lambda r: r["texts_per_s"] if abs(r["ndcg@10"] - base["ndcg@10"]) <= 0.01 * base["ndcg@10"] else 0
+    )
+    print(
+        f"headline: fastest backend within 1% NDCG@10 of torch: {best['name']} at "
+        f"{best['texts_per_s'] / base['texts_per_s']:.2f}x torch fp32 "
+        f"(NDCG@10 {100 * (best['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:+.2f}%)"
+    )
 
 
 if __name__ == "__main__":

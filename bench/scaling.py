@@ -58,20 +58,41 @@ def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
     started = time.perf_counter()
     locations = vectors.locate(texts)  # writes the cache: 64K-row shards
     write_seconds = time.perf_counter() - started
-    table = TrainTable(texts, torch.arange(pairs), torch.arange(pairs, 2 * pairs), torch.full((pairs,), -1), torch.unique(torch.arange(pairs) * (2 * pairs) + torch.arange(pairs, 2 * pairs)))
+    table = TrainTable(
+        texts,
+        torch.arange(pairs),
+        torch.arange(pairs, 2 * pairs),
+        torch.full((pairs,), -1),
+        torch.unique(torch.arange(pairs) * (2 * pairs) + torch.arange(pairs, 2 * pairs)),
+    )
     head = LinearHead(dim)
     started = time.perf_counter()
     embed = cached_embed(head, vectors, locations)  # the product's choice: RAM when it fits, else memory-mapped
     objective = IsotropyObjective(0.1, 1.0, 0.0, margin=0.1)
-    history = train(table, embed, [{"params": list(head.parameters()), "lr": 5e-4}], objective, 1, 16, torch.Generator().manual_seed(0), progress=False)
+    history = train(
+        table,
+        embed,
+        [{"params": list(head.parameters()), "lr": 5e-4}],
+        objective,
+        1,
+        16,
+        torch.Generator().manual_seed(0),
+        progress=False,
+    )
     epoch_seconds = time.perf_counter() - started
     rss_peak, anon = peak_memory_mib()
     bytes_per_vector = np.dtype(storage).itemsize * dim
     return {
-        "pairs": pairs, "storage": storage, "steps": len(history), "epoch_seconds": round(epoch_seconds, 2),
-        "us_per_pair": round(1e6 * epoch_seconds / pairs, 1), "cache_write_seconds": round(write_seconds, 1),
-        "bytes_per_vector": bytes_per_vector, "cache_mib": round(2 * pairs * bytes_per_vector / 2**20, 1),
-        "peak_rss_mib": round(rss_peak, 1), "rss_anon_mib": round(anon, 1),
+        "pairs": pairs,
+        "storage": storage,
+        "steps": len(history),
+        "epoch_seconds": round(epoch_seconds, 2),
+        "us_per_pair": round(1e6 * epoch_seconds / pairs, 1),
+        "cache_write_seconds": round(write_seconds, 1),
+        "bytes_per_vector": bytes_per_vector,
+        "cache_mib": round(2 * pairs * bytes_per_vector / 2**20, 1),
+        "peak_rss_mib": round(rss_peak, 1),
+        "rss_anon_mib": round(anon, 1),
         "path": "RAM" if 2 * pairs * dim * 4 <= IN_MEMORY_BYTES else "memory-mapped",
     }
 
@@ -88,17 +109,42 @@ def main() -> None:
         print(json.dumps(one_size(args.one, args.storage, args.dim, Path(args.cache_root))))
         return
     rows = []
-    print(f"{'pairs':>9} {'storage':>8} {'path':>14} {'s/epoch':>8} {'us/pair':>8} {'B/vector':>9} {'cache MiB':>10} {'RssAnon MiB':>12} {'peak RSS MiB':>13}")
+    print(
+        f"{'pairs':>9} {'storage':>8} {'path':>14} {'s/epoch':>8} {'us/pair':>8} {'B/vector':>9} "
+        f"{'cache MiB':>10} {'RssAnon MiB':>12} {'peak RSS MiB':>13}"
+    )
     for pairs in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="isoadapt-scaling-") as tmp:  # outside the working tree
-            out = subprocess.run([sys.executable, __file__, "--one", str(pairs), "--storage", args.storage, "--dim", str(args.dim), "--cache_root", tmp], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(pairs),
+                    "--storage",
+                    args.storage,
+                    "--dim",
+                    str(args.dim),
+                    "--cache_root",
+                    tmp,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{row['pairs']:>9} {row['storage']:>8} {row['path']:>14} {row['epoch_seconds']:>8} {row['us_per_pair']:>8} {row['bytes_per_vector']:>9} {row['cache_mib']:>10} {row['rss_anon_mib']:>12} {row['peak_rss_mib']:>13}")
+        print(
+            f"{row['pairs']:>9} {row['storage']:>8} {row['path']:>14} {row['epoch_seconds']:>8} "
+            f"{row['us_per_pair']:>8} {row['bytes_per_vector']:>9} {row['cache_mib']:>10} "
+            f"{row['rss_anon_mib']:>12} {row['peak_rss_mib']:>13}"
+        )
     growth = rows[-1]["epoch_seconds"] / rows[0]["epoch_seconds"]
     size_growth = rows[-1]["pairs"] / rows[0]["pairs"]
-    print(f"headline: {size_growth:.0f}x the pairs took {growth:.1f}x the time per epoch (linear = {size_growth:.0f}x); "
-          f"private memory at the largest size {rows[-1]['rss_anon_mib']} MiB for a {rows[-1]['cache_mib']} MiB cache")
+    print(
+        f"headline: {size_growth:.0f}x the pairs took {growth:.1f}x the time per epoch (linear = {size_growth:.0f}x); "
+        f"private memory at the largest size {rows[-1]['rss_anon_mib']} MiB for a {rows[-1]['cache_mib']} MiB cache"
+    )
 
 
 if __name__ == "__main__":

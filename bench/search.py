@@ -53,7 +53,10 @@ def main() -> None:
         del corpus
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak:.0f} MiB (the 1M x 768 float32 corpus alone is {1_000_000 * args.dim * 4 / 2**20:.0f} MiB)")
-    print(f"headline: isoadapt exact search is {ratio:.2f}x sentence_transformers.util.semantic_search at the largest corpus")
+    print(
+        f"headline: isoadapt exact search is {ratio:.2f}x sentence_transformers.util.semantic_search at "
+        "the largest corpus"
+    )
 
 
 if __name__ == "__main__":

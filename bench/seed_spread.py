@@ -19,7 +19,7 @@ from isoadapt.encoder import Encoder
 from isoadapt.evaluate import evaluate_split
 from isoadapt.head import LinearHead
 from isoadapt.losses.objective import IsotropyObjective
-from isoadapt.models import MINILM
+from isoadapt.offline_models import MINILM
 from isoadapt.train import TrainTable, train
 from isoadapt.training_run import cached_embed, cached_vectors
 
@@ -45,10 +45,22 @@ def main() -> None:
             raw = cached_embed(head, vectors, locations)
             embed = (lambda i, raw=raw: torch.nn.functional.normalize(raw(i), dim=-1)) if normalise else raw
             objective = IsotropyObjective(0.1, 1.0, 0.0, margin=0.1)
-            train(table, embed, [{"params": list(head.parameters()), "lr": 5e-4}], objective, 2, 16, torch.Generator().manual_seed(seed), progress=False)
+            train(
+                table,
+                embed,
+                [{"params": list(head.parameters()), "lr": 5e-4}],
+                objective,
+                2,
+                16,
+                torch.Generator().manual_seed(seed),
+                progress=False,
+            )
             scores.append(evaluate_split(test, vectors, head.eval()).metrics["ndcg@10"])
             print(f"{'normalised' if normalise else 'raw':<12}{seed:>6}{scores[-1]:>14.4f}")
-        print(f"{'normalised' if normalise else 'raw':<12}{'mean':>6}{np.mean(scores):>14.4f}  (range {min(scores):.4f} to {max(scores):.4f})")
+        print(
+            f"{'normalised' if normalise else 'raw':<12}{'mean':>6}{np.mean(scores):>14.4f}  (range "
+            f"{min(scores):.4f} to {max(scores):.4f})"
+        )
 
 
 if __name__ == "__main__":

@@ -30,11 +30,17 @@ from isoadapt.encoder import Encoder  # noqa: E402
 from isoadapt.evaluate import evaluate_split  # noqa: E402
 from isoadapt.head import LinearHead  # noqa: E402
 from isoadapt.losses.objective import Batch, IsotropyObjective  # noqa: E402
-from isoadapt.models import MINILM  # noqa: E402
+from isoadapt.offline_models import MINILM  # noqa: E402
 from isoadapt.train import TrainTable, train  # noqa: E402
 from isoadapt.training_run import cached_embed, cached_vectors  # noqa: E402
 
-SWEEP = {"exp1": (0.1, 1.0), "exp2": (0.5, 1.0), "exp3": (0.1, 2.0), "pure-isotropy": (0.0, 1.0), "contrastive-only": (1.0, 0.0)}
+SWEEP = {
+    "exp1": (0.1, 1.0),
+    "exp2": (0.5, 1.0),
+    "exp3": (0.1, 2.0),
+    "pure-isotropy": (0.0, 1.0),
+    "contrastive-only": (1.0, 0.0),
+}
 
 
 class ObjectiveLoss(torch.nn.Module):
@@ -59,7 +65,9 @@ def peer_model(folder: Path):
     for parameter in base.parameters():
         parameter.requires_grad_(False)
     d = base.get_embedding_dimension()
-    dense = Dense(d, d, bias=True, activation_function=torch.nn.Identity(), init_weight=torch.eye(d), init_bias=torch.zeros(d))
+    dense = Dense(
+        d, d, bias=True, activation_function=torch.nn.Identity(), init_weight=torch.eye(d), init_bias=torch.zeros(d)
+    )
     return SentenceTransformer(modules=[*base, dense, Normalize()], device="cpu")
 
 
@@ -68,12 +76,29 @@ def train_peer(folder: Path, examples, weights: tuple[float, float], epochs: int
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     model = peer_model(folder)
-    data = Dataset.from_dict({"anchor": [e.query for e in examples], "positive": [e.positive for e in examples], "negative": [e.negative for e in examples]})
+    data = Dataset.from_dict(
+        {
+            "anchor": [e.query for e in examples],
+            "positive": [e.positive for e in examples],
+            "negative": [e.negative for e in examples],
+        }
+    )
     with tempfile.TemporaryDirectory() as out:
         args = SentenceTransformerTrainingArguments(
-            output_dir=out, num_train_epochs=epochs, per_device_train_batch_size=16, learning_rate=5e-4, warmup_steps=0,
-            lr_scheduler_type="constant", weight_decay=0.0, save_strategy="no", report_to="none", seed=seed,
-            use_cpu=True, dataloader_drop_last=True, logging_steps=10_000, disable_tqdm=True,
+            output_dir=out,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=16,
+            learning_rate=5e-4,
+            warmup_steps=0,
+            lr_scheduler_type="constant",
+            weight_decay=0.0,
+            save_strategy="no",
+            report_to="none",
+            seed=seed,
+            use_cpu=True,
+            dataloader_drop_last=True,
+            logging_steps=10_000,
+            disable_tqdm=True,
         )
         loss = ObjectiveLoss(model, IsotropyObjective(weights[0], weights[1], 0.0, margin=0.1))
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
@@ -90,12 +115,23 @@ def train_isoadapt(vectors, examples, weights: tuple[float, float], epochs: int,
     embed = cached_embed(head, vectors, vectors.locate(table.texts))
 
     objective = IsotropyObjective(weights[0], weights[1], 0.0, margin=0.1)
-    train(table, embed, [{"params": list(head.parameters()), "lr": 5e-4}], objective, epochs, 16, torch.Generator().manual_seed(seed), progress=False)
+    train(
+        table,
+        embed,
+        [{"params": list(head.parameters()), "lr": 5e-4}],
+        objective,
+        epochs,
+        16,
+        torch.Generator().manual_seed(seed),
+        progress=False,
+    )
     return head.eval(), time.perf_counter() - started
 
 
 def peer_ndcg(model, split) -> float:
-    return evaluate_split(split, lambda texts: np.asarray(model.encode(texts, batch_size=64, convert_to_numpy=True))).metrics["ndcg@10"]
+    return evaluate_split(
+        split, lambda texts: np.asarray(model.encode(texts, batch_size=64, convert_to_numpy=True))
+    ).metrics["ndcg@10"]
 
 
 def main() -> None:
@@ -116,7 +152,10 @@ def main() -> None:
         encoder = Encoder(args.base_model, Path(cache_dir), show_progress=False)
         vectors = cached_vectors(encoder, Path(cache_dir))
         unique = len(TrainTable.from_examples(examples).texts)
-        print(f"{args.base_model}: {len(examples)} pairs ({unique} unique texts), {args.epochs} epochs, batch 16, lr 5e-4, torch threads {torch.get_num_threads()}")
+        print(
+            f"{args.base_model}: {len(examples)} pairs ({unique} unique texts), {args.epochs} epochs, "
+            f"batch 16, lr 5e-4, torch threads {torch.get_num_threads()}"
+        )
         head, ours_seconds = train_isoadapt(vectors, examples, SWEEP["exp1"], args.epochs, args.seed)
         ours_ndcg = evaluate_split(test, vectors, head).metrics["ndcg@10"]
         model, peer_seconds = train_peer(encoder.folder, examples, SWEEP["exp1"], args.epochs, args.seed)
@@ -128,7 +167,7 @@ def main() -> None:
 
         sweep_ours = ours_seconds
         sweep_peer = peer_seconds
-        for name, weights in list(SWEEP.items())[1:]:
+        for weights in list(SWEEP.values())[1:]:
             head, seconds = train_isoadapt(vectors, examples, weights, args.epochs, args.seed)
             sweep_ours += seconds
             if not args.quick:
@@ -136,9 +175,15 @@ def main() -> None:
         if args.quick:
             sweep_peer = 5 * peer_seconds
         how = "5 x the single run (--quick)" if args.quick else "measured, 5 trainer runs"
-        print(f"sweep of 5 configurations: peer {sweep_peer:.1f} s ({how}), isoadapt {sweep_ours:.1f} s (one encode pass, then cached)")
+        print(
+            f"sweep of 5 configurations: peer {sweep_peer:.1f} s ({how}), isoadapt {sweep_ours:.1f} s (one "
+            "encode pass, then cached)"
+        )
         print(f"one configuration: {single_ratio:.1f}x faster, NDCG@10 {ours_ndcg:.4f} vs {theirs_ndcg:.4f}")
-        print(f"headline: isoadapt is {single_ratio:.1f}x faster for one configuration and {sweep_peer / sweep_ours:.1f}x for the 5-configuration sweep")
+        print(
+            f"headline: isoadapt is {single_ratio:.1f}x faster for one configuration and "
+            f"{sweep_peer / sweep_ours:.1f}x for the 5-configuration sweep"
+        )
 
 
 if __name__ == "__main__":

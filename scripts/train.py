@@ -4,16 +4,18 @@
 A thin wrapper over `isoadapt train`, accepting the same flags.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from isoadapt.cli import add_train_arguments, main  # noqa: E402
+from isoadapt.cli import Parser, add_train_arguments, main  # noqa: E402
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Train an isotropy-regularized projection head (same flags as `isoadapt train`).")
+    parser = Parser(
+        prog="scripts/train.py",
+        description="Train an isotropy-regularized projection head (same flags as `isoadapt train`).",
+    )
     add_train_arguments(parser)
     parser.set_defaults(command="train")
     sys.exit(main(parser=parser))

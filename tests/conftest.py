@@ -10,10 +10,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.register_assert_rewrite("hostile")
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+# What a finished run folder holds (the marker first: it is what --overwrite checks).
+RUN_FOLDER_FILES = [
+    ".isoadapt-owned.json",
+    "config.json",
+    "head",
+    "metrics.json",
+    "status.json",
+    "tensorboard",
+    "train_log.jsonl",
+]
 CHERCHE_ARCHIVE = REPO / "data" / "raw" / "cherche-2.2.1.tar.gz"
 
 
@@ -26,6 +38,7 @@ class FakeEncoder:
         self.folder = Path("/fake")
         self.dim = dim
         self.seed = seed
+        self.backend = "torch"  # it stands in for a torch encoder; its fingerprint keeps its vectors apart in the cache
         self.identity = {"name": self.name, "dim": dim, "seed": seed}
         self.fingerprint = hashlib.sha256(json.dumps(self.identity).encode()).hexdigest()
         self.calls = 0
@@ -36,7 +49,11 @@ class FakeEncoder:
         topic = text.split()[0] if text.split() else text  # texts sharing a first word are near each other
         topic_seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{topic}".encode()).digest()[:8], "little")
         text_seed = int.from_bytes(hashlib.sha256(f"{self.seed}|{text}".encode()).digest()[:8], "little")
-        v = 2.0 * self.offset + np.random.default_rng(topic_seed).normal(size=self.dim) + 0.5 * np.random.default_rng(text_seed).normal(size=self.dim)
+        v = (
+            2.0 * self.offset
+            + np.random.default_rng(topic_seed).normal(size=self.dim)
+            + 0.5 * np.random.default_rng(text_seed).normal(size=self.dim)
+        )
         return (v / np.linalg.norm(v)).astype(np.float32)
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -62,7 +79,13 @@ def tiny_dataset(root: Path, topics: int = 12, per_topic: int = 4) -> dict[str, 
     train, queries, qrels = [], {}, {}
     for t in range(topics):
         for i in range(per_topic):
-            train.append({"query": f"topic{t} question {i}", "positive": corpus[f"d{t}_{i % 2}"], "negative": corpus[f"d{(t + 1) % topics}_0"]})
+            train.append(
+                {
+                    "query": f"topic{t} question {i}",
+                    "positive": corpus[f"d{t}_{i % 2}"],
+                    "negative": corpus[f"d{(t + 1) % topics}_0"],
+                }
+            )
         queries[f"q{t}"] = f"topic{t} what is topic{t}"
         qrels[f"q{t}"] = {f"d{t}_0": 1, f"d{t}_1": 2}
     split = {"queries": queries, "corpus": corpus, "qrels": qrels}
@@ -76,3 +99,18 @@ def tiny_dataset(root: Path, topics: int = 12, per_topic: int = 4) -> dict[str, 
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> dict[str, Path]:
     return tiny_dataset(tmp_path / "data")
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Every command that would load a model gets the seeded fake encoder instead (dim 16)."""
+    import isoadapt.experiment
+    import isoadapt.run_evaluation
+    import isoadapt.training_run
+
+    def build(*args, **kwargs):
+        return FakeEncoder()
+
+    for module in (isoadapt.training_run, isoadapt.run_evaluation, isoadapt.experiment):
+        monkeypatch.setattr(module, "Encoder", build)
+    return build

@@ -6,14 +6,20 @@ from pathlib import Path
 import pytest
 
 from isoadapt.cli import main
+
 from conftest import write_json
 
 
 def run_train(tmp_path: Path, data: dict[str, Path], **overrides) -> tuple[int, Path]:
     out = tmp_path / "run"
     args = {
-        "train_data": data["train"], "val_data": data["dev"], "output_dir": out, "base_model": "sentence-transformers/all-MiniLM-L6-v2",
-        "cache_dir": tmp_path / "cache", "batch_size": 4, "epochs": 1,
+        "train_data": data["train"],
+        "val_data": data["dev"],
+        "output_dir": out,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "cache_dir": tmp_path / "cache",
+        "batch_size": 4,
+        "epochs": 1,
     }
     args.update(overrides)
     argv = ["train"]
@@ -86,7 +92,7 @@ def test_qrels_naming_an_unknown_doc(tmp_path, tiny_data, capsys):
         ("lambda_reg", "-1", "--lambda_reg -1.0: must be a finite number >= 0"),
         ("batch_size", "1", "--batch_size 1: must be at least 2 (in-batch candidates need company)"),
         ("batch_size", "0", "--batch_size 0: must be at least 2 (in-batch candidates need company)"),
-        ("epochs", "0", "--epochs 0: must be at least 1"),
+        ("epochs", "0", "--epochs 0: must be between 1 and 10000"),
         ("projection_learning_rate", "-1", "--projection_learning_rate -1.0: must be a finite number > 0"),
     ],
 )
@@ -101,14 +107,19 @@ def test_output_dir_holding_a_run_is_refused(tmp_path, tiny_data, capsys):
     out.mkdir()
     (out / "metrics.json").write_text("{}")
     code, _ = run_train(tmp_path, tiny_data)
-    assert_one_line_error(capsys, code, f"--output_dir {out}: already holds a run; pass --overwrite to replace it")
+    assert_one_line_error(
+        capsys,
+        code,
+        f"--output_dir {out}: is not empty and was not made by isoadapt (no .isoadapt-owned.json); --overwrite replaces only isoadapt's own output",
+    )
     assert (out / "metrics.json").read_text() == "{}"
 
 
 def test_unknown_model_lists_the_available_ones(tmp_path, tiny_data, capsys):
     code, out = run_train(tmp_path, tiny_data, base_model="bert-base-uncased")
     assert_one_line_error(
-        capsys, code,
+        capsys,
+        code,
         "--base_model bert-base-uncased: unknown model; available: sentence-transformers/all-mpnet-base-v2, "
         "sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
     )

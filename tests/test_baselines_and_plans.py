@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from isoadapt.baselines import fit_posthoc
 from isoadapt.errors import InputError
 from isoadapt.evaluate import apply_head
 from isoadapt.experiment import run_experiment
 from isoadapt.head import load_head, save_head
 from isoadapt.plan import load_plan
+from isoadapt.posthoc import fit_posthoc
 
 RNG = np.random.default_rng(1)
 CLOUD = (RNG.normal(size=(3000, 12)) * np.geomspace(0.1, 3, 12) + 2.0).astype(np.float32)
@@ -48,10 +48,16 @@ def write_plan(tmp_path, body: str):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('name = "x"\n[[configs]]\nname = "a"\nlambda_isotropy = -1\n', "config 'a': --lambda_isotropy -1: must be a finite number >= 0"),
+        (
+            'name = "x"\n[[configs]]\nname = "a"\nlambda_isotropy = -1\n',
+            "config 'a': --lambda_isotropy -1: must be a finite number >= 0",
+        ),
         ('name = "x"\n[[configs]]\nname = "a"\nimport = "os.system"\n', "config 'a': unknown settings ['import']"),
         ('name = "x"\n[[configs]]\nname = "a"\n[[configs]]\nname = "a"\n', "config 'a': duplicate name"),
-        ('name = "x"\n[[configs]]\nname = "w"\nkind = "posthoc"\ntransform = "pca"\n', "config 'w': transform 'pca' must be one of ['abtt', 'centering', 'whitening']"),
+        (
+            'name = "x"\n[[configs]]\nname = "w"\nkind = "posthoc"\ntransform = "pca"\n',
+            "config 'w': transform 'pca' must be one of ['abtt', 'centering', 'whitening']",
+        ),
         ('name = "x"\nseeds = []\n[[configs]]\nname = "a"\n', "plan: 'seeds' must be a non-empty list of integers"),
         ('name = "x"\n[defaults]\nlr = 1\n[[configs]]\nname = "a"\n', "[defaults]: unknown settings ['lr']"),
         ("name = \n", "malformed TOML"),
@@ -67,11 +73,28 @@ def test_research_plan_has_every_row_the_issue_names():
     plan = load_plan("plans/research.toml")
     names = {e.name for e in plan.entries}
     assert names >= {
-        "baseline", "pure-isotropy", "exp1", "exp2", "exp3", "scale-up", "istar", "avoid-full-finetune", "avoid-lr-1e-3",
-        "avoid-margin-1", "avoid-reg-0.1", "avoid-contrastive-only", "whitening", "abtt", "centering",
+        "baseline",
+        "pure-isotropy",
+        "exp1",
+        "exp2",
+        "exp3",
+        "scale-up",
+        "istar",
+        "avoid-full-finetune",
+        "avoid-lr-1e-3",
+        "avoid-margin-1",
+        "avoid-reg-0.1",
+        "avoid-contrastive-only",
+        "whitening",
+        "abtt",
+        "centering",
     }
     settings = {e.name: e.settings for e in plan.entries}
-    assert settings["exp1"] | {} == settings["exp1"] and settings["exp1"]["lambda_contrastive"] == 0.1 and settings["exp1"]["margin"] == 0.1
+    assert (
+        settings["exp1"] | {} == settings["exp1"]
+        and settings["exp1"]["lambda_contrastive"] == 0.1
+        and settings["exp1"]["margin"] == 0.1
+    )
     assert settings["scale-up"]["epochs"] == 3 and next(e for e in plan.entries if e.name == "scale-up").train == "full"
     assert settings["avoid-full-finetune"]["freeze_base"] is False
     assert settings["istar"]["isotropy_loss"] == "istar"
@@ -82,7 +105,9 @@ def test_plan_runs_end_to_end_on_the_fake_encoder(tmp_path, fake_encoder):
 
     root = tmp_path / "processed"
     tiny_dataset(root / "tiny")
-    plan = write_plan(tmp_path, """
+    plan = write_plan(
+        tmp_path,
+        """
 name = "mini"
 seeds = [0, 1]
 [defaults]
@@ -102,8 +127,18 @@ isotropy_loss = "istar"
 name = "whitening"
 kind = "posthoc"
 transform = "whitening"
-""")
-    folder = run_experiment(plan, "tiny", None, fake_encoder.name, tmp_path / "cache", data_root=root, runs_root=tmp_path / "runs", encoder=fake_encoder)
+""",
+    )
+    folder = run_experiment(
+        plan,
+        "tiny",
+        None,
+        fake_encoder.name,
+        tmp_path / "cache",
+        data_root=root,
+        runs_root=tmp_path / "runs",
+        encoder=fake_encoder,
+    )
     calls_after_first = fake_encoder.calls
     report = json.loads((folder / "report.json").read_text())
     rows = {r["name"]: r for r in report["rows"]}
@@ -114,6 +149,15 @@ transform = "whitening"
         assert (folder / name).stat().st_size > 1000
     assert (folder / "runs" / "trained" / "seed1" / "metrics.json").is_file()
     assert "| configuration |" in (folder / "report.md").read_text()
-    again = run_experiment(plan, "tiny", "0,1".split(",") and [0, 1], fake_encoder.name, tmp_path / "cache", data_root=root, runs_root=tmp_path / "runs2", encoder=fake_encoder)
+    again = run_experiment(
+        plan,
+        "tiny",
+        "0,1".split(",") and [0, 1],
+        fake_encoder.name,
+        tmp_path / "cache",
+        data_root=root,
+        runs_root=tmp_path / "runs2",
+        encoder=fake_encoder,
+    )
     assert fake_encoder.calls == calls_after_first  # the rerun encoded nothing
     assert json.loads((again / "report.json").read_text())["rows"][1]["ndcg@10"] == rows["trained"]["ndcg@10"]

@@ -1,5 +1,7 @@
 """The head starts as the identity and round-trips through safetensors; the cache never re-encodes."""
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +56,9 @@ def test_cache_hit_makes_no_encoder_calls(tmp_path, fake_encoder):
     assert fake_encoder.calls == 1 and fake_encoder.texts_encoded == 3  # duplicates encoded once
     again = cache.get(texts, fake_encoder.encode)
     assert fake_encoder.calls == 1
-    reopened = EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(list(reversed(texts)), fake_encoder.encode)
+    reopened = EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(
+        list(reversed(texts)), fake_encoder.encode
+    )
     assert fake_encoder.calls == 1
     assert np.array_equal(first, again) and np.array_equal(reopened, first[::-1])
     more = cache.get(["gamma", "epsilon"], fake_encoder.encode)
@@ -77,7 +81,7 @@ def _one_shard(tmp_path, encoder, texts):
     return next(cache.folder.glob("*.npy")), next(cache.folder.glob("*.keys.json"))
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "keys"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "keys", "reordered keys", "swapped key"])
 def test_damaged_cache_is_detected_and_rebuilt(tmp_path, fake_encoder, damage, caplog):
     texts = ["one", "two", "three"]
     vectors_file, keys_file = _one_shard(tmp_path, fake_encoder, texts)
@@ -88,8 +92,14 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, fake_encoder, damage, c
         data = bytearray(vectors_file.read_bytes())
         data[-3] ^= 0xFF
         vectors_file.write_bytes(bytes(data))
-    else:
+    elif damage == "keys":
         keys_file.write_text("{not json")
+    else:  # the vectors intact, the keys that name them changed: every row would answer for another text
+        meta = json.loads(keys_file.read_text())
+        meta["keys"] = (
+            meta["keys"][::-1] if damage == "reordered keys" else [meta["keys"][1], meta["keys"][0], meta["keys"][2]]
+        )
+        keys_file.write_text(json.dumps(meta))
     calls = fake_encoder.calls
     again = EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(texts, fake_encoder.encode)
     assert fake_encoder.calls == calls + 1  # re-encoded, not read from the damaged shard
@@ -116,14 +126,14 @@ def test_two_processes_share_a_cache_without_damage(tmp_path):
     import sys
 
     script = (
-        "import sys; sys.path.insert(0, {tests!r})\n"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from conftest import FakeEncoder\n"
         "from isoadapt.cache import EmbeddingCache\n"
         "e = FakeEncoder()\n"
-        "c = EmbeddingCache(__import__('pathlib').Path({root!r}), e.fingerprint, e.identity)\n"
+        f"c = EmbeddingCache(__import__('pathlib').Path({str(tmp_path)!r}), e.fingerprint, e.identity)\n"
         "for start in range(0, 200, 10):\n"
-        "    c.get([f'text {{i}}' for i in range(start, start + 30)], e.encode)\n"
-    ).format(tests=str(Path(__file__).parent), root=str(tmp_path))
+        "    c.get([f'text {i}' for i in range(start, start + 30)], e.encode)\n"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(4)]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     from conftest import FakeEncoder
@@ -133,3 +143,45 @@ def test_two_processes_share_a_cache_without_damage(tmp_path):
     texts = [f"text {i}" for i in range(220)]
     assert np.array_equal(cache.get(texts, encoder.encode), encoder.encode(texts))
     assert encoder.calls == 1  # only the comparison itself: everything came from the shared cache
+
+
+def test_a_fully_cached_read_takes_no_lock_so_a_read_only_cache_works(tmp_path, fake_encoder, monkeypatch):
+    """Reading needs no write access: only encoding something new takes the writer's lock. (Tests run as root,
+    where permission bits do not bind, so the lock itself is made to fail as it would on a read-only cache.)"""
+    from filelock import FileLock
+
+    texts = ["one", "two"]
+    EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity).get(texts, fake_encoder.encode)
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", self.lock_file)
+
+    monkeypatch.setattr(FileLock, "acquire", read_only)
+    cache = EmbeddingCache(tmp_path, fake_encoder.fingerprint, fake_encoder.identity)
+    assert np.array_equal(cache.get(texts, fake_encoder.encode), fake_encoder.encode(texts))
+    with pytest.raises(
+        InputError, match=r"--cache_dir .*: cannot write there \(Permission denied\), and 1 texts are not cached yet"
+    ):
+        cache.get(["three"], fake_encoder.encode)
+
+
+def test_model_identity_follows_the_weights_content_not_their_size_and_time(tmp_path):
+    """A local model rewritten in place with the same size and modification time must not keep its old
+    fingerprint (it would serve stale cached vectors)."""
+    from isoadapt.offline_models import model_identity
+
+    folder = tmp_path / "model"
+    weights = folder / "model.safetensors"
+    (folder).mkdir()
+    (folder / "modules.json").write_text("[]")
+    weights.write_bytes(b"A" * 1000)
+    first = model_identity(folder, tmp_path / "cache")["weights_sha256"]
+    stat = weights.stat()
+    weights.write_bytes(b"B" * 1000)
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert weights.stat().st_size == stat.st_size and weights.stat().st_mtime_ns == stat.st_mtime_ns
+    assert model_identity(folder, tmp_path / "cache")["weights_sha256"] != first
+    assert (
+        model_identity(folder, tmp_path / "cache")["weights_sha256"]
+        == model_identity(folder, tmp_path / "other")["weights_sha256"]
+    )

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from conftest import CHERCHE_ARCHIVE, REPO
 from isoadapt.cli import main
 from isoadapt.data.semanlink import prepare_semanlink
+
+from conftest import CHERCHE_ARCHIVE, REPO, RUN_FOLDER_FILES
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHERCHE_ARCHIVE.is_file(), reason="run `make setup` first")]
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -27,7 +28,11 @@ def real_slice(tmp_path_factory):
         qids = sorted(split["queries"])[:40]
         judged = {d for q in qids for d in split["qrels"][q]}
         docs = sorted(judged | set(sorted(split["corpus"])[:300]))
-        sliced = {"queries": {q: split["queries"][q] for q in qids}, "corpus": {d: split["corpus"][d] for d in docs}, "qrels": {q: split["qrels"][q] for q in qids}}
+        sliced = {
+            "queries": {q: split["queries"][q] for q in qids},
+            "corpus": {d: split["corpus"][d] for d in docs},
+            "qrels": {q: split["qrels"][q] for q in qids},
+        }
         paths[name] = root / f"{name}.json"
         paths[name].write_text(json.dumps(sliced))
     return paths
@@ -35,12 +40,34 @@ def real_slice(tmp_path_factory):
 
 def research_command(real_slice, out, cache, *extra, freeze=("--freeze_base",), epochs="2"):
     return [
-        sys.executable, str(REPO / "scripts" / "train.py"),
-        "--train_data", str(real_slice["train"]), "--val_data", str(real_slice["dev"]),
-        "--base_model", MINILM, *freeze,
-        "--lambda_contrastive", "0.1", "--lambda_isotropy", "1.0", "--lambda_reg", "0.0", "--margin", "0.1",
-        "--projection_learning_rate", "5e-4", "--epochs", epochs, "--batch_size", "16", "--output_dir", str(out),
-        "--cache_dir", str(cache), *extra,
+        sys.executable,
+        str(REPO / "scripts" / "train.py"),
+        "--train_data",
+        str(real_slice["train"]),
+        "--val_data",
+        str(real_slice["dev"]),
+        "--base_model",
+        MINILM,
+        *freeze,
+        "--lambda_contrastive",
+        "0.1",
+        "--lambda_isotropy",
+        "1.0",
+        "--lambda_reg",
+        "0.0",
+        "--margin",
+        "0.1",
+        "--projection_learning_rate",
+        "5e-4",
+        "--epochs",
+        epochs,
+        "--batch_size",
+        "16",
+        "--output_dir",
+        str(out),
+        "--cache_dir",
+        str(cache),
+        *extra,
     ]
 
 
@@ -49,7 +76,12 @@ def trained_run(real_slice, tmp_path_factory):
     """The research's Exp 1 command on the real slice, run once for the tests below."""
     root = tmp_path_factory.mktemp("run")
     out, cache = root / "checkpoints" / "isotropy_contrastive_01", root / "cache"
-    done = subprocess.run(research_command(real_slice, out, cache, "--test_data", str(real_slice["test"])), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        research_command(real_slice, out, cache, "--test_data", str(real_slice["test"])),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out, cache, done.stdout
 
@@ -57,7 +89,7 @@ def trained_run(real_slice, tmp_path_factory):
 def test_research_command_line_runs_and_writes_the_run_folder(real_slice, trained_run, tmp_path):
     out, cache, stdout = trained_run
     assert "ndcg@10" in stdout and "baseline" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "tensorboard", "train_log.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == RUN_FOLDER_FILES
     metrics = json.loads((out / "metrics.json").read_text())
     for split in ("val", "test"):
         for side in ("baseline", "trained"):
@@ -73,17 +105,36 @@ def test_research_command_line_runs_and_writes_the_run_folder(real_slice, traine
     assert all({"contrastive", "isotropy", "variance", "total"} <= set(s) for s in steps)
 
 
-
 def test_second_configuration_encodes_nothing_and_evaluate_matches(real_slice, trained_run, tmp_path):
     out, cache, _ = trained_run
     metrics = json.loads((out / "metrics.json").read_text())
     # A second configuration on the same data encodes nothing new.
-    again = subprocess.run(research_command(real_slice, tmp_path / "second", cache, "--lambda_contrastive", "0.5"), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        research_command(real_slice, tmp_path / "second", cache, "--lambda_contrastive", "0.5"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Encoding" not in again.stderr
 
     # evaluate scores the head on a split it never trained on, next to the baseline.
-    assert main(["evaluate", "--run_dir", str(out), "--data", str(real_slice["test"]), "--cache_dir", str(cache), "--output", str(tmp_path / "eval.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--run_dir",
+                str(out),
+                "--data",
+                str(real_slice["test"]),
+                "--cache_dir",
+                str(cache),
+                "--output",
+                str(tmp_path / "eval.json"),
+            ]
+        )
+        == 0
+    )
     evaluated = json.loads((tmp_path / "eval.json").read_text())
     assert evaluated["trained"]["ndcg@10"] == pytest.approx(metrics["test"]["trained"]["ndcg@10"], abs=1e-6)
     assert evaluated["baseline"]["ndcg@10"] == pytest.approx(metrics["test"]["baseline"]["ndcg@10"], abs=1e-6)
@@ -110,18 +161,40 @@ def test_evaluate_on_a_beir_folder_the_head_never_saw_with_sts(trained_run, tmp_
     pairs = [p for p in read_pairs(default_raw_dir() / "sts-test.csv") if p.score >= 4][:60]
     beir = tmp_path / "sts-beir"
     (beir / "qrels").mkdir(parents=True)
-    (beir / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": f"d{i}", "title": "", "text": p.sentence2}) for i, p in enumerate(pairs)))
-    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": f"q{i}", "text": p.sentence1}) for i, p in enumerate(pairs)))
-    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(pairs))))
-    assert main(["prepare", "beir", "--raw_dir", str(beir), "--name", "sts-beir", "--out_root", str(tmp_path / "processed")]) == 0
+    (beir / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": f"d{i}", "title": "", "text": p.sentence2}) for i, p in enumerate(pairs))
+    )
+    (beir / "queries.jsonl").write_text(
+        "\n".join(json.dumps({"_id": f"q{i}", "text": p.sentence1}) for i, p in enumerate(pairs))
+    )
+    (beir / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(pairs)))
+    )
+    assert (
+        main(
+            ["prepare", "beir", "--raw_dir", str(beir), "--name", "sts-beir", "--out_root", str(tmp_path / "processed")]
+        )
+        == 0
+    )
     assert main(["prepare", "stsb", "--out_root", str(tmp_path / "processed")]) == 0
     sts_subset = tmp_path / "sts_dev_200.json"
     sts_subset.write_text(json.dumps(json.loads((tmp_path / "processed" / "stsb" / "sts_dev.json").read_text())[:200]))
     capsys.readouterr()
-    code = main([
-        "evaluate", "--run_dir", str(out), "--data", str(tmp_path / "processed" / "sts-beir" / "test.json"),
-        "--cache_dir", str(cache), "--sts_data", str(sts_subset), "--output", str(tmp_path / "eval.json"),
-    ])
+    code = main(
+        [
+            "evaluate",
+            "--run_dir",
+            str(out),
+            "--data",
+            str(tmp_path / "processed" / "sts-beir" / "test.json"),
+            "--cache_dir",
+            str(cache),
+            "--sts_data",
+            str(sts_subset),
+            "--output",
+            str(tmp_path / "eval.json"),
+        ]
+    )
     assert code == 0
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["baseline"]["queries"] == 60 and result["baseline"]["ndcg@10"] > 0.5  # MiniLM pairs paraphrases well
@@ -150,7 +223,13 @@ def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, re
         f"m = SentenceTransformer({str(exported)!r}, device='cpu', local_files_only=True)\n"
         f"np.save({str(tmp_path / 'exported.npy')!r}, m.encode(json.load(open({str(tmp_path / 'texts.json')!r}))))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     theirs = np.load(tmp_path / "exported.npy")
     encoder = Encoder(MINILM, cache)
@@ -223,11 +302,11 @@ def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
     """A plan's post-hoc folder (config.json + head/) exports to a SentenceTransformer that reproduces it."""
     import numpy as np
 
-    from isoadapt.baselines import fit_posthoc
     from isoadapt.encoder import Encoder
     from isoadapt.evaluate import apply_head
     from isoadapt.fileio import atomic_write_json
     from isoadapt.head import save_head
+    from isoadapt.posthoc import fit_posthoc
 
     encoder = Encoder(MINILM, tmp_path / "cache", show_progress=False)
     split = json.loads(real_slice["test"].read_text())
@@ -236,8 +315,23 @@ def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
     folder = tmp_path / "runs" / "whitening"
     head = fit_posthoc("whitening", base, keep=64)
     save_head(head, folder / "head")
-    atomic_write_json(folder / "config.json", {"config": {"base_model": MINILM, "kind": "posthoc", "transform": "whitening"}})
-    assert main(["export", "--run_dir", str(folder), "--out", str(tmp_path / "exported"), "--cache_dir", str(tmp_path / "cache")]) == 0
+    atomic_write_json(
+        folder / "config.json", {"config": {"base_model": MINILM, "kind": "posthoc", "transform": "whitening"}}
+    )
+    assert (
+        main(
+            [
+                "export",
+                "--run_dir",
+                str(folder),
+                "--out",
+                str(tmp_path / "exported"),
+                "--cache_dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 0
+    )
     from sentence_transformers import SentenceTransformer
 
     theirs = SentenceTransformer(str(tmp_path / "exported"), device="cpu", local_files_only=True).encode(texts[:50])

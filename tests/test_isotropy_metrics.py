@@ -13,7 +13,9 @@ RANK_ONE = np.outer(RNG.normal(size=500), RNG.normal(size=32)) + 1e-9 * RNG.norm
 SHIFTED = RNG.normal(size=(2000, 32)) * 0.1 + 3.0  # every vector points roughly the same way
 
 
-@pytest.mark.parametrize("cloud", [GAUSSIAN, ANISOTROPIC, RANK_ONE, RNG.normal(size=(60, 32)) @ RNG.normal(size=(32, 32))])
+@pytest.mark.parametrize(
+    "cloud", [GAUSSIAN, ANISOTROPIC, RANK_ONE, RNG.normal(size=(60, 32)) @ RNG.normal(size=(32, 32))]
+)
 def test_isoscore_matches_the_reference_package(cloud):
     from IsoScore import IsoScore as reference
 
@@ -35,7 +37,9 @@ def test_known_answers():
     assert iso.effective_rank(GAUSSIAN) > 31 and iso.effective_rank(RANK_ONE) == pytest.approx(1.0, abs=1e-3)
     assert abs(iso.mean_cosine(GAUSSIAN)) < 0.02 and iso.mean_cosine(SHIFTED) > 0.9
     # unit vectors all along one direction u: Z(u) = n e, Z(c _|_ u) = n, so I(W) = 1/e
-    assert iso.partition_isotropy(GAUSSIAN) > 0.9 and iso.partition_isotropy(SHIFTED) == pytest.approx(np.exp(-1), abs=0.01)
+    assert iso.partition_isotropy(GAUSSIAN) > 0.9 and iso.partition_isotropy(SHIFTED) == pytest.approx(
+        np.exp(-1), abs=0.01
+    )
     assert iso.uniformity(GAUSSIAN) < iso.uniformity(SHIFTED)
     assert iso.uniformity(np.tile([[1.0, 0.0]], (10, 1))) == pytest.approx(0.0)  # all points equal: log E exp(0)
     assert iso.alignment(GAUSSIAN[:100], GAUSSIAN[:100]) == pytest.approx(0.0)
@@ -43,7 +47,9 @@ def test_known_answers():
     assert iso.per_dimension_std(np.array([[1.0, 0.0], [0.0, 1.0]])) == pytest.approx([0.5, 0.5])
 
 
-@pytest.mark.parametrize("metric", ["isoscore", "isoscore_star", "effective_rank", "mean_cosine", "uniformity", "partition_isotropy"])
+@pytest.mark.parametrize(
+    "metric", ["isoscore", "isoscore_star", "effective_rank", "mean_cosine", "uniformity", "partition_isotropy"]
+)
 @pytest.mark.parametrize("scale", [1e-3, 37.0])
 def test_scale_invariance_where_claimed(metric, scale):
     fn = getattr(iso, metric)
@@ -51,7 +57,9 @@ def test_scale_invariance_where_claimed(metric, scale):
 
 
 def test_alignment_and_std_are_scale_invariant():
-    assert iso.alignment(GAUSSIAN[:50] * 9, GAUSSIAN[50:100]) == pytest.approx(iso.alignment(GAUSSIAN[:50], GAUSSIAN[50:100]))
+    assert iso.alignment(GAUSSIAN[:50] * 9, GAUSSIAN[50:100]) == pytest.approx(
+        iso.alignment(GAUSSIAN[:50], GAUSSIAN[50:100])
+    )
     assert np.allclose(iso.per_dimension_std(ANISOTROPIC * 5), iso.per_dimension_std(ANISOTROPIC))
 
 
@@ -65,7 +73,10 @@ def test_istar_loss_matches_the_package_value_and_gradient():
 
     from isoadapt.losses.isotropy import istar_isotropy_loss
 
-    z = (torch.randn(24, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * torch.linspace(0.1, 2, 64, dtype=torch.float64)).requires_grad_()
+    z = (
+        torch.randn(24, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        * torch.linspace(0.1, 2, 64, dtype=torch.float64)
+    ).requires_grad_()
     ours = istar_isotropy_loss(z)
     (grad,) = torch.autograd.grad(ours, z)
     z2 = z.detach().clone().requires_grad_()

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from isoadapt.errors import InputError
-from isoadapt.losses import Batch, IsotropyObjective, covariance_isotropy_loss, margin_contrastive_loss, variance_hinge_loss
+from isoadapt.losses import (
+    Batch,
+    IsotropyObjective,
+    covariance_isotropy_loss,
+    margin_contrastive_loss,
+    variance_hinge_loss,
+)
 
 
 def unit(*coords):
@@ -66,7 +72,9 @@ def test_isotropy_loss_hand_checked_values():
 
 @pytest.mark.parametrize("scale", [1e-3, 0.5, 7.0, 1e3])
 def test_isotropy_loss_is_scale_invariant(scale):
-    z = torch.randn(32, 24, generator=torch.Generator().manual_seed(1)) @ torch.randn(24, 24, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(32, 24, generator=torch.Generator().manual_seed(1)) @ torch.randn(
+        24, 24, generator=torch.Generator().manual_seed(2)
+    )
     assert covariance_isotropy_loss(z * scale).item() == pytest.approx(covariance_isotropy_loss(z).item(), rel=1e-4)
 
 
@@ -98,7 +106,9 @@ def test_objective_returns_weighted_named_parts():
     assert parts["variance"].item() == pytest.approx(0.25 * variance_hinge_loss(both).item())
 
 
-@pytest.mark.parametrize("weights", [(-0.1, 1.0, 0.0), (0.1, float("nan"), 0.0), (0.1, 1.0, float("inf")), (0.0, 0.0, 0.0)])
+@pytest.mark.parametrize(
+    "weights", [(-0.1, 1.0, 0.0), (0.1, float("nan"), 0.0), (0.1, 1.0, float("inf")), (0.0, 0.0, 0.0)]
+)
 def test_objective_rejects_bad_weights(weights):
     with pytest.raises(InputError):
         IsotropyObjective(*weights, margin=0.1)

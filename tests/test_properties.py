@@ -18,11 +18,20 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=20,
 )
-train_like = st.lists(st.dictionaries(st.sampled_from(["query", "positive", "negative", "x"]), json_values | st.text(max_size=10), max_size=4), max_size=4)
+train_like = st.lists(
+    st.dictionaries(
+        st.sampled_from(["query", "positive", "negative", "x"]), json_values | st.text(max_size=10), max_size=4
+    ),
+    max_size=4,
+)
 eval_like = st.fixed_dictionaries(
-    {"queries": st.dictionaries(st.text(max_size=4), json_values | st.text(max_size=6), max_size=3),
-     "corpus": st.dictionaries(st.text(max_size=4), json_values | st.text(max_size=6), max_size=3),
-     "qrels": st.dictionaries(st.text(max_size=4), st.dictionaries(st.text(max_size=4), json_values, max_size=3) | json_values, max_size=3)}
+    {
+        "queries": st.dictionaries(st.text(max_size=4), json_values | st.text(max_size=6), max_size=3),
+        "corpus": st.dictionaries(st.text(max_size=4), json_values | st.text(max_size=6), max_size=3),
+        "qrels": st.dictionaries(
+            st.text(max_size=4), st.dictionaries(st.text(max_size=4), json_values, max_size=3) | json_values, max_size=3
+        ),
+    }
 )
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -77,11 +86,23 @@ def test_isotropy_loss_is_scale_invariant(z, scale):
     t = torch.as_tensor(z, dtype=torch.float64)
     if torch.linalg.matrix_rank(t - t.mean(0)) < 1 or (t - t.mean(0)).abs().max() < 1e-3:
         return  # all rows (nearly) equal: no covariance to be invariant about
-    assert covariance_isotropy_loss(t * scale).item() == __import__("pytest").approx(covariance_isotropy_loss(t).item(), abs=1e-6)
+    assert covariance_isotropy_loss(t * scale).item() == __import__("pytest").approx(
+        covariance_isotropy_loss(t).item(), abs=1e-6
+    )
 
 
 @settings(max_examples=200, deadline=None)
 @given(n=st.integers(2, 8), margin=st.floats(0, 0.99), scale=st.floats(0.1, 10))
 def test_contrastive_is_zero_when_every_margin_is_met(n, margin, scale):
     basis = torch.eye(8)[:n] * scale  # positives match their queries (cos 1), others are orthogonal (cos 0)
-    assert margin_contrastive_loss(basis, basis, torch.eye(n, dtype=torch.bool), margin, negatives=-basis, has_negative=torch.ones(n, dtype=torch.bool)).item() == 0.0
+    assert (
+        margin_contrastive_loss(
+            basis,
+            basis,
+            torch.eye(n, dtype=torch.bool),
+            margin,
+            negatives=-basis,
+            has_negative=torch.ones(n, dtype=torch.bool),
+        ).item()
+        == 0.0
+    )

@@ -9,8 +9,13 @@ from isoadapt.metrics.retrieval import exact_search, retrieval_scores
 def random_case(seed: int):
     rng = np.random.default_rng(seed)
     docs = [f"d{i}" for i in range(300)]
-    qrels = {f"q{i}": {docs[j]: int(rng.integers(1, 4)) for j in rng.choice(300, rng.integers(1, 6), replace=False)} for i in range(40)}
-    run = {q: {docs[j]: float(rng.random()) for j in rng.choice(300, 150, replace=False)} for q in qrels}  # no ties: libraries break them differently
+    qrels = {
+        f"q{i}": {docs[j]: int(rng.integers(1, 4)) for j in rng.choice(300, rng.integers(1, 6), replace=False)}
+        for i in range(40)
+    }
+    run = {
+        q: {docs[j]: float(rng.random()) for j in rng.choice(300, 150, replace=False)} for q in qrels
+    }  # no ties: libraries break them differently
     return qrels, run
 
 
@@ -24,7 +29,9 @@ def test_pytrec_eval_wiring_matches_ranx(seed):
     ours, per_query = retrieval_scores(qrels, run)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranx_scores = evaluate(Qrels.from_dict(qrels), Run.from_dict(run), ["ndcg@10", "mrr@10", "recall@100"], return_mean=False)
+        ranx_scores = evaluate(
+            Qrels.from_dict(qrels), Run.from_dict(run), ["ndcg@10", "mrr@10", "recall@100"], return_mean=False
+        )
     for metric in ("ndcg@10", "mrr@10", "recall@100"):
         assert ours[metric] == pytest.approx(float(np.mean(ranx_scores[metric])), abs=1e-9)
     assert [per_query[q] for q in sorted(qrels)] == pytest.approx(list(ranx_scores["ndcg@10"]), abs=1e-9)
@@ -66,7 +73,10 @@ def test_chunked_top_k_equals_one_big_top_k():
     rng = np.random.default_rng(3)
     queries, docs = rng.normal(size=(37, 16)).astype(np.float32), rng.normal(size=(1000, 16)).astype(np.float32)
     scores, indices = top_k_cosine(queries, docs, 25, query_chunk=8, doc_chunk=97)
-    full = torch.nn.functional.normalize(torch.as_tensor(queries), dim=-1) @ torch.nn.functional.normalize(torch.as_tensor(docs), dim=-1).T
+    full = (
+        torch.nn.functional.normalize(torch.as_tensor(queries), dim=-1)
+        @ torch.nn.functional.normalize(torch.as_tensor(docs), dim=-1).T
+    )
     expected_scores, expected_indices = torch.topk(full, 25, dim=1)
     assert np.array_equal(indices, expected_indices.numpy())
     assert np.allclose(scores, expected_scores.numpy(), atol=1e-6)

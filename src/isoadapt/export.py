@@ -8,39 +8,58 @@ from pathlib import Path
 import torch
 
 from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_directory, read_json
 from isoadapt.head import AffineHead, LinearHead, load_head
-from isoadapt.models import resolve_model
+from isoadapt.offline_models import resolve_model
+from isoadapt.owned_folders import check_output_folder, staged_folder
+from isoadapt.run_folder import read_run_config
 
 
 def head_as_affine(head: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight (out, in), bias (out,)) of a linear or post-hoc head."""
     if isinstance(head, (LinearHead, AffineHead)):
         return head.linear.weight.detach().clone(), head.linear.bias.detach().clone()
-    raise InputError(f"export: a {head.config()['type']} head is not a single linear map; export supports linear heads and post-hoc transforms")
+    raise InputError(
+        f"export: a {head.config()['type']} head is not a single linear map; export supports linear heads "
+        "and post-hoc transforms"
+    )
+
+
+def check_export_target(run_dir: Path, out_dir: Path, overwrite: bool) -> None:
+    """--out must be a new folder or an earlier export, and never the run being exported or around it."""
+    run, out = run_dir.resolve(), out_dir.resolve()
+    if out == run or out in run.parents or run in out.parents:
+        raise InputError(
+            f"--out {out_dir}: is, holds or lies inside the run being exported ({run_dir}); choose a folder outside it"
+        )
+    check_output_folder(out_dir, "--out", "export", overwrite)
 
 
 def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = False) -> Path:
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize
 
-    config_file = run_dir / "config.json"
-    if not config_file.is_file():
-        raise InputError(f"--run_dir {run_dir}: no config.json; not a run folder")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError(f"--out {out_dir}: already exists and is not empty; pass --overwrite to replace it")
-    config = read_json(config_file)["config"]
+    config = read_run_config(run_dir)
+    check_export_target(run_dir, out_dir, overwrite)
+    head = load_head(run_dir / "head")  # a damaged head fails here, before the model is loaded
+    weight, bias = head_as_affine(head)
     fine_tuned = run_dir / "encoder"
     base_folder = fine_tuned if fine_tuned.is_dir() else resolve_model(config["base_model"], cache_dir)
     model = SentenceTransformer(str(base_folder), device="cpu", local_files_only=True)
-    head = load_head(run_dir / "head", expected_dim=model.get_embedding_dimension())
-    weight, bias = head_as_affine(head)
-    dense = Dense(weight.shape[1], weight.shape[0], bias=True, activation_function=torch.nn.Identity(), init_weight=weight, init_bias=bias)
+    if model.get_embedding_dimension() != head.dim:
+        raise InputError(
+            f"{run_dir / 'head'}: head expects {head.dim}-dim inputs but {config['base_model']} gives "
+            f"{model.get_embedding_dimension()}"
+        )
+    dense = Dense(
+        weight.shape[1],
+        weight.shape[0],
+        bias=True,
+        activation_function=torch.nn.Identity(),
+        init_weight=weight,
+        init_bias=bias,
+    )
     exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")
     exported.max_seq_length = model.max_seq_length
-    with atomic_directory(out_dir) as staging:
+    with staged_folder(out_dir, "export") as staging:
         exported.save(str(staging))
     return out_dir

@@ -1,33 +1,64 @@
-"""Small file helpers: JSON that fails with a one-line error, and atomic writes (temp file + rename)."""
+"""Small file helpers: JSON that fails with a one-line error, atomic writes (temp file + rename), and the
+one file hasher everything else uses."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import math
 import os
-import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from isoadapt.errors import InputError
 
+log = logging.getLogger(__name__)
+
+
+def sha256_file(path: str | Path, digest=None) -> str:
+    """Hex sha256 of a file, read in 4 MiB chunks (model weights are hundreds of MB)."""
+    digest = digest or hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _unique_keys(path: Path):
+    def hook(pairs: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise InputError(
+                    f"{path}: duplicate key {key!r} in one JSON object (the second would silently replace the first)"
+                )
+            out[key] = value
+        return out
+
+    return hook
+
 
 def read_json(path: str | Path) -> Any:
-    """Parse a JSON file, turning every failure into an InputError that names the file."""
+    """Parse a JSON file, turning every failure into an InputError that names the file. A UTF-8 byte-order
+    mark is skipped; duplicate keys in an object are refused rather than silently keeping the last."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a JSON file")
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not valid UTF-8 at byte offset {err.start}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys(path))
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply") from None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -47,23 +78,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def json_safe(obj: Any, where: str = "", found: list[str] | None = None) -> Any:
+    """Replace NaN and infinities by None (JSON has no NaN), remembering where, so the caller can say why."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if found is not None:
+            found.append(where or "value")
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v, f"{where}.{k}" if where else str(k), found) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, f"{where}[{i}]", found) for i, v in enumerate(obj)]
+    return obj
+
+
 def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=indent, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
-@contextmanager
-def atomic_directory(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a hidden staging folder beside `out_dir`; on success it replaces `out_dir` whole, on failure
-    it is removed: readers see the old folder or the complete new one, never half of one."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
-        yield staging
-        staging.chmod(0o755)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    """Strict JSON: a NaN (a one-query split, constant STS scores) is written as null and reported."""
+    found: list[str] = []
+    safe = json_safe(obj, found=found)
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        log.warning("%s: %s undefined (NaN, e.g. a single query or constant scores): written as null", path, shown)
+    atomic_write_bytes(
+        path, (json.dumps(safe, indent=indent, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    )

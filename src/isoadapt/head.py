@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from isoadapt.errors import InputError
+from isoadapt.errors import InputError, describe
 from isoadapt.fileio import atomic_write_json, read_json
 
 CONFIG_FILE = "head_config.json"
@@ -72,11 +73,32 @@ HEAD_TYPES = {"linear": LinearHead, "mlp": MLPHead, "affine": AffineHead}
 TRAINABLE_HEADS = ("linear", "mlp")
 
 
-def build_head(config: dict) -> nn.Module:
+# What each head's config may hold besides "type", and which of it is required: a config can set only these.
+HEAD_FIELDS = {"linear": ({"dim"}, set()), "mlp": ({"dim"}, {"hidden"}), "affine": ({"dim"}, {"out_dim", "method"})}
+MAX_DIM = 1 << 16
+
+
+def build_head(config: dict, where: str = "head config") -> nn.Module:
+    if not isinstance(config, dict):
+        raise InputError(f"{where}: expected an object, got {type(config).__name__}")
     kind = config.get("type")
     if kind not in HEAD_TYPES:
-        raise InputError(f"head config: unknown type {kind!r}; expected one of {sorted(HEAD_TYPES)}")
-    return HEAD_TYPES[kind](**{k: v for k, v in config.items() if k != "type"})
+        raise InputError(f"{where}: unknown type {kind!r}; expected one of {sorted(HEAD_TYPES)}")
+    required, optional = HEAD_FIELDS[kind]
+    options = {k: v for k, v in config.items() if k != "type"}
+    unknown, missing = set(options) - required - optional, required - set(options)
+    if unknown or missing:
+        raise InputError(
+            f"{where}: a {kind} head takes {sorted(required | optional)}; "
+            + (f"unknown {sorted(unknown)}" if unknown else f"missing {sorted(missing)}")
+        )
+    for key in ("dim", "hidden", "out_dim"):
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIM):
+            raise InputError(f"{where}: '{key}' must be an integer from 1 to {MAX_DIM}, got {value!r}")
+    if not isinstance(options.get("method", ""), str):
+        raise InputError(f"{where}: 'method' must be a string")
+    return HEAD_TYPES[kind](**options)
 
 
 def save_head(head: nn.Module, folder: Path) -> None:
@@ -87,12 +109,22 @@ def save_head(head: nn.Module, folder: Path) -> None:
 
 def load_head(folder: Path, expected_dim: int | None = None) -> nn.Module:
     """Build from the saved config, then load the weights; refuse a head made for another encoder width."""
-    config = read_json(folder / CONFIG_FILE)
-    if expected_dim is not None and config.get("dim") != expected_dim:
-        raise InputError(f"{folder / CONFIG_FILE}: head expects {config.get('dim')}-dim inputs but the encoder gives {expected_dim}")
-    head = build_head(config)
+    config_file = folder / CONFIG_FILE
+    head = build_head(read_json(config_file), str(config_file))
+    if expected_dim is not None and head.dim != expected_dim:
+        raise InputError(f"{config_file}: head expects {head.dim}-dim inputs but the encoder gives {expected_dim}")
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise InputError(f"{weights}: file not found")
-    head.load_state_dict(load_file(str(weights)))
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise InputError(f"{weights}: not a readable safetensors file ({describe(err)})") from None
+    expected = {k: tuple(v.shape) for k, v in head.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if found != expected:
+        raise InputError(f"{weights}: holds tensors {found}, but {config_file} describes {expected}")
+    if not all(torch.isfinite(v).all() for v in state.values()):
+        raise InputError(f"{weights}: holds NaN or infinite weights")
+    head.load_state_dict({k: v.float() for k, v in state.items()})
     return head.eval()

@@ -20,7 +20,6 @@ from filelock import FileLock
 from isoadapt.errors import InputError
 
 log = logging.getLogger(__name__)
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 
 class _Pooled(torch.nn.Module):
@@ -40,7 +39,9 @@ class _Pooled(torch.nn.Module):
 
 def pooling_mode(st_model) -> str:
     pooling = next((m for m in st_model if type(m).__name__ == "Pooling"), None)
-    mode = getattr(pooling, "pooling_mode", None) or (pooling.get_config_dict().get("pooling_mode") if pooling is not None else None)
+    mode = getattr(pooling, "pooling_mode", None) or (
+        pooling.get_config_dict().get("pooling_mode") if pooling is not None else None
+    )
     if mode in ("mean", "cls"):
         return mode
     raise InputError(f"--encode_backend onnx: pooling {mode!r} is not supported (mean or cls only)")
@@ -62,9 +63,18 @@ def export_onnx(st_model, weights_sha256: str, cache_dir: Path, backend: str) ->
             with tempfile.TemporaryDirectory(dir=folder) as tmp:
                 path = Path(tmp) / "model.onnx"
                 torch.onnx.export(
-                    module, (sample["input_ids"], sample["attention_mask"]), str(path), input_names=["input_ids", "attention_mask"],
-                    output_names=["embedding"], dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
-                    opset_version=17, dynamo=False,
+                    module,
+                    (sample["input_ids"], sample["attention_mask"]),
+                    str(path),
+                    input_names=["input_ids", "attention_mask"],
+                    output_names=["embedding"],
+                    dynamic_axes={
+                        "input_ids": {0: "batch", 1: "tokens"},
+                        "attention_mask": {0: "batch", 1: "tokens"},
+                        "embedding": {0: "batch"},
+                    },
+                    opset_version=17,
+                    dynamo=False,
                 )
                 shutil.move(str(path), fp32)
         if backend == "onnx-int8":
@@ -73,7 +83,9 @@ def export_onnx(st_model, weights_sha256: str, cache_dir: Path, backend: str) ->
             log.info("Quantising the ONNX encoder to int8 (once): %s", target)
             with tempfile.TemporaryDirectory(dir=folder) as tmp:
                 path = Path(tmp) / target.name
-                quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+                quantize_dynamic(
+                    str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+                )
                 shutil.move(str(path), target)
     return target
 
@@ -87,7 +99,10 @@ class OnnxRunner:
             try:
                 import openvino as ov
             except ImportError:
-                raise InputError("--encode_backend openvino: the openvino package is not installed; pip install 'isoadapt[bench]' or openvino") from None
+                raise InputError(
+                    "--encode_backend openvino: the openvino package is not installed; pip install "
+                    "'isoadapt[bench]' or openvino"
+                ) from None
             compiled = ov.Core().compile_model(str(onnx_path), "CPU")
             self.run = lambda feeds: next(iter(compiled(feeds).values()))
         else:
@@ -104,8 +119,19 @@ class OnnxRunner:
         out = None
         for start in progress(range(0, len(texts), batch_size)):
             picked = order[start : start + batch_size]
-            tokens = self.tokenizer([texts[i] for i in picked], padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-            vectors = self.run({"input_ids": tokens["input_ids"].astype(np.int64), "attention_mask": tokens["attention_mask"].astype(np.int64)})
+            tokens = self.tokenizer(
+                [texts[i] for i in picked],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            vectors = self.run(
+                {
+                    "input_ids": tokens["input_ids"].astype(np.int64),
+                    "attention_mask": tokens["attention_mask"].astype(np.int64),
+                }
+            )
             if out is None:
                 out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[picked] = vectors

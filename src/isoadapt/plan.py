@@ -10,13 +10,23 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from isoadapt.baselines import POSTHOC
-from isoadapt.config import TrainConfig
+from isoadapt.config import MAX_SEED, TrainConfig
 from isoadapt.errors import InputError
+from isoadapt.posthoc import POSTHOC
 
 KINDS = ("baseline", "train", "posthoc")
 PLAN_KEYS = {"name", "kind", "label", "train", "seeds", "transform", "keep", "remove"}
-RUN_SPECIFIC = {"train_data", "val_data", "test_data", "sts_data", "output_dir", "overwrite", "seed", "base_model", "cache_dir"}
+RUN_SPECIFIC = {
+    "train_data",
+    "val_data",
+    "test_data",
+    "sts_data",
+    "output_dir",
+    "overwrite",
+    "seed",
+    "base_model",
+    "cache_dir",
+}
 SETTABLE = {f.name for f in fields(TrainConfig)} - RUN_SPECIFIC
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -42,64 +52,105 @@ class Plan:
 
 
 def _seeds(path: Path, where: str, value) -> list[int]:
-    if not isinstance(value, list) or not value or not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in value)
+    ):
         raise InputError(f"{path}: {where}: 'seeds' must be a non-empty list of integers")
+    for seed in value:
+        if not 0 <= seed <= MAX_SEED:
+            raise InputError(f"{path}: {where}: seed {seed} must be between 0 and {MAX_SEED}")
     return value
 
 
-def load_plan(path: str | Path) -> Plan:
-    path = Path(path)
+def _read_toml(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: malformed TOML: {err}") from None
+
+
+def _posthoc_options(path: Path, where: str, raw: dict) -> dict:
+    """keep (whitening) and remove (all-but-the-top) are whole numbers: keep >= 1, remove >= 0."""
+    options = {}
+    for key, low in (("keep", 1), ("remove", 0)):
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InputError(f"{path}: {where}: '{key}' must be an integer >= {low}, got {value!r}")
+            options[key] = value
+    return options
+
+
+def _entry(path: Path, index: int, raw, defaults: dict, seen: set[str]) -> PlanEntry:
+    """One [[configs]] table, checked whole: names, kinds, keys, types and every training setting."""
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: configs[{index}]: expected a [[configs]] table, got {type(raw).__name__}")
+    entry_name = raw.get("name")
+    if not isinstance(entry_name, str) or not NAME.match(entry_name):
+        raise InputError(
+            f"{path}: configs[{index}]: 'name' must be lowercase letters, digits, '.', '_' or '-', got {entry_name!r}"
+        )
+    where = f"config {entry_name!r}"
+    if entry_name in seen:
+        raise InputError(f"{path}: {where}: duplicate name")
+    seen.add(entry_name)
+    kind = raw.get("kind", "train")
+    if kind not in KINDS:
+        raise InputError(f"{path}: {where}: kind {kind!r} must be one of {list(KINDS)}")
+    unknown = set(raw) - SETTABLE - PLAN_KEYS
+    if unknown:
+        raise InputError(f"{path}: {where}: unknown settings {sorted(unknown)}")
+    label = raw.get("label", entry_name)
+    if not isinstance(label, str):
+        raise InputError(f"{path}: {where}: 'label' must be a string, got {label!r}")
+    train = raw.get("train", defaults.get("train", "smoke"))
+    if train not in ("smoke", "full"):
+        raise InputError(f"{path}: {where}: train must be 'smoke' or 'full', got {train!r}")
+    transform = raw.get("transform")
+    if kind == "posthoc" and transform not in POSTHOC:
+        raise InputError(f"{path}: {where}: transform {transform!r} must be one of {sorted(POSTHOC)}")
+    settings = {k: v for k, v in {**defaults, **raw}.items() if k in SETTABLE}
+    if kind == "train":
+        try:
+            TrainConfig(train_data="", val_data="", output_dir="", **settings).validate()
+        except InputError as err:
+            raise InputError(f"{path}: {where}: {err}") from None
+    return PlanEntry(
+        name=entry_name,
+        kind=kind,
+        label=label,
+        train=train,
+        seeds=_seeds(path, where, raw["seeds"]) if "seeds" in raw else None,
+        settings=settings if kind == "train" else {},
+        transform=transform,
+        options=_posthoc_options(path, where, raw),
+    )
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and check the whole plan before anything runs: a wrong type in the last entry must not
+    surface after hours of training."""
+    path = Path(path)
+    data = _read_toml(path)
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not NAME.match(name):
         raise InputError(f"{path}: plan name {name!r} must be lowercase letters, digits, '.', '_' or '-'")
     defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise InputError(f"{path}: 'defaults' must be a [defaults] table, got {type(defaults).__name__}")
     unknown = set(defaults) - SETTABLE - {"train"}
     if unknown:
         raise InputError(f"{path}: [defaults]: unknown settings {sorted(unknown)}; known: {sorted(SETTABLE)}")
     raw_entries = data.get("configs")
     if not isinstance(raw_entries, list) or not raw_entries:
         raise InputError(f"{path}: no [[configs]] entries")
-    entries, seen = [], set()
-    for index, raw in enumerate(raw_entries):
-        where = f"configs[{index}]"
-        entry_name = raw.get("name")
-        if not isinstance(entry_name, str) or not NAME.match(entry_name):
-            raise InputError(f"{path}: {where}: 'name' must be lowercase letters, digits, '.', '_' or '-', got {entry_name!r}")
-        where = f"config {entry_name!r}"
-        if entry_name in seen:
-            raise InputError(f"{path}: {where}: duplicate name")
-        seen.add(entry_name)
-        kind = raw.get("kind", "train")
-        if kind not in KINDS:
-            raise InputError(f"{path}: {where}: kind {kind!r} must be one of {list(KINDS)}")
-        unknown = set(raw) - SETTABLE - PLAN_KEYS
-        if unknown:
-            raise InputError(f"{path}: {where}: unknown settings {sorted(unknown)}")
-        settings = {k: v for k, v in {**defaults, **raw}.items() if k in SETTABLE}
-        train = raw.get("train", defaults.get("train", "smoke"))
-        if train not in ("smoke", "full"):
-            raise InputError(f"{path}: {where}: train must be 'smoke' or 'full', got {train!r}")
-        transform = raw.get("transform")
-        if kind == "posthoc" and transform not in POSTHOC:
-            raise InputError(f"{path}: {where}: transform {transform!r} must be one of {sorted(POSTHOC)}")
-        entry = PlanEntry(
-            name=entry_name, kind=kind, label=raw.get("label", entry_name), train=train,
-            seeds=_seeds(path, where, raw["seeds"]) if "seeds" in raw else None,
-            settings=settings if kind == "train" else {}, transform=transform,
-            options={k: raw[k] for k in ("keep", "remove") if k in raw},
-        )
-        if kind == "train":
-            try:
-                TrainConfig(train_data="", val_data="", output_dir="", **settings).validate()
-            except TypeError as err:
-                raise InputError(f"{path}: {where}: {err}") from None
-            except InputError as err:
-                raise InputError(f"{path}: {where}: {err}") from None
-        entries.append(entry)
-    return Plan(name, path, _seeds(path, "plan", data.get("seeds", [0])), entries)
+    seeds = _seeds(path, "plan", data.get("seeds", [0]))
+    seen: set[str] = set()
+    entries = [_entry(path, index, raw, defaults, seen) for index, raw in enumerate(raw_entries)]
+    if not any(e.kind == "baseline" for e in entries):
+        raise InputError(f"{path}: no entry of kind 'baseline': the report compares every row with the base model")
+    return Plan(name, path, seeds, entries)

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from isoadapt.losses.objective import LOGGED_TERMS  # noqa: E402
 from isoadapt.plan import Plan  # noqa: E402
 
 KIND_STYLE = {"baseline": ("black", "s"), "train": ("tab:blue", "o"), "posthoc": ("tab:orange", "D")}
@@ -27,10 +28,20 @@ def plot_tradeoff(rows: list[dict]) -> bytes:
     fig, ax = plt.subplots(figsize=(9, 6))
     for row in rows:
         color, marker = KIND_STYLE[row["kind"]]
-        ax.errorbar(row["isoscore"], row["ndcg@10"], yerr=row.get("ndcg@10_std", 0.0), fmt=marker, color=color, capsize=3)
-        ax.annotate(row["name"], (row["isoscore"], row["ndcg@10"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.errorbar(
+            row["isoscore"], row["ndcg@10"], yerr=row.get("ndcg@10_std", 0.0), fmt=marker, color=color, capsize=3
+        )
+        ax.annotate(
+            row["name"], (row["isoscore"], row["ndcg@10"]), textcoords="offset points", xytext=(5, 4), fontsize=8
+        )
     for kind, (color, marker) in KIND_STYLE.items():
-        ax.plot([], [], marker, color=color, label={"baseline": "base model", "train": "trained head", "posthoc": "post-hoc transform"}[kind])
+        ax.plot(
+            [],
+            [],
+            marker,
+            color=color,
+            label={"baseline": "base model", "train": "trained head", "posthoc": "post-hoc transform"}[kind],
+        )
     ax.set_xlabel("IsoScore of test queries + corpus (1 = isotropic)")
     ax.set_ylabel("test NDCG@10 (mean ± std over seeds)")
     ax.set_title("Retrieval vs isotropy: NDCG@10 against IsoScore, one point per configuration")
@@ -47,7 +58,11 @@ def plot_spectrum(plan: Plan, results: dict, rows: list[dict]) -> bytes:
     picks = [("baseline", "base model")]
     if best:
         picks.append((best["name"], f"best head: {best['name']}"))
-    picks += [(e.name, e.name) for e in plan.entries if e.kind == "posthoc" and e.transform == "whitening" and e.name in results][:1]
+    picks += [
+        (e.name, e.name)
+        for e in plan.entries
+        if e.kind == "posthoc" and e.transform == "whitening" and e.name in results
+    ][:1]
     fig, ax = plt.subplots(figsize=(9, 6))
     for name, label in picks:
         if name in results:
@@ -72,7 +87,7 @@ def plot_losses(plan: Plan, results: dict) -> bytes:
     for ax, entry in zip(axes.flat, trained):
         history = results[entry.name][0].history
         steps = [h["step"] for h in history]
-        for term in ("total", "contrastive", "isotropy", "variance"):
+        for term in LOGGED_TERMS:
             values = [h[term] for h in history]
             if any(values):
                 ax.plot(steps, values, label=term, linewidth=1)
@@ -80,7 +95,7 @@ def plot_losses(plan: Plan, results: dict) -> bytes:
         ax.set_xlabel("step", fontsize=8)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(trained):]:
+    for ax in list(axes.flat)[len(trained) :]:
         ax.axis("off")
     fig.suptitle("Loss terms per step (weighted), first seed of each trained configuration")
     fig.tight_layout()

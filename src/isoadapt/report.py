@@ -30,8 +30,21 @@ def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
     rows = []
     for entry in plan.entries:
         seeds = results[entry.name]
-        row = {"name": entry.name, "label": entry.label, "kind": entry.kind, "seeds": [r.seed for r in seeds], "reused": any(r.reused for r in seeds)}
-        for metric in (*RETRIEVAL_METRICS, *ISOTROPY_COLUMNS, "isoscore_star", "uniformity", "alignment", "partition_isotropy"):
+        row = {
+            "name": entry.name,
+            "label": entry.label,
+            "kind": entry.kind,
+            "seeds": [r.seed for r in seeds],
+            "reused": any(r.reused for r in seeds),
+        }
+        for metric in (
+            *RETRIEVAL_METRICS,
+            *ISOTROPY_COLUMNS,
+            "isoscore_star",
+            "uniformity",
+            "alignment",
+            "partition_isotropy",
+        ):
             values = [r.test[metric] for r in seeds if metric in r.test]
             if values:
                 row[metric], row[f"{metric}_std"] = _mean_std(values)
@@ -60,21 +73,45 @@ def _fmt(row: dict, metric: str, digits: int = 4) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = "| configuration | seeds | NDCG@10 | MRR@10 | Recall@100 | vs base | p (paired t) | STS ρ | IsoScore | eff. rank | std | mean cos | collapse |"
+    columns = (
+        "configuration",
+        "seeds",
+        "NDCG@10",
+        "MRR@10",
+        "Recall@100",
+        "vs base",
+        "p (paired t)",
+        "STS ρ",
+        "IsoScore",
+        "eff. rank",
+        "std",
+        "mean cos",
+        "collapse",
+    )
+    head = "| " + " | ".join(columns) + " |"
     lines = [head, "|" + "|".join(["---"] * 13) + "|"]
     for row in rows:
         p = row.get("p_value")
         lines.append(
-            "| " + " | ".join([
-                row["label"] + (" (reused)" if row["reused"] else ""),
-                str(len(row["seeds"])) if row["kind"] == "train" else "–",
-                _fmt(row, "ndcg@10"), _fmt(row, "mrr@10"), _fmt(row, "recall@100"),
-                "–" if row["kind"] == "baseline" else f"{row['vs_baseline_pct']:+.2f}%",
-                "–" if p is None else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"),
-                "–" if row["sts_spearman"] is None else f"{row['sts_spearman']:.4f}",
-                _fmt(row, "isoscore", 3), _fmt(row, "effective_rank", 1), _fmt(row, "embedding_std_mean", 4), _fmt(row, "mean_cosine", 3),
-                "**yes**" if row["collapsed"] else "no",
-            ]) + " |"
+            "| "
+            + " | ".join(
+                [
+                    row["label"] + (" (reused)" if row["reused"] else ""),
+                    str(len(row["seeds"])) if row["kind"] == "train" else "–",
+                    _fmt(row, "ndcg@10"),
+                    _fmt(row, "mrr@10"),
+                    _fmt(row, "recall@100"),
+                    "–" if row["kind"] == "baseline" else f"{row['vs_baseline_pct']:+.2f}%",
+                    "–" if p is None else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"),
+                    "–" if row["sts_spearman"] is None else f"{row['sts_spearman']:.4f}",
+                    _fmt(row, "isoscore", 3),
+                    _fmt(row, "effective_rank", 1),
+                    _fmt(row, "embedding_std_mean", 4),
+                    _fmt(row, "mean_cosine", 3),
+                    "**yes**" if row["collapsed"] else "no",
+                ]
+            )
+            + " |"
         )
     return "\n".join(lines)
 
@@ -84,7 +121,10 @@ def write_report(folder: Path, plan: Plan, results: dict, meta: dict, base_sts: 
 
     rows = summarise(plan, results, base_sts)
     meta = {**meta, "machine": {"platform": platform.platform(), "processor": _cpu_model(), "cores": _cores()}}
-    atomic_write_json(folder / "report.json", {"meta": meta, "rows": rows, "results": {k: [asdict(r) for r in v] for k, v in results.items()}})
+    atomic_write_json(
+        folder / "report.json",
+        {"meta": meta, "rows": rows, "results": {k: [asdict(r) for r in v] for k, v in results.items()}},
+    )
     plots = {
         "ndcg_vs_isoscore.png": plot_tradeoff(rows),
         "spectrum.png": plot_spectrum(plan, results, rows),
@@ -97,8 +137,10 @@ def write_report(folder: Path, plan: Plan, results: dict, meta: dict, base_sts: 
         f"# Plan `{meta['plan_name']}` on `{meta['data']}`",
         "",
         f"Base model `{meta['base_model']}`; seeds {seeds}; test split `{meta['paths']['test']}`"
-        + (f"; STS `{meta['paths']['sts']}`" if meta["paths"].get("sts") else "") + ".",
-        f"Ran {meta['started_utc']} UTC in {meta['seconds']} s on {meta['machine']['processor']} ({meta['machine']['cores']} cores), isoadapt {meta['isoadapt']}.",
+        + (f"; STS `{meta['paths']['sts']}`" if meta["paths"].get("sts") else "")
+        + ".",
+        f"Ran {meta['started_utc']} UTC in {meta['seconds']} s on {meta['machine']['processor']} "
+        f"({meta['machine']['cores']} cores), isoadapt {meta['isoadapt']}.",
         "",
         "Metrics are on the test split, mean ± std over seeds. `vs base` is the relative change of NDCG@10.",
         "`p` is a paired t-test of per-query NDCG@10 (averaged over seeds) against the base model. STS ρ is",

@@ -4,34 +4,66 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isoadapt.config import TrainConfig
+from isoadapt.cache import CachedVectors
 from isoadapt.data.formats import load_eval, load_sts
 from isoadapt.encoder import Encoder
 from isoadapt.errors import InputError
 from isoadapt.evaluate import change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import load_head
-from isoadapt.training_run import cached_vectors
+from isoadapt.owned_folders import check_output_file
+from isoadapt.run_folder import read_run_config
+
+EVALUATION_KIND = "isoadapt-evaluation"  # marks an --output file as ours, so a later run may replace it
 
 
-def evaluate_run(run_dir: Path, data: Path, cache_dir: Path, output: Path | None = None, sts_data: Path | None = None) -> dict:
+def _check_replaceable(output: Path) -> None:
+    """--output may replace an earlier evaluation, never another file (a dataset, a config)."""
+    if not output.exists():
+        return
+    try:
+        kind = read_json(output).get("kind")
+    except (InputError, AttributeError):
+        kind = None
+    if kind != EVALUATION_KIND:
+        raise InputError(f"--output {output}: exists and is not an isoadapt evaluation; choose a new file name")
+
+
+def evaluate_run(
+    run_dir: Path, data: Path, cache_dir: Path, output: Path | None = None, sts_data: Path | None = None
+) -> dict:
+    config = read_run_config(run_dir)
     if not (run_dir / "status.json").is_file():
         raise InputError(f"--run_dir {run_dir}: not a completed run folder (no status.json)")
+    if output:
+        check_output_file(output, "--output")
+        _check_replaceable(output)
     split = load_eval(data)
     sts = load_sts(sts_data) if sts_data else None
-    cfg = TrainConfig.from_dict(read_json(run_dir / "config.json")["config"])
-    base = Encoder(cfg.base_model, cache_dir, backend=cfg.encode_backend)
+    base = Encoder(config["base_model"], cache_dir, backend=config["encode_backend"])
     head = load_head(run_dir / "head", expected_dim=base.dim)
-    baseline = evaluate_split(split, cached_vectors(base, cache_dir)).metrics
+    base_vectors = CachedVectors(base, cache_dir)
+    baseline = evaluate_split(split, base_vectors).metrics
     fine_tuned = run_dir / "encoder"
-    trained_encoder = Encoder(str(fine_tuned), cache_dir) if fine_tuned.is_dir() else base
-    trained_vectors = cached_vectors(trained_encoder, cache_dir)
+    trained_vectors = (
+        CachedVectors(Encoder(str(fine_tuned), cache_dir), cache_dir) if fine_tuned.is_dir() else base_vectors
+    )
     trained = evaluate_split(split, trained_vectors, head).metrics
-    result = {"data": str(data), "run_dir": str(run_dir), "baseline": baseline, "trained": trained, "change_pct": change_pct(baseline, trained)}
+    result = {
+        "kind": EVALUATION_KIND,
+        "data": str(data),
+        "run_dir": str(run_dir),
+        "baseline": baseline,
+        "trained": trained,
+        "change_pct": change_pct(baseline, trained),
+    }
     print(format_comparison(str(data), baseline, trained))
     if sts:
-        base_vectors = cached_vectors(base, cache_dir)
-        result["sts_spearman"] = {"data": str(sts_data), "baseline": evaluate_sts(sts, base_vectors), "trained": evaluate_sts(sts, trained_vectors, head)}
+        result["sts_spearman"] = {
+            "data": str(sts_data),
+            "baseline": evaluate_sts(sts, base_vectors),
+            "trained": evaluate_sts(sts, trained_vectors, head),
+        }
         print(format_sts(str(sts_data), result["sts_spearman"]["baseline"], result["sts_spearman"]["trained"]))
     if output:
         atomic_write_json(output, result)

@@ -1,5 +1,5 @@
 """The run folder: built in a hidden sibling and renamed into place when complete, so --output_dir never
-holds half a run; records versions and the git commit."""
+holds half a run; records versions and the git commit; keeps the per-step log."""
 
 from __future__ import annotations
 
@@ -10,10 +10,23 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_write_bytes, atomic_write_json
+from filelock import FileLock, Timeout
 
-LIBRARIES = ("isoadapt", "torch", "sentence-transformers", "transformers", "numpy", "pytrec-eval-terrier", "safetensors")
+from isoadapt.errors import InputError
+from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json
+from isoadapt.owned_folders import MARKER, check_output_folder, install, mark_owned, owned_kind, remove_owned
+
+LOCK = ".lock"
+SETTINGS = "settings.json"  # what the run was started with; --resume must match it
+LIBRARIES = (
+    "isoadapt",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "numpy",
+    "pytrec-eval-terrier",
+    "safetensors",
+)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -29,8 +42,12 @@ def library_versions() -> dict[str, str | None]:
 def git_commit() -> dict[str, str | bool | None]:
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain"], capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None}
     if commit.returncode != 0:
@@ -39,31 +56,62 @@ def git_commit() -> dict[str, str | bool | None]:
 
 
 class RunFolder:
-    """Refuses an --output_dir that already holds something unless overwrite; works in a hidden
-    `.NAME.partial` sibling that an interrupted run leaves behind for --resume."""
+    """A run is built in a hidden `.NAME.partial` sibling, locked against a second writer, marked as
+    isoadapt's own, and renamed into place when complete; an interrupted run leaves the sibling with its
+    checkpoint for --resume. --overwrite replaces only a run folder isoadapt made."""
 
     def __init__(self, output_dir: str | Path, overwrite: bool, resume: bool = False):
         self.final = Path(output_dir)
-        if self.final.exists() and not self.final.is_dir():
-            raise InputError(f"--output_dir {self.final}: exists and is not a folder")
-        if resume and (self.final / "status.json").is_file():
-            raise InputError(f"--output_dir {self.final}: the run already completed; nothing to resume")
-        if self.final.is_dir() and any(self.final.iterdir()) and not overwrite:
-            raise InputError(f"--output_dir {self.final}: already holds a run; pass --overwrite to replace it")
         self.staging = self.final.parent / f".{self.final.name}.partial"
-        self.resume = resume
+        self.overwrite, self.resume = overwrite, resume
+        if resume and owned_kind(self.final) == "run":
+            raise InputError(f"--output_dir {self.final}: the run already completed; nothing to resume")
+        check_output_folder(self.final, "--output_dir", "run", overwrite)
+        if (self.staging.exists() or self.staging.is_symlink()) and owned_kind(self.staging) != "staging":
+            raise InputError(
+                f"--output_dir {self.final}: {self.staging} exists and was not made by isoadapt; move it away first"
+            )
+        self.lock: FileLock | None = None
 
     @property
     def checkpoint_dir(self) -> Path:
         return self.staging / "checkpoint"
 
-    def open(self) -> Path:
-        """A fresh staging folder, or the interrupted one when resuming."""
-        if self.resume and self.staging.is_dir():
-            return self.staging
-        if self.staging.exists():
-            shutil.rmtree(self.staging)
-        self.staging.mkdir(parents=True)
+    def has_checkpoint(self) -> bool:
+        return (self.checkpoint_dir / "checkpoint.json").is_file()
+
+    def open(self, settings: dict) -> Path:
+        """Lock the staging folder (a second `train` on the same folder is refused), then start it fresh,
+        or, with --resume, continue it, but only with the settings it was started with."""
+        self.staging.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.staging.mkdir()
+            mark_owned(self.staging, "staging")
+        except FileExistsError:
+            pass
+        self.lock = FileLock(str(self.staging / LOCK))
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            self.lock = None
+            raise InputError(
+                f"--output_dir {self.final}: another isoadapt process is writing this run "
+                f"({self.staging}); wait for it or choose another folder"
+            ) from None
+        resuming = self.resume and (self.staging / SETTINGS).is_file()
+        if resuming:
+            try:
+                _check_same_settings(read_json(self.staging / SETTINGS), settings)
+            except InputError:
+                self._release(
+                    self.staging / LOCK
+                )  # the interrupted run stays as it was, for a resume with its settings
+                raise
+        else:
+            for child in self.staging.iterdir():
+                if child.name not in (LOCK, MARKER):
+                    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            atomic_write_json(self.staging / SETTINGS, settings)
         atomic_write_json(self.staging / "status.json", {"completed": False})
         return self.staging
 
@@ -71,15 +119,52 @@ class RunFolder:
         atomic_write_json(self.staging / name, obj)
 
     def commit(self) -> Path:
-        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)  # the head is saved; the optimizer state is not needed
+        """The head is saved: drop the optimizer state, mark the folder a run, and move it into place."""
+        if self.checkpoint_dir.is_dir():
+            shutil.rmtree(self.checkpoint_dir)
         atomic_write_json(self.staging / "status.json", {"completed": True})
-        if self.final.exists():
-            shutil.rmtree(self.final)
-        self.staging.rename(self.final)
+        (self.staging / SETTINGS).unlink(missing_ok=True)  # config.json holds them all now
+        try:
+            check_output_folder(self.final, "--output_dir", "run", self.overwrite)
+        except InputError as err:
+            self._release(self.staging / LOCK)
+            raise InputError(f"{err}; the finished run is kept in {self.staging}") from None
+        mark_owned(self.staging, "run")
+        install(self.staging, self.final)
+        self._release(self.final / LOCK)
         return self.final
 
-    def discard(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+    def close_failed(self, keep: bool) -> str:
+        """After a failure: keep the staging folder when its checkpoint is worth resuming, else remove it.
+        Returns a sentence for the error line."""
+        lock_file = self.staging / LOCK
+        if keep and self.has_checkpoint():
+            self._release(lock_file)
+            return f"its checkpoint is kept in {self.staging}; rerun the same command with --resume to continue"
+        if self.staging.is_dir() and owned_kind(self.staging) == "staging":
+            remove_owned(self.staging)
+        self._release(lock_file)
+        return "nothing was kept"
+
+    def _release(self, lock_file: Path) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+        lock_file.unlink(missing_ok=True)
+
+
+def _check_same_settings(saved: dict, current: dict) -> None:
+    """Resume continues the same run; it never changes it."""
+    changed = [
+        f"{k} {saved.get(k)!r} -> {current.get(k)!r}"
+        for k in sorted(set(saved) | set(current))
+        if saved.get(k) != current.get(k)
+    ]
+    if changed:
+        raise InputError(
+            f"--resume: the interrupted run used other settings ({'; '.join(changed)}); resume continues "
+            "the same run: rerun with its settings or without --resume"
+        )
 
 
 class StepLog:
@@ -95,3 +180,25 @@ class StepLog:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """The `config` of a run folder (or a plan's post-hoc folder), checked enough to rebuild its encoder:
+    a hand-edited or foreign config.json stops here with one line, not deep inside loading."""
+    if not run_dir.is_dir():
+        raise InputError(f"--run_dir {run_dir}: not a folder")
+    config_file = run_dir / "config.json"
+    if not config_file.is_file():
+        raise InputError(f"--run_dir {run_dir}: no config.json; not a run folder")
+    data = read_json(config_file)
+    config = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(config, dict):
+        raise InputError(f"{config_file}: expected an object with a 'config' object; not a run's config")
+    if not isinstance(config.get("base_model"), str) or not config["base_model"]:
+        raise InputError(f"{config_file}: config has no 'base_model' string")
+    backend = config.setdefault("encode_backend", "torch")
+    from isoadapt.encoder import BACKENDS
+
+    if backend not in BACKENDS:
+        raise InputError(f"{config_file}: encode_backend {backend!r}: expected one of {list(BACKENDS)}")
+    return config

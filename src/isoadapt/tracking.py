@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from isoadapt.errors import InputError
+from isoadapt.errors import InputError, describe
+from isoadapt.losses.objective import LOGGED_TERMS
+from isoadapt.owned_folders import check_output_file
 
 log = logging.getLogger(__name__)
 TRACKERS = ("tensorboard", "mlflow", "none")
@@ -36,7 +38,7 @@ class TensorBoardTracker(NullTracker):
         self.writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in params.items()))
 
     def log_step(self, record: dict) -> None:
-        for term in ("total", "contrastive", "isotropy", "variance"):
+        for term in LOGGED_TERMS:
             self.writer.add_scalar(f"loss/{term}", record[term], record["step"])
 
     def log_metrics(self, metrics: dict, step: int) -> None:
@@ -60,7 +62,7 @@ class MLflowTracker(NullTracker):
         self.mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
 
     def log_step(self, record: dict) -> None:
-        self.mlflow.log_metrics({f"loss_{t}": record[t] for t in ("total", "contrastive", "isotropy", "variance")}, step=record["step"])
+        self.mlflow.log_metrics({f"loss_{t}": record[t] for t in LOGGED_TERMS}, step=record["step"])
 
     def log_metrics(self, metrics: dict, step: int) -> None:
         self.mlflow.log_metrics({k.replace("@", "_at_"): v for k, v in metrics.items()}, step=step)
@@ -78,10 +80,19 @@ def open_tracker(kind: str, run_folder: Path, output_dir: Path, tracking_uri: st
             return TensorBoardTracker(run_folder / "tensorboard")
         if kind == "mlflow":
             uri = tracking_uri or f"sqlite:///{(output_dir.parent / 'mlflow.db').resolve()}"
-            return MLflowTracker(uri, output_dir.name)
+            if uri.startswith("sqlite:///"):
+                check_output_file(Path(uri.removeprefix("sqlite:///")), "--tracking_uri")
+            try:
+                return MLflowTracker(uri, output_dir.name)
+            except ImportError:
+                raise
+            except Exception as err:  # MLflow raises its own types for a bad store; the user needs one line
+                raise InputError(f"--tracking_uri {uri}: MLflow cannot use this store ({describe(err)})") from None
     except ImportError as err:
         extra = "tracking" if kind == "tensorboard" else "mlflow"
         if kind == "mlflow":
-            raise InputError(f"--tracker mlflow: {err.name} is not installed; pip install 'isoadapt[{extra}]'") from None
+            raise InputError(
+                f"--tracker mlflow: {err.name} is not installed; pip install 'isoadapt[{extra}]'"
+            ) from None
         log.warning("TensorBoard logging is off: %s is not installed (pip install 'isoadapt[%s]')", err.name, extra)
     return NullTracker()

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from isoadapt.checkpoint import Position, load_checkpoint, save_checkpoint
 from isoadapt.data.formats import TrainExample
 from isoadapt.errors import InputError
-from isoadapt.losses.objective import Batch, IsotropyObjective
+from isoadapt.losses.objective import LOGGED_TERMS, Batch, IsotropyObjective
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ def train(
     every `save_steps` steps; `resume` continues from the last checkpoint, replaying the same batches."""
     if batch_size > len(table):
         raise InputError(f"--batch_size {batch_size}: larger than the {len(table)} training examples")
-    optimizer = torch.optim.AdamW(parameters, weight_decay=0.0, fused=True)  # one kernel per step: a quarter faster on CPU
-    n_texts = len(table.texts)
+    optimizer = torch.optim.AdamW(
+        parameters, weight_decay=0.0, fused=True
+    )  # one kernel per step: a quarter faster on CPU
     steps_per_epoch = len(table) // batch_size  # the last partial batch is dropped: in-batch candidates need company
     position = load_checkpoint(checkpoint_dir, modules or {}, optimizer) if resume and checkpoint_dir else None
     history: list[dict] = list(position.history) if position else []
@@ -90,46 +91,68 @@ def train(
 
     def checkpoint(epoch: int, batch: int, epoch_state: torch.Tensor) -> None:
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, modules or {}, optimizer, Position(step, epoch, batch, epoch_state, history))
+            save_checkpoint(
+                checkpoint_dir, modules or {}, optimizer, Position(step, epoch, batch, epoch_state, history)
+            )
 
-    for epoch in range(position.epoch if position else 0, epochs):
-        resuming_here = position is not None and epoch == position.epoch
-        if resuming_here:
-            generator.set_state(position.epoch_generator_state)
-        epoch_state = generator.get_state()
-        order = torch.randperm(len(table), generator=generator)
-        for batch in range(position.batch if resuming_here else 0, steps_per_epoch):
-            rows = order[batch * batch_size : (batch + 1) * batch_size]
-            q_idx, p_idx, n_idx = table.query[rows], table.positive[rows], table.negative[rows]
-            has_negative = n_idx >= 0
-            relevant = table.is_relevant(q_idx[:, None] * n_texts + p_idx[None, :])  # (b, b)
-            needed = torch.cat([q_idx, p_idx, n_idx[has_negative]])
-            vectors = embed(needed)  # (2b + negatives, d)
-            b = len(rows)
-            negatives = torch.zeros_like(vectors[:b])
-            negatives[has_negative] = vectors[2 * b :]
-            parts = objective(Batch(vectors[:b], vectors[b : 2 * b], relevant, negatives, has_negative))
-            total = sum(parts.values())
-            record = {"step": step, "epoch": epoch, "total": float(total.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
-            bad = [name for name in ("total", *parts) if not math.isfinite(record[name])]
-            if bad:
-                raise TrainingDiverged(f"training diverged at step {step} (epoch {epoch}): loss term '{bad[-1]}' is {record[bad[-1]]}")
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            record["seconds"] = round(time.perf_counter() - started, 3)
-            history.append(record)
-            on_step(record)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['total']:.4f}")
-            step += 1
-            if save_steps and step % save_steps == 0 and batch + 1 < steps_per_epoch:
-                checkpoint(epoch, batch + 1, epoch_state)
-        checkpoint(epoch + 1, 0, generator.get_state())
-    bar.close()
+    try:
+        for epoch in range(position.epoch if position else 0, epochs):
+            resuming_here = position is not None and epoch == position.epoch
+            if resuming_here:
+                generator.set_state(position.epoch_generator_state)
+            epoch_state = generator.get_state()
+            order = torch.randperm(len(table), generator=generator)
+            for batch in range(position.batch if resuming_here else 0, steps_per_epoch):
+                parts = batch_loss(table, embed, objective, order[batch * batch_size : (batch + 1) * batch_size])
+                total = sum(parts.values())
+                record = step_record(step, epoch, total, parts)
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+                record["seconds"] = round(time.perf_counter() - started, 3)
+                history.append(record)
+                on_step(record)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['total']:.4f}")
+                step += 1
+                if save_steps and step % save_steps == 0 and batch + 1 < steps_per_epoch:
+                    checkpoint(epoch, batch + 1, epoch_state)
+            checkpoint(epoch + 1, 0, generator.get_state())
+    finally:
+        bar.close()  # also on Ctrl-C: the error line then starts on a line of its own
     return history
+
+
+def batch_loss(
+    table: TrainTable, embed: Callable[[torch.Tensor], torch.Tensor], objective: IsotropyObjective, rows: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The objective's weighted parts on one batch of training rows; one embed call for all its texts."""
+    q_idx, p_idx, n_idx = table.query[rows], table.positive[rows], table.negative[rows]
+    has_negative = n_idx >= 0
+    relevant = table.is_relevant(q_idx[:, None] * len(table.texts) + p_idx[None, :])  # (b, b)
+    vectors = embed(torch.cat([q_idx, p_idx, n_idx[has_negative]]))  # (2b + negatives, d)
+    b = len(rows)
+    negatives = torch.zeros_like(vectors[:b])  # (b, d)
+    negatives[has_negative] = vectors[2 * b :]
+    return objective(Batch(vectors[:b], vectors[b : 2 * b], relevant, negatives, has_negative))
+
+
+def step_record(step: int, epoch: int, total: torch.Tensor, parts: dict[str, torch.Tensor]) -> dict:
+    """The logged values of one step; a NaN or infinite term stops training, naming the step and the term."""
+    record = {
+        "step": step,
+        "epoch": epoch,
+        "total": float(total.detach()),
+        **{k: float(v.detach()) for k, v in parts.items()},
+    }
+    bad = [name for name in ("total", *parts) if not math.isfinite(record[name])]
+    if bad:
+        raise TrainingDiverged(
+            f"training diverged at step {step} (epoch {epoch}): loss term '{bad[-1]}' is {record[bad[-1]]}"
+        )
+    return record
 
 
 def last_epoch_means(history: list[dict]) -> dict[str, float]:
     last = [r for r in history if r["epoch"] == history[-1]["epoch"]]
-    return {k: float(np.mean([r[k] for r in last])) for k in ("total", "contrastive", "isotropy", "variance")}
+    return {k: float(np.mean([r[k] for r in last])) for k in LOGGED_TERMS}

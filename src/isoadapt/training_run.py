@@ -1,5 +1,5 @@
-"""One training run end to end: validate, encode once through the cache, measure the baseline, train,
-measure the head, and write the run folder."""
+"""The train command, one run end to end, as named steps: load and check the inputs, build what trains,
+train, evaluate, write the run folder, print. Nothing is written before every input has been checked."""
 
 from __future__ import annotations
 
@@ -12,22 +12,42 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from isoadapt.cache import EmbeddingCache
+from isoadapt.cache import CachedVectors, cached_embed, memoized
+from isoadapt.checkpoint import STATE
 from isoadapt.collapse import collapse_reasons
 from isoadapt.config import TrainConfig
-from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
+from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, load_eval, load_sts, load_train
 from isoadapt.encoder import Encoder
-from isoadapt.errors import InputError
-from isoadapt.evaluate import Evaluation, VectorSource, change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
-from isoadapt.head import build_head, save_head
-from isoadapt.checkpoint import STATE
+from isoadapt.errors import InputError, Interrupted, failure
+from isoadapt.evaluate import (
+    Evaluation,
+    VectorSource,
+    change_pct,
+    evaluate_split,
+    evaluate_sts,
+    format_comparison,
+    format_sts,
+)
 from isoadapt.fileio import read_json
+from isoadapt.head import build_head, save_head
+from isoadapt.losses.objective import LOGGED_TERMS
 from isoadapt.run_folder import RunFolder, StepLog, git_commit, library_versions
 from isoadapt.tracking import open_tracker
 from isoadapt.train import TrainTable, last_epoch_means, train
 
 log = logging.getLogger(__name__)
-IN_MEMORY_BYTES = 1 << 30  # training vectors up to 1 GiB are gathered into RAM once; larger sets stay memory-mapped
+REPORTED = ("ndcg@10", "mrr@10", "recall@100")
+# Settings that do not change what a run computes: --resume may differ in these, in nothing else.
+NOT_RESULT_SETTINGS = {
+    "resume",
+    "overwrite",
+    "output_dir",
+    "cache_dir",
+    "tracker",
+    "tracking_uri",
+    "encode_batch_size",
+    "save_steps",
+}
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -38,52 +58,22 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-class CachedVectors:
-    """The frozen encoder's vectors through the disk cache: call it with texts, or locate texts once and
-    gather rows later (training reads only each batch's rows from the memory-mapped shards)."""
-
-    def __init__(self, encoder: Encoder, cache_dir: Path, storage: str = "float32"):
-        self.encoder = encoder
-        self.cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity, storage)
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        return self.cache.get(texts, self.encoder.encode)
-
-    def locate(self, texts: list[str]) -> list[tuple[int, int]]:
-        return self.cache.ensure(texts, self.encoder.encode)
-
-    def gather(self, locations: list[tuple[int, int]]) -> np.ndarray:
-        return self.cache.gather(locations)
+@dataclass
+class Inputs:
+    examples: list[TrainExample]
+    splits: dict[str, EvalSet]
+    sts: StsPairs | None
 
 
-def cached_vectors(encoder: Encoder, cache_dir: Path) -> CachedVectors:
-    return CachedVectors(encoder, cache_dir)
+@dataclass
+class Trainable:
+    """What the loop updates, and how it turns text indices into projected embeddings."""
 
-
-def cached_embed(head: torch.nn.Module, vectors: CachedVectors, locations: list[tuple[int, int]], device: str = "cpu"):
-    """text indices (k,) -> projected embeddings (k, d), from cached base vectors: gathered into RAM once
-    when they fit in IN_MEMORY_BYTES, else read batch by batch from the memory-mapped shards."""
-    if len(locations) * vectors.encoder.dim * 4 <= IN_MEMORY_BYTES:
-        table = torch.from_numpy(vectors.gather(locations)).to(device)  # (texts, d)
-        return lambda indices: head(table[indices])
-    return lambda indices: head(torch.from_numpy(vectors.gather([locations[i] for i in indices.tolist()])).to(device))
-
-
-def memoized(encode: VectorSource) -> VectorSource:
-    """In-memory memo for vectors that must not enter the disk cache (a fine-tuned encoder's)."""
-    memo: dict[str, np.ndarray] = {}
-
-    def vectors(texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in memo))
-        if missing:
-            memo.update(zip(missing, encode(missing)))
-        return np.stack([memo[t] for t in texts])
-
-    return vectors
-
-
-def _std_summary(std: np.ndarray) -> dict:
-    return {"mean": float(std.mean()), "min": float(std.min()), "max": float(std.max()), "per_dim": [round(float(s), 6) for s in std]}
+    head: torch.nn.Module
+    embed: object  # text indices (k,) -> (k, d)
+    parameters: list[dict]
+    modules: dict[str, torch.nn.Module]
+    tuned: Encoder | None  # the fine-tuned encoder (full fine-tuning only)
 
 
 @dataclass
@@ -96,120 +86,242 @@ class RunResult:
     folder: Path
 
 
+def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
+    """Every input file, loaded and checked before anything is written."""
+    examples = load_train(cfg.train_data)
+    splits = {"val": load_eval(cfg.val_data), **({"test": load_eval(cfg.test_data)} if cfg.test_data else {})}
+    splits = {name: split for name, split in splits.items() if name in splits_to_report} or splits
+    sts = load_sts(cfg.sts_data) if cfg.sts_data else None
+    if cfg.batch_size > len(examples):
+        raise InputError(
+            f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}"
+        )
+    return Inputs(examples[: cfg.max_train_examples] if cfg.max_train_examples else examples, splits, sts)
+
+
+def build_trainable(
+    cfg: TrainConfig, encoder: Encoder, base_vectors: CachedVectors, table: TrainTable, quiet: bool
+) -> Trainable:
+    """A frozen encoder trains the head on cached vectors; full fine-tuning trains a fresh encoder copy too."""
+    head = build_head({"type": cfg.head, "dim": encoder.dim}).to(cfg.device)
+    head_group = {"params": list(head.parameters()), "lr": cfg.projection_learning_rate}
+    if cfg.freeze_base:
+        embed = cached_embed(
+            head, base_vectors, base_vectors.locate(table.texts), cfg.device
+        )  # encodes what the cache lacks, once
+        return Trainable(head, embed, [head_group], {"head": head}, None)
+    # A fresh copy: fine-tuning must never touch the encoder whose vectors fill the cache.
+    tuned = Encoder(cfg.base_model, Path(cfg.cache_dir), cfg.device, cfg.encode_batch_size, show_progress=not quiet)
+    tuned.model.train()
+
+    def embed(indices: torch.Tensor) -> torch.Tensor:
+        features = tuned.model.preprocess([table.texts[i] for i in indices.tolist()])
+        features = {k: v.to(cfg.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        return head(tuned.model(features)["sentence_embedding"])
+
+    groups = [head_group, {"params": list(tuned.model.parameters()), "lr": cfg.base_learning_rate}]
+    return Trainable(head, embed, groups, {"head": head, "encoder": tuned.model}, tuned)
+
+
+def run_loop(
+    cfg: TrainConfig, folder: RunFolder, trainable: Trainable, table: TrainTable, tracker, generator, quiet: bool
+) -> tuple[list[dict], float]:
+    """The training loop with its step log and checkpoints; returns the history and the seconds it took."""
+    resumed = _resumed_history(folder.checkpoint_dir / STATE) if cfg.resume else None
+    if cfg.resume:
+        log.info("resuming from step %d", len(resumed)) if resumed is not None else log.info(
+            "no checkpoint in %s: starting from scratch", folder.staging
+        )
+    step_log = StepLog(folder.staging / "train_log.jsonl", resumed)
+
+    def on_step(record: dict) -> None:
+        step_log(record)
+        tracker.log_step(record)
+
+    started = time.perf_counter()
+    try:
+        history = train(
+            table,
+            trainable.embed,
+            trainable.parameters,
+            cfg.objective(),
+            cfg.epochs,
+            cfg.batch_size,
+            generator,
+            on_step=on_step,
+            progress=not quiet,
+            checkpoint_dir=folder.checkpoint_dir,
+            modules=trainable.modules,
+            save_steps=cfg.save_steps,
+            resume=cfg.resume,
+        )
+    finally:
+        step_log.close()
+    return history, time.perf_counter() - started
+
+
+def _resumed_history(state: Path) -> list[dict] | None:
+    if not state.is_file():
+        return None
+    saved = read_json(state)
+    if not isinstance(saved, dict) or not isinstance(saved.get("history"), list):
+        raise InputError(f"{state}: damaged checkpoint (no step history); rerun without --resume to start over")
+    return saved["history"]
+
+
+def evaluate_trained(
+    cfg: TrainConfig, folder: RunFolder, trainable: Trainable, base_vectors: CachedVectors, inputs: Inputs
+) -> tuple[dict, dict | None]:
+    """Save the head (and a fine-tuned encoder), then score it on every split and on STS."""
+    head = trainable.head.eval()
+    save_head(head.cpu(), folder.staging / "head")
+    trained_vectors: VectorSource = base_vectors
+    if trainable.tuned is not None:
+        trainable.tuned.model.eval()
+        trainable.tuned.model.save(str(folder.staging / "encoder"))
+        trained_vectors = memoized(
+            trainable.tuned.encode
+        )  # the fine-tuned encoder's vectors are not the cached base ones
+    trained = {name: evaluate_split(split, trained_vectors, head) for name, split in inputs.splits.items()}
+    sts = None
+    if inputs.sts:
+        sts = {
+            "data": cfg.sts_data,
+            "baseline": evaluate_sts(inputs.sts, base_vectors),
+            "trained": evaluate_sts(inputs.sts, trained_vectors, head),
+        }
+    return trained, sts
+
+
+def _std_summary(std: np.ndarray) -> dict:
+    return {
+        "mean": float(std.mean()),
+        "min": float(std.min()),
+        "max": float(std.max()),
+        "per_dim": [round(float(s), 6) for s in std],
+    }
+
+
+def build_metrics(
+    baseline: dict,
+    trained: dict,
+    sts: dict | None,
+    history: list[dict],
+    inputs: Inputs,
+    table: TrainTable,
+    seconds: float,
+) -> dict:
+    """metrics.json: baseline vs trained per split, std, STS, collapse, loss terms and training size."""
+    primary = "test" if "test" in inputs.splits else "val"
+    collapse = collapse_reasons(baseline[primary].metrics, trained[primary].metrics, history[-1]["total"])
+    return {
+        "primary_metric": "ndcg@10",
+        **{
+            name: {
+                "baseline": baseline[name].metrics,
+                "trained": trained[name].metrics,
+                "change_pct": change_pct(baseline[name].metrics, trained[name].metrics),
+            }
+            for name in inputs.splits
+        },
+        "embedding_std": {
+            "split": primary,
+            "baseline": _std_summary(baseline[primary].std),
+            "trained": _std_summary(trained[primary].std),
+        },
+        **({"sts_spearman": sts} if sts else {}),
+        "collapsed": bool(collapse),
+        "collapse_reasons": collapse,
+        "loss_final": {k: history[-1][k] for k in LOGGED_TERMS},
+        "loss_last_epoch_mean": last_epoch_means(history),
+        "train": {
+            "examples": len(inputs.examples),
+            "unique_texts": len(table.texts),
+            "steps": len(history),
+            "seconds": round(seconds, 2),
+        },
+    }
+
+
+def print_summary(cfg: TrainConfig, baseline: dict, trained: dict, sts: dict | None, final: Path) -> None:
+    for name in trained:
+        print(
+            format_comparison(
+                f"{name}: {cfg.val_data if name == 'val' else cfg.test_data}",
+                baseline[name].metrics,
+                trained[name].metrics,
+            )
+        )
+    if sts:
+        print(format_sts(cfg.sts_data, sts["baseline"], sts["trained"]))
+    print(f"run folder: {final}")
+
+
+def result_settings(cfg: TrainConfig) -> dict:
+    return {k: v for k, v in cfg.to_dict().items() if k not in NOT_RESULT_SETTINGS}
+
+
 def run_training(
-    cfg: TrainConfig, encoder: Encoder | None = None, quiet: bool = False, base_evaluations: dict[str, Evaluation] | None = None,
+    cfg: TrainConfig,
+    encoder: Encoder | None = None,
+    quiet: bool = False,
+    base_evaluations: dict[str, Evaluation] | None = None,
     splits_to_report: tuple[str, ...] = ("val", "test"),
 ) -> RunResult:
     """Raises InputError before writing anything on bad input. `base_evaluations` skips re-measuring
     the baseline when a caller (the plan runner) already has it; `splits_to_report` lets it skip the
     splits it does not report (the plan reports test only)."""
-    objective = cfg.validate()
+    cfg.validate()
     folder = RunFolder(cfg.output_dir, cfg.overwrite, cfg.resume)
-    examples = load_train(cfg.train_data)
-    splits: dict[str, EvalSet] = {"val": load_eval(cfg.val_data)}
-    if cfg.test_data:
-        splits["test"] = load_eval(cfg.test_data)
-    splits = {name: split for name, split in splits.items() if name in splits_to_report} or splits
-    sts = load_sts(cfg.sts_data) if cfg.sts_data else None
-    if cfg.batch_size > len(examples):
-        raise InputError(f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}")
-    if cfg.max_train_examples is not None:
-        examples = examples[: cfg.max_train_examples]
+    inputs = load_inputs(cfg, splits_to_report)
     generator = seed_everything(cfg.seed)
-    cache_dir = Path(cfg.cache_dir)
-    encoder = encoder or Encoder(cfg.base_model, cache_dir, cfg.device, cfg.encode_batch_size, show_progress=not quiet, backend=cfg.encode_backend)
-    base_vectors = cached_vectors(encoder, cache_dir)
-    table = TrainTable.from_examples(examples)
-    head = build_head({"type": cfg.head, "dim": encoder.dim}).to(cfg.device)
-
-    staging = folder.open()
+    encoder = encoder or Encoder(
+        cfg.base_model,
+        Path(cfg.cache_dir),
+        cfg.device,
+        cfg.encode_batch_size,
+        show_progress=not quiet,
+        backend=cfg.encode_backend,
+    )
+    base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
+    table = TrainTable.from_examples(inputs.examples)
+    folder.open(result_settings(cfg))
     try:
-        baseline = {name: base_evaluations[name] for name in splits} if base_evaluations else {name: evaluate_split(split, base_vectors) for name, split in splits.items()}
-        resumed = read_json(folder.checkpoint_dir / STATE)["history"] if cfg.resume and (folder.checkpoint_dir / STATE).is_file() else None
-        if cfg.resume:
-            log.info("resuming from step %d", len(resumed)) if resumed is not None else log.info("no checkpoint in %s: starting from scratch", folder.staging)
-        step_log = StepLog(staging / "train_log.jsonl", resumed)
-        tracker = open_tracker(cfg.tracker, staging, Path(cfg.output_dir), cfg.tracking_uri)
+        baseline = (
+            {name: base_evaluations[name] for name in inputs.splits}
+            if base_evaluations
+            else {name: evaluate_split(split, base_vectors) for name, split in inputs.splits.items()}
+        )
+        trainable = build_trainable(cfg, encoder, base_vectors, table, quiet)
+        tracker = open_tracker(cfg.tracker, folder.staging, Path(cfg.output_dir), cfg.tracking_uri)
         tracker.log_params(cfg.to_dict())
         for name, evaluation in baseline.items():
-            tracker.log_metrics({f"{name}/baseline/{k}": evaluation.metrics[k] for k in ("ndcg@10", "mrr@10", "recall@100")}, 0)
-
-        def on_step(record: dict) -> None:
-            step_log(record)
-            tracker.log_step(record)
-
-        if cfg.freeze_base:
-            embed = cached_embed(head, base_vectors, base_vectors.locate(table.texts), cfg.device)  # encodes what the cache lacks, once
-            parameters = [{"params": list(head.parameters()), "lr": cfg.projection_learning_rate}]
-            modules = {"head": head}
-        else:
-            # A fresh copy: fine-tuning must never touch the encoder whose vectors fill the cache.
-            tuned = Encoder(cfg.base_model, cache_dir, cfg.device, cfg.encode_batch_size, show_progress=not quiet)
-            tuned.model.train()
-
-            def embed(indices: torch.Tensor) -> torch.Tensor:
-                features = tuned.model.preprocess([table.texts[i] for i in indices.tolist()])
-                features = {k: v.to(cfg.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-                return head(tuned.model(features)["sentence_embedding"])
-
-            parameters = [
-                {"params": list(head.parameters()), "lr": cfg.projection_learning_rate},
-                {"params": list(tuned.model.parameters()), "lr": cfg.base_learning_rate},
-            ]
-            modules = {"head": head, "encoder": tuned.model}
-        started = time.perf_counter()
-        history = train(
-            table, embed, parameters, objective, cfg.epochs, cfg.batch_size, generator, on_step=on_step, progress=not quiet,
-            checkpoint_dir=folder.checkpoint_dir, modules=modules, save_steps=cfg.save_steps, resume=cfg.resume,
-        )
-        train_seconds = time.perf_counter() - started
-        step_log.close()
-        head.eval()
-        save_head(head.cpu(), staging / "head")
-        if cfg.freeze_base:
-            trained_vectors = base_vectors
-        else:
-            tuned.model.eval()
-            tuned.model.save(str(staging / "encoder"))
-            trained_vectors = memoized(tuned.encode)  # the fine-tuned encoder's vectors are not the cached base ones
-        trained = {name: evaluate_split(split, trained_vectors, head) for name, split in splits.items()}
+            tracker.log_metrics({f"{name}/baseline/{k}": evaluation.metrics[k] for k in REPORTED}, 0)
+        history, seconds = run_loop(cfg, folder, trainable, table, tracker, generator, quiet)
+        trained, sts = evaluate_trained(cfg, folder, trainable, base_vectors, inputs)
         for name, evaluation in trained.items():
-            tracker.log_metrics({f"{name}/trained/{k}": evaluation.metrics[k] for k in ("ndcg@10", "mrr@10", "recall@100")}, len(history))
+            tracker.log_metrics({f"{name}/trained/{k}": evaluation.metrics[k] for k in REPORTED}, len(history))
         tracker.close()
-        sts_scores = {"data": cfg.sts_data, "baseline": evaluate_sts(sts, base_vectors), "trained": evaluate_sts(sts, trained_vectors, head)} if sts else None
-
-        primary = "test" if "test" in splits else "val"
-        collapse = collapse_reasons(baseline[primary].metrics, trained[primary].metrics, history[-1]["total"])
-        metrics = {
-            "primary_metric": "ndcg@10",
-            **{
-                name: {"baseline": baseline[name].metrics, "trained": trained[name].metrics, "change_pct": change_pct(baseline[name].metrics, trained[name].metrics)}
-                for name in splits
-            },
-            "embedding_std": {"split": primary, "baseline": _std_summary(baseline[primary].std), "trained": _std_summary(trained[primary].std)},
-            **({"sts_spearman": sts_scores} if sts_scores else {}),
-            "collapsed": bool(collapse),
-            "collapse_reasons": collapse,
-            "loss_final": {k: history[-1][k] for k in ("total", "contrastive", "isotropy", "variance")},
-            "loss_last_epoch_mean": last_epoch_means(history),
-            "train": {"examples": len(examples), "unique_texts": len(table.texts), "steps": len(history), "seconds": round(train_seconds, 2)},
-        }
+        metrics = build_metrics(baseline, trained, sts, history, inputs, table, seconds)
         folder.write_json("metrics.json", metrics)
         folder.write_json(
             "config.json",
-            {"config": cfg.to_dict(), "encoder": {"folder": str(encoder.folder), **encoder.identity}, "versions": library_versions(), "git": git_commit()},
+            {
+                "config": cfg.to_dict(),
+                "encoder": {"folder": str(encoder.folder), **encoder.identity},
+                "versions": library_versions(),
+                "git": git_commit(),
+            },
         )
         final = folder.commit()
+    except KeyboardInterrupt:
+        raise Interrupted(f"training of {cfg.output_dir} interrupted: {folder.close_failed(keep=True)}") from None
     except InputError:
-        folder.discard()
+        if folder.lock is not None:  # still ours: nothing worth keeping after bad input
+            folder.close_failed(keep=False)
         raise
-    except BaseException:
-        log.error("run stopped; its checkpoint stays in %s: rerun with --resume to continue", folder.staging)
-        raise
+    except Exception as err:
+        raise failure(err, folder.close_failed(keep=True)) from err
     if not quiet:
-        for name in splits:
-            print(format_comparison(f"{name}: {cfg.val_data if name == 'val' else cfg.test_data}", baseline[name].metrics, trained[name].metrics))
-        if sts_scores:
-            print(format_sts(cfg.sts_data, sts_scores["baseline"], sts_scores["trained"]))
-        print(f"run folder: {final}")
-    return RunResult(metrics, head, history, baseline, trained, final)
+        print_summary(cfg, baseline, trained, sts, final)
+    return RunResult(metrics, trainable.head, history, baseline, trained, final)

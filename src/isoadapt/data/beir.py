@@ -6,9 +6,18 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from isoadapt.data.formats import TrainExample, write_dataset
-from isoadapt.data.readers import IdRegistry, read_jsonl, read_tsv, require_text
-from isoadapt.data.report import PrepareReport, finish_split
+from isoadapt.data.formats import TrainExample, dataset_folder, write_dataset
+from isoadapt.data.prepare_report import PrepareReport, finish_split
+from isoadapt.data.readers import (
+    IdRegistry,
+    Judgments,
+    is_grade,
+    parse_grade,
+    read_jsonl,
+    read_tsv,
+    record_id,
+    require_text,
+)
 from isoadapt.data.sampling import sample_negative
 from isoadapt.errors import InputError
 
@@ -18,7 +27,7 @@ SPLITS = ("train", "dev", "test")
 def read_corpus(path: Path) -> dict[str, str]:
     registry, corpus = IdRegistry(path, "document"), {}
     for number, record in read_jsonl(path):
-        doc_id = str(record.get("_id", ""))
+        doc_id = record_id(path, number, record)
         registry.add(doc_id, number)
         title, text = record.get("title") or "", record.get("text") or ""
         if not isinstance(title, str) or not isinstance(text, str):
@@ -32,25 +41,27 @@ def read_corpus(path: Path) -> dict[str, str]:
 def read_queries(path: Path) -> dict[str, str]:
     registry, queries = IdRegistry(path, "query"), {}
     for number, record in read_jsonl(path):
-        qid = str(record.get("_id", ""))
+        qid = record_id(path, number, record)
         registry.add(qid, number)
         queries[qid] = require_text(path, number, "text", record.get("text"))
     return queries
 
 
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    for number, (qid, doc_id, score) in read_tsv(path, columns=3, skip_header=True):
-        try:
-            grade = int(score)
-        except ValueError:
-            raise InputError(f"{path}: line {number}: score {score!r} is not an integer") from None
-        qrels.setdefault(qid, {})[doc_id] = grade
-    return qrels
+def read_qrels(path: Path, report: PrepareReport) -> dict[str, dict[str, int]]:
+    """BEIR writes a `query-id corpus-id score` header, but hand-made files often lack it: the first line
+    is a header only when its score column is not a number, so no judgment is lost either way."""
+    judgments = Judgments()
+    for number, (qid, doc_id, score) in read_tsv(path, columns=3):
+        if number == 1 and not is_grade(score):
+            continue
+        judgments.add(qid, doc_id, parse_grade(path, number, score))
+    report.repeated_judgments(str(path), judgments)
+    return judgments.qrels
 
 
 def prepare_beir(raw_dir: Path, name: str, out_root: Path, seed: int = 0, strict: bool = False) -> PrepareReport:
     report = PrepareReport(f"beir/{name}", strict)
+    folder = dataset_folder(out_root, name)
     present = [s for s in SPLITS if (raw_dir / "qrels" / f"{s}.tsv").is_file()]
     if not present:
         raise InputError(f"{raw_dir / 'qrels'}: no train.tsv, dev.tsv or test.tsv")
@@ -59,7 +70,7 @@ def prepare_beir(raw_dir: Path, name: str, out_root: Path, seed: int = 0, strict
     splits = {}
     for split in present:
         path = raw_dir / "qrels" / f"{split}.tsv"
-        qrels = read_qrels(path)
+        qrels = read_qrels(path, report)
         splits[split] = finish_split(report, str(path), {q: queries[q] for q in qrels if q in queries}, corpus, qrels)
     train = None
     if "train" in splits:
@@ -69,7 +80,7 @@ def prepare_beir(raw_dir: Path, name: str, out_root: Path, seed: int = 0, strict
             for doc_id in sorted(relevant):
                 negative = sample_negative(rng, pool, set(judged))
                 train.append(TrainExample(queries[qid], corpus[doc_id], corpus[negative] if negative else None))
-    write_dataset(out_root / name, train, {s: data for s, data in splits.items() if s != "train"})
+    write_dataset(folder, train, {s: data for s, data in splits.items() if s != "train"})
     for split, data in splits.items():
         report.split(split, data)
     if train is not None:

@@ -7,13 +7,22 @@ BEIR's data contract. Loaders fail with one line naming the file, the record and
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from isoadapt.data.readers import MAX_GRADE, check_text
 from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_directory, atomic_write_json, read_json
+from isoadapt.fileio import atomic_write_json, read_json
+from isoadapt.owned_folders import check_folder_path, check_output_folder, staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +44,7 @@ class EvalSet:
     dropped_queries: int = field(default=0)
 
 
-def _text(path: Path, where: str, name: str, value) -> str:
-    if value is None:
-        raise InputError(f"{path}: {where}: missing '{name}'")
-    if not isinstance(value, str):
-        raise InputError(f"{path}: {where}: '{name}' must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise InputError(f"{path}: {where}: empty '{name}'")
-    return value
+_text = check_text
 
 
 def load_train(path: str | Path) -> list[TrainExample]:
@@ -50,7 +52,9 @@ def load_train(path: str | Path) -> list[TrainExample]:
     path = Path(path)
     records = read_json(path)
     if not isinstance(records, list):
-        raise InputError(f"{path}: expected a JSON list of {{query, positive, negative?}} records, got {type(records).__name__}")
+        raise InputError(
+            f"{path}: expected a JSON list of {{query, positive, negative?}} records, got {type(records).__name__}"
+        )
     if not records:
         raise InputError(f"{path}: no training records")
     examples = []
@@ -73,8 +77,15 @@ def load_train(path: str | Path) -> list[TrainExample]:
 
 
 def _grade(path: Path, qid: str, doc_id: str, grade) -> int:
-    if isinstance(grade, bool) or not isinstance(grade, (int, float)) or (isinstance(grade, float) and (math.isnan(grade) or grade != int(grade))):
-        raise InputError(f"{path}: qrels[{qid!r}][{doc_id!r}]: grade must be an integer, got {grade!r}")
+    where = f"{path}: qrels[{qid!r}][{doc_id!r}]"
+    if (
+        isinstance(grade, bool)
+        or not isinstance(grade, (int, float))
+        or (isinstance(grade, float) and (not math.isfinite(grade) or grade != int(grade)))
+    ):
+        raise InputError(f"{where}: grade must be an integer, got {grade!r}")
+    if abs(grade) > MAX_GRADE:
+        raise InputError(f"{where}: grade {grade!r} is out of range (at most {MAX_GRADE} in absolute value)")
     return int(grade)
 
 
@@ -85,6 +96,7 @@ def _id_text_map(path: Path, data: dict, key: str) -> dict[str, str]:
     if not section:
         raise InputError(f"{path}: '{key}' is empty")
     for item_id in section:
+        check_text(path, key, "id", item_id)
         if any(c in item_id for c in "\t\r\n"):
             raise InputError(f"{path}: {key}: id {item_id!r} contains a tab or newline")
     return {str(item_id): _text(path, f"{key}[{item_id!r}]", "text", text) for item_id, text in section.items()}
@@ -158,13 +170,55 @@ def eval_set_to_json(split: EvalSet) -> dict:
     return {"queries": split.queries, "corpus": split.corpus, "qrels": split.qrels}
 
 
-def write_dataset(out_dir: str | Path, train: list[TrainExample] | None, splits: dict[str, EvalSet], extra: dict[str, object] | None = None) -> None:
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def dataset_folder(out_root: Path, name: str) -> Path:
+    """out_root/name, where name is one plain folder name and the folder is new or an isoadapt dataset."""
+    if not DATASET_NAME.match(name) or len(name) > 200:
+        raise InputError(
+            f"dataset name {name!r}: must be one folder name of letters, digits, '.', '_' or '-', starting "
+            "with a letter or digit"
+        )
+    folder = out_root / name
+    check_output_folder(folder, "--out_root", "dataset", overwrite=True)
+    return folder
+
+
+@contextmanager
+def prepare_lock(out_root: Path) -> Iterator[None]:
+    """One `prepare` at a time per --out_root: two writers of the same dataset would race to swap it in."""
+    check_folder_path(out_root, "--out_root")
+    # The lock lives in the system's temp folder, keyed by the resolved out_root: no litter in the user's folder.
+    key = hashlib.sha256(str(out_root.resolve()).encode()).hexdigest()[:16]
+    lock = FileLock(str(Path(tempfile.gettempdir()) / f"isoadapt-prepare-{key}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise InputError(
+            f"--out_root {out_root}: another isoadapt prepare is writing there; wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def write_dataset(
+    out_dir: str | Path,
+    train: list[TrainExample] | None,
+    splits: dict[str, EvalSet],
+    extra: dict[str, object] | None = None,
+) -> None:
     """Write a processed dataset folder all at once: built beside it, then swapped in."""
     if "train" in splits:
         raise ValueError("the train split is written as train.json pairs, not in the retrieval format")
-    with atomic_directory(out_dir) as staging:
+    with staged_folder(Path(out_dir), "dataset") as staging:
         if train is not None:
-            records = [{"query": e.query, "positive": e.positive, **({"negative": e.negative} if e.negative else {})} for e in train]
+            records = [
+                {"query": e.query, "positive": e.positive, **({"negative": e.negative} if e.negative else {})}
+                for e in train
+            ]
             atomic_write_json(staging / "train.json", records, indent=None)
         for name, split in splits.items():
             atomic_write_json(staging / f"{name}.json", eval_set_to_json(split), indent=None)

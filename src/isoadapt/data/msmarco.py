@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from isoadapt.data.formats import TrainExample, write_dataset
-from isoadapt.data.readers import IdRegistry, read_lines, read_tsv, require_text
-from isoadapt.data.report import PrepareReport, finish_split
+from isoadapt.data.formats import TrainExample, dataset_folder, write_dataset
+from isoadapt.data.prepare_report import PrepareReport, finish_split
+from isoadapt.data.readers import IdRegistry, Judgments, parse_grade, read_lines, read_tsv, require_text
 from isoadapt.errors import InputError
 
 SMOKE_TRAIN = 10_000
@@ -26,20 +26,17 @@ def read_id_texts(path: Path, kind: str) -> dict[str, str]:
     return texts
 
 
-def read_trec_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
+def read_trec_qrels(path: Path, report: PrepareReport) -> dict[str, dict[str, int]]:
+    judgments = Judgments()
     for number, line in read_lines(path):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) != 4:
             raise InputError(f"{path}: line {number}: expected 4 columns (qid 0 pid rel), got {len(fields)}")
-        try:
-            grade = int(fields[3])
-        except ValueError:
-            raise InputError(f"{path}: line {number}: relevance {fields[3]!r} is not an integer") from None
-        qrels.setdefault(fields[0], {})[fields[2]] = grade
-    return qrels
+        judgments.add(fields[0], fields[2], parse_grade(path, number, fields[3], "relevance"))
+    report.repeated_judgments(str(path), judgments)
+    return judgments.qrels
 
 
 def read_triples(path: Path, limit: int) -> list[TrainExample]:
@@ -47,7 +44,14 @@ def read_triples(path: Path, limit: int) -> list[TrainExample]:
     for number, (query, positive, negative) in read_tsv(path, columns=3):
         if len(examples) >= limit:
             break
-        examples.append(TrainExample(*(require_text(path, number, name, value) for name, value in (("query", query), ("positive", positive), ("negative", negative)))))
+        examples.append(
+            TrainExample(
+                *(
+                    require_text(path, number, name, value)
+                    for name, value in (("query", query), ("positive", positive), ("negative", negative))
+                )
+            )
+        )
     return examples
 
 
@@ -82,7 +86,9 @@ class _SeenIds:
         return True
 
 
-def stream_collection(path: Path, wanted: set[str], sample_size: int, seed: int) -> tuple[dict[str, str], dict[str, str]]:
+def stream_collection(
+    path: Path, wanted: set[str], sample_size: int, seed: int
+) -> tuple[dict[str, str], dict[str, str]]:
     """One pass: the wanted passages, plus a seeded reservoir sample of the others (Algorithm R)."""
     rng = random.Random(seed)
     found: dict[str, str] = {}
@@ -106,11 +112,20 @@ def stream_collection(path: Path, wanted: set[str], sample_size: int, seed: int)
 
 
 def prepare_msmarco(
-    raw_dir: Path, out_root: Path, max_train: int = 48_000, smoke: int | None = None, corpus_size: int = 100_000, smoke_corpus: int = 2_000, seed: int = 0, strict: bool = False
+    raw_dir: Path,
+    out_root: Path,
+    max_train: int = 48_000,
+    smoke: int | None = None,
+    corpus_size: int = 100_000,
+    smoke_corpus: int = 2_000,
+    seed: int = 0,
+    strict: bool = False,
 ) -> PrepareReport:
     report = PrepareReport("msmarco", strict)
+    folder = dataset_folder(out_root, "msmarco")
+    smoke_folder = dataset_folder(out_root, "msmarco_smoke") if smoke else None
     dev_queries = read_id_texts(raw_dir / "queries.dev.small.tsv", "query")
-    dev_qrels = read_trec_qrels(raw_dir / "qrels.dev.small.tsv")
+    dev_qrels = read_trec_qrels(raw_dir / "qrels.dev.small.tsv", report)
     triples = raw_dir / "triples.train.small.tsv"
     train = read_triples(triples, max_train) if triples.is_file() else None
     if train is None:
@@ -127,7 +142,7 @@ def prepare_msmarco(
     found, sample = stream_collection(raw_dir / "collection.tsv", judged, corpus_size, seed)
 
     dev = finish_split(report, str(raw_dir / "qrels.dev.small.tsv"), dev_queries, {**found, **sample}, dev_qrels)
-    write_dataset(out_root / "msmarco", train, {"dev": dev})
+    write_dataset(folder, train, {"dev": dev})
     report.split("msmarco/dev", dev)
     if train is not None:
         report.train("msmarco/train.json", train)
@@ -137,11 +152,20 @@ def prepare_msmarco(
         judged_texts = {pid: found[pid] for pid in sorted(chosen_judged) if pid in found}
         corpus = {**judged_texts, **(candidates or dict(list(sample.items())[:smoke_corpus]))}
         smoke_report = PrepareReport("msmarco_smoke", strict)
-        smoke_dev = finish_split(smoke_report, f"{raw_dir / 'qrels.dev.small.tsv'} (smoke)", chosen, corpus, {q: dev_qrels[q] for q in smoke_qids})
+        smoke_dev = finish_split(
+            smoke_report,
+            f"{raw_dir / 'qrels.dev.small.tsv'} (smoke)",
+            chosen,
+            corpus,
+            {q: dev_qrels[q] for q in smoke_qids},
+        )
         smoke_train = train[:SMOKE_TRAIN] if train is not None else None
-        write_dataset(out_root / "msmarco_smoke", smoke_train, {"dev": smoke_dev})
+        write_dataset(smoke_folder, smoke_train, {"dev": smoke_dev})
         report.split("msmarco_smoke/dev", smoke_dev)
         if smoke_train is not None:
             report.train("msmarco_smoke/train.json", smoke_train)
-        report.lines.append(f"  smoke corpus: {'judged + top-1000 candidates' if candidates else f'judged + a seeded sample of {smoke_corpus}'}")
+        report.lines.append(
+            "  smoke corpus: "
+            f"{'judged + top-1000 candidates' if candidates else f'judged + a seeded sample of {smoke_corpus}'}"
+        )
     return report

@@ -4,6 +4,7 @@ encodings, the byte offset. Files are read line by line, never loaded whole."""
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,21 +22,32 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise InputError(f"{path}: invalid UTF-8 at byte offset {offset + err.start} (line {number})") from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")  # a byte-order mark would become part of the first id
             offset += len(raw)
             yield number, line.rstrip("\r\n")
 
 
-def read_tsv(path: Path, columns: int, extra_ok: bool = False, skip_header: bool = False) -> Iterator[tuple[int, list[str]]]:
+def read_tsv(path: Path, columns: int, extra_ok: bool = False) -> Iterator[tuple[int, list[str]]]:
     """Tab-separated rows with exactly `columns` fields (at least, when `extra_ok`); blank lines skipped."""
     for number, line in read_lines(path):
-        if skip_header and number == 1:
-            continue
         if not line.strip():
             continue
         fields = line.split("\t")
         if len(fields) < columns or (len(fields) > columns and not extra_ok):
             raise InputError(f"{path}: line {number}: expected {columns} tab-separated columns, got {len(fields)}")
         yield number, fields
+
+
+def record_id(path: Path, number: int, record: dict, key: str = "_id") -> str:
+    """A JSONL record's id: a string, or an integer written without quotes; null or anything else is refused
+    (str(None) would quietly become the id "None")."""
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(
+            f"{path}: line {number}: '{key}' must be a string, got {'null' if value is None else type(value).__name__}"
+        )
+    return str(value)
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
@@ -51,12 +63,69 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, record
 
 
-def require_text(path: Path, number: int, name: str, value) -> str:
+MAX_GRADE = 2**31 - 1  # trec_eval keeps relevance grades in a C int
+
+
+def parse_grade(path: Path, number: int, text: str, name: str = "score") -> int:
+    try:
+        grade = int(text)
+    except ValueError:
+        raise InputError(f"{path}: line {number}: {name} {text!r} is not an integer") from None
+    if abs(grade) > MAX_GRADE:
+        raise InputError(
+            f"{path}: line {number}: {name} {text!r} is out of range (at most {MAX_GRADE} in absolute value)"
+        )
+    return grade
+
+
+def is_grade(text: str) -> bool:
+    return text.strip().lstrip("+-").isdigit()
+
+
+class Judgments:
+    """qrels read line by line: a repeated (query, document) line is counted, and one that disagrees
+    with the first is counted as a conflict; the first judgment is kept (the source's own order)."""
+
+    def __init__(self):
+        self.qrels: dict[str, dict[str, int]] = {}
+        self.repeated = 0
+        self.conflicting = 0
+
+    def add(self, qid: str, doc_id: str, grade: int) -> None:
+        judged = self.qrels.setdefault(qid, {})
+        if doc_id in judged:
+            self.repeated += 1
+            self.conflicting += judged[doc_id] != grade
+            return
+        judged[doc_id] = grade
+
+
+def is_blank(text: str) -> bool:
+    """Nothing to embed: only whitespace, NUL and other control characters, or zero-width format characters.
+    (A lone surrogate is not blank: it is invalid, and check_text refuses it.)"""
+    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text)
+
+
+def check_text(path: Path | str, where: str, name: str, value) -> str:
+    """A text worth embedding: a string, not blank, and writable as UTF-8. A lone surrogate ("\\ud800" in
+    JSON) is refused here, at load, not later when something tries to write it."""
+    if value is None:
+        raise InputError(f"{path}: {where}: missing '{name}'")
     if not isinstance(value, str):
-        raise InputError(f"{path}: line {number}: '{name}' must be a string")
-    if not value.strip():
-        raise InputError(f"{path}: line {number}: empty {name}")
+        raise InputError(f"{path}: {where}: '{name}' must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(
+            f"{path}: {where}: '{name}' has invalid Unicode (lone surrogate at character {err.start})"
+        ) from None
+    if is_blank(value):
+        raise InputError(f"{path}: {where}: empty '{name}'")
     return value
+
+
+def require_text(path: Path, number: int, name: str, value) -> str:
+    return check_text(path, f"line {number}", name, value)
 
 
 class IdRegistry:
@@ -68,8 +137,12 @@ class IdRegistry:
     def add(self, item_id: str, number: int) -> None:
         if not item_id.strip():
             raise InputError(f"{self.path}: line {number}: empty {self.kind} id")
+        check_text(self.path, f"line {number}", f"{self.kind} id", item_id)
         if any(c in item_id for c in "\t\r\n"):
             raise InputError(f"{self.path}: line {number}: {self.kind} id {item_id!r} contains a tab or newline")
         if item_id in self.first_line:
-            raise InputError(f"{self.path}: line {number}: duplicate {self.kind} id {item_id!r} (first at line {self.first_line[item_id]})")
+            raise InputError(
+                f"{self.path}: line {number}: duplicate {self.kind} id {item_id!r} (first at line "
+                f"{self.first_line[item_id]})"
+            )
         self.first_line[item_id] = number

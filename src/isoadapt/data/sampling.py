@@ -6,7 +6,9 @@ import random
 from collections.abc import Sequence
 
 
-def split_ids(ids: Sequence[str], fractions: tuple[float, float, float], seed: int) -> tuple[list[str], list[str], list[str]]:
+def split_ids(
+    ids: Sequence[str], fractions: tuple[float, float, float], seed: int
+) -> tuple[list[str], list[str], list[str]]:
     """Shuffle sorted ids with a seeded RNG and cut them into train/dev/test by fraction."""
     ordered = sorted(ids)
     random.Random(seed).shuffle(ordered)

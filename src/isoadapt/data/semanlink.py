@@ -14,7 +14,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from isoadapt.data.formats import EvalSet, TrainExample, write_dataset
+from isoadapt.data.formats import EvalSet, TrainExample, dataset_folder, write_dataset
+from isoadapt.data.readers import check_text, is_blank
 from isoadapt.data.sampling import sample_negative, split_ids
 from isoadapt.errors import InputError
 
@@ -38,7 +39,10 @@ class SemanlinkSummary:
 
     def lines(self) -> list[str]:
         out = [f"semanlink: {self.bookmarks} bookmarks without an arXiv summary, {self.documents} tags (documents)"]
-        out.append(f"  dropped: {self.dropped_empty_text} with empty text, {self.dropped_no_tags} with no tag besides arxiv_doc")
+        out.append(
+            f"  dropped: {self.dropped_empty_text} with empty text, {self.dropped_no_tags} with no tag "
+            "besides arxiv_doc"
+        )
         for name in ("train", "dev", "test"):
             out.append(f"  {name}: {self.splits[name]} queries, {self.judgments[name]} judgments")
         out.append(f"  train.json: {self.train_pairs} pairs; semanlink_smoke/train.json: {self.smoke_pairs} pairs")
@@ -55,7 +59,9 @@ def _read_member(source: Path, name: str):
     elif source.is_file():
         try:
             with tarfile.open(source) as archive:
-                member = next((m for m in archive.getmembers() if m.name.endswith(f"cherche/data/semanlink/{name}")), None)
+                member = next(
+                    (m for m in archive.getmembers() if m.name.endswith(f"cherche/data/semanlink/{name}")), None
+                )
                 if member is None:
                     raise InputError(f"{source}: archive has no cherche/data/semanlink/{name}")
                 data = archive.extractfile(member).read()
@@ -64,23 +70,68 @@ def _read_member(source: Path, name: str):
     else:
         raise InputError(f"{source}: file not found (run `make setup`, or pass --source)")
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{source}: {name}: malformed JSON ({err})") from None
 
 
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def check_docs(source: Path, docs) -> None:
+    """docs.json: a list of bookmark objects with a string `document` id, optional string title/comment and
+    a list of tag URIs; anything else stops with the record's index."""
+    if not isinstance(docs, list):
+        raise InputError(f"{source}: docs.json: expected a list of bookmarks, got {type(docs).__name__}")
+    for index, doc in enumerate(docs):
+        where = f"{source}: docs.json: record {index}"
+        if not isinstance(doc, dict):
+            raise InputError(f"{where}: expected an object, got {type(doc).__name__}")
+        check_text(source, f"docs.json: record {index}", "document", doc.get("document"))
+        for key in ("title", "comment"):
+            value = doc.get(key) or ""
+            if not isinstance(value, str):
+                raise InputError(f"{where}: '{key}' must be a string, got {type(value).__name__}")
+            if not is_blank(value):  # blank titles are dropped and counted later, not refused
+                check_text(source, f"docs.json: record {index}", key, value)
+        if not _strings(doc.get("tag", [])):
+            raise InputError(f"{where}: 'tag' must be a list of strings")
+
+
+def check_tags(source: Path, tags) -> None:
+    """tags.json: an object {uri: {prefLabel: [str], altLabel: [str]}}."""
+    if not isinstance(tags, dict):
+        raise InputError(f"{source}: tags.json: expected an object of {{uri: tag}}, got {type(tags).__name__}")
+    for uri, tag in tags.items():
+        where = f"{source}: tags.json: tag {uri!r}"
+        if not isinstance(tag, dict):
+            raise InputError(f"{where}: expected an object, got {type(tag).__name__}")
+        for key in ("prefLabel", "altLabel"):
+            labels = tag.get(key) or []
+            if not _strings(labels):
+                raise InputError(f"{where}: '{key}' must be a list of strings")
+            for label in (label for label in labels if not is_blank(label)):
+                check_text(source, f"tags.json: tag {uri!r}", key, label)
+
+
 def tag_text(tag: dict) -> str:
-    labels = [*tag.get("prefLabel", []), *tag.get("altLabel", [])]
-    return "; ".join(label.strip() for label in labels if label and label.strip())
+    labels = [*(tag.get("prefLabel") or []), *(tag.get("altLabel") or [])]
+    return "; ".join(label.strip() for label in labels if not is_blank(label))
 
 
 def bookmark_text(doc: dict) -> str:
-    return " ".join(part.strip() for part in (doc.get("title", ""), doc.get("comment", "")) if part and part.strip())
+    return " ".join(part.strip() for part in (doc.get("title") or "", doc.get("comment") or "") if not is_blank(part))
 
 
-def prepare_semanlink(source: Path = DEFAULT_SOURCE, out_root: Path = Path("data/processed"), seed: int = 0) -> SemanlinkSummary:
+def prepare_semanlink(
+    source: Path = DEFAULT_SOURCE, out_root: Path = Path("data/processed"), seed: int = 0
+) -> SemanlinkSummary:
+    full, smoke_folder = dataset_folder(out_root, "semanlink"), dataset_folder(out_root, "semanlink_smoke")
     docs = _read_member(source, "docs.json")
+    check_docs(source, docs)
     tags = _read_member(source, "tags.json")
+    check_tags(source, tags)
     corpus = {uri: tag_text(tag) for uri, tag in sorted(tags.items())}
     corpus = {uri: text for uri, text in corpus.items() if text and uri != GENERIC_TAG}
 
@@ -126,15 +177,18 @@ def prepare_semanlink(source: Path = DEFAULT_SOURCE, out_root: Path = Path("data
         return EvalSet({q: queries[q] for q in ids}, corpus, {q: {t: 1 for t in sorted(relevant[q])} for q in ids})
 
     dev, test = split(dev_ids), split(test_ids)
-    write_dataset(out_root / "semanlink", train, {"dev": dev, "test": test})
-    write_dataset(out_root / "semanlink_smoke", smoke, {"dev": dev, "test": test})
+    write_dataset(full, train, {"dev": dev, "test": test})
+    write_dataset(smoke_folder, smoke, {"dev": dev, "test": test})
     return SemanlinkSummary(
         bookmarks=bookmarks,
         dropped_empty_text=dropped_text,
         dropped_no_tags=dropped_tags,
         documents=len(corpus),
         splits={"train": len(train_ids), "dev": len(dev_ids), "test": len(test_ids)},
-        judgments={name: sum(len(relevant[q]) for q in ids) for name, ids in (("train", train_ids), ("dev", dev_ids), ("test", test_ids))},
+        judgments={
+            name: sum(len(relevant[q]) for q in ids)
+            for name, ids in (("train", train_ids), ("dev", dev_ids), ("test", test_ids))
+        },
         train_pairs=len(train),
         smoke_pairs=len(smoke),
     )

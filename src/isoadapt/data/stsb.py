@@ -11,9 +11,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from isoadapt.data.formats import EvalSet, TrainExample, write_dataset
+from isoadapt.data.formats import EvalSet, TrainExample, dataset_folder, write_dataset
+from isoadapt.data.prepare_report import PrepareReport, finish_split
 from isoadapt.data.readers import read_tsv, require_text
-from isoadapt.data.report import PrepareReport, finish_split
 from isoadapt.data.sampling import sample_negative
 from isoadapt.errors import InputError
 
@@ -45,7 +45,13 @@ def read_pairs(path: Path) -> list[StsPair]:
             raise InputError(f"{path}: line {number}: score {fields[4]!r} is not a number") from None
         if not 0.0 <= score <= 5.0:
             raise InputError(f"{path}: line {number}: score {score} outside 0..5")
-        pairs.append(StsPair(require_text(path, number, "sentence1", fields[5]), require_text(path, number, "sentence2", fields[6]), score))
+        pairs.append(
+            StsPair(
+                require_text(path, number, "sentence1", fields[5]),
+                require_text(path, number, "sentence2", fields[6]),
+                score,
+            )
+        )
     return pairs
 
 
@@ -83,14 +89,17 @@ def train_examples(pairs: list[StsPair], seed: int) -> list[TrainExample]:
 
 
 def prepare_stsb(raw_dir: Path | None, out_root: Path, seed: int = 0, strict: bool = False) -> PrepareReport:
+    out = dataset_folder(out_root, "stsb")
     raw_dir = raw_dir or default_raw_dir()
     report = PrepareReport("stsb", strict)
     pairs = {split: read_pairs(raw_dir / name) for split, name in SPLITS.items()}
     report.lines.append("  pairs: " + ", ".join(f"{split} {len(p)}" for split, p in pairs.items()))
     splits = {split: retrieval_split(pairs[split], report, str(raw_dir / SPLITS[split])) for split in ("dev", "test")}
     train = train_examples(pairs["train"], seed)
-    out = out_root / "stsb"
-    sts = {f"sts_{split}.json": [{"sentence1": x.sentence1, "sentence2": x.sentence2, "score": x.score} for x in p] for split, p in pairs.items()}
+    sts = {
+        f"sts_{split}.json": [{"sentence1": x.sentence1, "sentence2": x.sentence2, "score": x.score} for x in p]
+        for split, p in pairs.items()
+    }
     write_dataset(out, train, splits, extra=sts)
     for split, data in splits.items():
         report.split(split, data)

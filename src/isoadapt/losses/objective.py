@@ -12,6 +12,8 @@ from isoadapt.losses.contrastive import margin_contrastive_loss
 from isoadapt.losses.isotropy import covariance_isotropy_loss, istar_isotropy_loss
 from isoadapt.losses.variance import variance_hinge_loss
 
+LOSS_TERMS = ("contrastive", "isotropy", "variance")  # the named, weighted parts of the objective
+LOGGED_TERMS = ("total", *LOSS_TERMS)  # what every step records
 ISOTROPY_LOSSES = {"covariance": covariance_isotropy_loss, "istar": istar_isotropy_loss}
 
 
@@ -36,7 +38,11 @@ class IsotropyObjective:
         variance_target: float = 1.0,
         isotropy_loss: str = "covariance",
     ):
-        for name, value in (("lambda_contrastive", lambda_contrastive), ("lambda_isotropy", lambda_isotropy), ("lambda_reg", lambda_reg)):
+        for name, value in (
+            ("lambda_contrastive", lambda_contrastive),
+            ("lambda_isotropy", lambda_isotropy),
+            ("lambda_reg", lambda_reg),
+        ):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise InputError(f"--{name} {value}: must be a finite number >= 0")
         if lambda_contrastive == lambda_isotropy == lambda_reg == 0:
@@ -54,7 +60,9 @@ class IsotropyObjective:
         """Each term already weighted; terms with weight 0 are skipped (reported as 0)."""
         both = torch.cat([batch.queries, batch.positives])  # (2b, d)
         terms = {
-            "contrastive": lambda: margin_contrastive_loss(batch.queries, batch.positives, batch.relevant, self.margin, batch.negatives, batch.has_negative),
+            "contrastive": lambda: margin_contrastive_loss(
+                batch.queries, batch.positives, batch.relevant, self.margin, batch.negatives, batch.has_negative
+            ),
             "isotropy": lambda: self.isotropy_fn(both),
             "variance": lambda: variance_hinge_loss(both, self.variance_target),
         }

@@ -1,1 +1,2 @@
-"""Pure metric functions: retrieval (through ranx) and isotropy diagnostics."""
+"""Pure metric functions: retrieval (trec_eval through pytrec_eval, cross-checked against ranx in the tests) and
+isotropy diagnostics."""

@@ -115,7 +115,9 @@ def covariance_spectrum(vectors: np.ndarray) -> np.ndarray:
     return eig / eig.sum()
 
 
-def isotropy_report(vectors: np.ndarray, anchors: np.ndarray | None = None, positives: np.ndarray | None = None) -> dict[str, float]:
+def isotropy_report(
+    vectors: np.ndarray, anchors: np.ndarray | None = None, positives: np.ndarray | None = None
+) -> dict[str, float]:
     """Every diagnostic, as one flat dict."""
     eig = _covariance_eigenvalues(vectors)  # once: IsoScore, IsoScore* and effective rank share it
     report = {

@@ -22,11 +22,15 @@ def top_k_cosine(
     k = min(k, len(doc_vectors))
     all_scores, all_indices = [], []
     for q_start in range(0, len(query_vectors), query_chunk):
-        queries = F.normalize(torch.as_tensor(np.asarray(query_vectors[q_start : q_start + query_chunk]), dtype=torch.float32), dim=-1)
+        queries = F.normalize(
+            torch.as_tensor(np.asarray(query_vectors[q_start : q_start + query_chunk]), dtype=torch.float32), dim=-1
+        )
         best_scores = torch.full((len(queries), 0), -float("inf"))
         best_indices = torch.zeros((len(queries), 0), dtype=torch.long)
         for d_start in range(0, len(doc_vectors), doc_chunk):
-            docs = F.normalize(torch.as_tensor(np.asarray(doc_vectors[d_start : d_start + doc_chunk]), dtype=torch.float32), dim=-1)
+            docs = F.normalize(
+                torch.as_tensor(np.asarray(doc_vectors[d_start : d_start + doc_chunk]), dtype=torch.float32), dim=-1
+            )
             scores = queries @ docs.T  # (q_chunk, d_chunk)
             chunk_scores, chunk_indices = torch.topk(scores, min(k, scores.shape[1]), dim=1)
             merged_scores = torch.cat([best_scores, chunk_scores], dim=1)
@@ -52,12 +56,16 @@ def exact_search(
     scores, indices = top_k_cosine(query_vectors, doc_vectors, top_k + 1)
     run: dict[str, dict[str, float]] = {}
     for row, qid in enumerate(query_ids):
-        hits = [(doc_ids[i], float(s)) for i, s in zip(indices[row].tolist(), scores[row].tolist()) if doc_ids[i] != qid]
+        hits = [
+            (doc_ids[i], float(s)) for i, s in zip(indices[row].tolist(), scores[row].tolist()) if doc_ids[i] != qid
+        ]
         run[qid] = dict(hits[:top_k])
     return run
 
 
-def retrieval_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+def retrieval_scores(
+    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]
+) -> tuple[dict[str, float], dict[str, float]]:
     """Mean NDCG@10, MRR@10 and Recall@100 over the judged queries, and the per-query NDCG@10 (for paired
     tests), computed by trec_eval through pytrec_eval (graded qrels; ties broken as trec_eval does).
     MRR@10 is trec_eval's recip_rank on each query's top 10."""
@@ -65,7 +73,9 @@ def retrieval_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, 
 
     full = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100"}).evaluate(run)
     # trec_eval's order: score descending, ties by document id descending
-    top10 = {qid: dict(sorted(docs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:10]) for qid, docs in run.items()}
+    top10 = {
+        qid: dict(sorted(docs.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:10]) for qid, docs in run.items()
+    }
     reciprocal = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
     qids = sorted(qrels)
     zero = {"ndcg_cut_10": 0.0, "recall_100": 0.0, "recip_rank": 0.0}  # a judged query the run missed scores 0

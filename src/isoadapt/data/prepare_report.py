@@ -24,9 +24,18 @@ class PrepareReport:
         key = f"{reason} ({where})"
         self.dropped[key] = self.dropped.get(key, 0) + count
 
+    def repeated_judgments(self, where: str, judgments) -> None:
+        """Repeated qrels lines keep the first judgment; a conflicting repeat is an error under --strict."""
+        self.drop(
+            where, "conflicting repeated judgments (the first was kept)", judgments.conflicting, strict_applies=True
+        )
+        self.drop(where, "repeated identical judgments", judgments.repeated - judgments.conflicting)
+
     def split(self, name: str, split: EvalSet) -> None:
         judgments = sum(len(j) for j in split.qrels.values())
-        self.lines.append(f"  {name}: {len(split.queries)} queries, {len(split.corpus)} documents, {judgments} judgments")
+        self.lines.append(
+            f"  {name}: {len(split.queries)} queries, {len(split.corpus)} documents, {judgments} judgments"
+        )
 
     def train(self, name: str, examples: list[TrainExample]) -> None:
         self.lines.append(f"  {name}: {len(examples)} train examples")
@@ -40,7 +49,9 @@ class PrepareReport:
         return "\n".join(out)
 
 
-def finish_split(report: PrepareReport, where: str, queries: dict[str, str], corpus: dict[str, str], qrels: dict[str, dict[str, int]]) -> EvalSet:
+def finish_split(
+    report: PrepareReport, where: str, queries: dict[str, str], corpus: dict[str, str], qrels: dict[str, dict[str, int]]
+) -> EvalSet:
     """Drop judgments naming unknown ids and queries left without a relevant document, counting both."""
     unknown = 0
     clean: dict[str, dict[str, int]] = {}

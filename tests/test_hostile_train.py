@@ -1,0 +1,459 @@
+"""Hostile input to `isoadapt train`: every case ends in exactly one line, the right exit status, no
+traceback, and no output or change anywhere outside the cache (checked over the whole temp folder)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from isoadapt.config import MAX_SEED
+
+from conftest import tiny_dataset
+from hostile import ERROR, one_line, refused, train_argv, tree, write
+
+
+@pytest.fixture
+def world(tmp_path):
+    return {
+        "t": tmp_path,
+        "data": tiny_dataset(tmp_path / "data"),
+        "out": tmp_path / "out",
+        "cache": tmp_path / "cache",
+    }
+
+
+FLAG_CASES = [
+    ({"epochs": 0}, "--epochs 0: must be between 1 and 10000"),
+    ({"projection_learning_rate": -1}, "--projection_learning_rate -1.0: must be a finite number > 0"),
+    ({"projection_learning_rate": "inf"}, "--projection_learning_rate inf: must be a finite number > 0"),
+    ({"margin": "nan"}, "--margin nan: must be a finite number >= 0"),
+    ({"save_steps": 0}, "--save_steps 0: must be at least 1"),
+    ({"max_train_examples": 1}, "--max_train_examples 1: must be at least 2"),
+    ({"seed": -1}, f"--seed -1: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
+    ({"seed": 2**32}, f"--seed 4294967296: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
+    ({"epochs": 10**12}, "--epochs 1000000000000: must be between 1 and 10000"),
+    ({"epochs": -3}, "--epochs -3: must be between 1 and 10000"),
+    ({"batch_size": 1}, "--batch_size 1: must be at least 2 (in-batch candidates need company)"),
+    ({"encode_batch_size": 0}, "--encode_batch_size 0: must be between 1 and 65536"),
+    ({"device": "cuda"}, "--device cuda: CUDA is not available on this machine; use --device cpu"),
+    ({"device": "cuda:3"}, "--device cuda:3: CUDA is not available on this machine; use --device cpu"),
+    ({"device": "nonsense"}, "--device nonsense: not a torch device (expected cpu, cuda, cuda:N or mps)"),
+    ({"device": "mps"}, "--device mps: MPS is not available on this machine; use --device cpu"),
+    ({"device": "meta"}, "--device meta: isoadapt runs on cpu, cuda or mps"),
+    ({"lambda_isotropy": -1}, "--lambda_isotropy -1.0: must be a finite number >= 0"),
+    (
+        {"lambda_contrastive": 0, "lambda_isotropy": 0},
+        "--lambda_contrastive, --lambda_isotropy and --lambda_reg are all 0: nothing to train",
+    ),
+    ({"variance_target": "nan"}, "--variance_target nan: must be a finite number >= 0"),
+    ({"base_learning_rate": 0}, "--base_learning_rate 0.0: must be a finite number > 0"),
+    ({"projection_learning_rate": "1e309"}, "--projection_learning_rate inf: must be a finite number > 0"),
+    ({"margin": -0.5}, "--margin -0.5: must be a finite number >= 0"),
+    (
+        {"encode_backend": "onnx", "freeze_base": "false"},
+        "--encode_backend onnx: full fine-tuning needs the torch backend",
+    ),
+    ({"epochs": "abc"}, "isoadapt train: argument --epochs: invalid int value: 'abc' (see `isoadapt train --help`)"),
+    ({"seed": "1.5"}, "isoadapt train: argument --seed: invalid int value: '1.5' (see `isoadapt train --help`)"),
+    (
+        {"freeze_base": "maybe"},
+        "isoadapt train: argument --freeze_base: expected true or false, got 'maybe' (see `isoadapt train --help`)",
+    ),
+    (
+        {"base_model": "nope/model"},
+        "--base_model nope/model: unknown model; available: sentence-transformers/all-mpnet-base-v2, sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"), FLAG_CASES, ids=[",".join(f"{k}={v}" for k, v in f.items()) for f, _ in FLAG_CASES]
+)
+def test_flags(world, capsys, flags, message):
+    refused(capsys, train_argv(world["data"], world["out"], world["cache"], **flags), message, world["t"], skip=())
+
+
+def test_batch_larger_than_the_data(world, capsys):
+    message = f"--batch_size 1000000000: larger than the 48 training examples in {world['data']['train']}"
+    refused(capsys, train_argv(world["data"], world["out"], world["cache"], batch_size=10**9), message, world["t"])
+
+
+def test_missing_required_flag(world, capsys):
+    message = "isoadapt train: the following arguments are required: --train_data, --val_data, --output_dir (see `isoadapt train --help`)"
+    refused(capsys, ["train"], message, world["t"])
+
+
+# Paths: each builds its hostile path under t and names the expected message.
+PATH_CASES = [
+    (
+        "output_dir under a file",
+        lambda t: {"output_dir": write(t / "f.txt", "x") / "run"},
+        "--output_dir {t}/f.txt/run: {t}/f.txt is a file, not a folder",
+    ),
+    (
+        "output_dir is a file",
+        lambda t: {"output_dir": write(t / "f.txt", "x")},
+        "--output_dir {t}/f.txt: exists and is a file, not a folder",
+    ),
+    (
+        "cache_dir is a file",
+        lambda t: {"cache_dir": write(t / "f.txt", "x")},
+        "--cache_dir {t}/f.txt: is a file, not a folder",
+    ),
+    (
+        "cache_dir under a file",
+        lambda t: {"cache_dir": write(t / "f.txt", "x") / "c"},
+        "--cache_dir {t}/f.txt/c: {t}/f.txt is a file, not a folder",
+    ),
+    ("train_data is a folder", lambda t: {"train_data": t / "data"}, "{t}/data: is a folder, expected a JSON file"),
+    ("val_data missing", lambda t: {"val_data": t / "nope.json"}, "{t}/nope.json: file not found"),
+    (
+        "sts_data of the wrong shape",
+        lambda t: {"sts_data": t / "data" / "dev.json"},
+        "{t}/data/dev.json: expected a non-empty JSON list of {{sentence1, sentence2, score}} records",
+    ),
+    (
+        "mlflow store under a file",
+        lambda t: {"tracker": "mlflow", "tracking_uri": f"sqlite:///{write(t / 'f.txt', 'x')}/mlflow.db"},
+        "--tracking_uri {t}/f.txt/mlflow.db: {t}/f.txt is a file, not a folder",
+    ),
+    (
+        "mlflow store is a folder",
+        lambda t: {"tracker": "mlflow", "tracking_uri": f"sqlite:///{t / 'data'}"},
+        "--tracking_uri {t}/data: is a folder, expected a file name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "flags", "message"), PATH_CASES, ids=[c[0] for c in PATH_CASES])
+def test_paths(world, capsys, fake_model, name, flags, message):
+    t = world["t"]
+    argv = train_argv(world["data"], world["out"], world["cache"], **flags(t))
+    refused(capsys, argv, message.format(t=t), t)
+
+
+# Files with hostile content, written into the train, dev or STS slot.
+SURROGATE = '"\\ud800 lone"'
+CONTENT_CASES = [
+    (
+        "truncated train JSON",
+        "train",
+        '[{"query": "a", "positive": "b"}',
+        "{f}: malformed JSON at line 1 column 33: Expecting ',' delimiter",
+    ),
+    (
+        "train JSON of the wrong shape",
+        "train",
+        '{"query": "a", "positive": "b"}',
+        "{f}: expected a JSON list of {{query, positive, negative?}} records, got dict",
+    ),
+    ("train record of the wrong shape", "train", '[["a", "b"]]', "{f}: record 0: expected an object, got list"),
+    (
+        "train text not a string",
+        "train",
+        '[{"query": 5, "positive": "b"}]',
+        "{f}: record 0: 'query' must be a string, got int",
+    ),
+    (
+        "invalid UTF-8 in train",
+        "train",
+        b'[{"query": "caf\xe9", "positive": "b"}]',
+        "{f}: not valid UTF-8 at byte offset 15",
+    ),
+    (
+        "50 MB single-line train file",
+        "train",
+        b"x" * (50 << 20),
+        "{f}: malformed JSON at line 1 column 1: Expecting value",
+    ),
+    ("empty train list", "train", "[]", "{f}: no training records"),
+    (
+        "truncated dev JSON",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": ',
+        "{f}: malformed JSON at line 1 column 35: Expecting value",
+    ),
+    (
+        "dev JSON of the wrong shape",
+        "dev",
+        "[1, 2, 3]",
+        "{f}: expected an object with 'queries', 'corpus' and 'qrels', got list",
+    ),
+    (
+        "dev qrels of the wrong shape",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": [["q", "d", 1]]}',
+        "{f}: 'qrels' must be an object of {{qid: {{doc_id: grade}}}}",
+    ),
+    (
+        "empty corpus",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {}, "qrels": {"q": {"d": 1}}}',
+        "{f}: 'corpus' is empty",
+    ),
+    (
+        "non-integer grade (string)",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": "1"}}}',
+        "{f}: qrels['q']['d']: grade must be an integer, got '1'",
+    ),
+    (
+        "non-integer grade (fraction)",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": 1.5}}}',
+        "{f}: qrels['q']['d']: grade must be an integer, got 1.5",
+    ),
+    (
+        "id with a tab",
+        "dev",
+        '{"queries": {"q\\t1": "a"}, "corpus": {"d": "b"}, "qrels": {"q\\t1": {"d": 1}}}',
+        "{f}: queries: id 'q\\t1' contains a tab or newline",
+    ),
+    (
+        "id with a newline",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d\\n2": "b"}, "qrels": {"q": {"d\\n2": 1}}}',
+        "{f}: corpus: id 'd\\n2' contains a tab or newline",
+    ),
+    (
+        "no relevant document at all",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": 0}}}',
+        "{f}: no query has a relevant document (grade > 0)",
+    ),
+    (
+        "surrogate in a train query",
+        "train",
+        f'[{{"query": {SURROGATE}, "positive": "b"}}]',
+        "{f}: record 0: 'query' has invalid Unicode (lone surrogate at character 0)",
+    ),
+    (
+        "surrogate in a corpus text",
+        "dev",
+        f'{{"queries": {{"q": "a"}}, "corpus": {{"d": {SURROGATE}}}, "qrels": {{"q": {{"d": 1}}}}}}',
+        "{f}: corpus['d']: 'text' has invalid Unicode (lone surrogate at character 0)",
+    ),
+    (
+        "surrogate in a query id",
+        "dev",
+        '{"queries": {"q\\udc00": "a"}, "corpus": {"d": "b"}, "qrels": {"q\\udc00": {"d": 1}}}',
+        "{f}: queries: 'id' has invalid Unicode (lone surrogate at character 1)",
+    ),
+    ("NUL-only text", "train", '[{"query": "a", "positive": "\\u0000\\u0000"}]', "{f}: record 0: empty 'positive'"),
+    ("zero-width-only text", "train", '[{"query": "\\u200b\\u200b", "positive": "b"}]', "{f}: record 0: empty 'query'"),
+    (
+        "duplicate corpus key",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b", "d": "c"}, "qrels": {"q": {"d": 1}}}',
+        "{f}: duplicate key 'd' in one JSON object (the second would silently replace the first)",
+    ),
+    (
+        "duplicate qrels key",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": 1, "d": 0}}}',
+        "{f}: duplicate key 'd' in one JSON object (the second would silently replace the first)",
+    ),
+    (
+        "grade 1e309",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": 1e309}}}',
+        "{f}: qrels['q']['d']: grade must be an integer, got inf",
+    ),
+    (
+        "grade 10**20",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": 100000000000000000000}}}',
+        "{f}: qrels['q']['d']: grade 100000000000000000000 is out of range (at most 2147483647 in absolute value)",
+    ),
+    (
+        "grade true",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": true}}}',
+        "{f}: qrels['q']['d']: grade must be an integer, got True",
+    ),
+    (
+        "qrels naming an unknown document",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"x": 1}}}',
+        "{f}: qrels['q']: doc id 'x' not in corpus",
+    ),
+    (
+        "qrels naming an unknown query",
+        "dev",
+        '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"z": {"d": 1}}}',
+        "{f}: qrels['z']: query id not in queries",
+    ),
+    ("JSON nested too deeply", "train", "[" * 100_000, "{f}: JSON nested too deeply"),
+    (
+        "train negative not a string",
+        "train",
+        '[{"query": "a", "positive": "b", "negative": 3}]',
+        "{f}: record 0: 'negative' must be a string, got int",
+    ),
+    ("train record without positive", "train", '[{"query": "a"}]', "{f}: record 0: missing 'positive'"),
+    (
+        "STS score 1e309",
+        "sts",
+        '[{"sentence1": "a", "sentence2": "b", "score": 1e309}]',
+        "{f}: record 0: 'score' must be a finite number, got inf",
+    ),
+    (
+        "STS score a string",
+        "sts",
+        '[{"sentence1": "a", "sentence2": "b", "score": "4"}]',
+        "{f}: record 0: 'score' must be a finite number, got '4'",
+    ),
+    (
+        "STS sentence surrogate",
+        "sts",
+        f'[{{"sentence1": {SURROGATE}, "sentence2": "b", "score": 4}}]',
+        "{f}: record 0: 'sentence1' has invalid Unicode (lone surrogate at character 0)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "slot", "content", "message"), CONTENT_CASES, ids=[c[0] for c in CONTENT_CASES])
+def test_file_content(world, capsys, name, slot, content, message):
+    bad = write(world["t"] / f"bad_{slot}.json", content)
+    flag = {"train": "train_data", "dev": "val_data", "sts": "sts_data"}[slot]
+    refused(
+        capsys,
+        train_argv(world["data"], world["out"], world["cache"], **{flag: bad}),
+        message.format(f=bad),
+        world["t"],
+    )
+
+
+def test_byte_order_mark_is_read_not_kept(world, capsys, fake_model):
+    """A BOM must not become part of the first key: the split loads and trains as without it."""
+    dev = world["data"]["dev"]
+    bom = write(world["t"] / "bom_dev.json", b"\xef\xbb\xbf" + dev.read_bytes())
+    from isoadapt.cli import main
+
+    assert main([str(a) for a in train_argv(world["data"], world["out"], world["cache"], val_data=bom)]) == 0
+    capsys.readouterr()
+    assert json.loads((world["out"] / "metrics.json").read_text())["val"]["baseline"]["queries"] == 12
+
+
+def interrupt_at(monkeypatch, step: int, error: BaseException) -> None:
+    """Make the optimizer's `step`-th call raise `error`, as Ctrl-C or a failing disk would mid-run."""
+    import torch
+
+    real, calls = torch.optim.AdamW.step, {"n": 0}
+
+    def step_or_fail(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step_or_fail)
+
+
+def test_ctrl_c_names_the_checkpoint(world, capsys, fake_model, monkeypatch):
+    interrupt_at(monkeypatch, 4, KeyboardInterrupt())
+    staging = world["t"] / ".out.partial"
+    line = one_line(capsys, train_argv(world["data"], world["out"], world["cache"], save_steps=2), code=130)
+    assert (
+        line
+        == f"isoadapt: interrupted: training of {world['out']} interrupted: its checkpoint is kept in {staging}; rerun the same command with --resume to continue"
+    )
+    assert (staging / "checkpoint" / "checkpoint.json").is_file() and not world["out"].exists()
+
+
+def test_ctrl_c_before_any_checkpoint_keeps_nothing(world, capsys, fake_model, monkeypatch):
+    import isoadapt.training_run
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(isoadapt.training_run, "evaluate_split", stop)
+    before = tree(world["t"], skip=("cache",))
+    line = one_line(capsys, train_argv(world["data"], world["out"], world["cache"]), code=130)
+    assert line == f"isoadapt: interrupted: training of {world['out']} interrupted: nothing was kept"
+    assert tree(world["t"], skip=("cache",)) == before
+
+
+def test_a_full_disk_mid_run_is_one_line_and_keeps_the_checkpoint(world, capsys, fake_model, monkeypatch):
+    interrupt_at(monkeypatch, 4, OSError(28, "No space left on device", str(world["t"] / "disk")))
+    staging = world["t"] / ".out.partial"
+    line = one_line(capsys, train_argv(world["data"], world["out"], world["cache"], save_steps=2))
+    assert (
+        line
+        == ERROR
+        + f"{world['t']}/disk: No space left on device; its checkpoint is kept in {staging}; rerun the same command with --resume to continue"
+    )
+
+
+def test_an_unexpected_failure_before_a_checkpoint_keeps_nothing(world, capsys, fake_model, monkeypatch):
+    interrupt_at(monkeypatch, 1, RuntimeError("boom"))
+    before = tree(world["t"], skip=("cache",))
+    line = one_line(capsys, train_argv(world["data"], world["out"], world["cache"]), code=1)
+    assert line == ERROR + "RuntimeError: boom; nothing was kept (rerun with --debug for the traceback and report it)"
+    assert tree(world["t"], skip=("cache",)) == before
+
+
+def test_debug_shows_the_traceback(world, capsys, fake_model, monkeypatch):
+    from isoadapt.cli import main
+
+    interrupt_at(monkeypatch, 1, RuntimeError("boom"))
+    assert main([str(a) for a in train_argv(world["data"], world["out"], world["cache"])] + ["--debug"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.fixture
+def interrupted(world, capsys, fake_model, monkeypatch):
+    """A run stopped by Ctrl-C at step 4, with checkpoints every 2 steps."""
+    import torch
+
+    real = torch.optim.AdamW.step
+    interrupt_at(monkeypatch, 4, KeyboardInterrupt())
+    one_line(capsys, train_argv(world["data"], world["out"], world["cache"], save_steps=2, epochs=2), code=130)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real)
+    return world
+
+
+def test_resume_with_other_settings_is_refused(interrupted, capsys):
+    w = interrupted
+    argv = train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=3, batch_size=8, resume=True)
+    message = "--resume: the interrupted run used other settings (batch_size 4 -> 8; epochs 2 -> 3); resume continues the same run: rerun with its settings or without --resume"
+    refused(capsys, argv, message, w["t"])
+
+
+def test_resume_from_a_damaged_checkpoint_is_refused(interrupted, capsys):
+    w = interrupted
+    checkpoint = w["t"] / ".out.partial" / "checkpoint"
+    write(checkpoint / "checkpoint.safetensors", b"\x00garbage" * 10)
+    line = one_line(capsys, train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=2, resume=True))
+    assert line.startswith(ERROR + f"{checkpoint}: damaged checkpoint (SafetensorError: ")
+    assert line.endswith("); rerun without --resume to start over")
+    assert not w["out"].exists()
+
+
+def test_resume_from_a_hand_edited_checkpoint_state_is_refused(interrupted, capsys):
+    w = interrupted
+    state = write(w["t"] / ".out.partial" / "checkpoint" / "checkpoint.json", "[1, 2]")
+    line = one_line(capsys, train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=2, resume=True))
+    assert line == ERROR + f"{state}: damaged checkpoint (no step history); rerun without --resume to start over"
+
+
+def test_resume_with_the_same_settings_finishes(interrupted, capsys):
+    from isoadapt.cli import main
+
+    w = interrupted
+    assert main([str(a) for a in train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=2, resume=True)]) == 0
+    assert json.loads((w["out"] / "status.json").read_text()) == {"completed": True}
+    assert not (w["t"] / ".out.partial").exists()
+
+
+def test_a_second_writer_of_the_same_run_is_refused(world, capsys, fake_model):
+    from isoadapt.run_folder import RunFolder
+
+    first = RunFolder(world["out"], overwrite=False)
+    first.open({"who": "first"})
+    try:
+        message = f"--output_dir {world['out']}: another isoadapt process is writing this run ({world['t'] / '.out.partial'}); wait for it or choose another folder"
+        refused(capsys, train_argv(world["data"], world["out"], world["cache"]), message, world["t"])
+    finally:
+        first.close_failed(keep=False)
