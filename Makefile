@@ -27,11 +27,14 @@ $(RAW)/cherche-2.2.1.tar.gz: | .venv/.installed
 	mkdir -p $(RAW)
 	$(PIP) download -q --no-deps --no-binary :all: cherche==2.2.1 -d $(RAW)
 
-# The main job: prepare the data, run the research plan on the default model, print the report table.
+# The main job: prepare the data, run the research plan and the adapters plan on the default model, print
+# both report tables (the adapters report names the configuration that validation recommends).
 demo: setup
 	$(PY) -m isoadapt.cli prepare semanlink --source $(RAW)/cherche-2.2.1.tar.gz
 	$(PY) -m isoadapt.cli prepare stsb
 	$(PY) -m isoadapt.cli experiment --plan plans/research.toml --data semanlink \
+		--base_model "sentence-transformers/all-mpnet-base-v2"
+	$(PY) -m isoadapt.cli experiment --plan plans/adapters.toml --data semanlink \
 		--base_model "sentence-transformers/all-mpnet-base-v2"
 
 test: setup

@@ -106,13 +106,13 @@ DAMAGE = [
         "head config with an extra key",
         HEAD_CONFIG,
         '{"type": "linear", "dim": 16, "evil": "os.system"}',
-        "{run}/head/head_config.json: a linear head takes ['dim']; unknown ['evil']",
+        "{run}/head/head_config.json: a linear head takes ['adapt', 'dim', 'out_dim']; unknown ['evil']",
     ),
     (
         "head config without dim",
         HEAD_CONFIG,
         '{"type": "linear"}',
-        "{run}/head/head_config.json: a linear head takes ['dim']; missing ['dim']",
+        "{run}/head/head_config.json: a linear head takes ['adapt', 'dim', 'out_dim']; missing ['dim']",
     ),
     (
         "head config of an unknown type",

@@ -338,3 +338,57 @@ def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
     ours = apply_head(head, base[:50])
     cosine = (theirs * ours).sum(axis=1) / np.linalg.norm(theirs, axis=1) / np.linalg.norm(ours, axis=1)
     assert theirs.shape == (50, 64) and cosine.min() >= 0.9999
+
+
+@pytest.mark.slow
+def test_query_only_export_routes_queries_through_the_head_in_plain_sentence_transformers(
+    real_slice, trained_run, tmp_path
+):
+    """A query-only head exports as a Router: in a fresh process that imports only sentence-transformers,
+    encode_query reproduces head(base) and encode_document the base vectors, both at cosine >= 0.9999."""
+    import numpy as np
+
+    from isoadapt.encoder import Encoder
+    from isoadapt.evaluate import apply_head
+    from isoadapt.head import load_head
+
+    _, cache, _ = trained_run
+    run = tmp_path / "query-only"
+    argv = research_command(
+        real_slice,
+        run,
+        cache,
+        "--adapt",
+        "query",
+        "--contrastive_loss",
+        "infonce",
+        "--lambda_isotropy",
+        "0",
+        "--lambda_contrastive",
+        "1",
+    )
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    exported = tmp_path / "exported"
+    assert main(["export", "--run_dir", str(run), "--out", str(exported), "--cache_dir", str(cache)]) == 0
+    texts = list(json.loads(real_slice["test"].read_text())["queries"].values())[:20]
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    script = (
+        "import json, sys, numpy as np\n"
+        "from sentence_transformers import SentenceTransformer\n"
+        "assert not any(m.startswith('isoadapt') for m in sys.modules)\n"
+        f"m = SentenceTransformer({str(exported)!r}, device='cpu', local_files_only=True)\n"
+        f"texts = json.load(open({str(tmp_path / 'texts.json')!r}))\n"
+        f"np.save({str(tmp_path / 'q.npy')!r}, m.encode_query(texts))\n"
+        f"np.save({str(tmp_path / 'd.npy')!r}, m.encode_document(texts))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    base = Encoder(MINILM, cache).encode(texts)
+    head = load_head(run / "head")
+    assert head.adapt == "query"
+    assert "Router" in (exported / "modules.json").read_text()
+    for saved, ours in (("q.npy", apply_head(head, base)), ("d.npy", base)):
+        theirs = np.load(tmp_path / saved)
+        cosine = (theirs * ours).sum(axis=1) / np.linalg.norm(theirs, axis=1) / np.linalg.norm(ours, axis=1)
+        assert cosine.min() >= 0.9999, saved

@@ -219,18 +219,25 @@ class CachedVectors:
 IN_MEMORY_BYTES = 1 << 30  # training vectors up to 1 GiB are gathered into RAM once; larger sets stay memory-mapped
 
 
-def cached_embed(head: torch.nn.Module, vectors: CachedVectors, locations: list[tuple[int, int]], device: str = "cpu"):
+def cached_embed(
+    head: torch.nn.Module | None, vectors: CachedVectors, locations: list[tuple[int, int]], device: str = "cpu"
+):
     """text indices (k,) -> projected embeddings (k, d), from cached base vectors: gathered into RAM once
-    when they fit in IN_MEMORY_BYTES, else read batch by batch from the memory-mapped shards."""
+    when they fit in IN_MEMORY_BYTES, else read batch by batch from the memory-mapped shards. A None head
+    gives the base vectors themselves (documents under a query-only head)."""
+    head = head if head is not None else torch.nn.Identity()
     if len(locations) * vectors.encoder.dim * 4 <= IN_MEMORY_BYTES:
         table = torch.from_numpy(vectors.gather(locations)).to(device)  # (texts, d)
         return lambda indices: head(table[indices])
     return lambda indices: head(torch.from_numpy(vectors.gather([locations[i] for i in indices.tolist()])).to(device))
 
 
-def memoized(encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
-    """In-memory memo for vectors that must not enter the disk cache (a fine-tuned encoder's)."""
-    memo: dict[str, np.ndarray] = {}
+def memoized(
+    encode: Callable[[list[str]], np.ndarray], memo: dict[str, np.ndarray] | None = None
+) -> Callable[[list[str]], np.ndarray]:
+    """In-memory memo for vectors that must not enter the disk cache (a fine-tuned encoder's), optionally
+    seeded with vectors that encoder already gave for the same weights."""
+    memo = memo if memo is not None else {}
 
     def vectors(texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in memo))

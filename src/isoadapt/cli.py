@@ -9,11 +9,12 @@ import sys
 import traceback
 from pathlib import Path
 
-from isoadapt.config import DEFAULT_CACHE_DIR, TrainConfig
+from isoadapt import __version__
+from isoadapt.config import DEFAULT_CACHE_DIR, HEAD_INITS, TrainConfig
 from isoadapt.encoder import BACKENDS
 from isoadapt.errors import InputError, Interrupted, describe
-from isoadapt.head import TRAINABLE_HEADS
-from isoadapt.losses.objective import ISOTROPY_LOSSES
+from isoadapt.head import ADAPT_SIDES, TRAINABLE_HEADS
+from isoadapt.losses.objective import CONTRASTIVE_LOSSES, ISOTROPY_LOSSES
 from isoadapt.offline_models import MPNET
 from isoadapt.tracking import TRACKERS
 
@@ -123,6 +124,43 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
     parser.add_argument(
+        "--contrastive_loss",
+        choices=list(CONTRASTIVE_LOSSES),
+        default=d.contrastive_loss,
+        help="margin: the research's hinge on cosine; infonce: cross-entropy over in-batch candidates "
+        "(sentence-transformers' MultipleNegativesRankingLoss), other relevant candidates masked",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=d.temperature, help="InfoNCE temperature (scale = 1 / temperature)"
+    )
+    parser.add_argument(
+        "--head_init",
+        choices=list(HEAD_INITS),
+        default=d.head_init,
+        help="where the linear head starts: the identity, or whitening / all-but-the-top fitted on the training texts",
+    )
+    parser.add_argument(
+        "--out_dim", type=int, help="output width of a whitening-initialised head (default: the encoder's)"
+    )
+    parser.add_argument(
+        "--adapt",
+        choices=list(ADAPT_SIDES),
+        default=d.adapt,
+        help="both: queries and documents pass through the head; query: only queries do, documents keep their "
+        "base vectors (no re-indexing)",
+    )
+    parser.add_argument(
+        "--eval_steps",
+        type=int,
+        help="also score validation every N steps (it is always scored at the start and after each epoch); "
+        "the head with the best validation NDCG@10 is kept",
+    )
+    parser.add_argument(
+        "--early_stopping_patience",
+        type=int,
+        help="stop after this many validation scores in a row without a new best",
+    )
+    parser.add_argument(
         "--tracker", choices=list(TRACKERS), default=d.tracker, help="where per-step losses and metrics go"
     )
     parser.add_argument(
@@ -144,6 +182,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="isoadapt", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"isoadapt {__version__}")
     parser.add_argument(
         "--debug",
         action="store_true",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from isoadapt.encoder import BACKENDS
 from isoadapt.errors import InputError
-from isoadapt.head import TRAINABLE_HEADS
+from isoadapt.head import ADAPT_SIDES, TRAINABLE_HEADS
 from isoadapt.losses.objective import IsotropyObjective
 from isoadapt.offline_models import MPNET
 from isoadapt.owned_folders import check_folder_path
@@ -16,6 +16,7 @@ from isoadapt.tracking import TRACKERS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
 MAX_SEED = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1
+HEAD_INITS = ("identity", "whitening", "abtt")  # where a linear head starts: the identity or a fitted transform
 MAX_EPOCHS = 10_000  # far beyond any useful run over cached vectors; 10**12 would only look like a hang
 
 
@@ -104,6 +105,13 @@ class TrainConfig:
     resume: bool = False
     tracker: str = "tensorboard"
     tracking_uri: str | None = None
+    contrastive_loss: str = "margin"
+    temperature: float = 0.05
+    head_init: str = "identity"
+    out_dim: int | None = None
+    adapt: str = "both"
+    eval_steps: int | None = None
+    early_stopping_patience: int | None = None
 
     def validate(self) -> IsotropyObjective:
         """Check every setting before any file is read or written; return the objective they define."""
@@ -130,9 +138,31 @@ class TrainConfig:
         if self.encode_backend != "torch" and not self.freeze_base:
             raise InputError(f"--encode_backend {self.encode_backend}: full fine-tuning needs the torch backend")
         _at_least("encode_batch_size", self.encode_batch_size, 1, 1 << 16)
+        self._validate_head_settings()
+        for name in ("eval_steps", "early_stopping_patience", "out_dim"):
+            if getattr(self, name) is not None:
+                _at_least(name, getattr(self, name), 1)
         check_folder_path(Path(self.cache_dir), "--cache_dir")
         check_device(self.device)
         return self.objective()
+
+    def _validate_head_settings(self) -> None:
+        """Which head, started where, on which side: combinations that cannot work are refused up front."""
+        if self.head_init not in HEAD_INITS:
+            raise InputError(f"--head_init {self.head_init}: expected one of {list(HEAD_INITS)}")
+        if self.adapt not in ADAPT_SIDES:
+            raise InputError(f"--adapt {self.adapt}: expected one of {list(ADAPT_SIDES)}")
+        if self.head != "linear" and (self.head_init != "identity" or self.out_dim or self.adapt != "both"):
+            raise InputError(f"--head {self.head}: --head_init, --out_dim and --adapt query need the linear head")
+        if self.head_init != "whitening" and self.out_dim is not None:
+            raise InputError(
+                f"--out_dim {self.out_dim}: only a whitening-initialised head changes the width (--head_init whitening)"
+            )
+        if self.adapt == "query" and (self.head_init != "identity" or not self.freeze_base):
+            raise InputError(
+                "--adapt query: documents keep their base vectors, so the head starts at the identity "
+                "over a frozen encoder (--head_init identity, --freeze_base)"
+            )
 
     def objective(self) -> IsotropyObjective:
         return IsotropyObjective(
@@ -142,6 +172,8 @@ class TrainConfig:
             self.margin,
             self.variance_target,
             self.isotropy_loss,
+            self.contrastive_loss,
+            self.temperature,
         )
 
     def to_dict(self) -> dict:

@@ -46,11 +46,30 @@ class Evaluation:
     spectrum: np.ndarray  # normalised covariance eigenvalues, descending
 
 
-def evaluate_split(split: EvalSet, vectors: VectorSource, head: torch.nn.Module | None = None) -> Evaluation:
-    """Retrieval metrics and isotropy diagnostics of the (optionally transformed) queries + corpus."""
+def document_head(head: torch.nn.Module | None) -> torch.nn.Module | None:
+    """The head documents pass through: none for a query-only head (documents keep their base vectors)."""
+    return head if head is not None and getattr(head, "adapt", "both") == "both" else None
+
+
+def ndcg_at_10(split: EvalSet, query_ids, query_vectors, doc_ids, doc_vectors, head=None) -> float:
+    """Validation's one number, on vectors already computed: cheap enough to call every epoch."""
+    queries, documents = apply_head(head, query_vectors), apply_head(document_head(head), doc_vectors)
+    return retrieval_scores(split.qrels, exact_search(queries, documents, query_ids, doc_ids, top_k=10))[0]["ndcg@10"]
+
+
+def evaluate_split(
+    split: EvalSet,
+    vectors: VectorSource,
+    head: torch.nn.Module | None = None,
+    documents: np.ndarray | None = None,
+    similarity: str = "cosine",
+) -> Evaluation:
+    """Retrieval metrics and isotropy diagnostics of the (optionally transformed) queries + corpus.
+    `documents` replaces the corpus' vectors (in the split's corpus order): NUDGE's stored vectors."""
     query_ids, query_vectors, doc_ids, doc_vectors = split_vectors(split, vectors)
-    query_vectors, doc_vectors = apply_head(head, query_vectors), apply_head(head, doc_vectors)
-    run = exact_search(query_vectors, doc_vectors, query_ids, doc_ids, top_k=100)
+    doc_vectors = documents if documents is not None else doc_vectors
+    query_vectors, doc_vectors = apply_head(head, query_vectors), apply_head(document_head(head), doc_vectors)
+    run = exact_search(query_vectors, doc_vectors, query_ids, doc_ids, top_k=100, similarity=similarity)
     scores, per_query = retrieval_scores(split.qrels, run)
     space = np.concatenate([query_vectors, doc_vectors])
     std = per_dimension_std(space)
@@ -73,7 +92,9 @@ def evaluate_split(split: EvalSet, vectors: VectorSource, head: torch.nn.Module 
 def evaluate_sts(pairs: StsPairs, vectors: VectorSource, head: torch.nn.Module | None = None) -> float:
     """Spearman of cosine vs gold score through the same (optional) head."""
     return sts_spearman(
-        apply_head(head, vectors(pairs.sentence1)), apply_head(head, vectors(pairs.sentence2)), np.asarray(pairs.scores)
+        apply_head(head, vectors(pairs.sentence1)),
+        apply_head(document_head(head), vectors(pairs.sentence2)),  # a query-only head: sentence1 is the query
+        np.asarray(pairs.scores),
     )
 
 

@@ -12,38 +12,43 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from isoadapt import __version__
 from isoadapt.cache import CachedVectors
 from isoadapt.config import MAX_SEED, TrainConfig, check_device
 from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
+from isoadapt.document_tuning import SIMILARITY, nudge_documents, split_answers, training_answers
 from isoadapt.encoder import Encoder
 from isoadapt.errors import InputError, Interrupted, failure
 from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts
 from isoadapt.fileio import atomic_write_json, read_json, sha256_file
-from isoadapt.head import save_head
+from isoadapt.head import load_head, save_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
 from isoadapt.plan import Plan, PlanEntry, load_plan
 from isoadapt.posthoc import fit_posthoc
-from isoadapt.report import write_report
+from isoadapt.report import recommendations, write_report
 from isoadapt.training_run import run_training, seed_everything
 
 log = logging.getLogger(__name__)
-RESULT_SCHEMA = 1
+RESULT_SCHEMA = 2  # 2: trained heads are selected on validation
 
 
 @dataclass
 class SeedResult:
-    """What the report needs from one (configuration, seed)."""
+    """What the report needs from one (configuration, seed). `val_ndcg` is what selection saw (the selected
+    state's validation NDCG@10); test numbers are of that selected state only."""
 
     seed: int | None
     test: dict
-    val: dict | None
+    val_ndcg: float | None
     per_query: dict[str, float]
     spectrum: list[float]
     sts: float | None
+    sts_dev: float | None = None  # STS-B dev Spearman: the guard that selection may use (test STS only reports)
     history: list[dict] = field(default_factory=list)
+    curve: list[dict] = field(default_factory=list)
     collapsed: bool = False
     collapse_reasons: list[str] = field(default_factory=list)
     reused: bool = False
@@ -57,17 +62,23 @@ class ExperimentData:
     dev: Path
     test: Path
     sts: Path | None
+    sts_dev: Path | None  # STS-B dev pairs: the STS guard of selection (validation, like dev.json)
+    shift: Path | None  # a second kind of input for the generalisation check (STS-B sentences as queries)
 
     @classmethod
     def locate(cls, data_root: Path, name: str, sts: Path | None) -> ExperimentData:
         base = data_root / name
         smoke = data_root / f"{name}_smoke" / "train.json"
+        shift = data_root / "stsb" / "test.json"
+        sts_dev = data_root / "stsb" / "sts_dev.json"
         paths = cls(
             smoke if smoke.is_file() else base / "train.json",
             base / "train.json",
             base / "dev.json",
             base / "test.json",
             sts,
+            sts_dev if sts and sts_dev.is_file() else None,
+            shift if shift.is_file() and name != "stsb" else None,
         )
         for path in (paths.train_full, paths.dev, paths.test):
             if not path.is_file():
@@ -75,11 +86,10 @@ class ExperimentData:
         return paths
 
 
-def _seed_result(evaluations: dict[str, Evaluation], sts: float | None, **extra) -> SeedResult:
-    test = evaluations["test"]
+def _seed_result(test: Evaluation, val_ndcg: float | None, sts: float | None, **extra) -> SeedResult:
     return SeedResult(
         test=test.metrics,
-        val=evaluations["val"].metrics if "val" in evaluations else None,
+        val_ndcg=val_ndcg,
         per_query=test.per_query,
         spectrum=[float(x) for x in test.spectrum],
         sts=sts,
@@ -100,17 +110,12 @@ def run_experiment(
     encoder: Encoder | None = None,
     encode_backend: str = "torch",
 ) -> Path:
+    """Check everything, run every (configuration, seed) into a staging folder, write the report, and move
+    the folder into place; a stopped plan keeps its finished runs and says where."""
     plan = load_plan(plan_path)
     if sts_data is None and (data_root / "stsb" / "sts_test.json").is_file():
         sts_data = data_root / "stsb" / "sts_test.json"
     data = ExperimentData.locate(data_root, data_name, sts_data)
-    splits: dict[str, EvalSet] = {"val": load_eval(data.dev), "test": load_eval(data.test)}
-    sts = load_sts(data.sts) if data.sts else None
-    smoke_train, full_train = (
-        load_train(data.train_smoke),
-        (load_train(data.train_full) if any(e.train == "full" for e in plan.entries) else None),
-    )
-
     check_device(device)
     check_folder_path(runs_root, "--runs_root")
     encoder = encoder or Encoder(base_model, cache_dir, device, backend=encode_backend)
@@ -118,62 +123,11 @@ def run_experiment(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     final = runs_root / f"{plan.name}-{data_name}-{stamp}"
     staging = new_staging(final)
-    started = time.perf_counter()
     try:
-        vectors = CachedVectors(encoder, cache_dir)
-        # Encode everything the plan will read, once, up front: later steps only hit the cache.
-        needed = [t for s in splits.values() for t in (*s.queries.values(), *s.corpus.values())]
-        for examples in (smoke_train, full_train or []):
-            needed += [t for e in examples for t in (e.query, e.positive, e.negative) if t]
-        if sts:
-            needed += sts.sentence1 + sts.sentence2
-        vectors(list(dict.fromkeys(needed)))
-
-        baseline = {"test": evaluate_split(splits["test"], vectors)}
-        base_sts = evaluate_sts(sts, vectors) if sts else None
-        results: dict[str, list[SeedResult]] = {}
-        train_texts = list(dict.fromkeys(t for e in smoke_train for t in (e.query, e.positive, e.negative) if t))
-        jobs = [(entry, seed) for entry in plan.entries for seed in _entry_seeds(entry, plan, seeds)]
-        for entry, seed in tqdm(jobs, desc=f"plan {plan.name}", unit="run"):
-            t0 = time.perf_counter()
-            if entry.kind == "baseline":
-                result = _seed_result(baseline, base_sts, seed=None)
-            elif entry.kind == "posthoc":
-                head = fit_posthoc(entry.transform, vectors(train_texts), **entry.options)
-                save_head(head, staging / "runs" / entry.name / "head")
-                atomic_write_json(
-                    staging / "runs" / entry.name / "config.json",
-                    {
-                        "config": {
-                            "base_model": base_model,
-                            "encode_backend": encoder.backend,
-                            "kind": "posthoc",
-                            "transform": entry.transform,
-                            **entry.options,
-                        }
-                    },
-                )
-                atomic_write_json(staging / "runs" / entry.name / "status.json", {"completed": True})
-                evaluations = {"test": evaluate_split(splits["test"], vectors, head)}
-                result = _seed_result(evaluations, evaluate_sts(sts, vectors, head) if sts else None, seed=None)
-            else:
-                result = _train_entry(entry, seed, data, encoder, cache_dir, staging, baseline, device)
-            result.seconds = round(time.perf_counter() - t0, 2)
-            results.setdefault(entry.name, []).append(result)
-        meta = {
-            "plan": str(plan.path),
-            "plan_name": plan.name,
-            "data": data_name,
-            "base_model": base_model,
-            "seeds": seeds or plan.seeds,
-            "encoder": encoder.identity,
-            "encode_backend": encoder.backend,
-            "isoadapt": __version__,
-            "started_utc": stamp,
-            "seconds": round(time.perf_counter() - started, 1),
-            "paths": {k: (str(v) if v else None) for k, v in asdict(data).items()},
-        }
-        write_report(staging, plan, results, meta, base_sts)
+        runner = PlanRun(plan, data, encoder, cache_dir, staging, device)
+        results = runner.run_all(seeds)
+        meta = runner.meta(data_name, base_model, seeds, stamp)
+        write_report(staging, plan, results, meta, runner.base_sts, runner.shift_check, runner.base_sts_dev)
         mark_owned(staging, "report")
         install(staging, final)
     except KeyboardInterrupt:
@@ -181,6 +135,147 @@ def run_experiment(
     except Exception as err:
         raise failure(err, _close_failed(staging)) from err
     return final
+
+
+class PlanRun:
+    """One plan on one dataset: the data loaded once, every text encoded once, then one method per kind
+    of row. Validation is scored for every row (it is what selects); test only reports."""
+
+    def __init__(self, plan: Plan, data: ExperimentData, encoder: Encoder, cache_dir: Path, staging: Path, device: str):
+        self.plan, self.data, self.encoder, self.cache_dir, self.staging, self.device = (
+            plan,
+            data,
+            encoder,
+            cache_dir,
+            staging,
+            device,
+        )
+        self.started = time.perf_counter()
+        self.splits: dict[str, EvalSet] = {"val": load_eval(data.dev), "test": load_eval(data.test)}
+        self.shift = load_eval(data.shift) if data.shift else None
+        self.sts = load_sts(data.sts) if data.sts else None
+        self.sts_dev = load_sts(data.sts_dev) if data.sts_dev else None
+        needs_full = any(e.train == "full" for e in plan.entries)
+        self.train = {
+            "smoke": load_train(data.train_smoke),
+            "full": load_train(data.train_full) if needs_full else None,
+        }
+        self.vectors = CachedVectors(encoder, cache_dir)
+        self.vectors(self._every_text())  # encode once, up front: later steps only hit the cache
+        self.baseline = {"test": evaluate_split(self.splits["test"], self.vectors)}
+        self.base_sts = evaluate_sts(self.sts, self.vectors) if self.sts else None
+        self.base_sts_dev = self.sts_dev_of(None)
+        self.shift_check: dict | None = None
+
+    def _every_text(self) -> list[str]:
+        splits = [*self.splits.values(), *([self.shift] if self.shift else [])]
+        needed = [t for s in splits for t in (*s.queries.values(), *s.corpus.values())]
+        for examples in self.train.values():
+            needed += [t for e in examples or [] for t in (e.query, e.positive, e.negative) if t]
+        for pairs in (self.sts, self.sts_dev):
+            needed += pairs.sentence1 + pairs.sentence2 if pairs else []
+        return list(dict.fromkeys(needed))
+
+    def run_all(self, seeds: list[int] | None) -> dict[str, list[SeedResult]]:
+        results: dict[str, list[SeedResult]] = {}
+        jobs = [(entry, seed) for entry in self.plan.entries for seed in _entry_seeds(entry, self.plan, seeds)]
+        run = {
+            "baseline": self.run_baseline,
+            "posthoc": self.run_posthoc,
+            "nudge": self.run_nudge,
+            "train": self.run_train,
+        }
+        for entry, seed in tqdm(jobs, desc=f"plan {self.plan.name}", unit="run"):
+            t0 = time.perf_counter()
+            result = run[entry.kind](entry, seed)
+            result.seconds = round(time.perf_counter() - t0, 2)
+            results.setdefault(entry.name, []).append(result)
+        self.shift_check = self.check_shift(results)
+        return results
+
+    def sts_dev_of(self, head) -> float | None:
+        return evaluate_sts(self.sts_dev, self.vectors, head) if self.sts_dev else None
+
+    def val_ndcg(self, head=None, documents=None, similarity: str = "cosine") -> float:
+        return evaluate_split(self.splits["val"], self.vectors, head, documents, similarity).metrics["ndcg@10"]
+
+    def run_baseline(self, entry: PlanEntry, seed: int | None) -> SeedResult:
+        return _seed_result(self.baseline["test"], self.val_ndcg(), self.base_sts, seed=None, sts_dev=self.base_sts_dev)
+
+    def run_posthoc(self, entry: PlanEntry, seed: int | None) -> SeedResult:
+        texts = list(dict.fromkeys(t for e in self.train[entry.train] for t in (e.query, e.positive, e.negative) if t))
+        head = fit_posthoc(entry.transform, self.vectors(texts), **entry.options)  # training texts only
+        folder = self.staging / "runs" / entry.name
+        save_head(head, folder / "head")
+        config = {"base_model": self.encoder.name, "encode_backend": self.encoder.backend, "kind": "posthoc"}
+        atomic_write_json(folder / "config.json", {"config": {**config, "transform": entry.transform, **entry.options}})
+        atomic_write_json(folder / "status.json", {"completed": True})
+        test = evaluate_split(self.splits["test"], self.vectors, head)
+        sts = evaluate_sts(self.sts, self.vectors, head) if self.sts else None
+        return _seed_result(test, self.val_ndcg(head), sts, seed=None, sts_dev=self.sts_dev_of(head))
+
+    def run_nudge(self, entry: PlanEntry, seed: int | None) -> SeedResult:
+        """NUDGE moves the stored document vectors of the evaluation corpus (dev and test share it here)."""
+        corpus = self.splits["test"].corpus
+        doc_ids = list(corpus)
+        if doc_ids != list(self.splits["val"].corpus):
+            raise InputError(f"{self.plan.path}: config {entry.name!r}: NUDGE needs dev and test to share one corpus")
+        queries, answers = training_answers(self.train[entry.train], doc_ids, corpus)
+        val_ids, val_answers = split_answers(self.splits["val"], doc_ids)
+        val_queries = self.vectors([self.splits["val"].queries[q] for q in val_ids])
+        tuned = nudge_documents(
+            entry.transform,
+            self.vectors([corpus[d] for d in doc_ids]),
+            self.vectors(queries),
+            answers,
+            val_queries,
+            val_answers,
+        )
+        similarity = SIMILARITY[entry.transform]
+        test = evaluate_split(self.splits["test"], self.vectors, documents=tuned, similarity=similarity)
+        return _seed_result(test, self.val_ndcg(documents=tuned, similarity=similarity), None, seed=None)
+
+    def run_train(self, entry: PlanEntry, seed: int | None) -> SeedResult:
+        result, head = _train_entry(
+            entry, seed, self.data, self.encoder, self.cache_dir, self.staging, self.baseline, self.device
+        )
+        if head is not None:  # a frozen encoder: the head alone is the model (a fine-tuned encoder is not checked)
+            result.sts_dev = self.sts_dev_of(head)
+        return result
+
+    def check_shift(self, results: dict[str, list[SeedResult]]) -> dict | None:
+        """The recommended configuration (and the best post-hoc row) on a second kind of input, next to the
+        base model: does what wins in-domain hold when the query style shifts?"""
+        if self.shift is None:
+            return None
+        picks = recommendations(self.plan, results, self.base_sts_dev)
+        rows = {"base model": self._shift_ndcg([None])}
+        for role in ("recommended", "best_posthoc"):
+            name = picks.get(role)
+            if name:
+                heads = sorted((self.staging / "runs" / name).glob("seed*/head")) or [
+                    self.staging / "runs" / name / "head"
+                ]
+                rows[name] = self._shift_ndcg([load_head(h) for h in heads])
+        return {"data": str(self.data.shift), "queries": len(self.shift.queries), "ndcg@10": rows}
+
+    def _shift_ndcg(self, heads: list) -> float:
+        return float(sum(evaluate_split(self.shift, self.vectors, h).metrics["ndcg@10"] for h in heads) / len(heads))
+
+    def meta(self, data_name: str, base_model: str, seeds: list[int] | None, stamp: str) -> dict:
+        return {
+            "plan": str(self.plan.path),
+            "plan_name": self.plan.name,
+            "data": data_name,
+            "base_model": base_model,
+            "seeds": seeds or self.plan.seeds,
+            "encoder": self.encoder.identity,
+            "encode_backend": self.encoder.backend,
+            "isoadapt": __version__,
+            "started_utc": stamp,
+            "seconds": round(time.perf_counter() - self.started, 1),
+            "paths": {k: (str(v) if v else None) for k, v in asdict(self.data).items()},
+        }
 
 
 def _close_failed(staging: Path) -> str:
@@ -220,7 +315,7 @@ def _train_entry(
     staging: Path,
     baseline: dict[str, Evaluation],
     device: str,
-) -> SeedResult:
+) -> tuple[SeedResult, torch.nn.Module | None]:
     cfg = TrainConfig(
         train_data=str(data.train_full if entry.train == "full" else data.train_smoke),
         val_data=str(data.dev),
@@ -244,25 +339,26 @@ def _train_entry(
                 seed,
                 stored,
             )
-            return SeedResult(**{**read_json(stored), "reused": True})
+            return SeedResult(**{**read_json(stored), "reused": True}), None
     seed_everything(seed)
     run = run_training(cfg, encoder=encoder, quiet=True, base_evaluations=baseline, splits_to_report=("test",))
-    if not cfg.freeze_base:
-        shutil.rmtree(
-            Path(cfg.output_dir) / "encoder", ignore_errors=True
-        )  # 400 MB per run; the metrics are what the plan needs
+    if not cfg.freeze_base:  # 400 MB per run, inside the run folder this plan made; the metrics are what it needs
+        shutil.rmtree(Path(cfg.output_dir) / "encoder", ignore_errors=True)
     sts = run.metrics.get("sts_spearman", {}).get("trained")
+    validation = run.metrics["validation"]
     result = _seed_result(
-        run.trained,
+        run.trained["test"],
+        validation["selected"]["ndcg@10"],
         sts,
         seed=seed,
         history=run.history,
+        curve=validation["curve"],
         collapsed=run.metrics["collapsed"],
         collapse_reasons=run.metrics["collapse_reasons"],
     )
     if reuse_key:
         atomic_write_json(cache_dir / "results" / f"{reuse_key}.json", asdict(result), indent=None)
-    return result
+    return result, (run.head if cfg.freeze_base else None)
 
 
 def _result_key(cfg: TrainConfig, encoder: Encoder) -> str:

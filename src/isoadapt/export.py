@@ -1,5 +1,7 @@
 """Export a run as a standard SentenceTransformer folder: the base modules, a Dense module carrying the
-head, and a final Normalize (the run scores by cosine), so `SentenceTransformer(DIR)` loads it anywhere."""
+head, and a final Normalize (the run scores by cosine), so `SentenceTransformer(DIR)` loads it anywhere.
+A query-only head becomes a sentence-transformers Router: `encode_query` applies the head, and
+`encode_document` gives the base vectors, so an existing index needs no re-embedding."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ def check_export_target(run_dir: Path, out_dir: Path, overwrite: bool) -> None:
 
 def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = False) -> Path:
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Dense, Normalize
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Router
 
     config = read_run_config(run_dir)
     check_export_target(run_dir, out_dir, overwrite)
@@ -58,7 +60,12 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
         init_weight=weight,
         init_bias=bias,
     )
-    exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")
+    if head.adapt == "query":  # encode_query applies the head, encode_document keeps the base vectors
+        base = list(model)
+        router = Router.for_query_document(query_modules=[*base, dense, Normalize()], document_modules=base)
+        exported = SentenceTransformer(modules=[router], device="cpu")
+    else:
+        exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")
     exported.max_seq_length = model.max_seq_length
     with staged_folder(out_dir, "export") as staging:
         exported.save(str(staging))

@@ -16,26 +16,46 @@ CONFIG_FILE = "head_config.json"
 WEIGHTS_FILE = "head.safetensors"
 
 
-class LinearHead(nn.Module):
-    """A d -> d linear map starting at the identity, so an untrained head reproduces the base scores exactly."""
+ADAPT_SIDES = ("both", "query")  # which texts pass through the head; documents keep base vectors with "query"
 
-    def __init__(self, dim: int):
+
+class LinearHead(nn.Module):
+    """A d -> out_dim linear map. It starts at the identity (out_dim = d), so an untrained head reproduces
+    the base scores exactly, or at a fitted post-hoc transform (`init_from`), so training starts from what
+    already works; with out_dim < d it also reduces the dimension."""
+
+    def __init__(self, dim: int, out_dim: int | None = None, adapt: str = "both"):
         super().__init__()
-        self.dim = dim
-        self.linear = nn.Linear(dim, dim)
+        self.dim, self.out_dim, self.adapt = dim, out_dim or dim, adapt
+        if adapt not in ADAPT_SIDES:
+            raise InputError(f"head adapt {adapt!r}: expected one of {list(ADAPT_SIDES)}")
+        if adapt == "query" and self.out_dim != dim:
+            raise InputError(
+                f"--adapt query: a query-only head must keep the documents' width {dim}, not {self.out_dim}"
+            )
+        self.linear = nn.Linear(dim, self.out_dim)
         with torch.no_grad():
-            self.linear.weight.copy_(torch.eye(dim))
+            self.linear.weight.copy_(torch.eye(self.out_dim, dim))
             self.linear.bias.zero_()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, dim) -> (n, dim)
+    def init_from(self, fitted: AffineHead) -> LinearHead:
+        """Start from a fitted transform's weights (same shapes): whitening, all-but-the-top."""
+        with torch.no_grad():
+            self.linear.weight.copy_(fitted.linear.weight)
+            self.linear.bias.copy_(fitted.linear.bias)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, dim) -> (n, out_dim)
         return self.linear(x)
 
     def config(self) -> dict:
-        return {"type": "linear", "dim": self.dim}
+        return {"type": "linear", "dim": self.dim, "out_dim": self.out_dim, "adapt": self.adapt}
 
 
 class MLPHead(nn.Module):
     """x + W2 GELU(W1 x); W2 starts at zero, so this head also starts as the identity."""
+
+    adapt = "both"
 
     def __init__(self, dim: int, hidden: int | None = None):
         super().__init__()
@@ -56,6 +76,8 @@ class MLPHead(nn.Module):
 class AffineHead(nn.Module):
     """y = W x + b with a fixed, fitted W (out_dim x dim): the form every post-hoc transform takes."""
 
+    adapt = "both"
+
     def __init__(self, dim: int, out_dim: int | None = None, method: str = "affine"):
         super().__init__()
         self.dim, self.out_dim, self.method = dim, out_dim or dim, method
@@ -74,7 +96,11 @@ TRAINABLE_HEADS = ("linear", "mlp")
 
 
 # What each head's config may hold besides "type", and which of it is required: a config can set only these.
-HEAD_FIELDS = {"linear": ({"dim"}, set()), "mlp": ({"dim"}, {"hidden"}), "affine": ({"dim"}, {"out_dim", "method"})}
+HEAD_FIELDS = {
+    "linear": ({"dim"}, {"out_dim", "adapt"}),
+    "mlp": ({"dim"}, {"hidden"}),
+    "affine": ({"dim"}, {"out_dim", "method"}),
+}
 MAX_DIM = 1 << 16
 
 
@@ -96,8 +122,9 @@ def build_head(config: dict, where: str = "head config") -> nn.Module:
         value = options.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIM):
             raise InputError(f"{where}: '{key}' must be an integer from 1 to {MAX_DIM}, got {value!r}")
-    if not isinstance(options.get("method", ""), str):
-        raise InputError(f"{where}: 'method' must be a string")
+    for key in ("method", "adapt"):
+        if not isinstance(options.get(key, ""), str):
+            raise InputError(f"{where}: '{key}' must be a string")
     return HEAD_TYPES[kind](**options)
 
 

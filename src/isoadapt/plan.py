@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from isoadapt.config import MAX_SEED, TrainConfig
+from isoadapt.document_tuning import VARIANTS as NUDGE_VARIANTS
 from isoadapt.errors import InputError
 from isoadapt.posthoc import POSTHOC
 
-KINDS = ("baseline", "train", "posthoc")
+KINDS = ("baseline", "train", "posthoc", "nudge")
 PLAN_KEYS = {"name", "kind", "label", "train", "seeds", "transform", "keep", "remove"}
 RUN_SPECIFIC = {
     "train_data",
@@ -113,6 +114,8 @@ def _entry(path: Path, index: int, raw, defaults: dict, seen: set[str]) -> PlanE
     transform = raw.get("transform")
     if kind == "posthoc" and transform not in POSTHOC:
         raise InputError(f"{path}: {where}: transform {transform!r} must be one of {sorted(POSTHOC)}")
+    if kind == "nudge" and transform not in NUDGE_VARIANTS:
+        raise InputError(f"{path}: {where}: transform {transform!r} must be one of {sorted(NUDGE_VARIANTS)}")
     settings = {k: v for k, v in {**defaults, **raw}.items() if k in SETTABLE}
     if kind == "train":
         try:

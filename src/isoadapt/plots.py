@@ -13,7 +13,13 @@ import numpy as np  # noqa: E402
 from isoadapt.losses.objective import LOGGED_TERMS  # noqa: E402
 from isoadapt.plan import Plan  # noqa: E402
 
-KIND_STYLE = {"baseline": ("black", "s"), "train": ("tab:blue", "o"), "posthoc": ("tab:orange", "D")}
+# Colour, marker and legend label of each plan kind (plan.KINDS).
+KIND_STYLE = {
+    "baseline": ("black", "s", "base model"),
+    "train": ("tab:blue", "o", "trained head"),
+    "posthoc": ("tab:orange", "D", "post-hoc transform"),
+    "nudge": ("tab:green", "^", "NUDGE (document vectors)"),
+}
 
 
 def _png(fig) -> bytes:
@@ -27,21 +33,15 @@ def plot_tradeoff(rows: list[dict]) -> bytes:
     """NDCG@10 against IsoScore, one point per configuration."""
     fig, ax = plt.subplots(figsize=(9, 6))
     for row in rows:
-        color, marker = KIND_STYLE[row["kind"]]
+        color, marker, _ = KIND_STYLE[row["kind"]]
         ax.errorbar(
             row["isoscore"], row["ndcg@10"], yerr=row.get("ndcg@10_std", 0.0), fmt=marker, color=color, capsize=3
         )
         ax.annotate(
             row["name"], (row["isoscore"], row["ndcg@10"]), textcoords="offset points", xytext=(5, 4), fontsize=8
         )
-    for kind, (color, marker) in KIND_STYLE.items():
-        ax.plot(
-            [],
-            [],
-            marker,
-            color=color,
-            label={"baseline": "base model", "train": "trained head", "posthoc": "post-hoc transform"}[kind],
-        )
+    for color, marker, label in KIND_STYLE.values():
+        ax.plot([], [], marker, color=color, label=label)
     ax.set_xlabel("IsoScore of test queries + corpus (1 = isotropic)")
     ax.set_ylabel("test NDCG@10 (mean ± std over seeds)")
     ax.set_title("Retrieval vs isotropy: NDCG@10 against IsoScore, one point per configuration")
@@ -98,5 +98,31 @@ def plot_losses(plan: Plan, results: dict) -> bytes:
     for ax in list(axes.flat)[len(trained) :]:
         ax.axis("off")
     fig.suptitle("Loss terms per step (weighted), first seed of each trained configuration")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_validation(plan: Plan, results: dict) -> bytes:
+    """Validation NDCG@10 against epochs for every seed of each trained configuration, the selected point
+    of each seed marked: where selection stopped, and how far from the start it went."""
+    trained = [e for e in plan.entries if e.kind == "train" and e.name in results and results[e.name][0].curve]
+    cols = 3
+    rows = max(1, -(-len(trained) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
+    for ax, entry in zip(axes.flat, trained):
+        for result in results[entry.name]:
+            epochs = [p["epoch"] for p in result.curve]
+            scores = [p["ndcg@10"] for p in result.curve]
+            line = ax.plot(epochs, scores, linewidth=1, label=f"seed {result.seed}")[0]
+            best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+            ax.plot([epochs[best]], [scores[best]], "o", color=line.get_color())
+        ax.set_title(entry.name, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_ylabel("val NDCG@10", fontsize=8)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(trained) :]:
+        ax.axis("off")
+    fig.suptitle("Validation NDCG@10 during training (dot: the selected state)")
     fig.tight_layout()
     return _png(fig)

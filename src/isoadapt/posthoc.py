@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from isoadapt.errors import InputError
-from isoadapt.head import AffineHead
+from isoadapt.head import AffineHead, LinearHead
 
 
 def _affine(method: str, weight: np.ndarray, bias: np.ndarray) -> AffineHead:
@@ -60,3 +60,15 @@ def fit_posthoc(method: str, vectors: np.ndarray, **options) -> AffineHead:
     if method not in POSTHOC:
         raise InputError(f"post-hoc transform {method!r}: expected one of {sorted(POSTHOC)}")
     return POSTHOC[method](vectors, **options)
+
+
+def initial_head(init: str, dim: int, train_vectors: np.ndarray | None, out_dim: int | None, adapt: str) -> LinearHead:
+    """A trainable linear head starting at the identity, or at whitening / all-but-the-top fitted on the
+    training texts' base vectors (never on validation or test): training then starts from what already works."""
+    if out_dim is not None and not 1 <= out_dim <= dim:
+        raise InputError(f"--out_dim {out_dim}: must be between 1 and the encoder's {dim} dimensions")
+    head = LinearHead(dim, out_dim if init == "whitening" else None, adapt)
+    if init == "identity":
+        return head
+    options = {"keep": out_dim} if init == "whitening" and out_dim else {}
+    return head.init_from(fit_posthoc("abtt" if init == "abtt" else "whitening", train_vectors, **options))

@@ -15,6 +15,7 @@ from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
 from isoadapt.plan import Plan
 
 ISOTROPY_COLUMNS = ("isoscore", "effective_rank", "embedding_std_mean", "mean_cosine")
+STS_TOLERANCE = 0.01  # a row losing more STS-B Spearman than this against the base model is flagged
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -25,7 +26,8 @@ def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
     """One row per configuration; the significance test pairs per-query NDCG@10 (mean over seeds) with
     the base model's, over the same test queries (scipy's paired t-test: ranx's tests compare single
     runs, and a row here pools several seeds)."""
-    base = results["baseline"][0] if "baseline" in results else None
+    base_entry = next((e for e in plan.entries if e.kind == "baseline"), None)
+    base = results[base_entry.name][0] if base_entry else None
     qids = sorted(base.per_query) if base else []
     rows = []
     for entry in plan.entries:
@@ -48,8 +50,14 @@ def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
             values = [r.test[metric] for r in seeds if metric in r.test]
             if values:
                 row[metric], row[f"{metric}_std"] = _mean_std(values)
+        val = [r.val_ndcg for r in seeds if r.val_ndcg is not None]
+        if val:
+            row["val_ndcg@10"], row["val_ndcg@10_std"] = _mean_std(val)
         sts = [r.sts for r in seeds if r.sts is not None]
         row["sts_spearman"] = float(np.mean(sts)) if sts else None
+        sts_dev = [r.sts_dev for r in seeds if r.sts_dev is not None]
+        row["sts_dev_spearman"] = float(np.mean(sts_dev)) if sts_dev else None
+        row["sts_loss_flag"] = bool(sts and base_sts is not None and base_sts - row["sts_spearman"] > STS_TOLERANCE)
         row["collapsed"] = any(r.collapsed for r in seeds)
         row["collapse_reasons"] = sorted({reason for r in seeds for reason in r.collapse_reasons})
         row["seconds"] = round(sum(r.seconds for r in seeds), 2)
@@ -58,11 +66,42 @@ def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
             if entry.kind == "baseline":
                 row["p_value"] = None
             else:
-                pooled = np.mean([[r.per_query[q] for q in qids] for r in seeds], axis=0)
-                reference = np.array([base.per_query[q] for q in qids])
-                row["p_value"] = None if np.allclose(pooled, reference) else float(ttest_rel(pooled, reference).pvalue)
+                row["p_value"] = paired_p(seeds, [base], qids)
         rows.append(row)
     return rows
+
+
+def paired_p(results: list, reference: list, qids: list[str]) -> float | None:
+    """Paired t-test of per-query test NDCG@10, each side averaged over its seeds (None when identical)."""
+    ours = np.mean([[r.per_query[q] for q in qids] for r in results], axis=0)
+    theirs = np.mean([[r.per_query[q] for q in qids] for r in reference], axis=0)
+    return None if np.allclose(ours, theirs) else float(ttest_rel(ours, theirs).pvalue)
+
+
+def _mean_val(seeds: list) -> float:
+    values = [r.val_ndcg for r in seeds if r.val_ndcg is not None]
+    return float(np.mean(values)) if values else float("-inf")
+
+
+def keeps_semantics(seeds: list, base_sts_dev: float | None) -> bool:
+    """The STS guard on validation data: mean STS-B dev Spearman within STS_TOLERANCE of the base model's.
+    A row that could not be checked (no STS-B dev, a fine-tuned encoder) does not pass."""
+    values = [r.sts_dev for r in seeds if r.sts_dev is not None]
+    if base_sts_dev is None:
+        return True
+    return bool(values) and len(values) == len(seeds) and base_sts_dev - float(np.mean(values)) <= STS_TOLERANCE
+
+
+def recommendations(plan: Plan, results: dict, base_sts_dev: float | None = None) -> dict[str, str | None]:
+    """The row of each role with the highest mean validation NDCG@10 over its seeds; a recommended trained
+    row must also pass the STS guard on STS-B dev. Only validation data decides: test only reports."""
+    picks: dict[str, str | None] = {}
+    for role, kind in (("recommended", "train"), ("best_posthoc", "posthoc"), ("best_nudge", "nudge")):
+        names = [e.name for e in plan.entries if e.kind == kind and e.name in results]
+        if role == "recommended":
+            names = [n for n in names if keeps_semantics(results[n], base_sts_dev)]
+        picks[role] = max(names, key=lambda n: _mean_val(results[n])) if names else None
+    return picks
 
 
 def _fmt(row: dict, metric: str, digits: int = 4) -> str:
@@ -76,6 +115,7 @@ def markdown_table(rows: list[dict]) -> str:
     columns = (
         "configuration",
         "seeds",
+        "val NDCG@10",
         "NDCG@10",
         "MRR@10",
         "Recall@100",
@@ -89,7 +129,7 @@ def markdown_table(rows: list[dict]) -> str:
         "collapse",
     )
     head = "| " + " | ".join(columns) + " |"
-    lines = [head, "|" + "|".join(["---"] * 13) + "|"]
+    lines = [head, "|" + "|".join(["---"] * len(columns)) + "|"]
     for row in rows:
         p = row.get("p_value")
         lines.append(
@@ -98,12 +138,15 @@ def markdown_table(rows: list[dict]) -> str:
                 [
                     row["label"] + (" (reused)" if row["reused"] else ""),
                     str(len(row["seeds"])) if row["kind"] == "train" else "–",
+                    _fmt(row, "val_ndcg@10"),
                     _fmt(row, "ndcg@10"),
                     _fmt(row, "mrr@10"),
                     _fmt(row, "recall@100"),
                     "–" if row["kind"] == "baseline" else f"{row['vs_baseline_pct']:+.2f}%",
                     "–" if p is None else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"),
-                    "–" if row["sts_spearman"] is None else f"{row['sts_spearman']:.4f}",
+                    "–"
+                    if row["sts_spearman"] is None
+                    else f"{row['sts_spearman']:.4f}" + (" ⚠" if row["sts_loss_flag"] else ""),
                     _fmt(row, "isoscore", 3),
                     _fmt(row, "effective_rank", 1),
                     _fmt(row, "embedding_std_mean", 4),
@@ -116,10 +159,113 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(folder: Path, plan: Plan, results: dict, meta: dict, base_sts: float | None) -> None:
-    from isoadapt.plots import plot_losses, plot_spectrum, plot_tradeoff
+def _pct(new: float, old: float) -> str:
+    return f"{100 * (new - old) / old:+.1f}%"
+
+
+def what_it_shows(row: dict, by_name: dict, picks: dict, p_values: dict, shift: dict | None) -> list[str]:
+    """Sentences read off the numbers above, so the report's reading cannot drift from them."""
+    base = next(r for r in by_name.values() if r["kind"] == "baseline")
+    lines = ["What it shows:", ""]
+    lines.append(
+        f"- In-domain (test split), training pays: the recommended head scores {row['ndcg@10']:.4f}, "
+        f"{_pct(row['ndcg@10'], base['ndcg@10'])} against the base model (p = {p_values['base']:.1e})."
+    )
+    for role in ("best_posthoc", "best_nudge"):
+        if picks.get(role):
+            other, p = by_name[picks[role]], p_values[role]
+            verdict = "beats" if row["ndcg@10"] > other["ndcg@10"] else "does not beat"
+            shown = "n/a" if p is None else f"{p:.1e}"
+            change = _pct(row["ndcg@10"], other["ndcg@10"])
+            lines.append(f"- It {verdict} {other['label']} ({other['ndcg@10']:.4f}, {change}, p = {shown}).")
+    if picks.get("best_nudge"):
+        lines.append(
+            "- NUDGE changes the stored document vectors of this one corpus, not a model: it cannot embed a new "
+            "document, and its gains belong to the documents that appeared as answers in training."
+        )
+    if shift:
+        name, values = picks["recommended"], shift["ndcg@10"]
+        verdict = "holds" if values[name] >= values["base model"] else "does not hold"
+        lines.append(
+            f"- On the second kind of input the gain {verdict}: {values[name]:.4f} against the base model's "
+            f"{values['base model']:.4f} ({_pct(values[name], values['base model'])}); the head was trained for "
+            "Semanlink's bookmark-to-tag queries, and that is where its gains belong."
+        )
+    return lines + [""]
+
+
+def selection_section(
+    plan: Plan, results: dict, rows: list[dict], shift: dict | None, base_sts_dev: float | None
+) -> tuple[dict, list[str]]:
+    """The recommendation, what chose it, and its test result against the base model and the best
+    competitors (each competitor also chosen by validation), as JSON and as report lines."""
+    picks = recommendations(plan, results, base_sts_dev)
+    by_name = {r["name"]: r for r in rows}
+    chosen = picks["recommended"]
+    if chosen is None:
+        return {"picks": picks}, []
+    base_name = next(e.name for e in plan.entries if e.kind == "baseline")
+    qids = sorted(results[base_name][0].per_query)
+    against = {role: picks[role] for role in ("best_posthoc", "best_nudge") if picks[role]}
+    against["base"] = base_name
+    p_values = {role: paired_p(results[chosen], results[name], qids) for role, name in against.items()}
+    row = by_name[chosen]
+    lines = [
+        "## Recommended configuration (chosen on validation)",
+        "",
+        f"**{row['label']}** (`{chosen}`): the trained row with the highest mean validation NDCG@10 over its seeds "
+        f"({row['val_ndcg@10']:.4f}) among those that keep STS-B **dev** Spearman within {STS_TOLERANCE} of the base "
+        "model's; each trained head was itself selected at its best validation score, its starting point included. "
+        "Test numbers below were not looked at to choose anything.",
+        "",
+        "| row | role | val NDCG@10 | test NDCG@10 | p vs recommended (paired t, test) |",
+        "|---|---|---|---|---|",
+        f"| {row['label']} | recommended | {_fmt(row, 'val_ndcg@10')} | {_fmt(row, 'ndcg@10')} | – |",
+    ]
+    for role, name in against.items():
+        other, p = by_name[name], p_values[role]
+        shown = "–" if p is None else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
+        lines.append(
+            f"| {other['label']} | {role.replace('_', ' ')} | {_fmt(other, 'val_ndcg@10')} | "
+            f"{_fmt(other, 'ndcg@10')} | {shown} |"
+        )
+    excluded = [
+        r["label"] for r in rows if r["kind"] == "train" and not keeps_semantics(results[r["name"]], base_sts_dev)
+    ]
+    if excluded:
+        reason = f"Not eligible (STS-B dev Spearman fell more than {STS_TOLERANCE}, or was not checked): "
+        lines += ["", reason + "; ".join(excluded) + "."]
+    flagged = [r["label"] for r in rows if r["sts_loss_flag"]]
+    lines += [
+        "",
+        f"STS column (STS-B test, reported only): rows losing more than {STS_TOLERANCE} Spearman against the base "
+        "model are marked ⚠" + (f": {', '.join(flagged)}." if flagged else "; none did."),
+        "",
+    ]
+    lines += what_it_shows(row, by_name, picks, p_values, shift)
+    if shift:
+        lines += [
+            f"Second kind of input: `{shift['data']}` ({shift['queries']} STS-B sentences as queries), test NDCG@10:",
+            "",
+        ]
+        lines += [f"- {name}: {value:.4f}" for name, value in shift["ndcg@10"].items()] + [""]
+    return {"picks": picks, "p_values": p_values, "shift": shift}, lines
+
+
+def write_report(
+    folder: Path,
+    plan: Plan,
+    results: dict,
+    meta: dict,
+    base_sts: float | None,
+    shift: dict | None = None,
+    base_sts_dev: float | None = None,
+) -> None:
+    from isoadapt.plots import plot_losses, plot_spectrum, plot_tradeoff, plot_validation
 
     rows = summarise(plan, results, base_sts)
+    selection, selection_lines = selection_section(plan, results, rows, shift, base_sts_dev)
+    meta = {**meta, "selection": selection}
     meta = {**meta, "machine": {"platform": platform.platform(), "processor": _cpu_model(), "cores": _cores()}}
     atomic_write_json(
         folder / "report.json",
@@ -129,6 +275,7 @@ def write_report(folder: Path, plan: Plan, results: dict, meta: dict, base_sts: 
         "ndcg_vs_isoscore.png": plot_tradeoff(rows),
         "spectrum.png": plot_spectrum(plan, results, rows),
         "losses.png": plot_losses(plan, results),
+        "validation.png": plot_validation(plan, results),
     }
     for name, png in plots.items():
         atomic_write_bytes(folder / name, png)
@@ -142,7 +289,9 @@ def write_report(folder: Path, plan: Plan, results: dict, meta: dict, base_sts: 
         f"Ran {meta['started_utc']} UTC in {meta['seconds']} s on {meta['machine']['processor']} "
         f"({meta['machine']['cores']} cores), isoadapt {meta['isoadapt']}.",
         "",
-        "Metrics are on the test split, mean ± std over seeds. `vs base` is the relative change of NDCG@10.",
+        "`val NDCG@10` is what selection saw (a trained head's selected state, a post-hoc fit, NUDGE's choice of",
+        "step); every other metric is on the test split, mean ± std over seeds. `vs base` is the relative change",
+        "of test NDCG@10.",
         "`p` is a paired t-test of per-query NDCG@10 (averaged over seeds) against the base model. STS ρ is",
         "the Spearman correlation of cosine with the STS-B gold scores. Isotropy columns describe the test",
         "queries + corpus. `collapse` flags a std or effective rank under half the base model's, or a",
@@ -150,9 +299,11 @@ def write_report(folder: Path, plan: Plan, results: dict, meta: dict, base_sts: 
         "",
         markdown_table(rows),
         "",
+        *selection_lines,
         "![NDCG@10 vs IsoScore](ndcg_vs_isoscore.png)",
         "![Eigenvalue spectrum](spectrum.png)",
         "![Loss terms per step](losses.png)",
+        "![Validation NDCG@10 during training](validation.png)",
         "",
     ]
     collapsed = [r for r in rows if r["collapsed"]]

@@ -17,6 +17,7 @@ from isoadapt.checkpoint import Position, load_checkpoint, save_checkpoint
 from isoadapt.data.formats import TrainExample
 from isoadapt.errors import InputError
 from isoadapt.losses.objective import LOGGED_TERMS, Batch, IsotropyObjective
+from isoadapt.selection import ValidationSelector
 
 log = logging.getLogger(__name__)
 
@@ -58,83 +59,145 @@ class TrainTable:
         return self.relevant_keys[position] == keys
 
 
+@dataclass
+class LoopSettings:
+    epochs: int
+    batch_size: int
+    save_steps: int | None = None  # also checkpoint every N steps (always after each epoch)
+    eval_steps: int | None = None  # also score validation every N steps (always at the start and after each epoch)
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+Embed = Callable[[torch.Tensor], torch.Tensor]  # text indices (k,) -> projected embeddings (k, d)
+
+
 def train(
     table: TrainTable,
-    embed: Callable[[torch.Tensor], torch.Tensor],  # text indices (k,) -> projected embeddings (k, d)
+    embed: Embed,
     parameters: list[dict],
     objective: IsotropyObjective,
-    epochs: int,
-    batch_size: int,
+    settings: LoopSettings,
     generator: torch.Generator,
-    on_step: Callable[[dict], None] = lambda record: None,
-    progress: bool = True,
-    checkpoint_dir: Path | None = None,
     modules: dict[str, torch.nn.Module] | None = None,
-    save_steps: int | None = None,
-    resume: bool = False,
+    selector: ValidationSelector | None = None,
+    on_step: Callable[[dict], None] = lambda record: None,
+    embed_query: Embed | None = None,
 ) -> list[dict]:
     """Run the loop; every step's weighted loss terms go to `on_step` and into the returned history.
 
-    With `checkpoint_dir`, `modules` (and the optimizer and RNG) are checkpointed after every epoch and
-    every `save_steps` steps; `resume` continues from the last checkpoint, replaying the same batches."""
-    if batch_size > len(table):
-        raise InputError(f"--batch_size {batch_size}: larger than the {len(table)} training examples")
-    optimizer = torch.optim.AdamW(
-        parameters, weight_decay=0.0, fused=True
-    )  # one kernel per step: a quarter faster on CPU
-    steps_per_epoch = len(table) // batch_size  # the last partial batch is dropped: in-batch candidates need company
-    position = load_checkpoint(checkpoint_dir, modules or {}, optimizer) if resume and checkpoint_dir else None
-    history: list[dict] = list(position.history) if position else []
-    step = position.step if position else 0
-    started = time.perf_counter()
-    bar = tqdm(total=epochs * steps_per_epoch, initial=step, desc="training", unit="step", disable=not progress)
+    `modules` (with the optimizer, the RNG and the selection so far) are checkpointed after every epoch and
+    every `save_steps` steps; `resume` continues from the last checkpoint, replaying the same batches. With a
+    `selector`, validation is scored at the start, after each epoch and every `eval_steps` steps, and the
+    modules end at their best-scoring state. `embed_query` embeds queries when they take another path than
+    documents (a query-only head)."""
+    if settings.batch_size > len(table):
+        raise InputError(f"--batch_size {settings.batch_size}: larger than the {len(table)} training examples")
+    loop = _Loop(table, parameters, settings, modules or {}, selector, on_step)
+    loop.run(generator, lambda rows: batch_loss(table, embed, objective, rows, embed_query))
+    if selector is not None:
+        selector.restore()
+    return loop.history
 
-    def checkpoint(epoch: int, batch: int, epoch_state: torch.Tensor) -> None:
-        if checkpoint_dir is not None:
-            save_checkpoint(
-                checkpoint_dir, modules or {}, optimizer, Position(step, epoch, batch, epoch_state, history)
-            )
 
-    try:
-        for epoch in range(position.epoch if position else 0, epochs):
-            resuming_here = position is not None and epoch == position.epoch
-            if resuming_here:
-                generator.set_state(position.epoch_generator_state)
-            epoch_state = generator.get_state()
-            order = torch.randperm(len(table), generator=generator)
-            for batch in range(position.batch if resuming_here else 0, steps_per_epoch):
-                parts = batch_loss(table, embed, objective, order[batch * batch_size : (batch + 1) * batch_size])
-                total = sum(parts.values())
-                record = step_record(step, epoch, total, parts)
-                optimizer.zero_grad(set_to_none=True)
-                total.backward()
-                optimizer.step()
-                record["seconds"] = round(time.perf_counter() - started, 3)
-                history.append(record)
-                on_step(record)
-                bar.update(1)
-                bar.set_postfix(loss=f"{record['total']:.4f}")
-                step += 1
-                if save_steps and step % save_steps == 0 and batch + 1 < steps_per_epoch:
-                    checkpoint(epoch, batch + 1, epoch_state)
-            checkpoint(epoch + 1, 0, generator.get_state())
-    finally:
-        bar.close()  # also on Ctrl-C: the error line then starts on a line of its own
-    return history
+class _Loop:
+    """The state of one training loop: optimizer, position, history, progress bar, checkpoints."""
+
+    def __init__(self, table, parameters, settings: LoopSettings, modules, selector, on_step):
+        self.table, self.settings, self.modules, self.selector, self.on_step = (
+            table,
+            settings,
+            modules,
+            selector,
+            on_step,
+        )
+        self.optimizer = torch.optim.AdamW(parameters, weight_decay=0.0, fused=True)  # one kernel per step on CPU
+        self.steps_per_epoch = len(table) // settings.batch_size  # the last partial batch is dropped
+        resume = settings.resume and settings.checkpoint_dir
+        self.position = load_checkpoint(settings.checkpoint_dir, modules, self.optimizer, selector) if resume else None
+        self.history: list[dict] = list(self.position.history) if self.position else []
+        self.step = self.position.step if self.position else 0
+        self.started = time.perf_counter()
+
+    def checkpoint(self, epoch: int, batch: int, epoch_state: torch.Tensor) -> None:
+        if self.settings.checkpoint_dir is not None:
+            position = Position(self.step, epoch, batch, epoch_state, self.history)
+            save_checkpoint(self.settings.checkpoint_dir, self.modules, self.optimizer, position, self.selector)
+
+    def validate(self) -> bool:
+        """Score validation now (when selecting); True when early stopping says stop."""
+        if self.selector is None:
+            return False
+        return self.selector.observe(self.step, self.step / self.steps_per_epoch)
+
+    def run(self, generator: torch.Generator, loss_of: Callable[[torch.Tensor], dict]) -> None:
+        total_steps = self.settings.epochs * self.steps_per_epoch
+        bar = tqdm(
+            total=total_steps, initial=self.step, desc="training", unit="step", disable=not self.settings.progress
+        )
+        try:
+            if self.position is None and self.validate():
+                return
+            for epoch in range(self.position.epoch if self.position else 0, self.settings.epochs):
+                if self.run_epoch(epoch, generator, loss_of, bar):
+                    return
+        finally:
+            bar.close()  # also on Ctrl-C: the error line then starts on a line of its own
+
+    def run_epoch(self, epoch: int, generator: torch.Generator, loss_of, bar) -> bool:
+        """One epoch from where it stands; True when early stopping ends training."""
+        resuming_here = self.position is not None and epoch == self.position.epoch
+        if resuming_here:
+            generator.set_state(self.position.epoch_generator_state)
+        epoch_state = generator.get_state()
+        order = torch.randperm(len(self.table), generator=generator)
+        size, eval_steps = self.settings.batch_size, self.settings.eval_steps
+        for batch in range(self.position.batch if resuming_here else 0, self.steps_per_epoch):
+            self.take_step(epoch, loss_of(order[batch * size : (batch + 1) * size]), bar)
+            last = batch + 1 == self.steps_per_epoch
+            if eval_steps and self.step % eval_steps == 0 and not last and self.validate():
+                self.checkpoint(epoch, batch + 1, epoch_state)
+                return True
+            if self.settings.save_steps and self.step % self.settings.save_steps == 0 and not last:
+                self.checkpoint(epoch, batch + 1, epoch_state)
+        stop = self.validate()
+        self.checkpoint(epoch + 1, 0, generator.get_state())
+        return stop
+
+    def take_step(self, epoch: int, parts: dict[str, torch.Tensor], bar) -> None:
+        total = sum(parts.values())
+        record = step_record(self.step, epoch, total, parts)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        record["seconds"] = round(time.perf_counter() - self.started, 3)
+        self.history.append(record)
+        self.on_step(record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['total']:.4f}")
+        self.step += 1
 
 
 def batch_loss(
-    table: TrainTable, embed: Callable[[torch.Tensor], torch.Tensor], objective: IsotropyObjective, rows: torch.Tensor
+    table: TrainTable, embed: Embed, objective: IsotropyObjective, rows: torch.Tensor, embed_query: Embed | None = None
 ) -> dict[str, torch.Tensor]:
-    """The objective's weighted parts on one batch of training rows; one embed call for all its texts."""
+    """The objective's weighted parts on one batch of training rows; one embed call for all its texts (two
+    when queries take their own path through a query-only head)."""
     q_idx, p_idx, n_idx = table.query[rows], table.positive[rows], table.negative[rows]
     has_negative = n_idx >= 0
-    relevant = table.is_relevant(q_idx[:, None] * len(table.texts) + p_idx[None, :])  # (b, b)
-    vectors = embed(torch.cat([q_idx, p_idx, n_idx[has_negative]]))  # (2b + negatives, d)
+    n = len(table.texts)
+    relevant = table.is_relevant(q_idx[:, None] * n + p_idx[None, :])  # (b, b)
+    relevant_negatives = table.is_relevant(q_idx[:, None] * n + n_idx.clamp(min=0)[None, :])  # (b, b)
     b = len(rows)
-    negatives = torch.zeros_like(vectors[:b])  # (b, d)
-    negatives[has_negative] = vectors[2 * b :]
-    return objective(Batch(vectors[:b], vectors[b : 2 * b], relevant, negatives, has_negative))
+    if embed_query is None:
+        vectors = embed(torch.cat([q_idx, p_idx, n_idx[has_negative]]))  # (2b + negatives, d)
+        queries, documents = vectors[:b], vectors[b:]
+    else:
+        queries, documents = embed_query(q_idx), embed(torch.cat([p_idx, n_idx[has_negative]]))  # (b, d), (b + neg, d)
+    negatives = torch.zeros_like(documents[:b])  # (b, d)
+    negatives[has_negative] = documents[b:]
+    return objective(Batch(queries, documents[:b], relevant, negatives, has_negative, relevant_negatives))
 
 
 def step_record(step: int, epoch: int, total: torch.Tensor, parts: dict[str, torch.Tensor]) -> dict:

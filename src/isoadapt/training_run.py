@@ -27,13 +27,17 @@ from isoadapt.evaluate import (
     evaluate_sts,
     format_comparison,
     format_sts,
+    ndcg_at_10,
+    split_vectors,
 )
 from isoadapt.fileio import read_json
 from isoadapt.head import build_head, save_head
 from isoadapt.losses.objective import LOGGED_TERMS
+from isoadapt.posthoc import initial_head
 from isoadapt.run_folder import RunFolder, StepLog, git_commit, library_versions
+from isoadapt.selection import ValidationSelector
 from isoadapt.tracking import open_tracker
-from isoadapt.train import TrainTable, last_epoch_means, train
+from isoadapt.train import LoopSettings, TrainTable, last_epoch_means, train
 
 log = logging.getLogger(__name__)
 REPORTED = ("ndcg@10", "mrr@10", "recall@100")
@@ -61,7 +65,8 @@ def seed_everything(seed: int) -> torch.Generator:
 @dataclass
 class Inputs:
     examples: list[TrainExample]
-    splits: dict[str, EvalSet]
+    val: EvalSet  # selection's split, always loaded
+    splits: dict[str, EvalSet]  # the splits reported in metrics.json
     sts: StsPairs | None
 
 
@@ -74,6 +79,7 @@ class Trainable:
     parameters: list[dict]
     modules: dict[str, torch.nn.Module]
     tuned: Encoder | None  # the fine-tuned encoder (full fine-tuning only)
+    embed_query: object = None  # queries' own path (a query-only head); None: the same as documents
 
 
 @dataclass
@@ -89,27 +95,34 @@ class RunResult:
 def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
     """Every input file, loaded and checked before anything is written."""
     examples = load_train(cfg.train_data)
-    splits = {"val": load_eval(cfg.val_data), **({"test": load_eval(cfg.test_data)} if cfg.test_data else {})}
+    val = load_eval(cfg.val_data)
+    splits = {"val": val, **({"test": load_eval(cfg.test_data)} if cfg.test_data else {})}
     splits = {name: split for name, split in splits.items() if name in splits_to_report} or splits
     sts = load_sts(cfg.sts_data) if cfg.sts_data else None
     if cfg.batch_size > len(examples):
         raise InputError(
             f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}"
         )
-    return Inputs(examples[: cfg.max_train_examples] if cfg.max_train_examples else examples, splits, sts)
+    return Inputs(examples[: cfg.max_train_examples] if cfg.max_train_examples else examples, val, splits, sts)
 
 
 def build_trainable(
     cfg: TrainConfig, encoder: Encoder, base_vectors: CachedVectors, table: TrainTable, quiet: bool
 ) -> Trainable:
     """A frozen encoder trains the head on cached vectors; full fine-tuning trains a fresh encoder copy too."""
-    head = build_head({"type": cfg.head, "dim": encoder.dim}).to(cfg.device)
+    locations = base_vectors.locate(table.texts)  # encodes what the cache lacks, once
+    if cfg.head == "linear":
+        fit_on = base_vectors.gather(locations) if cfg.head_init != "identity" else None  # the training texts only
+        head = initial_head(cfg.head_init, encoder.dim, fit_on, cfg.out_dim, cfg.adapt).to(cfg.device)
+    else:
+        head = build_head({"type": cfg.head, "dim": encoder.dim}).to(cfg.device)
     head_group = {"params": list(head.parameters()), "lr": cfg.projection_learning_rate}
     if cfg.freeze_base:
-        embed = cached_embed(
-            head, base_vectors, base_vectors.locate(table.texts), cfg.device
-        )  # encodes what the cache lacks, once
-        return Trainable(head, embed, [head_group], {"head": head}, None)
+        embed = cached_embed(head, base_vectors, locations, cfg.device)
+        embed_query = None
+        if cfg.adapt == "query":  # documents keep their base vectors: only queries pass through the head
+            embed, embed_query = cached_embed(None, base_vectors, locations, cfg.device), embed
+        return Trainable(head, embed, [head_group], {"head": head}, None, embed_query)
     # A fresh copy: fine-tuning must never touch the encoder whose vectors fill the cache.
     tuned = Encoder(cfg.base_model, Path(cfg.cache_dir), cfg.device, cfg.encode_batch_size, show_progress=not quiet)
     tuned.model.train()
@@ -124,7 +137,14 @@ def build_trainable(
 
 
 def run_loop(
-    cfg: TrainConfig, folder: RunFolder, trainable: Trainable, table: TrainTable, tracker, generator, quiet: bool
+    cfg: TrainConfig,
+    folder: RunFolder,
+    trainable: Trainable,
+    table: TrainTable,
+    tracker,
+    generator,
+    quiet: bool,
+    selector: ValidationSelector,
 ) -> tuple[list[dict], float]:
     """The training loop with its step log and checkpoints; returns the history and the seconds it took."""
     resumed = _resumed_history(folder.checkpoint_dir / STATE) if cfg.resume else None
@@ -138,6 +158,9 @@ def run_loop(
         step_log(record)
         tracker.log_step(record)
 
+    settings = LoopSettings(
+        cfg.epochs, cfg.batch_size, cfg.save_steps, cfg.eval_steps, folder.checkpoint_dir, cfg.resume, not quiet
+    )
     started = time.perf_counter()
     try:
         history = train(
@@ -145,19 +168,50 @@ def run_loop(
             trainable.embed,
             trainable.parameters,
             cfg.objective(),
-            cfg.epochs,
-            cfg.batch_size,
+            settings,
             generator,
-            on_step=on_step,
-            progress=not quiet,
-            checkpoint_dir=folder.checkpoint_dir,
-            modules=trainable.modules,
-            save_steps=cfg.save_steps,
-            resume=cfg.resume,
+            trainable.modules,
+            selector,
+            on_step,
+            trainable.embed_query,
         )
     finally:
         step_log.close()
     return history, time.perf_counter() - started
+
+
+class ValidationScorer:
+    """Validation NDCG@10 of the trainable parts as they are now. Base vectors are read once; a fine-tuned
+    encoder has moved after step 0, so its validation texts are encoded again each time (slow, but honest),
+    and the last such encoding is kept for the final evaluation when that state is the one selected."""
+
+    def __init__(self, trainable: Trainable, base_vectors: CachedVectors, split: EvalSet):
+        self.trainable, self.split = trainable, split
+        self.query_ids, self.query_vectors, self.doc_ids, self.doc_vectors = split_vectors(split, base_vectors)
+        self.memo_step: int | None = None
+        self.memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, step: int) -> float:
+        queries, documents = self.query_vectors, self.doc_vectors
+        tuned = self.trainable.tuned
+        if tuned is not None and step > 0:
+            tuned.model.eval()
+            _, queries, _, documents = split_vectors(self.split, self._remember(step, tuned.encode))
+            tuned.model.train()
+        with torch.no_grad():
+            value = ndcg_at_10(self.split, self.query_ids, queries, self.doc_ids, documents, self.trainable.head.eval())
+        self.trainable.head.train()
+        return value
+
+    def _remember(self, step: int, encode):
+        self.memo_step, self.memo = step, {}
+
+        def encode_and_keep(texts: list[str]) -> np.ndarray:
+            vectors = encode(texts)
+            self.memo.update(zip(texts, vectors))
+            return vectors
+
+        return encode_and_keep
 
 
 def _resumed_history(state: Path) -> list[dict] | None:
@@ -169,19 +223,35 @@ def _resumed_history(state: Path) -> list[dict] | None:
     return saved["history"]
 
 
+def tuned_vectors(
+    trainable: Trainable, base_vectors: CachedVectors, scorer: ValidationScorer, selector: ValidationSelector
+):
+    """The vectors the selected state sees: the cached base ones for a frozen encoder, and also for a
+    fine-tuned one restored to step 0 (its weights are then the base weights); else the fine-tuned encoder's,
+    reusing the validation texts' vectors when the selected state is the last one scored."""
+    tuned = trainable.tuned
+    if tuned is None or selector.best["step"] == 0:
+        return base_vectors
+    source = memoized(tuned.encode)
+    if scorer.memo_step == selector.best["step"]:
+        source = memoized(tuned.encode, dict(scorer.memo))
+    return source
+
+
 def evaluate_trained(
-    cfg: TrainConfig, folder: RunFolder, trainable: Trainable, base_vectors: CachedVectors, inputs: Inputs
+    cfg: TrainConfig,
+    folder: RunFolder,
+    trainable: Trainable,
+    trained_vectors: VectorSource,
+    inputs: Inputs,
+    base_vectors: CachedVectors,
 ) -> tuple[dict, dict | None]:
     """Save the head (and a fine-tuned encoder), then score it on every split and on STS."""
     head = trainable.head.eval()
     save_head(head.cpu(), folder.staging / "head")
-    trained_vectors: VectorSource = base_vectors
     if trainable.tuned is not None:
         trainable.tuned.model.eval()
         trainable.tuned.model.save(str(folder.staging / "encoder"))
-        trained_vectors = memoized(
-            trainable.tuned.encode
-        )  # the fine-tuned encoder's vectors are not the cached base ones
     trained = {name: evaluate_split(split, trained_vectors, head) for name, split in inputs.splits.items()}
     sts = None
     if inputs.sts:
@@ -297,12 +367,19 @@ def run_training(
         tracker.log_params(cfg.to_dict())
         for name, evaluation in baseline.items():
             tracker.log_metrics({f"{name}/baseline/{k}": evaluation.metrics[k] for k in REPORTED}, 0)
-        history, seconds = run_loop(cfg, folder, trainable, table, tracker, generator, quiet)
-        trained, sts = evaluate_trained(cfg, folder, trainable, base_vectors, inputs)
+        scorer = ValidationScorer(trainable, base_vectors, inputs.val)
+        selector = ValidationSelector(trainable.modules, scorer, cfg.early_stopping_patience)
+        history, seconds = run_loop(cfg, folder, trainable, table, tracker, generator, quiet, selector)
+        trained, sts = evaluate_trained(
+            cfg, folder, trainable, tuned_vectors(trainable, base_vectors, scorer, selector), inputs, base_vectors
+        )
         for name, evaluation in trained.items():
             tracker.log_metrics({f"{name}/trained/{k}": evaluation.metrics[k] for k in REPORTED}, len(history))
         tracker.close()
-        metrics = build_metrics(baseline, trained, sts, history, inputs, table, seconds)
+        metrics = {
+            **build_metrics(baseline, trained, sts, history, inputs, table, seconds),
+            "validation": selector.summary(),
+        }
         folder.write_json("metrics.json", metrics)
         folder.write_json(
             "config.json",

@@ -36,3 +36,33 @@ def margin_contrastive_loss(
     if not scored.any():
         return sims.sum() * 0.0
     return (total[scored] / count[scored]).mean()
+
+
+def infonce_loss(
+    queries: torch.Tensor,  # (b, d)
+    positives: torch.Tensor,  # (b, d)
+    relevant: torch.Tensor,  # (b, b) bool: positive j is relevant to query i (diagonal True)
+    temperature: float,
+    negatives: torch.Tensor | None = None,  # (b, d) explicit negatives, rows valid where has_negative
+    has_negative: torch.Tensor | None = None,  # (b,) bool
+    relevant_negatives: torch.Tensor | None = None,  # (b, b) bool: negative j is relevant to query i
+) -> torch.Tensor:
+    """InfoNCE as sentence-transformers' MultipleNegativesRankingLoss computes it: cosine scores scaled by
+    1 / temperature, cross-entropy of each query over every positive of the batch plus every explicit
+    negative, the query's own positive being the label.
+
+    One difference, on purpose: a candidate that is also relevant to the query (another tag of the same
+    bookmark) is masked out instead of counted as a negative, as the margin loss does. Without such
+    duplicates the value equals MNRL's (a test checks it on the same embeddings).
+    """
+    q = F.normalize(queries, dim=-1)  # (b, d)
+    candidates = F.normalize(positives, dim=-1)  # (b, d)
+    blocked = relevant & ~torch.eye(len(q), dtype=torch.bool, device=q.device)  # (b, b)
+    if negatives is not None and has_negative is not None and bool(has_negative.any()):
+        candidates = torch.cat([candidates, F.normalize(negatives[has_negative], dim=-1)])  # (b + n, d)
+        negative_blocked = relevant_negatives[:, has_negative] if relevant_negatives is not None else None
+        if negative_blocked is None:
+            negative_blocked = torch.zeros((len(q), int(has_negative.sum())), dtype=torch.bool, device=q.device)
+        blocked = torch.cat([blocked, negative_blocked], dim=1)  # (b, b + n)
+    scores = (q @ candidates.T / temperature).masked_fill(blocked, float("-inf"))  # (b, b + n)
+    return F.cross_entropy(scores, torch.arange(len(q), device=q.device))

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import torch
 
 from isoadapt.errors import InputError
-from isoadapt.losses.contrastive import margin_contrastive_loss
+from isoadapt.losses.contrastive import infonce_loss, margin_contrastive_loss
 from isoadapt.losses.isotropy import covariance_isotropy_loss, istar_isotropy_loss
 from isoadapt.losses.variance import variance_hinge_loss
 
 LOSS_TERMS = ("contrastive", "isotropy", "variance")  # the named, weighted parts of the objective
 LOGGED_TERMS = ("total", *LOSS_TERMS)  # what every step records
+CONTRASTIVE_LOSSES = ("margin", "infonce")  # margin stays the default: the research's command runs as written
 ISOTROPY_LOSSES = {"covariance": covariance_isotropy_loss, "istar": istar_isotropy_loss}
 
 
@@ -26,6 +27,7 @@ class Batch:
     relevant: torch.Tensor  # (b, b) bool
     negatives: torch.Tensor | None = None  # (b, d)
     has_negative: torch.Tensor | None = None  # (b,) bool
+    relevant_negatives: torch.Tensor | None = None  # (b, b) bool: row j's negative is relevant to query i
 
 
 class IsotropyObjective:
@@ -37,6 +39,8 @@ class IsotropyObjective:
         margin: float,
         variance_target: float = 1.0,
         isotropy_loss: str = "covariance",
+        contrastive_loss: str = "margin",
+        temperature: float = 0.05,
     ):
         for name, value in (
             ("lambda_contrastive", lambda_contrastive),
@@ -49,10 +53,14 @@ class IsotropyObjective:
             raise InputError("--lambda_contrastive, --lambda_isotropy and --lambda_reg are all 0: nothing to train")
         if not math.isfinite(margin) or margin < 0:
             raise InputError(f"--margin {margin}: must be a finite number >= 0")
+        if contrastive_loss not in CONTRASTIVE_LOSSES:
+            raise InputError(f"--contrastive_loss {contrastive_loss}: expected one of {list(CONTRASTIVE_LOSSES)}")
+        if not math.isfinite(temperature) or not 1e-4 <= temperature <= 10:
+            raise InputError(f"--temperature {temperature}: must be between 0.0001 and 10")
         if isotropy_loss not in ISOTROPY_LOSSES:
             raise InputError(f"--isotropy_loss {isotropy_loss}: expected one of {sorted(ISOTROPY_LOSSES)}")
         self.weights = {"contrastive": lambda_contrastive, "isotropy": lambda_isotropy, "variance": lambda_reg}
-        self.margin = margin
+        self.margin, self.temperature, self.contrastive_loss = margin, temperature, contrastive_loss
         self.variance_target = variance_target
         self.isotropy_fn = ISOTROPY_LOSSES[isotropy_loss]
 
@@ -60,11 +68,24 @@ class IsotropyObjective:
         """Each term already weighted; terms with weight 0 are skipped (reported as 0)."""
         both = torch.cat([batch.queries, batch.positives])  # (2b, d)
         terms = {
-            "contrastive": lambda: margin_contrastive_loss(
-                batch.queries, batch.positives, batch.relevant, self.margin, batch.negatives, batch.has_negative
-            ),
+            "contrastive": lambda: self._contrastive(batch),
             "isotropy": lambda: self.isotropy_fn(both),
             "variance": lambda: variance_hinge_loss(both, self.variance_target),
         }
         zero = both.new_zeros(())
         return {name: self.weights[name] * compute() if self.weights[name] else zero for name, compute in terms.items()}
+
+    def _contrastive(self, batch: Batch) -> torch.Tensor:
+        if self.contrastive_loss == "infonce":
+            return infonce_loss(
+                batch.queries,
+                batch.positives,
+                batch.relevant,
+                self.temperature,
+                batch.negatives,
+                batch.has_negative,
+                batch.relevant_negatives,
+            )
+        return margin_contrastive_loss(
+            batch.queries, batch.positives, batch.relevant, self.margin, batch.negatives, batch.has_negative
+        )

@@ -16,9 +16,12 @@ def top_k_cosine(
     k: int,
     query_chunk: int = 1024,
     doc_chunk: int = 131_072,  # 1024 x 131072 float32 scores = 512 MiB at most
+    normalize_documents: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by cosine, (scores (nq, k), doc indices (nq, k)); memory is bounded by the chunk sizes,
-    not the corpus: each query chunk merges the running top-k with every document chunk's."""
+    not the corpus: each query chunk merges the running top-k with every document chunk's. Without
+    `normalize_documents` the score is the dot product with the unit query (vectors whose norm carries
+    meaning, as NUDGE-M's do)."""
     k = min(k, len(doc_vectors))
     all_scores, all_indices = [], []
     for q_start in range(0, len(query_vectors), query_chunk):
@@ -28,9 +31,8 @@ def top_k_cosine(
         best_scores = torch.full((len(queries), 0), -float("inf"))
         best_indices = torch.zeros((len(queries), 0), dtype=torch.long)
         for d_start in range(0, len(doc_vectors), doc_chunk):
-            docs = F.normalize(
-                torch.as_tensor(np.asarray(doc_vectors[d_start : d_start + doc_chunk]), dtype=torch.float32), dim=-1
-            )
+            docs = torch.as_tensor(np.asarray(doc_vectors[d_start : d_start + doc_chunk]), dtype=torch.float32)
+            docs = F.normalize(docs, dim=-1) if normalize_documents else docs
             scores = queries @ docs.T  # (q_chunk, d_chunk)
             chunk_scores, chunk_indices = torch.topk(scores, min(k, scores.shape[1]), dim=1)
             merged_scores = torch.cat([best_scores, chunk_scores], dim=1)
@@ -48,12 +50,13 @@ def exact_search(
     query_ids: list[str],
     doc_ids: list[str],
     top_k: int = 100,
+    similarity: str = "cosine",
 ) -> dict[str, dict[str, float]]:
     """Top-k documents by cosine for every query, as a BEIR run {qid: {doc_id: score}}.
 
     As BEIR's evaluator does by default, a document whose id equals the query's id is skipped: a query
     never retrieves itself (STS-B's sentences are both queries and documents)."""
-    scores, indices = top_k_cosine(query_vectors, doc_vectors, top_k + 1)
+    scores, indices = top_k_cosine(query_vectors, doc_vectors, top_k + 1, normalize_documents=similarity == "cosine")
     run: dict[str, dict[str, float]] = {}
     for row, qid in enumerate(query_ids):
         hits = [
