@@ -96,6 +96,24 @@ def tiny_dataset(root: Path, topics: int = 12, per_topic: int = 4) -> dict[str, 
     }
 
 
+def train_config(data: dict[str, Path], tmp_path: Path, **overrides):
+    """A TrainConfig on tiny_dataset's files that trains in a second on the fake encoder."""
+    from isoadapt.config import TrainConfig
+
+    values = dict(
+        train_data=str(data["train"]),
+        val_data=str(data["dev"]),
+        test_data=str(data["test"]),
+        output_dir=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        batch_size=8,
+        epochs=3,
+        lambda_contrastive=1.0,
+        projection_learning_rate=1e-2,
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> dict[str, Path]:
     return tiny_dataset(tmp_path / "data")

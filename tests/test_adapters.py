@@ -18,7 +18,7 @@ from isoadapt.losses.contrastive import infonce_loss
 from isoadapt.posthoc import fit_all_but_the_top, fit_whitening, initial_head
 from isoadapt.training_run import run_training
 
-from conftest import tiny_dataset, write_json
+from conftest import tiny_dataset, train_config, write_json
 
 
 def test_infonce_equals_sentence_transformers_mnrl_on_the_same_embeddings():
@@ -100,21 +100,7 @@ def test_a_head_initialised_from_a_transform_starts_exactly_there(init, fake_enc
 
 
 def config(data, tmp_path, **overrides) -> TrainConfig:
-    values = dict(
-        train_data=str(data["train"]),
-        val_data=str(data["dev"]),
-        test_data=str(data["test"]),
-        output_dir=str(tmp_path / "run"),
-        cache_dir=str(tmp_path / "cache"),
-        batch_size=8,
-        epochs=3,
-        lambda_contrastive=1.0,
-        lambda_isotropy=0.0,
-        projection_learning_rate=1e-2,
-        tracker="none",
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+    return train_config(data, tmp_path, **{"lambda_isotropy": 0.0, "tracker": "none", **overrides})
 
 
 def test_selection_keeps_the_start_when_training_only_hurts(tmp_path, fake_encoder):

@@ -8,24 +8,11 @@ from isoadapt.config import TrainConfig
 from isoadapt.errors import Failed, InputError, Interrupted
 from isoadapt.training_run import run_training
 
-from conftest import RUN_FOLDER_FILES
+from conftest import RUN_FOLDER_FILES, train_config
 
 
 def config(tiny_data, tmp_path, **overrides) -> TrainConfig:
-    values = dict(
-        train_data=str(tiny_data["train"]),
-        val_data=str(tiny_data["dev"]),
-        test_data=str(tiny_data["test"]),
-        output_dir=str(tmp_path / "run"),
-        cache_dir=str(tmp_path / "cache"),
-        batch_size=8,
-        epochs=3,
-        lambda_contrastive=1.0,
-        lambda_isotropy=0.1,
-        projection_learning_rate=1e-2,
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+    return train_config(tiny_data, tmp_path, **{"lambda_isotropy": 0.1, **overrides})
 
 
 def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):

@@ -78,13 +78,30 @@ def plot_spectrum(plan: Plan, results: dict, rows: list[dict]) -> bytes:
     return _png(fig)
 
 
+def _panels(count: int):
+    """A figure with one small panel per trained configuration, three to a row."""
+    cols = 3
+    rows = max(1, -(-count // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
+    for ax in list(axes.flat)[count:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:count]
+
+
+def _finish(fig, ax_list, title: str) -> bytes:
+    for ax in ax_list:
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def plot_losses(plan: Plan, results: dict) -> bytes:
     """Weighted loss terms per step for each trained configuration (its first seed)."""
     trained = [e for e in plan.entries if e.kind == "train" and e.name in results and results[e.name][0].history]
-    cols = 3
-    rows = max(1, -(-len(trained) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
-    for ax, entry in zip(axes.flat, trained):
+    fig, panels = _panels(len(trained))
+    for ax, entry in zip(panels, trained):
         history = results[entry.name][0].history
         steps = [h["step"] for h in history]
         for term in LOGGED_TERMS:
@@ -93,23 +110,15 @@ def plot_losses(plan: Plan, results: dict) -> bytes:
                 ax.plot(steps, values, label=term, linewidth=1)
         ax.set_title(entry.name, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(trained) :]:
-        ax.axis("off")
-    fig.suptitle("Loss terms per step (weighted), first seed of each trained configuration")
-    fig.tight_layout()
-    return _png(fig)
+    return _finish(fig, panels, "Loss terms per step (weighted), first seed of each trained configuration")
 
 
 def plot_validation(plan: Plan, results: dict) -> bytes:
     """Validation NDCG@10 against epochs for every seed of each trained configuration, the selected point
     of each seed marked: where selection stopped, and how far from the start it went."""
     trained = [e for e in plan.entries if e.kind == "train" and e.name in results and results[e.name][0].curve]
-    cols = 3
-    rows = max(1, -(-len(trained) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
-    for ax, entry in zip(axes.flat, trained):
+    fig, panels = _panels(len(trained))
+    for ax, entry in zip(panels, trained):
         for result in results[entry.name]:
             epochs = [p["epoch"] for p in result.curve]
             scores = [p["ndcg@10"] for p in result.curve]
@@ -119,10 +128,4 @@ def plot_validation(plan: Plan, results: dict) -> bytes:
         ax.set_title(entry.name, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.set_ylabel("val NDCG@10", fontsize=8)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(trained) :]:
-        ax.axis("off")
-    fig.suptitle("Validation NDCG@10 during training (dot: the selected state)")
-    fig.tight_layout()
-    return _png(fig)
+    return _finish(fig, panels, "Validation NDCG@10 during training (dot: the selected state)")

@@ -167,9 +167,11 @@ def what_it_shows(row: dict, by_name: dict, picks: dict, p_values: dict, shift: 
     """Sentences read off the numbers above, so the report's reading cannot drift from them."""
     base = next(r for r in by_name.values() if r["kind"] == "baseline")
     lines = ["What it shows:", ""]
+    pays = row["ndcg@10"] > base["ndcg@10"] and p_values["base"] is not None and p_values["base"] < 0.05
     lines.append(
-        f"- In-domain (test split), training pays: the recommended head scores {row['ndcg@10']:.4f}, "
-        f"{_pct(row['ndcg@10'], base['ndcg@10'])} against the base model (p = {p_values['base']:.1e})."
+        f"- In-domain (test split), training {'pays' if pays else 'does not pay'}: the recommended head scores "
+        f"{row['ndcg@10']:.4f}, {_pct(row['ndcg@10'], base['ndcg@10'])} against the base model "
+        f"(p = {'n/a' if p_values['base'] is None else format(p_values['base'], '.1e')})."
     )
     for role in ("best_posthoc", "best_nudge"):
         if picks.get(role):
@@ -185,11 +187,11 @@ def what_it_shows(row: dict, by_name: dict, picks: dict, p_values: dict, shift: 
         )
     if shift:
         name, values = picks["recommended"], shift["ndcg@10"]
-        verdict = "holds" if values[name] >= values["base model"] else "does not hold"
+        holds = values[name] >= values["base model"]
         lines.append(
-            f"- On the second kind of input the gain {verdict}: {values[name]:.4f} against the base model's "
-            f"{values['base model']:.4f} ({_pct(values[name], values['base model'])}); the head was trained for "
-            "Semanlink's bookmark-to-tag queries, and that is where its gains belong."
+            f"- On the second kind of input the gain {'holds' if holds else 'does not hold'}: {values[name]:.4f} "
+            f"against the base model's {values['base model']:.4f} ({_pct(values[name], values['base model'])})"
+            + ("." if holds else "; the head's gains belong to the in-domain queries it was trained for.")
         )
     return lines + [""]
 
