@@ -207,3 +207,12 @@ def test_no_command_touched_anything_outside_the_project(runs, capsys):
     capsys.readouterr()
     assert tree(runs["user"], skip=("project",)) == before
     assert (runs["project"] / "notes.txt").read_text() == "my notes"
+
+
+def test_an_empty_folder_made_for_the_output_is_used(home, capsys, fake_model):
+    """A user who makes the output folder first (empty) gets the run there; a non-empty one is refused above."""
+    from isoadapt.cli import main
+
+    (home["project"] / "results").mkdir()
+    assert main([str(a) for a in train_argv(home["data"], "results", home["root"] / "cache")]) == 0
+    assert (home["project"] / "results" / "metrics.json").is_file()

@@ -168,6 +168,12 @@ FLAGS = [
     ("seeds negative", lambda t: ["--seeds", "0,-1"], f"--seeds 0,-1: seed -1 must be between 0 and {MAX_SEED}"),
     ("seeds empty", lambda t: ["--seeds", ","], "--seeds ,: no seed given"),
     (
+        "seeds repeated",
+        lambda t: ["--seeds", "0,1,0"],
+        "--seeds 0,1,0: a seed is given twice (each seed is one run folder)",
+    ),
+    ("plan a folder", lambda t: ["--plan", t / "processed"], "{t}/processed: is a folder, expected a TOML plan file"),
+    (
         "missing dataset",
         lambda t: ["--data", "nope"],
         "{t}/processed/nope/train.json: file not found (run `isoadapt prepare nope` first)",

@@ -4,6 +4,7 @@ paths and concurrent writers. Every case is one line, exit 2, no traceback and n
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -424,3 +425,15 @@ def test_semanlink_fixture_prepares(tmp_path, capsys):
     raw = semanlink_raw(tmp_path / "raw")
     assert main([str(a) for a in prepare_argv("semanlink", raw, tmp_path / "out")]) == 0
     assert one_line.__name__ and (tmp_path / "out" / "semanlink" / "train.json").is_file()
+
+
+def test_a_truncated_source_archive(tmp_path, capsys):
+    """A download cut short: the gzip stream ends early, inside a member."""
+    raw = semanlink_raw(tmp_path / "raw")
+    write(raw / "docs.json", json.dumps([{"document": f"b{i}", "title": f"t {i} " * 50} for i in range(3000)]))
+    whole = tmp_path / "whole.tar.gz"
+    with tarfile.open(whole, "w:gz") as archive:
+        archive.add(raw / "docs.json", arcname="cherche-2.2.1/cherche/data/semanlink/docs.json")
+    cut = write(tmp_path / "cherche.tar.gz", whole.read_bytes()[: whole.stat().st_size // 2])
+    message = f"{cut}: not a readable tar archive (EOFError: Compressed file ended before the end-of-stream marker was reached)"
+    refused(capsys, ["prepare", "semanlink", "--source", cut, "--out_root", tmp_path / "out"], message, tmp_path)

@@ -421,6 +421,24 @@ def test_resume_with_other_settings_is_refused(interrupted, capsys):
     refused(capsys, argv, message, w["t"])
 
 
+def test_resume_after_the_training_file_changed_is_refused(interrupted, capsys):
+    """Same flags, other data: the file was edited between the crash and the resume."""
+    import hashlib
+
+    w = interrupted
+    train = w["data"]["train"]
+    before = hashlib.sha256(train.read_bytes()).hexdigest()[:16]
+    records = json.loads(train.read_text())
+    write(train, json.dumps(records[::-1]))
+    after = hashlib.sha256(train.read_bytes()).hexdigest()[:16]
+    argv = train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=2, resume=True)
+    message = (
+        f"--resume: the interrupted run used other settings (train_data sha256 {before!r} -> {after!r}); "
+        "resume continues the same run: rerun with its settings or without --resume"
+    )
+    refused(capsys, argv, message, w["t"], skip=("cache", "data"))
+
+
 def test_resume_from_a_damaged_checkpoint_is_refused(interrupted, capsys):
     w = interrupted
     checkpoint = w["t"] / ".out.partial" / "checkpoint"

@@ -414,4 +414,6 @@ def parse_seeds(text: str | None) -> list[int] | None:
     for seed in seeds:
         if not 0 <= seed <= MAX_SEED:
             raise InputError(f"--seeds {text}: seed {seed} must be between 0 and {MAX_SEED}")
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"--seeds {text}: a seed is given twice (each seed is one run folder)")
     return seeds

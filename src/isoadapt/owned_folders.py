@@ -120,7 +120,10 @@ def remove_owned(folder: Path) -> None:
 
 
 def install(staging: Path, final: Path) -> Path:
-    """Put a complete staging folder at `final`, replacing an owned folder there (already checked)."""
+    """Put a complete staging folder at `final`, replacing an owned folder there (already checked). An
+    empty folder the user made for the output is taken as the place to put it (rmdir fails if not empty)."""
+    if final.is_dir() and not final.is_symlink() and owned_kind(final) is None and not any(final.iterdir()):
+        final.rmdir()
     if final.exists() or final.is_symlink():
         if owned_kind(final) is None:
             raise InputError(

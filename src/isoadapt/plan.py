@@ -62,10 +62,14 @@ def _seeds(path: Path, where: str, value) -> list[int]:
     for seed in value:
         if not 0 <= seed <= MAX_SEED:
             raise InputError(f"{path}: {where}: seed {seed} must be between 0 and {MAX_SEED}")
+    if len(set(value)) != len(value):
+        raise InputError(f"{path}: {where}: a seed is listed twice in {value} (each seed is one run folder)")
     return value
 
 
 def _read_toml(path: Path) -> dict:
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a TOML plan file")
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:

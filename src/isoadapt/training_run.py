@@ -30,7 +30,7 @@ from isoadapt.evaluate import (
     ndcg_at_10,
     split_vectors,
 )
-from isoadapt.fileio import read_json
+from isoadapt.fileio import read_json, sha256_file
 from isoadapt.head import build_head, save_head
 from isoadapt.losses.objective import LOGGED_TERMS
 from isoadapt.posthoc import initial_head
@@ -328,7 +328,13 @@ def print_summary(cfg: TrainConfig, baseline: dict, trained: dict, sts: dict | N
 
 
 def result_settings(cfg: TrainConfig) -> dict:
-    return {k: v for k, v in cfg.to_dict().items() if k not in NOT_RESULT_SETTINGS}
+    """What a run computes from: its settings and the content of its input files (a file edited between a
+    crash and --resume would otherwise be mixed silently into the same run)."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in NOT_RESULT_SETTINGS}
+    for name in ("train_data", "val_data", "test_data", "sts_data"):
+        if settings.get(name):
+            settings[f"{name} sha256"] = sha256_file(settings[name])[:16]
+    return settings
 
 
 def run_training(

@@ -11,13 +11,14 @@ import json
 import logging
 import random
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from isoadapt.data.formats import EvalSet, TrainExample, dataset_folder, write_dataset
 from isoadapt.data.readers import check_text, is_blank
 from isoadapt.data.sampling import sample_negative, split_ids
-from isoadapt.errors import InputError
+from isoadapt.errors import InputError, describe
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,8 @@ def _read_member(source: Path, name: str):
                 if member is None:
                     raise InputError(f"{source}: archive has no cherche/data/semanlink/{name}")
                 data = archive.extractfile(member).read()
-        except tarfile.TarError as err:
-            raise InputError(f"{source}: not a readable tar archive ({err})") from None
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as err:  # truncated or damaged gzip stream
+            raise InputError(f"{source}: not a readable tar archive ({describe(err)})") from None
     else:
         raise InputError(f"{source}: file not found (run `make setup`, or pass --source)")
     try:
