@@ -48,10 +48,10 @@ class SyntheticEncoder:
 def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
     import torch
 
+    from isoadapt.cache import IN_MEMORY_BYTES, CachedVectors, cached_embed
     from isoadapt.head import LinearHead
     from isoadapt.losses.objective import IsotropyObjective
-    from isoadapt.train import TrainTable, train
-    from isoadapt.training_run import IN_MEMORY_BYTES, CachedVectors, cached_embed
+    from isoadapt.train import LoopSettings, TrainTable, train
 
     vectors = CachedVectors(SyntheticEncoder(dim), cache_root, storage)
     texts = [f"q{i}" for i in range(pairs)] + [f"p{i}" for i in range(pairs)]
@@ -74,10 +74,8 @@ def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
         embed,
         [{"params": list(head.parameters()), "lr": 5e-4}],
         objective,
-        1,
-        16,
+        LoopSettings(1, 16, progress=False),
         torch.Generator().manual_seed(0),
-        progress=False,
     )
     epoch_seconds = time.perf_counter() - started
     rss_peak, anon = peak_memory_mib()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from isoadapt.cache import CachedVectors, cached_embed
 from isoadapt.config import DEFAULT_CACHE_DIR
 from isoadapt.data.formats import load_eval, load_train
 from isoadapt.encoder import Encoder
@@ -20,8 +21,7 @@ from isoadapt.evaluate import evaluate_split
 from isoadapt.head import LinearHead
 from isoadapt.losses.objective import IsotropyObjective
 from isoadapt.offline_models import MINILM
-from isoadapt.train import TrainTable, train
-from isoadapt.training_run import cached_embed, cached_vectors
+from isoadapt.train import LoopSettings, TrainTable, train
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--base_model", default=MINILM)
     args = parser.parse_args()
     encoder = Encoder(args.base_model, DEFAULT_CACHE_DIR, show_progress=False)
-    vectors = cached_vectors(encoder, DEFAULT_CACHE_DIR)
+    vectors = CachedVectors(encoder, DEFAULT_CACHE_DIR)
     examples = load_train(Path("data/processed") / args.data / "train.json")
     test = load_eval(Path("data/processed") / args.data / "test.json")
     table = TrainTable.from_examples(examples)
@@ -50,10 +50,8 @@ def main() -> None:
                 embed,
                 [{"params": list(head.parameters()), "lr": 5e-4}],
                 objective,
-                2,
-                16,
+                LoopSettings(2, 16, progress=False),
                 torch.Generator().manual_seed(seed),
-                progress=False,
             )
             scores.append(evaluate_split(test, vectors, head.eval()).metrics["ndcg@10"])
             print(f"{'normalised' if normalise else 'raw':<12}{seed:>6}{scores[-1]:>14.4f}")

@@ -25,14 +25,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from isoadapt.cache import CachedVectors, cached_embed  # noqa: E402
 from isoadapt.data.formats import load_eval, load_train  # noqa: E402
 from isoadapt.encoder import Encoder  # noqa: E402
 from isoadapt.evaluate import evaluate_split  # noqa: E402
 from isoadapt.head import LinearHead  # noqa: E402
 from isoadapt.losses.objective import Batch, IsotropyObjective  # noqa: E402
 from isoadapt.offline_models import MINILM  # noqa: E402
-from isoadapt.train import TrainTable, train  # noqa: E402
-from isoadapt.training_run import cached_embed, cached_vectors  # noqa: E402
+from isoadapt.train import LoopSettings, TrainTable, train  # noqa: E402
 
 SWEEP = {
     "exp1": (0.1, 1.0),
@@ -120,10 +120,8 @@ def train_isoadapt(vectors, examples, weights: tuple[float, float], epochs: int,
         embed,
         [{"params": list(head.parameters()), "lr": 5e-4}],
         objective,
-        epochs,
-        16,
+        LoopSettings(epochs, 16, progress=False),
         torch.Generator().manual_seed(seed),
-        progress=False,
     )
     return head.eval(), time.perf_counter() - started
 
@@ -150,7 +148,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as cache_dir:  # a cold cache: isoadapt pays for its one encode pass
         encoder = Encoder(args.base_model, Path(cache_dir), show_progress=False)
-        vectors = cached_vectors(encoder, Path(cache_dir))
+        vectors = CachedVectors(encoder, Path(cache_dir))
         unique = len(TrainTable.from_examples(examples).texts)
         print(
             f"{args.base_model}: {len(examples)} pairs ({unique} unique texts), {args.epochs} epochs, "
