@@ -79,6 +79,13 @@ def test_batch_larger_than_the_data(world, capsys):
     refused(capsys, train_argv(world["data"], world["out"], world["cache"], batch_size=10**9), message, world["t"])
 
 
+def test_batch_larger_than_the_truncated_data(world, capsys):
+    """--max_train_examples shrinks the data first: the batch is checked against what is used."""
+    message = f"--batch_size 8: larger than the 5 training examples in {world['data']['train']}"
+    argv = train_argv(world["data"], world["out"], world["cache"], batch_size=8, max_train_examples=5)
+    refused(capsys, argv, message, world["t"])
+
+
 def test_missing_required_flag(world, capsys):
     message = "isoadapt train: the following arguments are required: --train_data, --val_data, --output_dir (see `isoadapt train --help`)"
     refused(capsys, ["train"], message, world["t"])
@@ -475,3 +482,14 @@ def test_a_second_writer_of_the_same_run_is_refused(world, capsys, fake_model):
         refused(capsys, train_argv(world["data"], world["out"], world["cache"]), message, world["t"])
     finally:
         first.close_failed(keep=False)
+
+
+def test_bad_input_that_stops_work_midway_names_what_was_kept():
+    from isoadapt.errors import NOTHING_KEPT, InputError, failure
+
+    err = InputError("dev.json: malformed JSON")
+    assert failure(err, NOTHING_KEPT) is err
+    assert (
+        str(failure(err, "the finished runs are kept in runs/.p"))
+        == "dev.json: malformed JSON; the finished runs are kept in runs/.p"
+    )

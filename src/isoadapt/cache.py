@@ -190,9 +190,8 @@ class EmbeddingCache:
         }
         atomic_write_json(self.folder / f"{name}.keys.json", meta, indent=None)
         shard_id = len(self._shards)
-        self._shards.append(
-            np.load(self.folder / f"{name}.npy", mmap_mode="r")
-        )  # the file, not the array: RAM stays bounded
+        # the file, not the array: RAM stays bounded
+        self._shards.append(np.load(self.folder / f"{name}.npy", mmap_mode="r"))
         self._loaded.add(name)
         for row, key in enumerate(keys):
             self._rows.setdefault(key, (shard_id, row))

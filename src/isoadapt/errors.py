@@ -7,6 +7,8 @@ was kept (exit 130). Failed: anything else that stopped a command, with where th
 
 from __future__ import annotations
 
+NOTHING_KEPT = "nothing was kept"  # what a failure says when it removed everything it had started
+
 
 def _one_line(message: object) -> str:
     return " ".join(str(message).split())
@@ -47,9 +49,10 @@ def describe(err: BaseException) -> str:
 
 
 def failure(err: Exception, kept: str) -> Exception:
-    """The exception to raise after cleaning up: a file-system problem stays the user's to fix (exit 2)."""
+    """The exception to raise after cleaning up: a file-system problem stays the user's to fix (exit 2). Bad
+    input that stopped work midway still names what was kept and where."""
     if isinstance(err, InputError):
-        return err
+        return err if kept == NOTHING_KEPT else InputError(f"{err}; {kept}")
     if isinstance(err, OSError):
         return InputError(f"{describe(err)}; {kept}")
     return Failed(f"{describe(err)}; {kept}")

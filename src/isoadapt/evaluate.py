@@ -51,10 +51,13 @@ def document_head(head: torch.nn.Module | None) -> torch.nn.Module | None:
     return head if head is not None and getattr(head, "adapt", "both") == "both" else None
 
 
-def ndcg_at_10(split: EvalSet, query_ids, query_vectors, doc_ids, doc_vectors, head=None) -> float:
+def ndcg_at_10(
+    split: EvalSet, query_ids, query_vectors, doc_ids, doc_vectors, head=None, similarity: str = "cosine"
+) -> float:
     """Validation's one number, on vectors already computed: cheap enough to call every epoch."""
     queries, documents = apply_head(head, query_vectors), apply_head(document_head(head), doc_vectors)
-    return retrieval_scores(split.qrels, exact_search(queries, documents, query_ids, doc_ids, top_k=10))[0]["ndcg@10"]
+    run = exact_search(queries, documents, query_ids, doc_ids, top_k=10, similarity=similarity)
+    return retrieval_scores(split.qrels, run)[0]["ndcg@10"]
 
 
 def evaluate_split(

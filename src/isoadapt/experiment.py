@@ -21,8 +21,8 @@ from isoadapt.config import MAX_SEED, TrainConfig, check_device
 from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
 from isoadapt.document_tuning import SIMILARITY, nudge_documents, split_answers, training_answers
 from isoadapt.encoder import Encoder
-from isoadapt.errors import InputError, Interrupted, failure
-from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts
+from isoadapt.errors import NOTHING_KEPT, InputError, Interrupted, failure
+from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts, ndcg_at_10, split_vectors
 from isoadapt.fileio import atomic_write_json, read_json, sha256_file
 from isoadapt.head import load_head, save_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
@@ -197,7 +197,10 @@ class PlanRun:
         return evaluate_sts(self.sts_dev, self.vectors, head) if self.sts_dev else None
 
     def val_ndcg(self, head=None, documents=None, similarity: str = "cosine") -> float:
-        return evaluate_split(self.splits["val"], self.vectors, head, documents, similarity).metrics["ndcg@10"]
+        """Validation NDCG@10 alone, as selection scores it (no diagnostics: only test reports them)."""
+        query_ids, queries, doc_ids, docs = split_vectors(self.splits["val"], self.vectors)
+        docs = documents if documents is not None else docs
+        return ndcg_at_10(self.splits["val"], query_ids, queries, doc_ids, docs, head, similarity)
 
     def run_baseline(self, entry: PlanEntry, seed: int | None) -> SeedResult:
         return _seed_result(self.baseline["test"], self.val_ndcg(), self.base_sts, seed=None, sts_dev=self.base_sts_dev)
@@ -283,7 +286,7 @@ def _close_failed(staging: Path) -> str:
     if any((staging / "runs").glob("*/*/metrics.json")) or any((staging / "runs").glob("*/config.json")):
         return f"the finished runs are kept in {staging}"
     remove_owned(staging)
-    return "nothing was kept"
+    return NOTHING_KEPT
 
 
 def _check_posthoc_widths(plan: Plan, dim: int) -> None:

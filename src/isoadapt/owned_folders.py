@@ -126,10 +126,7 @@ def install(staging: Path, final: Path) -> Path:
         final.rmdir()
     if final.exists() or final.is_symlink():
         if owned_kind(final) is None:
-            raise InputError(
-                f"{final}: appeared while isoadapt was working and is not isoadapt's; left as it is, new "
-                f"output in {staging}"
-            )
+            raise InputError(f"{final}: appeared while isoadapt was working and is not isoadapt's; left as it is")
         trash = final.parent / f".{final.name}.replaced-{os.getpid()}"
         final.rename(trash)
         staging.rename(final)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from isoadapt.errors import InputError
+from isoadapt.errors import NOTHING_KEPT, InputError
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json
 from isoadapt.owned_folders import MARKER, check_output_folder, install, mark_owned, owned_kind, remove_owned
 
@@ -144,7 +144,7 @@ class RunFolder:
         if self.staging.is_dir() and owned_kind(self.staging) == "staging":
             remove_owned(self.staging)
         self._release(lock_file)
-        return "nothing was kept"
+        return NOTHING_KEPT
 
     def _release(self, lock_file: Path) -> None:
         if self.lock is not None:

@@ -99,11 +99,12 @@ def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
     splits = {"val": val, **({"test": load_eval(cfg.test_data)} if cfg.test_data else {})}
     splits = {name: split for name, split in splits.items() if name in splits_to_report} or splits
     sts = load_sts(cfg.sts_data) if cfg.sts_data else None
-    if cfg.batch_size > len(examples):
+    examples = examples[: cfg.max_train_examples] if cfg.max_train_examples else examples
+    if cfg.batch_size > len(examples):  # checked here, before the run folder is opened
         raise InputError(
             f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}"
         )
-    return Inputs(examples[: cfg.max_train_examples] if cfg.max_train_examples else examples, val, splits, sts)
+    return Inputs(examples, val, splits, sts)
 
 
 def build_trainable(
@@ -232,10 +233,7 @@ def tuned_vectors(
     tuned = trainable.tuned
     if tuned is None or selector.best["step"] == 0:
         return base_vectors
-    source = memoized(tuned.encode)
-    if scorer.memo_step == selector.best["step"]:
-        source = memoized(tuned.encode, dict(scorer.memo))
-    return source
+    return memoized(tuned.encode, dict(scorer.memo) if scorer.memo_step == selector.best["step"] else {})
 
 
 def evaluate_trained(
