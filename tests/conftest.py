@@ -126,9 +126,12 @@ def fake_model(monkeypatch):
     import isoadapt.run_evaluation
     import isoadapt.training_run
 
-    def build(*args, **kwargs):
-        return FakeEncoder()
+    from isoadapt.encoder import open_encoder
+
+    def build(name="", *args, **kwargs):
+        return open_encoder(name, *args, **kwargs) if name.startswith("vectors:") else FakeEncoder()
 
     for module in (isoadapt.training_run, isoadapt.run_evaluation, isoadapt.experiment):
         monkeypatch.setattr(module, "Encoder", build)
+        monkeypatch.setattr(module, "open_encoder", build)
     return build

@@ -44,15 +44,21 @@ STORAGE = {"float32": np.float32, "float16": np.float16}
 
 
 class EmbeddingCache:
-    def __init__(self, root: Path, fingerprint: str, identity: dict, storage: str = "float32"):
+    def __init__(self, root: Path, fingerprint: str, identity: dict, storage: str = "float32", create: bool = True):
+        """`create` False opens a cache that may not exist yet without writing anything: it is empty then."""
         if storage not in STORAGE:
             raise InputError(f"cache storage {storage!r}: expected one of {sorted(STORAGE)}")
-        self.fingerprint = fingerprint
+        self.fingerprint, self.identity = fingerprint, identity
         self.dtype = STORAGE[storage]
         self.root = Path(root)
         self.folder = self.root / "embeddings" / (fingerprint[:24] + ("" if storage == "float32" else f"-{storage}"))
         self.lock = FileLock(str(self.folder / ".lock"))
         identity_file = self.folder / "identity.json"
+        self._rows: dict[str, tuple[int, int]] = {}
+        self._shards: list[np.ndarray] = []
+        self._loaded: set[str] = set()
+        if not create and not identity_file.is_file():
+            return
         if not identity_file.is_file():
             with self._writing(1):
                 if not identity_file.is_file():
@@ -63,9 +69,6 @@ class EmbeddingCache:
             stored = None
         if stored != fingerprint:
             raise InputError(f"{identity_file}: cache belongs to another encoder or is damaged; remove {self.folder}")
-        self._rows: dict[str, tuple[int, int]] = {}
-        self._shards: list[np.ndarray] = []
-        self._loaded: set[str] = set()
         self._scan()
 
     @contextmanager
@@ -85,6 +88,19 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def __contains__(self, key: str) -> bool:
+        """Whether a text hash (`text_key`) has a vector here."""
+        return key in self._rows
+
+    @property
+    def dim(self) -> int | None:
+        """The vectors' width, read from the first shard; None while the cache is empty."""
+        return int(self._shards[0].shape[1]) if self._shards else None
+
+    def refresh(self) -> None:
+        """Pick up shards that other processes wrote since this cache was opened."""
+        self._scan()
 
     def _scan(self) -> None:
         """Index every valid shard not loaded yet (other processes may have added some)."""

@@ -269,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     beir = sources.add_parser("beir", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)")
     beir.add_argument("--raw_dir", required=True, help="the BEIR dataset folder")
     beir.add_argument("--name", required=True, help="writes data/processed/NAME/")
-    for sub in (semanlink, stsb, msmarco, beir):
+    add_vectors_arguments(sources)
+    for sub in (semanlink, stsb, msmarco, beir, sources.choices["vectors"]):
         sub.add_argument("--out_root", default="data/processed", help="parent folder of the processed datasets")
         sub.add_argument("--seed", type=int, default=0, help="seed of splits and negative sampling")
     for sub in (stsb, msmarco, beir):
@@ -279,6 +280,24 @@ def build_parser() -> argparse.ArgumentParser:
             help="fail on qrels naming unknown ids instead of dropping and counting them",
         )
     return parser
+
+
+def add_vectors_arguments(sources) -> None:
+    vectors = sources.add_parser(
+        "vectors", help="precomputed vectors (parquet: id, vector, text?) as a base model: --base_model vectors:MODEL"
+    )
+    vectors.add_argument("--queries", required=True, help="parquet of query vectors")
+    vectors.add_argument("--documents", required=True, help="parquet of document vectors")
+    vectors.add_argument(
+        "--model", required=True, help="the provider and model that made them, e.g. openai/text-embedding-3-small"
+    )
+    vectors.add_argument("--qrels_dir", help="BEIR-style {train,dev,test}.tsv judgments by id; writes --name")
+    vectors.add_argument("--name", help="with --qrels_dir: writes OUT_ROOT/NAME/")
+    vectors.add_argument("--processed", help="instead: an existing processed dataset whose texts the files cover")
+    vectors.add_argument("--id_column", default="id", help="the id column")
+    vectors.add_argument("--vector_column", default="vector", help="the vector column (list of floats)")
+    vectors.add_argument("--text_column", default="text", help="the text column, used when present")
+    vectors.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="the embedding cache that stores them")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -346,6 +365,23 @@ def prepare_dataset(args: argparse.Namespace) -> None:
             args.strict,
         )
         print(report.render())
+    elif args.dataset == "vectors":
+        from isoadapt.data.vector_files import VectorColumns
+        from isoadapt.data.vector_import import VectorSources, prepare_vectors
+
+        columns = VectorColumns(args.id_column, args.vector_column, args.text_column)
+        sources = VectorSources(Path(args.queries), Path(args.documents), args.model, columns)
+        print(
+            prepare_vectors(
+                sources,
+                Path(args.cache_dir),
+                Path(args.out_root),
+                args.name,
+                Path(args.qrels_dir) if args.qrels_dir else None,
+                Path(args.processed) if args.processed else None,
+                args.seed,
+            )
+        )
     elif args.dataset == "beir":
         from isoadapt.data.beir import prepare_beir
 

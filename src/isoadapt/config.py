@@ -12,6 +12,7 @@ from isoadapt.head import ADAPT_SIDES, TRAINABLE_HEADS
 from isoadapt.losses.objective import IsotropyObjective
 from isoadapt.offline_models import MPNET
 from isoadapt.owned_folders import check_folder_path
+from isoadapt.precomputed import is_precomputed
 from isoadapt.tracking import TRACKERS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
@@ -137,6 +138,10 @@ class TrainConfig:
             raise InputError(f"--encode_backend {self.encode_backend}: expected one of {list(BACKENDS)}")
         if self.encode_backend != "torch" and not self.freeze_base:
             raise InputError(f"--encode_backend {self.encode_backend}: full fine-tuning needs the torch backend")
+        if is_precomputed(self.base_model) and not self.freeze_base:
+            raise InputError(
+                f"--freeze_base false: {self.base_model} is precomputed vectors; there is no encoder to tune"
+            )
         _at_least("encode_batch_size", self.encode_batch_size, 1, 1 << 16)
         self._validate_head_settings()
         for name in ("eval_steps", "early_stopping_patience", "out_dim"):

@@ -84,3 +84,22 @@ class Encoder:
             convert_to_numpy=True,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def open_encoder(
+    base_model: str,
+    cache_dir: Path,
+    device: str = "cpu",
+    batch_size: int = 32,
+    show_progress: bool = True,
+    backend: str = "torch",
+):
+    """The base for a --base_model name: a SentenceTransformer, or the precomputed vectors a user stored
+    with `isoadapt prepare vectors` (`vectors:NAME`); both give vectors with the same interface."""
+    from isoadapt.precomputed import PrecomputedEncoder, is_precomputed
+
+    if is_precomputed(base_model):
+        if backend != "torch":
+            raise InputError(f"--encode_backend {backend}: {base_model} is precomputed, nothing is encoded")
+        return PrecomputedEncoder(base_model, cache_dir)
+    return Encoder(base_model, cache_dir, device, batch_size, show_progress, backend)

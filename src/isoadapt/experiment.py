@@ -20,13 +20,14 @@ from isoadapt.cache import CachedVectors
 from isoadapt.config import MAX_SEED, TrainConfig, check_device
 from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
 from isoadapt.document_tuning import SIMILARITY, nudge_documents, split_answers, training_answers
-from isoadapt.encoder import Encoder
+from isoadapt.encoder import Encoder, open_encoder
 from isoadapt.errors import NOTHING_KEPT, InputError, Interrupted, failure
 from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts, ndcg_at_10, split_vectors
 from isoadapt.fileio import atomic_write_json, read_json, sha256_file
 from isoadapt.head import load_head, save_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
 from isoadapt.plan import Plan, PlanEntry, load_plan
+from isoadapt.precomputed import is_precomputed
 from isoadapt.posthoc import fit_posthoc
 from isoadapt.report import recommendations, write_report
 from isoadapt.training_run import run_training, seed_everything
@@ -66,7 +67,9 @@ class ExperimentData:
     shift: Path | None  # a second kind of input for the generalisation check (STS-B sentences as queries)
 
     @classmethod
-    def locate(cls, data_root: Path, name: str, sts: Path | None) -> ExperimentData:
+    def locate(cls, data_root: Path, name: str, sts: Path | None, encodes: bool = True) -> ExperimentData:
+        """The plan's files; `encodes` False (precomputed vectors) leaves out the STS-B sets found by
+        default: their sentences have no stored vectors."""
         base = data_root / name
         smoke = data_root / f"{name}_smoke" / "train.json"
         shift = data_root / "stsb" / "test.json"
@@ -78,7 +81,7 @@ class ExperimentData:
             base / "test.json",
             sts,
             sts_dev if sts and sts_dev.is_file() else None,
-            shift if shift.is_file() and name != "stsb" else None,
+            shift if encodes and shift.is_file() and name != "stsb" else None,
         )
         for path in (paths.train_full, paths.dev, paths.test):
             if not path.is_file():
@@ -113,12 +116,13 @@ def run_experiment(
     """Check everything, run every (configuration, seed) into a staging folder, write the report, and move
     the folder into place; a stopped plan keeps its finished runs and says where."""
     plan = load_plan(plan_path)
-    if sts_data is None and (data_root / "stsb" / "sts_test.json").is_file():
+    encodes = not is_precomputed(base_model)
+    if sts_data is None and encodes and (data_root / "stsb" / "sts_test.json").is_file():
         sts_data = data_root / "stsb" / "sts_test.json"
-    data = ExperimentData.locate(data_root, data_name, sts_data)
+    data = ExperimentData.locate(data_root, data_name, sts_data, encodes)
     check_device(device)
     check_folder_path(runs_root, "--runs_root")
-    encoder = encoder or Encoder(base_model, cache_dir, device, backend=encode_backend)
+    encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend)
     _check_posthoc_widths(plan, encoder.dim)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     final = runs_root / f"{plan.name}-{data_name}-{stamp}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from isoadapt.cache import CachedVectors
 from isoadapt.data.formats import load_eval, load_sts
-from isoadapt.encoder import Encoder
+from isoadapt.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError
 from isoadapt.evaluate import change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
 from isoadapt.fileio import atomic_write_json, read_json
@@ -40,7 +40,7 @@ def evaluate_run(
         _check_replaceable(output)
     split = load_eval(data)
     sts = load_sts(sts_data) if sts_data else None
-    base = Encoder(config["base_model"], cache_dir, backend=config["encode_backend"])
+    base = open_encoder(config["base_model"], cache_dir, backend=config["encode_backend"])
     head = load_head(run_dir / "head", expected_dim=base.dim)
     base_vectors = CachedVectors(base, cache_dir)
     baseline = evaluate_split(split, base_vectors).metrics

@@ -17,7 +17,7 @@ from isoadapt.checkpoint import STATE
 from isoadapt.collapse import collapse_reasons
 from isoadapt.config import TrainConfig
 from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, load_eval, load_sts, load_train
-from isoadapt.encoder import Encoder
+from isoadapt.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
 from isoadapt.evaluate import (
     Evaluation,
@@ -349,7 +349,7 @@ def run_training(
     folder = RunFolder(cfg.output_dir, cfg.overwrite, cfg.resume)
     inputs = load_inputs(cfg, splits_to_report)
     generator = seed_everything(cfg.seed)
-    encoder = encoder or Encoder(
+    encoder = encoder or open_encoder(
         cfg.base_model,
         Path(cfg.cache_dir),
         cfg.device,

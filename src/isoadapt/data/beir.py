@@ -62,14 +62,29 @@ def read_qrels(path: Path, report: PrepareReport) -> dict[str, dict[str, int]]:
 def prepare_beir(raw_dir: Path, name: str, out_root: Path, seed: int = 0, strict: bool = False) -> PrepareReport:
     report = PrepareReport(f"beir/{name}", strict)
     folder = dataset_folder(out_root, name)
-    present = [s for s in SPLITS if (raw_dir / "qrels" / f"{s}.tsv").is_file()]
-    if not present:
-        raise InputError(f"{raw_dir / 'qrels'}: no train.tsv, dev.tsv or test.tsv")
+    qrels_dir = raw_dir / "qrels"
+    qrels_files(qrels_dir)
     corpus = read_corpus(raw_dir / "corpus.jsonl")
     queries = read_queries(raw_dir / "queries.jsonl")
+    write_splits(folder, report, queries, corpus, qrels_dir, seed)
+    return report
+
+
+def qrels_files(qrels_dir: Path) -> dict[str, Path]:
+    """BEIR's qrels/{train,dev,test}.tsv: those present, at least one."""
+    present = {s: qrels_dir / f"{s}.tsv" for s in SPLITS if (qrels_dir / f"{s}.tsv").is_file()}
+    if not present:
+        raise InputError(f"{qrels_dir}: no train.tsv, dev.tsv or test.tsv")
+    return present
+
+
+def write_splits(
+    folder: Path, report: PrepareReport, queries: dict[str, str], corpus: dict[str, str], qrels_dir: Path, seed: int
+) -> None:
+    """The processed dataset from texts by id and BEIR qrels: dev and test as retrieval splits, train as
+    (query, positive, sampled negative) pairs; shared with `prepare vectors`."""
     splits = {}
-    for split in present:
-        path = raw_dir / "qrels" / f"{split}.tsv"
+    for split, path in qrels_files(qrels_dir).items():
         qrels = read_qrels(path, report)
         splits[split] = finish_split(report, str(path), {q: queries[q] for q in qrels if q in queries}, corpus, qrels)
     train = None
@@ -85,4 +100,3 @@ def prepare_beir(raw_dir: Path, name: str, out_root: Path, seed: int = 0, strict
         report.split(split, data)
     if train is not None:
         report.train("train.json", train)
-    return report
