@@ -125,7 +125,6 @@ def fake_model(monkeypatch):
     import isoadapt.experiment
     import isoadapt.run_evaluation
     import isoadapt.training_run
-
     from isoadapt.encoder import open_encoder
 
     def build(name="", *args, **kwargs):

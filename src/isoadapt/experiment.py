@@ -27,8 +27,8 @@ from isoadapt.fileio import atomic_write_json, read_json, sha256_file
 from isoadapt.head import load_head, save_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
 from isoadapt.plan import Plan, PlanEntry, load_plan
-from isoadapt.precomputed import is_precomputed
 from isoadapt.posthoc import fit_posthoc
+from isoadapt.precomputed import is_precomputed
 from isoadapt.report import recommendations, write_report
 from isoadapt.training_run import run_training, seed_everything
 
