@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     export.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="where the base model is unpacked")
 
+    add_apply_arguments(commands)
+
     prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source")
     sources = prepare.add_subparsers(dest="dataset", required=True)
     semanlink = sources.add_parser("semanlink", help="Semanlink bookmarks -> tags, from cherche 2.2.1's source archive")
@@ -280,6 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
             help="fail on qrels naming unknown ids instead of dropping and counting them",
         )
     return parser
+
+
+def add_apply_arguments(commands) -> None:
+    apply = commands.add_parser("apply", help="transform stored vectors (parquet) through a run's head, streamed")
+    apply.add_argument("--run_dir", required=True, help="a run folder, or RUNS/<plan>/runs/<posthoc-name>")
+    apply.add_argument("--vectors", required=True, help="parquet with an id and a vector column; other columns kept")
+    apply.add_argument("--out", required=True, help="parquet to write (vectors L2-normalised, like the export)")
+    apply.add_argument(
+        "--side",
+        choices=["document", "query"],
+        default="document",
+        help="which texts the vectors are: a query-only head copies documents unchanged",
+    )
+    apply.add_argument("--model", help="the model that made the vectors (default: the file's isoadapt.model metadata)")
+    apply.add_argument("--id_column", default="id", help="the id column")
+    apply.add_argument("--vector_column", default="vector", help="the vector column (list of floats)")
+    apply.add_argument("--overwrite", action="store_true", help="replace an earlier apply output at --out")
 
 
 def add_vectors_arguments(sources) -> None:
@@ -413,7 +432,21 @@ def command_export(args: argparse.Namespace) -> None:
     print(f"exported: {export_run(Path(args.run_dir), Path(args.out), Path(args.cache_dir), args.overwrite)}")
 
 
+def command_apply(args: argparse.Namespace) -> None:
+    from isoadapt.apply import apply_run
+    from isoadapt.data.vector_files import VectorColumns
+
+    columns = VectorColumns(args.id_column, args.vector_column)
+    out = Path(args.out)
+    done = apply_run(Path(args.run_dir), Path(args.vectors), out, args.side, columns, args.model, args.overwrite)
+    if done.transformed:
+        print(f"applied: {done.rows} vectors -> {out} (width {done.out_dim}, L2-normalised)")
+    else:
+        print(f"copied: {done.rows} document vectors unchanged -> {out} (a query-only head leaves documents alone)")
+
+
 COMMANDS = {
+    "apply": command_apply,
     "export": command_export,
     "train": command_train,
     "evaluate": command_evaluate,

@@ -81,14 +81,16 @@ class VectorFile:
         return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
 
     def batches(self, all_columns: bool = False) -> Iterator[VectorBatch]:
+        """Checked batches in file order; ids are unique across the file (the one thing kept per row:
+        about 80 bytes per id, while vectors stay bounded by BATCH_ROWS)."""
         c = self.columns
         read = None if all_columns else [c.id, c.vector, *([c.text] if self.has_text else [])]
-        first_row = 0
+        first_row, seen = 0, set()
         for group in range(self.file.num_row_groups):
             where = f"{self.path}: row group {group}"
             for batch in self.file.iter_batches(batch_size=BATCH_ROWS, row_groups=[group], columns=read):
                 yield VectorBatch(
-                    self._ids(batch, where, first_row),
+                    self._ids(batch, where, first_row, seen),
                     self._texts(batch, where, first_row) if self.has_text else None,
                     self._vectors(batch, where, first_row),
                     batch,
@@ -97,7 +99,7 @@ class VectorFile:
                 )
                 first_row += batch.num_rows
 
-    def _ids(self, batch: pa.RecordBatch, where: str, first_row: int) -> list[str]:
+    def _ids(self, batch: pa.RecordBatch, where: str, first_row: int, seen: set[str]) -> list[str]:
         ids = batch.column(self.columns.id)
         if ids.null_count:
             raise InputError(f"{where}, row {first_row + _first(ids.is_null())}: the id is null")
@@ -105,6 +107,10 @@ class VectorFile:
         empty = next((i for i, v in enumerate(values) if not v.strip()), None)
         if empty is not None:
             raise InputError(f"{where}, row {first_row + empty}: the id is empty")
+        for row, item_id in enumerate(values):
+            if item_id in seen:
+                raise InputError(f"{where}, row {first_row + row}: duplicate id {item_id!r}")
+            seen.add(item_id)
         return values
 
     def _texts(self, batch: pa.RecordBatch, where: str, first_row: int) -> list[str]:
@@ -130,7 +136,8 @@ class VectorFile:
         dim = int(lengths[0]) if len(lengths) else 0
         if len(lengths) and dim == 0:
             raise InputError(f"{where}, row {first_row}: the vector is empty")
-        vectors = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(lengths), dim)
+        # a writable copy: arrow's buffers are read-only, and torch refuses to wrap those without a warning
+        vectors = np.array(values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(lengths), dim)
         finite = np.isfinite(vectors).all(axis=1)
         if not finite.all():
             row = int(np.flatnonzero(~finite)[0])

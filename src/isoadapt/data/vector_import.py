@@ -56,10 +56,7 @@ def scan(file: VectorFile, side: str, cache: EmbeddingCache, dim: int | None, se
         check_width(batch.where, batch.vectors.shape[1], scanned.dim, "the first vectors read")
         scanned.dim = batch.vectors.shape[1]
         check_width(batch.where, scanned.dim, cache.dim, f"the cache of {cache.identity['precomputed']!r}")
-        for row, (item_id, text) in enumerate(zip(batch.ids, _batch_texts(batch, side))):
-            if item_id in scanned.texts:
-                raise InputError(f"{batch.where}, row {batch.first_row + row}: duplicate id {item_id!r}")
-            scanned.texts[item_id] = text
+        scanned.texts.update(zip(batch.ids, _batch_texts(batch, side)))  # ids are unique: VectorFile checks
         _check_stored(batch, _batch_texts(batch, side), cache, seen, scanned)
     if scanned.dim is None:
         raise InputError(f"{file.path}: no rows")

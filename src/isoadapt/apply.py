@@ -1,0 +1,136 @@
+"""`isoadapt apply`: stored vectors through a trained head (or a plan's post-hoc transform), in bulk.
+
+This is how a user re-indexes a corpus after a both-sides adapter, or checks a query-only one, without
+the encoder: a parquet file in, a parquet file out, one bounded batch at a time, every other column kept.
+Outputs are L2-normalised like the exported model's (runs score by cosine); the document side of a
+query-only head is copied unchanged, and the command says so. The output is written to a temp file
+beside it and renamed into place, so a failure leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm.auto import tqdm
+
+from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
+from isoadapt.errors import InputError
+from isoadapt.head import load_head
+from isoadapt.owned_folders import check_output_file
+from isoadapt.precomputed import PREFIX
+from isoadapt.run_folder import read_run_config
+
+log = logging.getLogger(__name__)
+SIDES = ("document", "query")
+APPLY_KIND = "isoadapt-apply"  # parquet metadata that marks an output as ours: --overwrite may replace it
+MODEL_KEY = "isoadapt.model"  # parquet metadata: the model whose space the vectors are in
+
+
+@dataclass
+class Applied:
+    rows: int
+    transformed: bool  # False: a query-only head's documents, copied unchanged
+    out_dim: int
+
+
+def model_of(base_model: str) -> str:
+    return base_model.removeprefix(PREFIX)
+
+
+def check_model(run_dir: Path, run_model: str, file: VectorFile, given: str | None) -> None:
+    """A head trained on one provider's vectors must not transform another's (same width or not)."""
+    named = given or file.metadata.get(MODEL_KEY)
+    if named is None:
+        log.warning("%s does not say which model made its vectors; assuming the run's, %s", file.path, run_model)
+    elif model_of(named) != run_model:
+        raise InputError(
+            f"{file.path}: vectors from {model_of(named)!r}, but {run_dir} was trained on {run_model!r}; "
+            "apply a run trained on the same model's vectors"
+        )
+
+
+def check_apply_target(out: Path, source: Path, overwrite: bool) -> None:
+    """--out is a new file, or an earlier apply output with --overwrite; never the input itself."""
+    check_output_file(out, "--out")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: folder {out.parent} does not exist")
+    if out.exists() and out.resolve() == source.resolve():
+        raise InputError(f"--out {out}: is the input file; write to a new file")
+    if not out.exists():
+        return
+    try:
+        kind = (pq.read_schema(out).metadata or {}).get(b"isoadapt.kind")
+    except (pa.ArrowException, OSError):
+        kind = None
+    if kind != APPLY_KIND.encode():
+        raise InputError(f"--out {out}: exists and is not an isoadapt apply output; choose a new file name")
+    if not overwrite:
+        raise InputError(f"--out {out}: exists (an earlier apply output); pass --overwrite to replace it")
+
+
+def _output_schema(file: VectorFile, vector: str, out_dim: int, transformed: bool, meta: dict) -> pa.Schema:
+    schema = file.schema
+    if transformed:
+        index = schema.get_field_index(vector)
+        schema = schema.set(index, pa.field(vector, pa.list_(pa.float32(), out_dim)))
+    return schema.with_metadata({**(file.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
+
+
+@torch.no_grad()
+def _transform(head: torch.nn.Module, vectors: np.ndarray) -> pa.Array:  # (rows, dim) -> fixed-size lists
+    out = torch.nn.functional.normalize(head(torch.from_numpy(vectors)), dim=1).numpy()  # (rows, out_dim)
+    return pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), out.shape[1])
+
+
+def apply_run(
+    run_dir: Path,
+    source: Path,
+    out: Path,
+    side: str = "document",
+    columns: VectorColumns = VectorColumns(),
+    model: str | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> Applied:
+    if side not in SIDES:
+        raise InputError(f"--side {side}: expected one of {list(SIDES)}")
+    config = read_run_config(run_dir)
+    if (run_dir / "encoder").is_dir():
+        raise InputError(f"--run_dir {run_dir}: fine-tuned its encoder; stored base vectors cannot be adapted")
+    head = load_head(run_dir / "head").eval()
+    file = VectorFile(source, columns)
+    check_model(run_dir, model_of(config["base_model"]), file, model)
+    check_apply_target(out, source, overwrite)
+    transformed = side == "query" or getattr(head, "adapt", "both") == "both"
+    out_dim = getattr(head, "out_dim", head.dim) if transformed else None
+    meta = {"isoadapt.kind": APPLY_KIND, MODEL_KEY: model_of(config["base_model"]), "isoadapt.run": str(run_dir)}
+    meta |= {"isoadapt.side": side, "isoadapt.normalized": str(transformed).lower()}
+    schema = _output_schema(file, columns.vector, out_dim, transformed, meta)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    rows = 0
+    try:
+        bar = tqdm(total=file.rows, desc=f"apply ({side})", unit="vec", unit_scale=True, disable=not show_progress)
+        with pq.ParquetWriter(tmp, schema) as writer, bar:  # the bar closes before any error line is printed
+            for batch in file.batches(all_columns=True):
+                check_width(batch.where, batch.vectors.shape[1], head.dim, f"the head of {run_dir}")
+                table = batch.table
+                if transformed:
+                    index = table.schema.get_field_index(columns.vector)
+                    table = table.set_column(index, schema.field(index), _transform(head, batch.vectors))
+                writer.write_batch(pa.RecordBatch.from_arrays(table.columns, schema=schema))
+                rows += table.num_rows
+                bar.update(table.num_rows)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Applied(rows, transformed, out_dim or head.dim)

@@ -1,0 +1,169 @@
+"""`isoadapt apply`: stored vectors through a run's head, checked against the head itself, and hostile
+files refused with one line and no output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from isoadapt.cli import main
+from isoadapt.head import load_head
+
+from conftest import FakeEncoder, tiny_dataset
+from hostile import one_line, refused, train_argv, tree, write
+
+TEXTS = [f"topic{i % 5} passage {i}" for i in range(40)]
+
+
+def write_vectors(path, vectors=None, ids=None, metadata=None, row_group_size=16):
+    vectors = FakeEncoder().encode(TEXTS) if vectors is None else vectors
+    ids = ids or [f"p{i}" for i in range(len(vectors))]
+    table = pa.table(
+        {
+            "id": pa.array(ids),
+            "vector": pa.array([list(v) if v is not None else None for v in vectors], type=pa.list_(pa.float32())),
+            "source": pa.array(["crawl"] * len(ids)),
+        },
+        metadata=metadata,
+    )
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path, capsys, fake_model):
+    """Two finished runs on the fake encoder: a both-sides head and a query-only head."""
+    data = tiny_dataset(tmp_path / "data")
+    cache = tmp_path / "cache"
+    assert main([str(a) for a in train_argv(data, tmp_path / "both", cache)]) == 0
+    assert main([str(a) for a in train_argv(data, tmp_path / "query", cache, adapt="query")]) == 0
+    capsys.readouterr()
+    return tmp_path
+
+
+def apply_argv(run, vectors, out, *extra):
+    return ["apply", "--run_dir", run, "--vectors", vectors, "--out", out, *extra]
+
+
+def test_apply_matches_the_head_and_keeps_other_columns(runs, capsys):
+    source = write_vectors(runs / "in.parquet")
+    assert main([str(a) for a in apply_argv(runs / "both", source, runs / "out.parquet")]) == 0
+    assert "applied: 40 vectors" in capsys.readouterr().out
+    result = pq.read_table(runs / "out.parquet")
+    assert result.column("id").to_pylist() == [f"p{i}" for i in range(40)]
+    assert result.column("source").to_pylist() == ["crawl"] * 40
+    head = load_head(runs / "both" / "head").eval()
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(head(torch.from_numpy(FakeEncoder().encode(TEXTS))), dim=1).numpy()
+    got = np.stack(result.column("vector").to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert result.schema.metadata[b"isoadapt.kind"] == b"isoadapt-apply"
+
+
+def test_a_query_only_head_copies_documents_and_adapts_queries(runs, capsys):
+    source = write_vectors(runs / "in.parquet")
+    assert main([str(a) for a in apply_argv(runs / "query", source, runs / "docs.parquet")]) == 0
+    assert "copied: 40 document vectors unchanged" in capsys.readouterr().out
+    copied = pq.read_table(runs / "docs.parquet").column("vector").to_pylist()
+    assert copied == pq.read_table(source).column("vector").to_pylist()
+    assert main([str(a) for a in apply_argv(runs / "query", source, runs / "q.parquet", "--side", "query")]) == 0
+    queries = np.stack(pq.read_table(runs / "q.parquet").column("vector").to_numpy(zero_copy_only=False))
+    assert not np.allclose(queries, np.stack(copied))
+
+
+def test_overwrite_replaces_only_an_apply_output(runs, capsys):
+    source = write_vectors(runs / "in.parquet")
+    out = runs / "out.parquet"
+    assert main([str(a) for a in apply_argv(runs / "both", source, out)]) == 0
+    refused(
+        capsys,
+        apply_argv(runs / "both", source, out),
+        f"--out {out}: exists (an earlier apply output); pass --overwrite to replace it",
+        runs,
+    )
+    assert main([str(a) for a in apply_argv(runs / "both", source, out, "--overwrite")]) == 0
+    mine = write(runs / "mine.parquet", "my own file")
+    refused(
+        capsys,
+        apply_argv(runs / "both", source, mine, "--overwrite"),
+        f"--out {mine}: exists and is not an isoadapt apply output; choose a new file name",
+        runs,
+    )
+
+
+RAGGED = [np.ones(16, np.float32)] * 20 + [np.ones(15, np.float32)] + [np.ones(16, np.float32)] * 19
+NAN = [np.ones(16, np.float32)] * 5 + [np.full(16, np.nan, np.float32)] + [np.ones(16, np.float32)] * 34
+HOSTILE = {
+    "ragged": (
+        lambda p: write_vectors(p, vectors=RAGGED),
+        "row group 1, row 20: vector has 15 values, earlier rows 16 (ragged vectors: one width throughout)",
+    ),
+    "nan": (
+        lambda p: write_vectors(p, vectors=NAN),
+        "row group 0, row 5: the vector holds NaN or infinity (or a float32 overflow)",
+    ),
+    "duplicate_id": (
+        lambda p: write_vectors(p, ids=[f"p{i}" for i in range(39)] + ["p3"]),
+        "row group 2, row 39: duplicate id 'p3'",
+    ),
+    "wrong_type": (
+        lambda p: pq.write_table(pa.table({"id": [1, 2], "vector": ["a", "b"]}), p),
+        "column 'vector' is string; vectors must be a (fixed-size) list of floats",
+    ),
+    "wrong_width": (
+        lambda p: write_vectors(p, vectors=[np.ones(8, np.float32)] * 40),
+        "row group 0: vectors have 8 values, but the head of {run} has 16",
+    ),
+    "other_model": (
+        lambda p: write_vectors(p, metadata={"isoadapt.model": "openai/text-embedding-3-small"}),
+        "vectors from 'openai/text-embedding-3-small', but {run} was trained on 'sentence-transformers/"
+        "all-mpnet-base-v2'; apply a run trained on the same model's vectors",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_vectors_are_one_line_and_write_nothing(runs, capsys, case):
+    make, message = HOSTILE[case]
+    source = runs / "in.parquet"
+    make(source)
+    before = tree(runs)
+    line = one_line(capsys, apply_argv(runs / "both", source, runs / "out.parquet"))
+    assert line.startswith(f"isoadapt: error: {source}"), line
+    assert line.endswith(message.format(run=runs / "both")), line
+    assert tree(runs) == before  # no output, no temp file left
+
+
+def test_a_crash_midway_leaves_no_output(runs, capsys, monkeypatch):
+    import isoadapt.apply
+
+    source = write_vectors(runs / "in.parquet")
+    calls = []
+
+    def failing(head, vectors):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(head, vectors)
+
+    original = isoadapt.apply._transform
+    monkeypatch.setattr(isoadapt.apply, "_transform", failing)
+    before = tree(runs)
+    one_line(capsys, apply_argv(runs / "both", source, runs / "out.parquet"), code=130)
+    assert tree(runs) == before
+
+
+def test_apply_refuses_a_run_on_other_vectors_named_by_flag(tmp_path, capsys, fake_model):
+    data = tiny_dataset(tmp_path / "data")
+    assert main([str(a) for a in train_argv(data, tmp_path / "run", tmp_path / "cache")]) == 0
+    source = write_vectors(tmp_path / "in.parquet")
+    refused(
+        capsys,
+        apply_argv(tmp_path / "run", source, tmp_path / "o.parquet", "--model", "cohere/embed-v3"),
+        f"{source}: vectors from 'cohere/embed-v3', but {tmp_path / 'run'} was trained on "
+        "'sentence-transformers/all-mpnet-base-v2'; apply a run trained on the same model's vectors",
+        tmp_path,
+    )
