@@ -125,12 +125,13 @@ def fake_model(monkeypatch):
     import isoadapt.experiment
     import isoadapt.run_evaluation
     import isoadapt.training_run
+    import isoadapt.vector_store
     from isoadapt.encoder import open_encoder
 
     def build(name="", *args, **kwargs):
         return open_encoder(name, *args, **kwargs) if name.startswith("vectors:") else FakeEncoder()
 
-    for module in (isoadapt.training_run, isoadapt.run_evaluation, isoadapt.experiment):
+    for module in (isoadapt.training_run, isoadapt.run_evaluation, isoadapt.experiment, isoadapt.vector_store):
         monkeypatch.setattr(module, "Encoder", build)
         monkeypatch.setattr(module, "open_encoder", build)
     return build

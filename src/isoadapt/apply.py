@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,10 +86,31 @@ def _output_schema(file: VectorFile, vector: str, out_dim: int, transformed: boo
     return schema.with_metadata({**(file.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}})
 
 
+def prefetched(items: Iterator):
+    """Yield the items while the next one is produced in a background thread: parquet reads, the head's
+    matmul and parquet writes release the GIL, so I/O overlaps compute. Errors surface in order."""
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(next, items, None)
+        while (item := future.result()) is not None:
+            future = pool.submit(next, items, None)
+            yield item
+
+
 @torch.no_grad()
 def _transform(head: torch.nn.Module, vectors: np.ndarray) -> pa.Array:  # (rows, dim) -> fixed-size lists
     out = torch.nn.functional.normalize(head(torch.from_numpy(vectors)), dim=1).numpy()  # (rows, out_dim)
     return pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), out.shape[1])
+
+
+def _adapted(file: VectorFile, head, schema: pa.Schema, transformed: bool, what: str) -> Iterator[pa.RecordBatch]:
+    """Each batch of the file with its vectors through the head (or as read), in the output's schema."""
+    for batch in file.batches(all_columns=True):
+        check_width(batch.where, batch.vectors.shape[1], head.dim, what)
+        table = batch.table
+        if transformed:
+            index = table.schema.get_field_index(file.columns.vector)
+            table = table.set_column(index, schema.field(index), _transform(head, batch.vectors))
+        yield pa.RecordBatch.from_arrays(table.columns, schema=schema)
 
 
 def apply_run(
@@ -120,13 +143,8 @@ def apply_run(
     try:
         bar = tqdm(total=file.rows, desc=f"apply ({side})", unit="vec", unit_scale=True, disable=not show_progress)
         with pq.ParquetWriter(tmp, schema) as writer, bar:  # the bar closes before any error line is printed
-            for batch in file.batches(all_columns=True):
-                check_width(batch.where, batch.vectors.shape[1], head.dim, f"the head of {run_dir}")
-                table = batch.table
-                if transformed:
-                    index = table.schema.get_field_index(columns.vector)
-                    table = table.set_column(index, schema.field(index), _transform(head, batch.vectors))
-                writer.write_batch(pa.RecordBatch.from_arrays(table.columns, schema=schema))
+            for table in prefetched(_adapted(file, head, schema, transformed, f"the head of {run_dir}")):
+                writer.write_batch(table)
                 rows += table.num_rows
                 bar.update(table.num_rows)
         os.replace(tmp, out)

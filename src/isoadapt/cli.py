@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="where the base model is unpacked")
 
     add_apply_arguments(commands)
+    add_store_arguments(commands)
 
     prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source")
     sources = prepare.add_subparsers(dest="dataset", required=True)
@@ -299,6 +300,23 @@ def add_apply_arguments(commands) -> None:
     apply.add_argument("--id_column", default="id", help="the id column")
     apply.add_argument("--vector_column", default="vector", help="the vector column (list of floats)")
     apply.add_argument("--overwrite", action="store_true", help="replace an earlier apply output at --out")
+
+
+def add_store_arguments(commands) -> None:
+    index = commands.add_parser("index", help="write a split's corpus into a LanceDB table, in the run's space")
+    index.add_argument("--run_dir", required=True, help="a completed run folder")
+    index.add_argument("--data", required=True, help="a processed split: its corpus is indexed")
+    index.add_argument("--db", required=True, help="the LanceDB folder (created when missing; no server)")
+    index.add_argument("--table", default="documents", help="the table to write")
+    index.add_argument("--overwrite", action="store_true", help="replace a table that isoadapt wrote")
+    index.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache")
+    search = commands.add_parser("search", help="search a LanceDB table written by `isoadapt index`")
+    search.add_argument("query", help="the query text")
+    search.add_argument("--db", required=True, help="the LanceDB folder")
+    search.add_argument("--table", default="documents", help="the table to search")
+    search.add_argument("--run_dir", required=True, help="the run whose head indexed the table")
+    search.add_argument("-k", type=int, default=10, help="how many documents to print")
+    search.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache (unpacked models)")
 
 
 def add_vectors_arguments(sources) -> None:
@@ -445,7 +463,31 @@ def command_apply(args: argparse.Namespace) -> None:
         print(f"copied: {done.rows} document vectors unchanged -> {out} (a query-only head leaves documents alone)")
 
 
+def command_index(args: argparse.Namespace) -> None:
+    from isoadapt.vector_store import index_corpus
+
+    db = Path(args.db)
+    count = index_corpus(Path(args.run_dir), Path(args.data), db, args.table, Path(args.cache_dir), args.overwrite)
+    print(f"indexed: {count} documents -> {db} table {args.table}")
+
+
+def command_search(args: argparse.Namespace) -> None:
+    from isoadapt.data.readers import check_text
+    from isoadapt.vector_store import open_index, open_run, query_vectors, search
+
+    if not 1 <= args.k <= 10_000:
+        raise InputError(f"-k {args.k}: must be between 1 and 10000")
+    query = check_text("search", "the query", "query", args.query)
+    space = open_run(Path(args.run_dir), Path(args.cache_dir))
+    handle = open_index(Path(args.db), args.table, space)
+    for rank, hit in enumerate(search(handle, query_vectors(space, [query]), args.k)[0], start=1):
+        text = " ".join(hit["text"].split())
+        print(f"{rank:>3}  {hit['score']:.4f}  {hit['id']}  {text[:100]}")
+
+
 COMMANDS = {
+    "index": command_index,
+    "search": command_search,
     "apply": command_apply,
     "export": command_export,
     "train": command_train,

@@ -1,0 +1,150 @@
+"""An embedded vector store for a trained run: LanceDB, a folder on disk, no server.
+
+`index` writes a split's corpus as (id, text, vector): adapted vectors for a both-sides head, base vectors
+for a query-only head (the index a user already has). `search` encodes a query, puts it through the head
+and asks LanceDB for the nearest documents by cosine. Every vector is L2-normalised, as the run scores.
+A table remembers the sha256 of the head that made it, and search refuses another head: a query adapted
+by one head against documents adapted by another would rank silently wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from tqdm.auto import tqdm
+
+from isoadapt.cache import CachedVectors
+from isoadapt.data.formats import load_eval
+from isoadapt.encoder import Encoder, open_encoder
+from isoadapt.errors import InputError
+from isoadapt.evaluate import apply_head, document_head
+from isoadapt.head import WEIGHTS_FILE, load_head
+from isoadapt.owned_folders import check_folder_path
+from isoadapt.run_folder import read_run_config
+
+INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and may replace)
+CHUNK = 8192  # documents encoded and adapted at once
+
+
+@dataclass
+class RunSpace:
+    """What a run needs to put texts into its space: the head, and the vectors it reads."""
+
+    run_dir: Path
+    config: dict
+    head: torch.nn.Module
+    vectors: object  # texts -> base (or fine-tuned) vectors
+    encoder: object
+    head_sha256: str
+
+
+def open_run(run_dir: Path, cache_dir: Path) -> RunSpace:
+    config = read_run_config(run_dir)
+    fine_tuned = run_dir / "encoder"
+    if fine_tuned.is_dir():
+        encoder = Encoder(str(fine_tuned), cache_dir, show_progress=False)
+    else:
+        encoder = open_encoder(config["base_model"], cache_dir, show_progress=False, backend=config["encode_backend"])
+    head = load_head(run_dir / "head", expected_dim=encoder.dim).eval()
+    digest = hashlib.sha256((run_dir / "head" / WEIGHTS_FILE).read_bytes()).hexdigest()
+    return RunSpace(run_dir, config, head, CachedVectors(encoder, cache_dir), encoder, digest)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:  # (n, d) -> rows of norm 1
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+
+
+def _connect(db: Path):
+    import lancedb
+
+    return lancedb.connect(str(db))
+
+
+def _table_kind(connection, name: str) -> bytes | None:
+    metadata = connection.open_table(name).schema.metadata or {}
+    return metadata.get(b"isoadapt.kind")
+
+
+def check_index_target(db: Path, table: str, overwrite: bool) -> None:
+    """--db is new or a LanceDB folder; a table of that name is replaced only if isoadapt wrote it."""
+    check_folder_path(db, "--db")
+    if db.exists() and not db.is_dir():
+        raise InputError(f"--db {db}: is a file, expected a folder")
+    if db.is_dir() and any(not p.name.endswith(".lance") for p in db.iterdir()):
+        raise InputError(f"--db {db}: holds files that are not LanceDB tables; choose a new or a LanceDB folder")
+    if not table or not table.replace("-", "").replace("_", "").isalnum():
+        raise InputError(f"--table {table!r}: use letters, digits, '-' and '_'")
+    if (db / f"{table}.lance").exists():
+        if _table_kind(_connect(db), table) != INDEX_KIND.encode():
+            raise InputError(f"--table {table}: exists in {db} and was not written by isoadapt; choose another name")
+        if not overwrite:
+            raise InputError(f"--table {table}: exists in {db}; pass --overwrite to replace it")
+
+
+def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Path, overwrite: bool = False) -> int:
+    """Write the split's corpus into a LanceDB table; returns the number of documents."""
+    check_index_target(db, table, overwrite)
+    space = open_run(run_dir, cache_dir)
+    corpus = load_eval(data).corpus
+    ids, texts = list(corpus), list(corpus.values())
+    head = document_head(space.head)
+    parts = []
+    for start in tqdm(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk"):
+        vectors = _unit(apply_head(head, space.vectors(texts[start : start + CHUNK])))  # (chunk, d)
+        parts.append(vectors)
+    vectors = np.concatenate(parts)
+    metadata = {
+        "isoadapt.kind": INDEX_KIND,
+        "isoadapt.run": str(run_dir.resolve()),
+        "isoadapt.head_sha256": space.head_sha256,
+        "isoadapt.base_model": space.config["base_model"],
+        "isoadapt.adapt": getattr(space.head, "adapt", "both"),
+    }
+    schema = pa.schema(
+        [("id", pa.string()), ("text", pa.string()), ("vector", pa.list_(pa.float32(), vectors.shape[1]))],
+        metadata=metadata,
+    )
+    rows = pa.table(
+        [
+            pa.array(ids),
+            pa.array(texts),
+            pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
+        ],
+        schema=schema,
+    )
+    db.mkdir(parents=True, exist_ok=True)
+    _connect(db).create_table(table, data=rows, mode="overwrite" if overwrite else "create")
+    return len(ids)
+
+
+def open_index(db: Path, table: str, space: RunSpace):
+    if not (db / f"{table}.lance").is_dir():
+        raise InputError(f"--table {table}: no such table in {db} (write it with `isoadapt index`)")
+    handle = _connect(db).open_table(table)
+    metadata = {k.decode(): v.decode() for k, v in (handle.schema.metadata or {}).items()}
+    if metadata.get("isoadapt.kind") != INDEX_KIND:
+        raise InputError(f"--table {table}: was not written by `isoadapt index`; it has no head to match")
+    if metadata.get("isoadapt.head_sha256") != space.head_sha256:
+        raise InputError(
+            f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {space.run_dir}; "
+            "search with that run, or index again"
+        )
+    return handle
+
+
+def query_vectors(space: RunSpace, queries: list[str]) -> np.ndarray:  # (n, d), through the query path
+    return _unit(apply_head(space.head, space.encoder.encode(queries)))
+
+
+def search(handle, vectors: np.ndarray, k: int) -> list[list[dict]]:
+    """Each query's top k: [{id, text, score}] by cosine, best first (LanceDB's cosine distance is 1 - cos)."""
+    results = []
+    for vector in vectors:
+        hits = handle.search(vector).metric("cosine").select(["id", "text"]).limit(k).to_list()
+        results.append([{"id": h["id"], "text": h["text"], "score": 1.0 - h["_distance"]} for h in hits])
+    return results

@@ -1,0 +1,92 @@
+"""`isoadapt index` and `isoadapt search` on LanceDB: exact search there returns the same top 10 as
+isoadapt's own exact search, end to end through the CLI, for a both-sides and a query-only head."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from isoadapt.cli import main
+from isoadapt.data.formats import load_eval
+from isoadapt.evaluate import split_vectors
+from isoadapt.head import load_head, save_head
+from isoadapt.metrics.retrieval import exact_search
+from isoadapt.vector_store import open_index, open_run, query_vectors, search
+
+from conftest import tiny_dataset
+from hostile import refused, train_argv, write
+
+pytest.importorskip("lancedb")
+
+
+@pytest.fixture
+def trained(tmp_path, capsys, fake_model):
+    data = tiny_dataset(tmp_path / "data", topics=20)
+    cache = tmp_path / "cache"
+    for name, flags in (("both", {}), ("query", {"adapt": "query"})):
+        assert main([str(a) for a in train_argv(data, tmp_path / name, cache, **flags)]) == 0
+    capsys.readouterr()
+    return tmp_path, data, cache
+
+
+@pytest.mark.parametrize("run", ["both", "query"])
+def test_lancedb_top10_equals_isoadapt_exact_search(trained, capsys, run):
+    root, data, cache = trained
+    argv = ["index", "--run_dir", root / run, "--data", data["test"], "--db", root / "db", "--cache_dir", cache]
+    assert main([str(a) for a in argv]) == 0
+    assert "indexed: 40 documents" in capsys.readouterr().out
+    space = open_run(root / run, cache)
+    split = load_eval(data["test"])
+    query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
+    queries = query_vectors(space, [split.queries[q] for q in query_ids])
+    from isoadapt.evaluate import apply_head, document_head
+
+    documents = apply_head(document_head(space.head), doc_vectors)
+    expected = exact_search(queries, documents, query_ids, doc_ids, top_k=10)
+    found = search(open_index(root / "db", "documents", space), queries, 10)
+    for qid, hits in zip(query_ids, found):
+        ranked = sorted(expected[qid].items(), key=lambda kv: -kv[1])
+        assert [h["id"] for h in hits] == [d for d, _ in ranked]
+        assert [h["score"] for h in hits] == pytest.approx([s for _, s in ranked], abs=1e-5)
+    argv = ["search", "topic3 what is topic3", "--db", root / "db", "--run_dir", root / run, "--cache_dir", cache]
+    assert main([str(a) for a in argv + ["-k", "3"]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("  1  ") and "topic3" in lines[0]
+
+
+def test_search_refuses_another_head_and_index_keeps_foreign_tables(trained, capsys):
+    root, data, cache = trained
+    db = root / "db"
+    assert (
+        main(
+            [
+                str(a)
+                for a in ["index", "--run_dir", root / "both", "--data", data["test"], "--db", db, "--cache_dir", cache]
+            ]
+        )
+        == 0
+    )
+    other = load_head(root / "query" / "head")
+    with torch.no_grad():
+        other.linear.weight.mul_(1.5)  # selection may keep the identity start in both runs: make this head differ
+    save_head(other, root / "query" / "head")
+    refused(
+        capsys,
+        ["search", "topic1 x", "--db", db, "--run_dir", root / "query", "--cache_dir", cache],
+        f"--table documents: was indexed with the head of {(root / 'both').resolve()}, not {root / 'query'}; "
+        "search with that run, or index again",
+        root,
+    )
+    refused(
+        capsys,
+        ["index", "--run_dir", root / "both", "--data", data["test"], "--db", db, "--cache_dir", cache],
+        f"--table documents: exists in {db}; pass --overwrite to replace it",
+        root,
+    )
+    write(root / "notes" / "todo.txt", "mine")
+    refused(
+        capsys,
+        ["index", "--run_dir", root / "both", "--data", data["test"], "--db", root / "notes", "--cache_dir", cache],
+        f"--db {root / 'notes'}: holds files that are not LanceDB tables; choose a new or a LanceDB folder",
+        root,
+    )
