@@ -202,6 +202,25 @@ def test_evaluate_on_a_beir_folder_the_head_never_saw_with_sts(trained_run, tmp_
     assert "STS Spearman" in capsys.readouterr().out
 
 
+def check_model_card(card_file, run_dir, exported) -> None:
+    """The card names the base model and head, and carries the run's own figures and commands."""
+    card = card_file.read_text(encoding="utf-8")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    assert f"# isoadapt adapter over {MINILM}" in card
+    assert "| head | linear, init identity |" in card and "| width | 384 -> 384 |" in card
+    for split in ("val", "test"):
+        if split in metrics:
+            base, trained = metrics[split]["baseline"]["ndcg@10"], metrics[split]["trained"]["ndcg@10"]
+            assert f"| ndcg@10 | {base:.4f} | {trained:.4f} |" in card
+    test = metrics["test"]
+    assert f"| isoscore | {test['baseline']['isoscore']:.4f} | {test['trained']['isoscore']:.4f} |" in card
+    assert f"{metrics['train']['examples']} (query, positive) pairs" in card
+    assert f"isoadapt train --train_data {config['train_data']}" in card
+    assert f"isoadapt export --run_dir {run_dir} --out {exported}" in card
+    assert "model.encode_query(" in card and "model.encode_document(" in card
+
+
 def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, real_slice, tmp_path):
     """A fresh Python process importing only sentence-transformers reproduces the run's embeddings."""
     import numpy as np
@@ -213,6 +232,7 @@ def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, re
     out, cache, _ = trained_run
     exported = tmp_path / "exported"
     assert main(["export", "--run_dir", str(out), "--out", str(exported), "--cache_dir", str(cache)]) == 0
+    check_model_card(exported / "README.md", out, exported)
     split = json.loads(real_slice["test"].read_text())
     texts = list(split["queries"].values())[:20] + list(split["corpus"].values())[:20]
     (tmp_path / "texts.json").write_text(json.dumps(texts))

@@ -11,6 +11,7 @@ import torch
 
 from isoadapt.errors import InputError
 from isoadapt.head import AffineHead, LinearHead, load_head
+from isoadapt.model_card import model_card
 from isoadapt.offline_models import resolve_model
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.run_folder import read_run_config
@@ -69,4 +70,6 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
     exported.max_seq_length = model.max_seq_length
     with staged_folder(out_dir, "export") as staging:
         exported.save(str(staging))
+        card = model_card(run_dir, out_dir, head.config())  # replaces the generic card sentence-transformers wrote
+        (staging / "README.md").write_text(card, encoding="utf-8")
     return out_dir

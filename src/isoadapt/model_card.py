@@ -1,0 +1,137 @@
+"""The README.md model card that `isoadapt export` writes, as sentence-transformers writes one: what the
+model is, what it was trained on, how it scored against its base model on validation and test, how
+isotropic its space is, how to load it, and the commands that made it. Every figure is read from the
+run folder; nothing is typed in by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from isoadapt.config import TrainConfig
+from isoadapt.fileio import read_json
+from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
+
+ISOTROPY_FIGURES = ("isoscore", "mean_cosine", "embedding_std_mean")
+
+
+def _metric_rows(split: dict, names: tuple[str, ...]) -> list[str]:
+    rows = []
+    for name in names:
+        base, trained = split["baseline"].get(name), split["trained"].get(name)
+        if base is None or trained is None:
+            continue
+        change = f"{100 * (trained - base) / base:+.1f}%" if base else "n/a"
+        rows.append(f"| {name} | {base:.4f} | {trained:.4f} | {change} |")
+    return rows
+
+
+def results_section(metrics: dict | None) -> list[str]:
+    if not metrics:
+        return ["No metrics were recorded for this run (a plan's post-hoc transform: see its plan report)."]
+    lines = []
+    for key, title in (("val", "Validation"), ("test", "Test")):
+        if key in metrics:
+            lines += [
+                f"**{title}** (`{key}`)",
+                "",
+                "| metric | base model | this model | change |",
+                "|---|---|---|---|",
+            ]
+            lines += _metric_rows(metrics[key], RETRIEVAL_METRICS) + [""]
+    selected = (metrics.get("validation") or {}).get("selected")
+    if selected:
+        lines.append(f"The head was selected on validation at step {selected['step']} (epoch {selected['epoch']}).")
+    sts = metrics.get("sts_spearman")
+    if sts:
+        lines.append(f"STS Spearman ({sts['data']}): base {sts['baseline']:.4f}, this model {sts['trained']:.4f}.")
+    primary = "test" if "test" in metrics else "val"
+    if primary in metrics:
+        lines += [
+            "",
+            f"**Isotropy** ({primary} queries and documents)",
+            "",
+            "| figure | base model | this model | change |",
+        ]
+        lines += ["|---|---|---|---|", *_metric_rows(metrics[primary], ISOTROPY_FIGURES)]
+    return lines
+
+
+def train_command(config: dict) -> str:
+    """The `isoadapt train` line that reproduces the run: every setting that differs from the default."""
+    defaults = TrainConfig(train_data="", val_data="", output_dir="").to_dict()
+    skip = {"overwrite", "resume", "cache_dir", "tracker", "tracking_uri"}
+    flags = [
+        f"--{name} {json.dumps(value) if isinstance(value, str) and ' ' in value else value}"
+        for name, value in config.items()
+        if name not in skip
+        and value is not None
+        and (name in ("train_data", "val_data") or value != defaults.get(name))
+    ]
+    return "isoadapt train " + " ".join(flags)
+
+
+def how_to_load(out_dir: Path, adapt: str) -> list[str]:
+    lines = [
+        "```python",
+        "from sentence_transformers import SentenceTransformer",
+        "",
+        f'model = SentenceTransformer("{out_dir}")',
+        'queries = model.encode_query(["how do I adapt embeddings?"])',
+        'documents = model.encode_document(["An adapter is a small projection head over a frozen encoder."])',
+        "scores = model.similarity(queries, documents)  # cosine: the vectors are L2-normalised",
+        "```",
+    ]
+    if adapt == "query":
+        lines.append(
+            "This head adapts queries only: `encode_document` gives the base model's vectors, so an index "
+            "built with the base model stays valid."
+        )
+    return lines
+
+
+def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
+    doc = read_json(run_dir / "config.json")
+    config = doc["config"]
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else None
+    adapt = head_config.get("adapt", "both")
+    lines = [
+        "---",
+        "library_name: sentence-transformers",
+        f"base_model: {config['base_model']}",
+        "tags: [sentence-transformers, isoadapt, adapter]",
+        "---",
+        "",
+        f"# isoadapt adapter over {config['base_model']}",
+        "",
+        "A projection head trained by isoadapt over the frozen base model, exported as a SentenceTransformer.",
+        "",
+        "## Base model and head",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| base model | {config['base_model']} |",
+        f"| head | {head_config.get('type')}, init {config.get('head_init', 'identity')} |",
+        f"| adapts | {'queries only' if adapt == 'query' else 'queries and documents'} |",
+        f"| width | {head_config.get('dim')} -> {head_config.get('out_dim', head_config.get('dim'))} |",
+    ]
+    if metrics and "train" in metrics:
+        train = metrics["train"]
+        lines += [
+            "",
+            "## Training data",
+            "",
+            f"{train['examples']} (query, positive) pairs from `{config.get('train_data')}` ({train['unique_texts']} "
+            f"unique texts), {train['steps']} steps in {train['seconds']} s; validation on "
+            f"`{config.get('val_data')}`, test on `{config.get('test_data')}`.",
+        ]
+    lines += ["", "## Results against the base model", "", *results_section(metrics)]
+    lines += ["", "## How to load", "", *how_to_load(out_dir, adapt)]
+    lines += ["", "## How it was made", "", "```"]
+    if config.get("kind") != "posthoc" and "train_data" in config:
+        lines.append(train_command(config))
+    lines += [f"isoadapt export --run_dir {run_dir} --out {out_dir}", "```", ""]
+    lines += ["## Configuration", "", "```json", json.dumps(config, indent=2, sort_keys=True), "```", ""]
+    if "versions" in doc:
+        lines += ["Library versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()), ""]
+    return "\n".join(lines)

@@ -1,0 +1,30 @@
+"""The export's model card, rendered from a fake-encoder run: every figure comes from the run folder."""
+
+from __future__ import annotations
+
+import json
+
+from isoadapt.cli import main
+from isoadapt.head import load_head
+from isoadapt.model_card import model_card, train_command
+
+from conftest import tiny_dataset
+from hostile import train_argv
+
+
+def test_card_carries_the_runs_figures_and_a_command_that_reproduces_it(tmp_path, capsys, fake_model):
+    data = tiny_dataset(tmp_path / "data")
+    argv = train_argv(data, tmp_path / "run", tmp_path / "cache", test_data=data["test"], adapt="query", margin=0.2)
+    assert main([str(a) for a in argv]) == 0
+    run = tmp_path / "run"
+    card = model_card(run, tmp_path / "out", load_head(run / "head").config())
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split in ("val", "test"):
+        base, trained = metrics[split]["baseline"]["recall@100"], metrics[split]["trained"]["recall@100"]
+        assert f"| recall@100 | {base:.4f} | {trained:.4f} |" in card
+    assert "| adapts | queries only |" in card and "an index built with the base model stays valid" in card
+    assert f"The head was selected on validation at step {metrics['validation']['selected']['step']}" in card
+    config = json.loads((run / "config.json").read_text())["config"]
+    command = train_command(config)
+    assert "--margin 0.2" in command and "--adapt query" in command and "--epochs 1" in command
+    assert "--lambda_isotropy" not in command  # defaults are left out
