@@ -10,6 +10,7 @@ by one head against documents adapted by another would rank silently wrong.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:  # (n, d) -> rows of norm 1
 
 
 def _connect(db: Path):
+    os.environ.setdefault("LANCEDB_LOG", "error")  # lance's own notices ("creating a new dataset") are not ours
     import lancedb
 
     return lancedb.connect(str(db))
@@ -145,6 +147,6 @@ def search(handle, vectors: np.ndarray, k: int) -> list[list[dict]]:
     """Each query's top k: [{id, text, score}] by cosine, best first (LanceDB's cosine distance is 1 - cos)."""
     results = []
     for vector in vectors:
-        hits = handle.search(vector).metric("cosine").select(["id", "text"]).limit(k).to_list()
+        hits = handle.search(vector).metric("cosine").limit(k).to_list()
         results.append([{"id": h["id"], "text": h["text"], "score": 1.0 - h["_distance"]} for h in hits])
     return results
