@@ -174,6 +174,25 @@ class EmbeddingCache:
                         )
         return [self._rows[k] for k in keys]
 
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """The distinct texts with no vector yet (after picking up other writers' shards), in first-seen order."""
+        self._scan()
+        return list(dict.fromkeys(t for t in texts if text_key(t) not in self._rows))
+
+    def add(self, texts: Sequence[str], vectors: np.ndarray) -> int:
+        """Store vectors encoded elsewhere (Ray workers) as one shard; texts already present are skipped.
+        Returns how many were new."""
+        with self._writing(len(texts)):
+            self._scan()
+            new: dict[str, int] = {}
+            for row, text in enumerate(texts):
+                key = text_key(text)
+                if key not in self._rows and key not in new:
+                    new[key] = row
+            if new:
+                self._append(list(new), np.ascontiguousarray(vectors[list(new.values())], dtype=self.dtype))
+        return len(new)
+
     def get(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """Vectors for `texts`, in order, as float32; only texts never seen before are passed to `encode`."""
         return self.gather(self.ensure(texts, encode))

@@ -223,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--encode_backend", choices=list(BACKENDS), default="torch", help="how the frozen encoder runs"
     )
+    experiment.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="run the (configuration, seed) jobs here or as Ray Tune trials",
+    )
+    experiment.add_argument("--ray_address", help="a running Ray cluster; default: start a local one")
+    experiment.add_argument("--workers", type=int, help="Ray trials at once (default: one per CPU)")
 
     export = commands.add_parser(
         "export", help="write a run (or a plan's post-hoc transform) as a SentenceTransformer folder"
@@ -232,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     export.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="where the base model is unpacked")
 
+    add_encode_arguments(commands)
     add_apply_arguments(commands)
     add_store_arguments(commands)
 
@@ -283,6 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
             help="fail on qrels naming unknown ids instead of dropping and counting them",
         )
     return parser
+
+
+def add_encode_arguments(commands) -> None:
+    encode = commands.add_parser(
+        "encode", help="fill the embedding cache with every text of a dataset, locally or on Ray"
+    )
+    encode.add_argument("--data", required=True, help="a processed dataset folder, or a .json, .jsonl or .parquet file")
+    encode.add_argument("--base_model", default=MPNET, help="model name or local SentenceTransformer folder")
+    encode.add_argument("--engine", choices=["local", "ray"], default="local", help="encode here, or on Ray actors")
+    encode.add_argument("--ray_address", help="a running Ray cluster (e.g. 127.0.0.1:6379); default: start a local one")
+    encode.add_argument("--workers", type=int, default=1, help="Ray actors, each with its own copy of the model")
+    encode.add_argument("--text_column", default="text", help="the text field of a .jsonl or .parquet file")
+    encode.add_argument("--batch_size", type=int, default=32, help="texts per forward pass")
+    encode.add_argument("--encode_backend", choices=list(BACKENDS), default="torch", help="how the encoder runs")
+    encode.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="the embedding cache to fill")
 
 
 def add_apply_arguments(commands) -> None:
@@ -426,8 +450,12 @@ def prepare_dataset(args: argparse.Namespace) -> None:
 
 
 def command_experiment(args: argparse.Namespace) -> None:
-    from isoadapt.experiment import parse_seeds, run_experiment
+    from isoadapt.experiment import Engine, parse_seeds, run_experiment
 
+    if args.ray_address and args.engine != "ray":
+        raise InputError("--ray_address: only with --engine ray")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers {args.workers}: must be at least 1")
     folder = run_experiment(
         Path(args.plan),
         args.data,
@@ -439,6 +467,7 @@ def command_experiment(args: argparse.Namespace) -> None:
         Path(args.sts_data) if args.sts_data else None,
         args.device,
         encode_backend=args.encode_backend,
+        engine=Engine(args.engine, args.ray_address, args.workers),
     )
     print((folder / "report.md").read_text(encoding="utf-8"))
     print(f"report folder: {folder}")
@@ -448,6 +477,19 @@ def command_export(args: argparse.Namespace) -> None:
     from isoadapt.export import export_run
 
     print(f"exported: {export_run(Path(args.run_dir), Path(args.out), Path(args.cache_dir), args.overwrite)}")
+
+
+def command_encode(args: argparse.Namespace) -> None:
+    from isoadapt.encode_texts import EncoderSpec, collect_texts, encode_into_cache, format_summary
+
+    if args.ray_address and args.engine != "ray":
+        raise InputError("--ray_address: only with --engine ray")
+    if not 1 <= args.batch_size <= 1 << 16:
+        raise InputError(f"--batch_size {args.batch_size}: must be between 1 and 65536")
+    texts = collect_texts(Path(args.data), args.text_column)
+    spec = EncoderSpec(args.base_model, str(Path(args.cache_dir).resolve()), args.encode_backend, args.batch_size)
+    summary = encode_into_cache(texts, spec, Path(args.cache_dir), args.engine, args.workers, args.ray_address)
+    print(format_summary(summary, args.engine))
 
 
 def command_apply(args: argparse.Namespace) -> None:
@@ -486,6 +528,7 @@ def command_search(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {
+    "encode": command_encode,
     "index": command_index,
     "search": command_search,
     "apply": command_apply,

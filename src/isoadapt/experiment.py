@@ -56,6 +56,15 @@ class SeedResult:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class Engine:
+    """Where a plan's (configuration, seed) jobs run: "local" (this process) or "ray" (Ray Tune trials)."""
+
+    name: str = "local"
+    address: str | None = None  # a running Ray cluster; None starts a local one
+    workers: int | None = None  # trials at once (default: one per CPU)
+
+
 @dataclass
 class ExperimentData:
     train_smoke: Path
@@ -112,6 +121,7 @@ def run_experiment(
     device: str = "cpu",
     encoder: Encoder | None = None,
     encode_backend: str = "torch",
+    engine: Engine = Engine(),
 ) -> Path:
     """Check everything, run every (configuration, seed) into a staging folder, write the report, and move
     the folder into place; a stopped plan keeps its finished runs and says where."""
@@ -129,7 +139,7 @@ def run_experiment(
     staging = new_staging(final)
     try:
         runner = PlanRun(plan, data, encoder, cache_dir, staging, device)
-        results = runner.run_all(seeds)
+        results = runner.run_all(seeds, engine)
         meta = runner.meta(data_name, base_model, seeds, stamp)
         write_report(staging, plan, results, meta, runner.base_sts, runner.shift_check, runner.base_sts_dev)
         mark_owned(staging, "report")
@@ -180,19 +190,34 @@ class PlanRun:
             needed += pairs.sentence1 + pairs.sentence2 if pairs else []
         return list(dict.fromkeys(needed))
 
-    def run_all(self, seeds: list[int] | None) -> dict[str, list[SeedResult]]:
-        results: dict[str, list[SeedResult]] = {}
-        jobs = [(entry, seed) for entry in self.plan.entries for seed in _entry_seeds(entry, self.plan, seeds)]
+    def jobs(self, seeds: list[int] | None) -> list[tuple[PlanEntry, int | None]]:
+        return [(entry, seed) for entry in self.plan.entries for seed in _entry_seeds(entry, self.plan, seeds)]
+
+    def run_job(self, entry: PlanEntry, seed: int | None) -> SeedResult:
         run = {
             "baseline": self.run_baseline,
             "posthoc": self.run_posthoc,
             "nudge": self.run_nudge,
             "train": self.run_train,
         }
-        for entry, seed in tqdm(jobs, desc=f"plan {self.plan.name}", unit="run"):
-            t0 = time.perf_counter()
-            result = run[entry.kind](entry, seed)
-            result.seconds = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        result = run[entry.kind](entry, seed)
+        result.seconds = round(time.perf_counter() - t0, 2)
+        return result
+
+    def run_all(self, seeds: list[int] | None, engine: Engine | None = None) -> dict[str, list[SeedResult]]:
+        """Every (configuration, seed): here, one after the other, or as Ray Tune trials (`ray_plans.py`)."""
+        jobs = self.jobs(seeds)
+        if engine is not None and engine.name == "ray":
+            from isoadapt.ray_plans import run_trials
+
+            outcomes = run_trials(self, jobs, engine)
+        else:
+            outcomes = [
+                self.run_job(entry, seed) for entry, seed in tqdm(jobs, desc=f"plan {self.plan.name}", unit="run")
+            ]
+        results: dict[str, list[SeedResult]] = {}
+        for (entry, _), result in zip(jobs, outcomes):
             results.setdefault(entry.name, []).append(result)
         self.shift_check = self.check_shift(results)
         return results

@@ -1,0 +1,130 @@
+"""`isoadapt encode`: fill the embedding cache on purpose, before training, locally or on Ray.
+
+Encoding is the cost that grows with the corpus; everything after it reads the cache. This collects every
+text of a processed dataset (or a parquet / JSONL text column), skips the ones already cached (so an
+interrupted encode resumes from the shards it wrote), and encodes the rest: in this process, or on a pool
+of Ray actors (`ray_encode.py`). Either way the cache is written by this process alone, in the cache's own
+format, so `train` and `experiment` read the result unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from isoadapt.cache import EmbeddingCache
+from isoadapt.data.formats import load_eval, load_sts, load_train
+from isoadapt.data.readers import check_text, read_jsonl
+from isoadapt.encoder import open_encoder
+from isoadapt.errors import InputError
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How to build the encoder; picklable, so each Ray actor builds its own copy of the model."""
+
+    base_model: str
+    cache_dir: str
+    backend: str = "torch"
+    batch_size: int = 32
+
+    def __call__(self):
+        return open_encoder(
+            self.base_model, Path(self.cache_dir), batch_size=self.batch_size, show_progress=False, backend=self.backend
+        )
+
+
+def _json_texts(path: Path) -> list[str]:
+    """A processed file of any kind: a split, train pairs or STS pairs."""
+    with path.open("rb") as handle:
+        first = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first == b"{":
+        split = load_eval(path)
+        return [*split.queries.values(), *split.corpus.values()]
+    if path.name.startswith("sts_"):
+        pairs = load_sts(path)
+        return pairs.sentence1 + pairs.sentence2
+    return [t for e in load_train(path) for t in (e.query, e.positive, e.negative) if t]
+
+
+def _parquet_texts(path: Path, column: str) -> list[str]:
+    file = pq.ParquetFile(path)
+    if column not in file.schema_arrow.names:
+        raise InputError(f"{path}: no column {column!r} (columns: {', '.join(file.schema_arrow.names)})")
+    texts = []
+    for group in range(file.num_row_groups):
+        for batch in file.iter_batches(row_groups=[group], columns=[column]):
+            start = len(texts)
+            texts += [
+                check_text(f"{path}: row group {group}", f"row {start + i}", column, v)
+                for i, v in enumerate(batch.column(0).to_pylist())
+            ]
+    return texts
+
+
+def collect_texts(data: Path, text_column: str = "text") -> list[str]:
+    """Every distinct text to encode, in first-seen order."""
+    if data.is_dir():
+        files = [
+            data / n
+            for n in ("train.json", "dev.json", "test.json", "sts_dev.json", "sts_test.json")
+            if (data / n).is_file()
+        ]
+        if not files:
+            raise InputError(f"--data {data}: no train.json, dev.json or test.json; not a processed dataset")
+        texts = [t for f in files for t in _json_texts(f)]
+    elif not data.is_file():
+        raise InputError(f"--data {data}: no such file or folder")
+    elif data.suffix == ".parquet":
+        texts = _parquet_texts(data, text_column)
+    elif data.suffix == ".jsonl":
+        texts = [check_text(data, f"line {n}", text_column, r.get(text_column)) for n, r in read_jsonl(data)]
+    elif data.suffix == ".json":
+        texts = _json_texts(data)
+    else:
+        raise InputError(f"--data {data}: expected a processed dataset folder, a .json, .jsonl or .parquet file")
+    return list(dict.fromkeys(texts))
+
+
+def encode_into_cache(
+    texts: list[str],
+    spec,
+    cache_dir: Path,
+    engine: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+) -> dict:
+    """Encode the texts the cache lacks; `spec` builds an encoder (here, and in every Ray actor)."""
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine}: expected one of {list(ENGINES)}")
+    if workers < 1:
+        raise InputError(f"--workers {workers}: must be at least 1")
+    encoder = spec()
+    cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity)
+    missing = cache.missing(texts)
+    summary = {"texts": len(texts), "cached_before": len(texts) - len(missing), "encoded": len(missing)}
+    if missing and engine == "local":
+        cache.ensure(missing, _with_progress(encoder))
+    elif missing:
+        from isoadapt.ray_encode import encode_on_ray
+
+        del encoder  # the actors load their own copies; the driver only writes the cache
+        encode_on_ray(missing, spec, cache, workers, ray_address)
+    summary["cache"] = str(cache.folder)
+    return summary
+
+
+def _with_progress(encoder):
+    encoder.show_progress = True
+    return encoder.encode
+
+
+def format_summary(summary: dict, engine: str) -> str:
+    return (
+        f"encoded {summary['encoded']} texts ({summary['cached_before']} of {summary['texts']} were cached) "
+        f"with the {engine} engine -> {summary['cache']}"
+    )
