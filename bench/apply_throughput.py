@@ -104,9 +104,8 @@ def main() -> None:
             print(f"{label:<24}{r['seconds']:>9.1f}{args.rows / r['seconds']:>12,.0f}{r['peak_mib']:>10,.0f}")
         best = {m: min(x["seconds"] for x in rs) for m, rs in results.items()}
         peak = max(x["peak_mib"] for x in results["apply"])
-        print(
-            f"apply / plain throughput (best of 2 each): {best['plain'] / best['apply']:.2f}x, apply peak {peak:,.0f} MiB"
-        )
+        ratio = best["plain"] / best["apply"]
+        print(f"apply / plain throughput (best of 2 each): {ratio:.2f}x, apply peak {peak:,.0f} MiB")
 
 
 if __name__ == "__main__":
