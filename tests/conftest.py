@@ -122,6 +122,7 @@ def tiny_data(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture
 def fake_model(monkeypatch):
     """Every command that would load a model gets the seeded fake encoder instead (dim 16)."""
+    import isoadapt.encode_texts
     import isoadapt.experiment
     import isoadapt.run_evaluation
     import isoadapt.training_run
@@ -131,7 +132,14 @@ def fake_model(monkeypatch):
     def build(name="", *args, **kwargs):
         return open_encoder(name, *args, **kwargs) if name.startswith("vectors:") else FakeEncoder()
 
-    for module in (isoadapt.training_run, isoadapt.run_evaluation, isoadapt.experiment, isoadapt.vector_store):
-        monkeypatch.setattr(module, "Encoder", build)
-        monkeypatch.setattr(module, "open_encoder", build)
+    for module in (
+        isoadapt.training_run,
+        isoadapt.run_evaluation,
+        isoadapt.experiment,
+        isoadapt.vector_store,
+        isoadapt.encode_texts,
+    ):
+        for name in ("Encoder", "open_encoder"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, build)
     return build

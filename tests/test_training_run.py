@@ -173,3 +173,16 @@ def test_nan_loss_stops_with_the_step_and_the_term(tiny_data, tmp_path, fake_enc
     with pytest.raises(InputError, match=r"training diverged at step 3 \(epoch 0\): loss term 'isotropy' is nan"):
         run_training(config(tiny_data, tmp_path), encoder=fake_encoder)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [([], True), (["--freeze_base"], True), (["--no-freeze_base"], False), (["--freeze_base", "false"], False)],
+)
+def test_freeze_base_spellings(flags, expected):
+    """Every spelling of the research's flag reaches the config (one real full fine-tuning run is in the
+    MiniLM integration tests)."""
+    from isoadapt.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["train", "--train_data", "t", "--val_data", "v", "--output_dir", "o", *flags])
+    assert config_from_args(args).freeze_base is expected

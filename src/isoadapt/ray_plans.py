@@ -12,13 +12,34 @@ report's staging folder must be on a filesystem every node sees (the same paths)
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
+
+
+class CachedFirst:
+    """The driver's encoder as a trial sees it: its name, identity and fingerprint (which is all the cache
+    needs), with the model itself loaded only if a text turns out not to be cached. Every text of the plan
+    was encoded before the trials started, so trials normally never load it: on a cluster that saves one
+    model load per trial."""
+
+    def __init__(self, described: dict, build):
+        self.__dict__.update(described)
+        self._build, self._model = build, None
+
+    def encode(self, texts: list[str]):
+        if self._model is None:
+            self._model = self._build()
+        return self._model.encode(texts)
+
+
+def describe_encoder(encoder) -> dict:
+    names = ("name", "identity", "fingerprint", "dim", "backend", "folder")
+    return {n: getattr(encoder, n) for n in names}
 
 
 @dataclass(frozen=True)
@@ -34,6 +55,7 @@ class TrialSetup:
     device: str
     threads: int
     jobs: tuple[tuple[str, int | None], ...]  # (entry name, seed) by trial index
+    encoder: dict  # describe_encoder() of the driver's encoder
 
 
 def _trial(config: dict, setup: TrialSetup) -> dict:
@@ -64,7 +86,8 @@ def _result_file(setup: TrialSetup, index: int) -> Path:
 def _error_line(error: BaseException) -> str:
     """The failing trial's own message: the last line of Ray's wrapped traceback."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    last = lines[-1] if lines else type(error).__name__
+    return last.removeprefix("isoadapt.errors.InputError: ").removeprefix("isoadapt.errors.Failed: ")
 
 
 def run_trials(runner, jobs: list, engine) -> list:
@@ -77,9 +100,11 @@ def run_trials(runner, jobs: list, engine) -> list:
     from isoadapt.experiment import SeedResult
     from isoadapt.ray_encode import start_ray
 
+    # absolute paths: a trial runs in its own working folder, maybe on another node
+    data = replace(runner.data, **{k: Path(v).resolve() for k, v in asdict(runner.data).items() if v is not None})
     setup = TrialSetup(
         str(runner.plan.path.resolve()),
-        runner.data,
+        data,
         runner.encoder.name,
         runner.encoder.backend,
         str(Path(runner.cache_dir).resolve()),
@@ -87,6 +112,7 @@ def run_trials(runner, jobs: list, engine) -> list:
         runner.device,
         torch.get_num_threads(),
         tuple((entry.name, seed) for entry, seed in jobs),
+        describe_encoder(runner.encoder),
     )
     started = start_ray(engine.address, engine.workers or 1)
     try:
@@ -118,7 +144,7 @@ def _tuner(tune, setup: TrialSetup, engine, count: int):
     return tune.Tuner(
         trainable,
         param_space={"job": tune.grid_search(list(range(count)))},
-        tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+        tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True),  # no re-import per trial
         run_config=tune.RunConfig(
             storage_path=str(Path(setup.staging) / "tune"),
             name="trials",
