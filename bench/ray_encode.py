@@ -97,10 +97,17 @@ def main() -> None:
     print(f"{args.base_model}: {len(texts)} texts; model load {load_seconds:.1f} s; torch threads as configured")
     print(f"{'engine':<38}{'seconds':>9}{'texts/s':>9}{'vs local':>10}")
     print(f"{'local (this process, warm)':<38}{len(texts) / local:>9.1f}{local:>9.1f}{1.0:>10.2f}")
+    half = texts[: len(texts) // 2]
+    print(f"{'':<38}(Ray rows: steady rate = the slope between {len(half)} and {len(texts)} texts)")
     for workers in (1, 2):
+        small = ray_run(half, spec, workers, encoder.fingerprint, encoder.identity)
         seconds = ray_run(texts, spec, workers, encoder.fingerprint, encoder.identity)
         rate = len(texts) / seconds
         print(f"{f'Ray, {workers} actor(s), incl. start and load':<38}{seconds:>9.1f}{rate:>9.1f}{rate / local:>10.2f}")
+        steady = (len(texts) - len(half)) / (seconds - small)
+        label = f"Ray, {workers} actor(s), steady state"
+        startup = seconds - len(texts) / steady
+        print(f"{label:<38}{'':>9}{steady:>9.1f}{steady / local:>10.2f}   (start-up {startup:.1f} s)")
     # Ray's own cost per batch: the slope between two sizes, so actor start-up cancels out
     small, large = args.overhead_texts // 4, args.overhead_texts
     times = {

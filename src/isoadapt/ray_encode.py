@@ -65,7 +65,11 @@ def encode_on_ray(texts: list[str], spec, cache: EmbeddingCache, workers: int, a
             EncodeActor,
             fn_constructor_args=(spec, threads),
             batch_size=BATCH_ROWS,
-            concurrency=workers,
+            # one batch at a time per actor: a second one queued in the same actor would run in a thread
+            # beside it, and two torch calls would fight over the actor's cores
+            compute=ray.data.ActorPoolStrategy(
+                size=workers, max_tasks_in_flight_per_actor=1, max_concurrent_calls_per_actor=1
+            ),
             num_cpus=threads,
             max_restarts=-1,  # a killed actor process is restarted ...
             max_task_retries=-1,  # ... and its batch retried
