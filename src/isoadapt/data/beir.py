@@ -52,7 +52,7 @@ def read_qrels(path: Path, report: PrepareReport) -> dict[str, dict[str, int]]:
     is a header only when its score column is not a number, so no judgment is lost either way."""
     judgments = Judgments()
     for number, (qid, doc_id, score) in read_tsv(path, columns=3):
-        if number == 1 and not is_grade(score):
+        if is_header(number, score):
             continue
         judgments.add(qid, doc_id, parse_grade(path, number, score))
     report.repeated_judgments(str(path), judgments)
@@ -62,11 +62,10 @@ def read_qrels(path: Path, report: PrepareReport) -> dict[str, dict[str, int]]:
 def prepare_beir(raw_dir: Path, name: str, out_root: Path, seed: int = 0, strict: bool = False) -> PrepareReport:
     report = PrepareReport(f"beir/{name}", strict)
     folder = dataset_folder(out_root, name)
-    qrels_dir = raw_dir / "qrels"
-    qrels_files(qrels_dir)
+    files = qrels_files(raw_dir / "qrels")  # before the corpus is read: a missing folder fails fast
     corpus = read_corpus(raw_dir / "corpus.jsonl")
     queries = read_queries(raw_dir / "queries.jsonl")
-    write_splits(folder, report, queries, corpus, qrels_dir, seed)
+    write_splits(folder, report, queries, corpus, files, seed)
     return report
 
 
@@ -78,13 +77,24 @@ def qrels_files(qrels_dir: Path) -> dict[str, Path]:
     return present
 
 
+def is_header(number: int, score: str) -> bool:
+    """BEIR writes a `query-id corpus-id score` header, hand-made files often lack it: the first line is a
+    header only when its score column is not a number."""
+    return number == 1 and not is_grade(score)
+
+
 def write_splits(
-    folder: Path, report: PrepareReport, queries: dict[str, str], corpus: dict[str, str], qrels_dir: Path, seed: int
+    folder: Path,
+    report: PrepareReport,
+    queries: dict[str, str],
+    corpus: dict[str, str],
+    files: dict[str, Path],
+    seed: int,
 ) -> None:
     """The processed dataset from texts by id and BEIR qrels: dev and test as retrieval splits, train as
     (query, positive, sampled negative) pairs; shared with `prepare vectors`."""
     splits = {}
-    for split, path in qrels_files(qrels_dir).items():
+    for split, path in files.items():
         qrels = read_qrels(path, report)
         splits[split] = finish_split(report, str(path), {q: queries[q] for q in qrels if q in queries}, corpus, qrels)
     train = None

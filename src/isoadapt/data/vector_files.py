@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from isoadapt.data.readers import check_text
 from isoadapt.errors import InputError
 
 BATCH_ROWS = 65_536  # rows read at once: 192 MiB of float32 at width 768, whatever the file's row groups
@@ -114,8 +115,6 @@ class VectorFile:
         return values
 
     def _texts(self, batch: pa.RecordBatch, where: str, first_row: int) -> list[str]:
-        from isoadapt.data.readers import check_text
-
         values = batch.column(self.columns.text).to_pylist()
         return [check_text(where, f"row {first_row + i}", self.columns.text, v) for i, v in enumerate(values)]
 

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from isoadapt.cache import EmbeddingCache, text_key
-from isoadapt.data.beir import qrels_files, write_splits
+from isoadapt.data.beir import is_header, qrels_files, write_splits
 from isoadapt.data.formats import dataset_folder, load_eval, load_train
 from isoadapt.data.prepare_report import PrepareReport
 from isoadapt.data.readers import read_tsv
@@ -56,8 +56,9 @@ def scan(file: VectorFile, side: str, cache: EmbeddingCache, dim: int | None, se
         check_width(batch.where, batch.vectors.shape[1], scanned.dim, "the first vectors read")
         scanned.dim = batch.vectors.shape[1]
         check_width(batch.where, scanned.dim, cache.dim, f"the cache of {cache.identity['precomputed']!r}")
-        scanned.texts.update(zip(batch.ids, _batch_texts(batch, side)))  # ids are unique: VectorFile checks
-        _check_stored(batch, _batch_texts(batch, side), cache, seen, scanned)
+        texts = _batch_texts(batch, side)
+        scanned.texts.update(zip(batch.ids, texts))  # ids are unique: VectorFile checks
+        _check_stored(batch, texts, cache, seen, scanned)
     if scanned.dim is None:
         raise InputError(f"{file.path}: no rows")
     return scanned
@@ -94,11 +95,11 @@ def store(file: VectorFile, side: str, cache: EmbeddingCache) -> None:
         cache.ensure(texts, lambda missing, b=batch, r=row_of: b.vectors[[r[t] for t in missing]])
 
 
-def check_qrels_ids(qrels_dir: Path, queries: Scanned, documents: Scanned, files: tuple[Path, Path]) -> None:
+def check_qrels_ids(qrels: dict[str, Path], queries: Scanned, documents: Scanned, files: tuple[Path, Path]) -> None:
     """Every id a judgment names has a vector: one line naming the qrels line and the missing id."""
-    for path in qrels_files(qrels_dir).values():
-        for number, (qid, doc_id, _grade) in read_tsv(path, columns=3):
-            if number == 1 and qid == "query-id":
+    for path in qrels.values():
+        for number, (qid, doc_id, grade) in read_tsv(path, columns=3):
+            if is_header(number, grade):
                 continue
             if qid not in queries.texts:
                 raise InputError(f"{path}: line {number}: query id {qid!r} is not in {files[0]}")
@@ -145,6 +146,7 @@ def prepare_vectors(
     if qrels_dir is not None and not name:
         raise InputError("--qrels_dir: give --name, the processed dataset to write")
     folder = dataset_folder(out_root, name) if qrels_dir is not None else None
+    qrels = qrels_files(qrels_dir) if qrels_dir is not None else None  # before the long scans
     cache = precomputed_cache(sources.model, cache_dir)
     files = (sources.queries, sources.documents)
     query_file = VectorFile(sources.queries, sources.columns, "--queries")
@@ -158,8 +160,8 @@ def prepare_vectors(
     seen: dict[str, int] = {}
     queries = scan(query_file, "query", cache, None, seen)
     documents = scan(document_file, "document", cache, queries.dim, seen)
-    if qrels_dir is not None:
-        check_qrels_ids(qrels_dir, queries, documents, files)
+    if qrels is not None:
+        check_qrels_ids(qrels, queries, documents, files)
     else:
         stored = {text_key(t) for s in (queries, documents) for t in s.texts.values()}
         check_processed(processed, stored, files)
@@ -168,7 +170,7 @@ def prepare_vectors(
     store(document_file, "document", cache)
     report = PrepareReport(f"vectors/{sources.model}", strict=True)
     if folder is not None:
-        write_splits(folder, report, queries.texts, documents.texts, qrels_dir, seed)
+        write_splits(folder, report, queries.texts, documents.texts, qrels, seed)
     differing = queries.differing + documents.differing
     if differing:
         report.drop(str(files), "repeated texts with different vectors (the first was kept)", differing)
