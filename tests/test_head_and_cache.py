@@ -185,3 +185,21 @@ def test_model_identity_follows_the_weights_content_not_their_size_and_time(tmp_
         model_identity(folder, tmp_path / "cache")["weights_sha256"]
         == model_identity(folder, tmp_path / "other")["weights_sha256"]
     )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_length_batches_cover_every_text_once_within_both_caps(seed):
+    """Every index once; each batch at most max_texts texts and max_tokens padded tokens (a text longer
+    than the budget alone); batches longest first, so padding stays within a batch's neighbours."""
+    from isoadapt.encoder import length_batches
+
+    lengths = np.random.default_rng(seed).integers(1, 400, size=300).tolist()
+    batches = length_batches(lengths, 512, 32)
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) <= 32 and (len(batch) * longest <= 512 or len(batch) == 1)
+        assert lengths[batch[0]] == longest
+    firsts = [lengths[b[0]] for b in batches]
+    assert firsts == sorted(firsts, reverse=True)
+    assert length_batches([], 512, 32) == []

@@ -300,6 +300,20 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(real_slice, tr
     assert json.loads((out / "status.json").read_text()) == {"completed": True}
 
 
+def test_token_budget_batches_give_sentence_transformers_vectors_in_order(real_slice, tmp_path):
+    """isoadapt batches texts by token length (less padding); each vector must still be the one plain
+    sentence-transformers gives for that text, in the caller's order."""
+    import numpy as np
+
+    from isoadapt.encoder import Encoder
+
+    split = json.loads(real_slice["test"].read_text())
+    texts = list(split["queries"].values())[:60] + list(split["corpus"].values())[:60]
+    encoder = Encoder(MINILM, tmp_path, show_progress=False)
+    reference = encoder.model.encode(texts, batch_size=32, convert_to_numpy=True)
+    assert np.abs(encoder.encode(texts) - reference).max() < 1e-5
+
+
 @pytest.mark.parametrize(("backend", "floor"), [("onnx", 0.999), ("onnx-int8", 0.95), ("openvino", 0.999)])
 def test_onnx_backends_match_torch(real_slice, tmp_path, backend, floor):
     """ONNX fp32 reproduces the torch vectors (cosine >= 0.999); int8 stays close; each is cached apart."""

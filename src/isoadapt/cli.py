@@ -169,7 +169,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max_train_examples", type=int, help="use only the first N training pairs (e.g. to bound full fine-tuning)"
     )
-    parser.add_argument("--encode_batch_size", type=int, default=d.encode_batch_size, help="texts per encoder batch")
+    parser.add_argument(
+        "--encode_batch_size",
+        type=int,
+        default=d.encode_batch_size,
+        help="most texts per encoder batch; torch batches also stop at 512 padded tokens",
+    )
     parser.add_argument(
         "--encode_backend",
         choices=list(BACKENDS),

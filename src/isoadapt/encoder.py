@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,28 @@ from isoadapt.onnx_backend import OnnxRunner, export_onnx
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")  # how the frozen encoder runs; vectors are cached per backend
+TOKEN_BUDGET = 512  # padded tokens per torch batch: near the matmul rate here for short and long texts alike
+
+
+def length_batches(lengths: Sequence[int], max_tokens: int, max_texts: int) -> list[list[int]]:
+    """Indices of texts grouped longest first into batches of at most `max_texts` texts and `max_tokens`
+    padded tokens (at least one text each).
+
+    sentence-transformers sorts one call's texts by characters and cuts fixed batches of 32: on Semanlink
+    and STS-B that computes 1.4x-1.7x the texts' own tokens in padding, and a batch of 32 long texts runs
+    below the matmul rate. Sorting by tokens and capping padded tokens wastes 2%-18% and keeps every batch
+    near the rate (bench/encode_efficiency.py). Padding does not change a text's vector: each is pooled
+    over its own tokens only.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for index in order:
+        batch = batches[-1] if batches else None
+        if batch is None or len(batch) == max_texts or (len(batch) + 1) * lengths[batch[0]] > max_tokens:
+            batches.append([index])  # the first text of a batch is its longest: it sets the padded length
+        else:
+            batch.append(index)
+    return batches
 
 
 class Encoder:
@@ -70,20 +93,28 @@ class Encoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
         self.calls += 1
+        texts = list(texts)
+        show = self.show_progress and len(texts) > self.batch_size
         if self.runner is not None:
-            show = self.show_progress and len(texts) > self.batch_size
             return self.runner.encode(
-                list(texts),
+                texts,
                 self.batch_size,
                 lambda it: tqdm(it, desc=f"encoding ({self.backend})", unit="batch", disable=not show),
             )
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress and len(texts) > self.batch_size,
-            convert_to_numpy=True,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        batches = length_batches(self.token_lengths(texts), TOKEN_BUDGET, self.batch_size)
+        with tqdm(total=len(texts), desc="encoding", unit="text", disable=not show) as bar:
+            for batch in batches:
+                vectors[batch] = self.model.encode(
+                    [texts[i] for i in batch], batch_size=len(batch), show_progress_bar=False, convert_to_numpy=True
+                )
+                bar.update(len(batch))
+        return vectors
+
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        """Tokens per text as the model sees them (special tokens included, cut at max_seq_length)."""
+        encoded = self.model.tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
+        return [len(ids) for ids in encoded["input_ids"]]
 
 
 def open_encoder(
