@@ -56,7 +56,7 @@ def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
     vectors = CachedVectors(SyntheticEncoder(dim), cache_root, storage)
     texts = [f"q{i}" for i in range(pairs)] + [f"p{i}" for i in range(pairs)]
     started = time.perf_counter()
-    locations = vectors.locate(texts)  # writes the cache: 64K-row shards
+    locations = vectors.locate(texts)  # writes the cache in its own shards
     write_seconds = time.perf_counter() - started
     table = TrainTable(
         texts,
