@@ -173,7 +173,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--encode_batch_size",
         type=int,
         default=d.encode_batch_size,
-        help="most texts per encoder batch; torch batches also stop at 512 padded tokens",
+        help="most texts per encoder batch; a batch also stops at 512 padded tokens",
     )
     parser.add_argument(
         "--encode_backend",
