@@ -11,7 +11,7 @@ from pathlib import Path
 
 from isoadapt import __version__
 from isoadapt.config import DEFAULT_CACHE_DIR, HEAD_INITS, TrainConfig
-from isoadapt.encoder import BACKENDS
+from isoadapt.encoder import BACKENDS, TOKEN_BUDGET
 from isoadapt.errors import InputError, Interrupted, describe
 from isoadapt.head import ADAPT_SIDES, TRAINABLE_HEADS
 from isoadapt.losses.objective import CONTRASTIVE_LOSSES, ISOTROPY_LOSSES
@@ -173,7 +173,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--encode_batch_size",
         type=int,
         default=d.encode_batch_size,
-        help="most texts per encoder batch; a batch also stops at 512 padded tokens",
+        help=f"most texts per encoder batch; a batch also stops at {TOKEN_BUDGET} padded tokens",
     )
     parser.add_argument(
         "--encode_backend",
