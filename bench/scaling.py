@@ -100,10 +100,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--storage", default="float32", choices=["float32", "float16"])
     parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--shard_rows", type=int, help="texts per cache shard (default: the cache's own)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size in this process
     parser.add_argument("--cache_root", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
+        if args.shard_rows:
+            import isoadapt.cache
+
+            isoadapt.cache.SHARD_ROWS = args.shard_rows  # what the shard-size A/B in bench/README.md varies
         print(json.dumps(one_size(args.one, args.storage, args.dim, Path(args.cache_root))))
         return
     rows = []
@@ -125,6 +130,7 @@ def main() -> None:
                     str(args.dim),
                     "--cache_root",
                     tmp,
+                    *(["--shard_rows", str(args.shard_rows)] if args.shard_rows else []),
                 ],
                 capture_output=True,
                 text=True,
