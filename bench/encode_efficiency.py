@@ -44,10 +44,6 @@ class FlopCounter:
     def __init__(self, model):
         config = model[0].auto_model.config
         self.layers, self.hidden, self.inner = config.num_hidden_layers, config.hidden_size, config.intermediate_size
-        self.tokenizer, self.max_length = model.tokenizer, model.max_seq_length
-
-    def lengths(self, texts: list[str]) -> list[int]:
-        return [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
 
     def flops(self, batches: list[list[int]]) -> float:
         """FLOPs of running these batches (token lengths per batch), each padded to its longest text."""
@@ -135,7 +131,7 @@ def main() -> None:
     encoder = Encoder(args.base_model, DEFAULT_CACHE_DIR, show_progress=False)
     model = encoder.model.eval()
     counter = FlopCounter(model)
-    lengths = counter.lengths(texts)
+    lengths = encoder.token_lengths(texts)
     threads = torch.get_num_threads()
     peak = matmul_rate(counter.hidden, counter.inner)
     print(f"{args.base_model}: {len(texts)} texts, mean {np.mean(lengths):.0f} tokens, torch threads {threads}")
@@ -190,7 +186,7 @@ def main() -> None:
         row("OpenVINO + NNCF int8 PTQ, token budget", vectors, s, counter.flops(budget))
     except Exception as err:  # openvino or nncf missing: the torch rows still stand
         print(f"OpenVINO rows skipped: {err}")
-    whole = counter.lengths(whole_split)  # a sample pads more than a whole call: its sorted neighbours differ more
+    whole = encoder.token_lengths(whole_split)  # a sample pads more than a whole call: sorted neighbours differ more
     own_work = counter.flops([[n] for n in whole])
     print(
         f"padding on the whole split ({len(whole)} texts), computed FLOPs / the texts' own: sentence-transformers "
