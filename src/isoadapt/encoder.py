@@ -28,8 +28,7 @@ def length_batches(lengths: Sequence[int], max_tokens: int, max_texts: int) -> l
     and STS-B that computes 1.4x-1.7x the texts' own tokens in padding, and a batch of 32 long texts runs
     below the matmul rate. Sorting by tokens and capping padded tokens pads 1% on Semanlink's test split and
     keeps every batch near the rate (bench/encode_efficiency.py: 2.08x the texts/s on its sample; 1.52x on
-    the demo's first encode). Padding does not change a text's vector: each is pooled
-    over its own tokens only.
+    the demo's first encode). Padding does not change a text's vector: each is pooled over its own tokens.
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
@@ -97,20 +96,18 @@ class Encoder:
         texts = list(texts)
         batches = length_batches(self.token_lengths(texts), TOKEN_BUDGET, self.batch_size)
         show = self.show_progress and len(texts) > self.batch_size
-        if self.runner is not None:
-            return self.runner.encode(
-                texts,
-                batches,
-                lambda it: tqdm(it, desc=f"encoding ({self.backend})", unit="batch", disable=not show),
-            )
+        label = "encoding" if self.runner is None else f"encoding ({self.backend})"
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
-        with tqdm(total=len(texts), desc="encoding", unit="text", disable=not show) as bar:
+        with tqdm(total=len(texts), desc=label, unit="text", disable=not show) as bar:
             for batch in batches:
-                vectors[batch] = self.model.encode(
-                    [texts[i] for i in batch], batch_size=len(batch), show_progress_bar=False, convert_to_numpy=True
-                )
+                vectors[batch] = self._encode_batch([texts[i] for i in batch])
                 bar.update(len(batch))
         return vectors
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
+        if self.runner is not None:
+            return self.runner.encode(texts)
+        return self.model.encode(texts, batch_size=len(texts), show_progress_bar=False, convert_to_numpy=True)
 
     def token_lengths(self, texts: list[str]) -> list[int]:
         """Tokens per text as the model sees them (special tokens included, cut at max_seq_length)."""

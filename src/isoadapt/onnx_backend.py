@@ -114,28 +114,15 @@ class OnnxRunner:
             self.run = lambda feeds: session.run(None, feeds)[0]
         self.tokenizer, self.max_length, self.normalize = st_model.tokenizer, st_model.max_seq_length, normalize
 
-    def encode(self, texts: list[str], batches: list[list[int]], progress) -> np.ndarray:
-        """Vectors for `texts`, in order, computed batch by batch (`batches`: lists of indices into texts)."""
-        out = None
-        for picked in progress(batches):
-            tokens = self.tokenizer(
-                [texts[i] for i in picked],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
-            vectors = self.run(
-                {
-                    "input_ids": tokens["input_ids"].astype(np.int64),
-                    "attention_mask": tokens["attention_mask"].astype(np.int64),
-                }
-            )
-            if out is None:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[picked] = vectors
-        if out is None:
-            return np.zeros((0, 0), dtype=np.float32)
+    def encode(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim), one batch
+        """One batch of texts, padded to its longest; the caller picks the batches (Encoder.encode)."""
+        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+        vectors = self.run(
+            {
+                "input_ids": tokens["input_ids"].astype(np.int64),
+                "attention_mask": tokens["attention_mask"].astype(np.int64),
+            }
+        ).astype(np.float32)
         if self.normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
