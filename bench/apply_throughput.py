@@ -53,8 +53,8 @@ def make_run(folder: Path, dim: int) -> None:
 
 def child(mode: str, source: str, out: str, run: str) -> None:
     """One measurement: `plain` reads and writes every batch unchanged, `apply` runs the command's code."""
-    from isoadapt.apply import apply_run, prefetched  # imports (torch) are not part of either measurement
     from isoadapt.data.vector_files import VectorFile
+    from isoadapt.store.apply import apply_run, prefetched  # imports (torch) are not part of either measurement
 
     started = time.perf_counter()
     if mode == "plain":

@@ -23,9 +23,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from isoadapt.data.formats import load_eval  # noqa: E402
-from isoadapt.encoder import Encoder  # noqa: E402
+from isoadapt.encoding.encoder import Encoder  # noqa: E402
+from isoadapt.encoding.offline_models import MINILM  # noqa: E402
 from isoadapt.evaluate import evaluate_split  # noqa: E402
-from isoadapt.offline_models import MINILM  # noqa: E402
 
 
 def measure(name: str, encode, texts: list[str], split, reference: np.ndarray | None) -> dict:

@@ -24,10 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from isoadapt.config import DEFAULT_CACHE_DIR  # noqa: E402
 from isoadapt.data.formats import load_eval  # noqa: E402
-from isoadapt.encoder import TOKEN_BUDGET, Encoder, length_batches  # noqa: E402
-from isoadapt.offline_models import MPNET  # noqa: E402
+from isoadapt.encoding.encoder import TOKEN_BUDGET, Encoder, length_batches  # noqa: E402
+from isoadapt.encoding.offline_models import MPNET  # noqa: E402
+from isoadapt.training.config import DEFAULT_CACHE_DIR  # noqa: E402
 
 
 def matmul_rate(hidden: int, inner: int, seconds: float = 3.0) -> float:

@@ -22,12 +22,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from isoadapt.cache import EmbeddingCache  # noqa: E402
-from isoadapt.config import DEFAULT_CACHE_DIR  # noqa: E402
 from isoadapt.data.formats import load_eval  # noqa: E402
-from isoadapt.encode_texts import EncoderSpec  # noqa: E402
-from isoadapt.offline_models import MPNET  # noqa: E402
-from isoadapt.ray_encode import BATCH_ROWS, encode_on_ray  # noqa: E402
+from isoadapt.encoding.cache import EmbeddingCache  # noqa: E402
+from isoadapt.encoding.encode_command import EncoderSpec  # noqa: E402
+from isoadapt.encoding.offline_models import MPNET  # noqa: E402
+from isoadapt.encoding.ray_encode import BATCH_ROWS, encode_on_ray  # noqa: E402
+from isoadapt.training.config import DEFAULT_CACHE_DIR  # noqa: E402
 
 
 class Zeros:

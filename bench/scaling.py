@@ -48,10 +48,10 @@ class SyntheticEncoder:
 def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
     import torch
 
-    from isoadapt.cache import IN_MEMORY_BYTES, CachedVectors, cached_embed
+    from isoadapt.encoding.cache import IN_MEMORY_BYTES, CachedVectors, cached_embed
     from isoadapt.head import LinearHead
     from isoadapt.losses.objective import IsotropyObjective
-    from isoadapt.train import LoopSettings, TrainTable, train
+    from isoadapt.training.loop import LoopSettings, TrainTable, train
 
     vectors = CachedVectors(SyntheticEncoder(dim), cache_root, storage)
     texts = [f"q{i}" for i in range(pairs)] + [f"p{i}" for i in range(pairs)]
@@ -106,9 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         if args.shard_rows:
-            import isoadapt.cache
+            import isoadapt.encoding.cache
 
-            isoadapt.cache.SHARD_ROWS = args.shard_rows  # what the shard-size A/B in bench/README.md varies
+            isoadapt.encoding.cache.SHARD_ROWS = args.shard_rows  # what the shard-size A/B in bench/README.md varies
         print(json.dumps(one_size(args.one, args.storage, args.dim, Path(args.cache_root))))
         return
     rows = []

@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from isoadapt.cache import CachedVectors, cached_embed
-from isoadapt.config import DEFAULT_CACHE_DIR
 from isoadapt.data.formats import load_eval, load_train
-from isoadapt.encoder import Encoder
+from isoadapt.encoding.cache import CachedVectors, cached_embed
+from isoadapt.encoding.encoder import Encoder
+from isoadapt.encoding.offline_models import MINILM
 from isoadapt.evaluate import evaluate_split
 from isoadapt.head import LinearHead
 from isoadapt.losses.objective import IsotropyObjective
-from isoadapt.offline_models import MINILM
-from isoadapt.train import LoopSettings, TrainTable, train
+from isoadapt.training.config import DEFAULT_CACHE_DIR
+from isoadapt.training.loop import LoopSettings, TrainTable, train
 
 
 def main() -> None:

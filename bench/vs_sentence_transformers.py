@@ -25,14 +25,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from isoadapt.cache import CachedVectors, cached_embed  # noqa: E402
 from isoadapt.data.formats import load_eval, load_train  # noqa: E402
-from isoadapt.encoder import Encoder  # noqa: E402
+from isoadapt.encoding.cache import CachedVectors, cached_embed  # noqa: E402
+from isoadapt.encoding.encoder import Encoder  # noqa: E402
+from isoadapt.encoding.offline_models import MINILM  # noqa: E402
 from isoadapt.evaluate import evaluate_split  # noqa: E402
 from isoadapt.head import LinearHead  # noqa: E402
 from isoadapt.losses.objective import Batch, IsotropyObjective  # noqa: E402
-from isoadapt.offline_models import MINILM  # noqa: E402
-from isoadapt.train import LoopSettings, TrainTable, train  # noqa: E402
+from isoadapt.training.loop import LoopSettings, TrainTable, train  # noqa: E402
 
 SWEEP = {
     "exp1": (0.1, 1.0),

@@ -16,11 +16,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from isoadapt.apply import MODEL_KEY
-from isoadapt.cache import CachedVectors
 from isoadapt.data.formats import load_eval, load_train
-from isoadapt.encoder import open_encoder
-from isoadapt.offline_models import ALIASES
+from isoadapt.encoding.cache import CachedVectors
+from isoadapt.encoding.encoder import open_encoder
+from isoadapt.encoding.offline_models import ALIASES
+from isoadapt.store.apply import MODEL_KEY
 
 DEFAULT_CACHE = Path.home() / ".cache" / "isoadapt"
 

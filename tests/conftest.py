@@ -98,7 +98,7 @@ def tiny_dataset(root: Path, topics: int = 12, per_topic: int = 4) -> dict[str, 
 
 def train_config(data: dict[str, Path], tmp_path: Path, **overrides):
     """A TrainConfig on tiny_dataset's files that trains in a second on the fake encoder."""
-    from isoadapt.config import TrainConfig
+    from isoadapt.training.config import TrainConfig
 
     values = dict(
         train_data=str(data["train"]),
@@ -122,22 +122,22 @@ def tiny_data(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture
 def fake_model(monkeypatch):
     """Every command that would load a model gets the seeded fake encoder instead (dim 16)."""
-    import isoadapt.encode_texts
-    import isoadapt.experiment
-    import isoadapt.run_evaluation
-    import isoadapt.training_run
-    import isoadapt.vector_store
-    from isoadapt.encoder import open_encoder
+    import isoadapt.encoding.encode_command
+    import isoadapt.experiment.runner
+    import isoadapt.store.lancedb_index
+    import isoadapt.training.evaluate_command
+    import isoadapt.training.train_command
+    from isoadapt.encoding.encoder import open_encoder
 
     def build(name="", *args, **kwargs):
         return open_encoder(name, *args, **kwargs) if name.startswith("vectors:") else FakeEncoder()
 
     for module in (
-        isoadapt.training_run,
-        isoadapt.run_evaluation,
-        isoadapt.experiment,
-        isoadapt.vector_store,
-        isoadapt.encode_texts,
+        isoadapt.training.train_command,
+        isoadapt.training.evaluate_command,
+        isoadapt.experiment.runner,
+        isoadapt.store.lancedb_index,
+        isoadapt.encoding.encode_command,
     ):
         for name in ("Encoder", "open_encoder"):
             if hasattr(module, name):

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from isoadapt.config import TrainConfig
 from isoadapt.data.formats import EvalSet, TrainExample
-from isoadapt.document_tuning import nudge_documents, split_answers, training_answers
 from isoadapt.evaluate import apply_head
+from isoadapt.experiment.nudge import nudge_documents, split_answers, training_answers
 from isoadapt.losses.contrastive import infonce_loss
 from isoadapt.posthoc import fit_all_but_the_top, fit_whitening, initial_head
-from isoadapt.training_run import run_training
+from isoadapt.training.config import TrainConfig
+from isoadapt.training.train_command import run_training
 
 from conftest import tiny_dataset, train_config, write_json
 
@@ -178,9 +178,9 @@ def test_a_dimension_reducing_whitening_head_trains(tmp_path, fake_encoder):
 def test_recommendation_uses_validation_and_the_sts_dev_guard_only():
     """The recommended row is the best mean validation NDCG@10 among rows that keep STS-B dev within the
     tolerance; test NDCG@10 and test STS never enter (scrambling them changes nothing)."""
-    from isoadapt.experiment import SeedResult
-    from isoadapt.plan import Plan, PlanEntry
-    from isoadapt.report import recommendations
+    from isoadapt.experiment.plan import Plan, PlanEntry
+    from isoadapt.experiment.report import recommendations
+    from isoadapt.experiment.runner import SeedResult
 
     def result(val, sts_dev, test=0.5, sts=0.8):
         return SeedResult(

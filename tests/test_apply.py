@@ -138,7 +138,7 @@ def test_hostile_vectors_are_one_line_and_write_nothing(runs, capsys, case):
 
 
 def test_a_crash_midway_leaves_no_output(runs, capsys, monkeypatch):
-    import isoadapt.apply
+    import isoadapt.store.apply
 
     source = write_vectors(runs / "in.parquet")
     calls = []
@@ -149,8 +149,8 @@ def test_a_crash_midway_leaves_no_output(runs, capsys, monkeypatch):
             raise KeyboardInterrupt
         return original(head, vectors)
 
-    original = isoadapt.apply._transform
-    monkeypatch.setattr(isoadapt.apply, "_transform", failing)
+    original = isoadapt.store.apply._transform
+    monkeypatch.setattr(isoadapt.store.apply, "_transform", failing)
     before = tree(runs)
     one_line(capsys, apply_argv(runs / "both", source, runs / "out.parquet"), code=130)
     assert tree(runs) == before

@@ -7,9 +7,9 @@ import pytest
 
 from isoadapt.errors import InputError
 from isoadapt.evaluate import apply_head
-from isoadapt.experiment import run_experiment
+from isoadapt.experiment.plan import load_plan
+from isoadapt.experiment.runner import run_experiment
 from isoadapt.head import load_head, save_head
-from isoadapt.plan import load_plan
 from isoadapt.posthoc import fit_posthoc
 
 RNG = np.random.default_rng(1)

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from isoadapt.cache import EmbeddingCache
 from isoadapt.cli import main
+from isoadapt.encoding.cache import EmbeddingCache
 
 from conftest import FakeEncoder, tiny_dataset
 from hostile import refused, write

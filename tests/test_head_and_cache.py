@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from isoadapt.cache import EmbeddingCache
 from isoadapt.data.formats import load_eval
+from isoadapt.encoding.cache import EmbeddingCache
 from isoadapt.errors import InputError
 from isoadapt.evaluate import apply_head, evaluate_split
 from isoadapt.head import LinearHead, MLPHead, build_head, load_head, save_head
@@ -128,7 +128,7 @@ def test_two_processes_share_a_cache_without_damage(tmp_path):
     script = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from conftest import FakeEncoder\n"
-        "from isoadapt.cache import EmbeddingCache\n"
+        "from isoadapt.encoding.cache import EmbeddingCache\n"
         "e = FakeEncoder()\n"
         f"c = EmbeddingCache(__import__('pathlib').Path({str(tmp_path)!r}), e.fingerprint, e.identity)\n"
         "for start in range(0, 200, 10):\n"
@@ -168,7 +168,7 @@ def test_a_fully_cached_read_takes_no_lock_so_a_read_only_cache_works(tmp_path, 
 def test_model_identity_follows_the_weights_content_not_their_size_and_time(tmp_path):
     """A local model rewritten in place with the same size and modification time must not keep its old
     fingerprint (it would serve stale cached vectors)."""
-    from isoadapt.offline_models import model_identity
+    from isoadapt.encoding.offline_models import model_identity
 
     folder = tmp_path / "model"
     weights = folder / "model.safetensors"
@@ -191,7 +191,7 @@ def test_model_identity_follows_the_weights_content_not_their_size_and_time(tmp_
 def test_length_batches_cover_every_text_once_within_both_caps(seed):
     """Every index once; each batch at most max_texts texts and max_tokens padded tokens (a text longer
     than the budget alone); batches longest first, so padding stays within a batch's neighbours."""
-    from isoadapt.encoder import length_batches
+    from isoadapt.encoding.encoder import length_batches
 
     lengths = np.random.default_rng(seed).integers(1, 400, size=300).tolist()
     batches = length_batches(lengths, 512, 32)

@@ -102,12 +102,12 @@ def test_overwrite_replaces_only_what_it_made(home, capsys, fake_model):
 def runs(home, monkeypatch):
     """Two finished runs under runs/, trained through the CLI on a 384-dim fake encoder recorded as MiniLM,
     so that export can load the real (small) model behind them."""
-    import isoadapt.training_run
+    import isoadapt.training.train_command
     from isoadapt.cli import main
 
     from conftest import FakeEncoder
 
-    monkeypatch.setattr(isoadapt.training_run, "Encoder", lambda *a, **k: FakeEncoder(dim=384))
+    monkeypatch.setattr(isoadapt.training.train_command, "Encoder", lambda *a, **k: FakeEncoder(dim=384))
     for name in ("a", "b"):
         argv = train_argv(
             home["data"], f"runs/{name}", home["root"] / "cache", base_model="sentence-transformers/all-MiniLM-L6-v2"

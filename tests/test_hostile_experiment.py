@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from isoadapt.config import MAX_SEED
+from isoadapt.training.config import MAX_SEED
 
 from conftest import tiny_dataset
 from hostile import refused, write
@@ -92,7 +92,7 @@ PLANS = [
     (
         "seeds negative",
         GOOD + '[[configs]]\nname = "s"\nseeds = [-1]\n',
-        "{p}: config 's': seed -1 must be between 0 and " + str(MAX_SEED),
+        "{p}: config 's': seed -1 must be an integer between 0 and " + str(MAX_SEED) + " (NumPy's seed range)",
     ),
     (
         "plan seeds not a list",
@@ -165,12 +165,12 @@ FLAGS = [
         "--device cuda: CUDA is not available on this machine; use --device cpu",
     ),
     ("seeds not numbers", lambda t: ["--seeds", "a,b"], "--seeds a,b: expected comma-separated integers, e.g. 0,1,2"),
-    ("seeds negative", lambda t: ["--seeds", "0,-1"], f"--seeds 0,-1: seed -1 must be between 0 and {MAX_SEED}"),
+    ("seeds negative", lambda t: ["--seeds", "0,-1"], f"--seeds 0,-1: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
     ("seeds empty", lambda t: ["--seeds", ","], "--seeds ,: no seed given"),
     (
         "seeds repeated",
         lambda t: ["--seeds", "0,1,0"],
-        "--seeds 0,1,0: a seed is given twice (each seed is one run folder)",
+        "--seeds 0,1,0: a seed is listed twice in [0, 1, 0] (each seed is one run folder)",
     ),
     ("plan a folder", lambda t: ["--plan", t / "processed"], "{t}/processed: is a folder, expected a TOML plan file"),
     (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from isoadapt.cli import main
-from isoadapt.config import MAX_SEED
+from isoadapt.training.config import MAX_SEED
 
 from hostile import one_line, refused, write
 
@@ -324,12 +324,12 @@ PATHS = [
     (
         "seed negative",
         lambda t: ["--seed", "-1"],
-        f"--seed -1: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
+        f"--seed -1: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
     ),
     (
         "seed too large",
         lambda t: ["--seed", str(2**32)],
-        f"--seed 4294967296: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
+        f"--seed 4294967296: seed 4294967296 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
     ),
 ]
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from isoadapt.config import MAX_SEED
+from isoadapt.training.config import MAX_SEED
 
 from conftest import tiny_dataset
 from hostile import ERROR, one_line, refused, train_argv, tree, write
@@ -30,8 +30,8 @@ FLAG_CASES = [
     ({"margin": "nan"}, "--margin nan: must be a finite number >= 0"),
     ({"save_steps": 0}, "--save_steps 0: must be at least 1"),
     ({"max_train_examples": 1}, "--max_train_examples 1: must be at least 2"),
-    ({"seed": -1}, f"--seed -1: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
-    ({"seed": 2**32}, f"--seed 4294967296: must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
+    ({"seed": -1}, f"--seed -1: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
+    ({"seed": 2**32}, f"--seed 4294967296: seed 4294967296 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
     ({"epochs": 10**12}, "--epochs 1000000000000: must be between 1 and 10000"),
     ({"epochs": -3}, "--epochs -3: must be between 1 and 10000"),
     ({"batch_size": 1}, "--batch_size 1: must be at least 2 (in-batch candidates need company)"),
@@ -370,12 +370,12 @@ def test_ctrl_c_names_the_checkpoint(world, capsys, fake_model, monkeypatch):
 
 
 def test_ctrl_c_before_any_checkpoint_keeps_nothing(world, capsys, fake_model, monkeypatch):
-    import isoadapt.training_run
+    import isoadapt.training.train_command
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(isoadapt.training_run, "evaluate_split", stop)
+    monkeypatch.setattr(isoadapt.training.train_command, "evaluate_split", stop)
     before = tree(world["t"], skip=("cache",))
     line = one_line(capsys, train_argv(world["data"], world["out"], world["cache"]), code=130)
     assert line == f"isoadapt: interrupted: training of {world['out']} interrupted: nothing was kept"
@@ -434,10 +434,10 @@ def test_resume_after_the_training_file_changed_is_refused(interrupted, capsys):
 
     w = interrupted
     train = w["data"]["train"]
-    before = hashlib.sha256(train.read_bytes()).hexdigest()[:16]
+    before = hashlib.sha256(train.read_bytes()).hexdigest()
     records = json.loads(train.read_text())
     write(train, json.dumps(records[::-1]))
-    after = hashlib.sha256(train.read_bytes()).hexdigest()[:16]
+    after = hashlib.sha256(train.read_bytes()).hexdigest()
     argv = train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=2, resume=True)
     message = (
         f"--resume: the interrupted run used other settings (train_data sha256 {before!r} -> {after!r}); "
@@ -473,7 +473,7 @@ def test_resume_with_the_same_settings_finishes(interrupted, capsys):
 
 
 def test_a_second_writer_of_the_same_run_is_refused(world, capsys, fake_model):
-    from isoadapt.run_folder import RunFolder
+    from isoadapt.training.run_folder import RunFolder
 
     first = RunFolder(world["out"], overwrite=False)
     first.open({"who": "first"})

@@ -225,7 +225,7 @@ def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, re
     """A fresh Python process importing only sentence-transformers reproduces the run's embeddings."""
     import numpy as np
 
-    from isoadapt.encoder import Encoder
+    from isoadapt.encoding.encoder import Encoder
     from isoadapt.evaluate import apply_head
     from isoadapt.head import load_head
 
@@ -305,7 +305,7 @@ def test_token_budget_batches_give_sentence_transformers_vectors_in_order(real_s
     sentence-transformers gives for that text, in the caller's order."""
     import numpy as np
 
-    from isoadapt.encoder import Encoder
+    from isoadapt.encoding.encoder import Encoder
 
     split = json.loads(real_slice["test"].read_text())
     texts = list(split["queries"].values())[:60] + list(split["corpus"].values())[:60]
@@ -319,7 +319,7 @@ def test_onnx_backends_match_torch(real_slice, tmp_path, backend, floor):
     """ONNX fp32 reproduces the torch vectors (cosine >= 0.999); int8 stays close; each is cached apart."""
     import numpy as np
 
-    from isoadapt.encoder import Encoder
+    from isoadapt.encoding.encoder import Encoder
 
     split = json.loads(real_slice["test"].read_text())
     texts = list(split["queries"].values()) + list(split["corpus"].values())[:100]
@@ -336,7 +336,7 @@ def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
     """A plan's post-hoc folder (config.json + head/) exports to a SentenceTransformer that reproduces it."""
     import numpy as np
 
-    from isoadapt.encoder import Encoder
+    from isoadapt.encoding.encoder import Encoder
     from isoadapt.evaluate import apply_head
     from isoadapt.fileio import atomic_write_json
     from isoadapt.head import save_head
@@ -382,7 +382,7 @@ def test_query_only_export_routes_queries_through_the_head_in_plain_sentence_tra
     encode_query reproduces head(base) and encode_document the base vectors, both at cosine >= 0.9999."""
     import numpy as np
 
-    from isoadapt.encoder import Encoder
+    from isoadapt.encoding.encoder import Encoder
     from isoadapt.evaluate import apply_head
     from isoadapt.head import load_head
 

@@ -6,7 +6,7 @@ import json
 
 from isoadapt.cli import main
 from isoadapt.head import load_head
-from isoadapt.model_card import model_card, train_command
+from isoadapt.store.model_card import model_card, train_command
 
 from conftest import tiny_dataset
 from hostile import train_argv

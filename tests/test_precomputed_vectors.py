@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from isoadapt.cache import CachedVectors
 from isoadapt.cli import main
 from isoadapt.data.formats import load_eval, load_train
-from isoadapt.training_run import run_training
+from isoadapt.encoding.cache import CachedVectors
+from isoadapt.training.train_command import run_training
 
 from conftest import FakeEncoder, tiny_dataset, train_config
 from hostile import one_line, refused, tree, write
@@ -94,7 +94,7 @@ def test_id_only_files_with_qrels_write_a_dataset(tmp_path, capsys):
     assert "3 query and 4 document vectors, width 16" in capsys.readouterr().out
     test = load_eval(tmp_path / "out" / "acme" / "test.json")
     assert test.queries["q2"] == "query:q2" and test.corpus["d3"] == "document:d3"  # ids stand for texts
-    from isoadapt.precomputed import PrecomputedEncoder
+    from isoadapt.encoding.precomputed import PrecomputedEncoder
 
     base = PrecomputedEncoder(f"vectors:{MODEL}", tmp_path / "cache")
     assert base.dim == 16

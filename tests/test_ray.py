@@ -17,9 +17,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from isoadapt.cache import EmbeddingCache  # noqa: E402
 from isoadapt.cli import main  # noqa: E402
-from isoadapt.offline_models import MINILM  # noqa: E402
+from isoadapt.encoding.cache import EmbeddingCache  # noqa: E402
+from isoadapt.encoding.offline_models import MINILM  # noqa: E402
 
 import conftest  # noqa: E402
 from conftest import CHERCHE_ARCHIVE, FakeEncoder, write_json  # noqa: E402
@@ -82,7 +82,7 @@ def plan_data(tmp_path_factory):
 
 def cached(cache: Path, model=MINILM) -> dict[str, np.ndarray]:
     """Every (text hash -> vector) of a model's cache folder, read back through the cache itself."""
-    from isoadapt.encoder import open_encoder
+    from isoadapt.encoding.encoder import open_encoder
 
     encoder = open_encoder(model, cache, show_progress=False)
     store = EmbeddingCache(cache, encoder.fingerprint, encoder.identity)
@@ -158,7 +158,7 @@ class _Killer(FakeEncoder):
 
 
 def test_a_killed_actor_is_retried_and_the_cache_stays_consistent(tmp_path, local_ray):
-    from isoadapt.encode_texts import encode_into_cache
+    from isoadapt.encoding.encode_command import encode_into_cache
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.cloudpickle.register_pickle_by_value(conftest)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from isoadapt.config import TrainConfig
 from isoadapt.errors import Failed, InputError, Interrupted
-from isoadapt.training_run import run_training
+from isoadapt.training.config import TrainConfig
+from isoadapt.training.train_command import run_training
 
 from conftest import RUN_FOLDER_FILES, train_config
 
@@ -44,7 +44,7 @@ def test_contrastive_training_lowers_its_loss(tiny_data, tmp_path, fake_encoder)
 
 
 def test_failure_mid_run_leaves_no_output(tiny_data, tmp_path, fake_encoder, monkeypatch):
-    import isoadapt.training_run as training_run
+    import isoadapt.training.train_command as training_run
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -76,7 +76,7 @@ def test_batch_larger_than_the_data_is_refused(tiny_data, tmp_path, fake_encoder
 
 
 def test_resume_reaches_the_same_result_as_an_uninterrupted_run(tiny_data, tmp_path, fake_encoder, monkeypatch):
-    import isoadapt.train as train_module
+    import isoadapt.training.loop as train_module
 
     reference = run_training(
         config(tiny_data, tmp_path, output_dir=str(tmp_path / "ref"), epochs=4, save_steps=4), encoder=fake_encoder
@@ -139,7 +139,7 @@ def test_mlflow_logs_to_a_local_sqlite_store(tiny_data, tmp_path, fake_encoder):
 
 
 def test_memory_mapped_training_path_gives_the_same_head(tiny_data, tmp_path, fake_encoder, monkeypatch):
-    import isoadapt.cache as cache
+    import isoadapt.encoding.cache as cache
 
     in_memory = run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "a")), encoder=fake_encoder).metrics
     monkeypatch.setattr(cache, "IN_MEMORY_BYTES", 0)  # force batch-by-batch reads from the shards
@@ -151,7 +151,7 @@ def test_relevance_lookup_matches_isin():
     import torch
 
     from isoadapt.data.formats import TrainExample
-    from isoadapt.train import TrainTable
+    from isoadapt.training.loop import TrainTable
 
     examples = [TrainExample(f"q{i % 7}", f"p{(i * 3) % 11}", f"n{i}") for i in range(40)]
     table = TrainTable.from_examples(examples)

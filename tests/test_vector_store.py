@@ -11,7 +11,7 @@ from isoadapt.data.formats import load_eval
 from isoadapt.evaluate import split_vectors
 from isoadapt.head import load_head, save_head
 from isoadapt.metrics.retrieval import exact_search
-from isoadapt.vector_store import open_index, open_run, query_vectors, search
+from isoadapt.store.lancedb_index import open_index, open_run, query_vectors, search
 
 from conftest import tiny_dataset
 from hostile import refused, train_argv, write

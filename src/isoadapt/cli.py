@@ -7,18 +7,16 @@ import logging
 import os
 import sys
 import traceback
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from isoadapt import __version__
-from isoadapt.config import DEFAULT_CACHE_DIR, HEAD_INITS, TrainConfig
-from isoadapt.encoder import BACKENDS, TOKEN_BUDGET
+from isoadapt.encoding.encode_command import ENGINES
 from isoadapt.errors import InputError, Interrupted, describe
-from isoadapt.head import ADAPT_SIDES, TRAINABLE_HEADS
-from isoadapt.losses.objective import CONTRASTIVE_LOSSES, ISOTROPY_LOSSES
-from isoadapt.offline_models import MPNET
-from isoadapt.tracking import TRACKERS
+from isoadapt.training.config import TrainConfig
 
 log = logging.getLogger("isoadapt")
+CONFIG_FIELDS = {f.name: f for f in fields(TrainConfig)}
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
@@ -43,144 +41,42 @@ def parse_bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
+def add_setting(parser: argparse.ArgumentParser, name: str) -> None:
+    """One TrainConfig field as a flag: type, default, choices and help all come from the field."""
+    f = CONFIG_FIELDS[name]
+    cli, flag = dict(f.metadata["cli"]), f"--{f.name}"
+    if cli.pop("flag", False):
+        parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+        return
+    kind = str(f.type).split("|")[0].strip()
+    options = {"help": f.metadata["help"], **({"required": True} if f.default is MISSING else {"default": f.default})}
+    if kind == "bool":
+        options.update(nargs="?", const=True, type=parse_bool, metavar="BOOL")
+    else:
+        options["type"] = {"int": int, "float": float, "str": str}[kind]
+    if "choices" in cli:
+        options["choices"] = list(cli.pop("choices"))
+    negatable = cli.pop("negatable", False)
+    parser.add_argument(flag, **options, **cli)
+    if negatable:
+        parser.add_argument(f"--no-{f.name}", dest=f.name, action="store_false", help=f"same as {flag} false")
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The research's flags, verbatim, plus what a user needs around them."""
-    d = TrainConfig(train_data="", val_data="", output_dir="")
-    parser.add_argument("--train_data", required=True, help="train.json: a list of {query, positive, negative?}")
+    """The research's flags, verbatim, plus what a user needs around them: every TrainConfig field."""
+    for name in CONFIG_FIELDS:
+        add_setting(parser, name)
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--engine, --ray_address and --workers, the same for every command that can run on Ray."""
+    parser.add_argument("--engine", choices=list(ENGINES), default="local", help=f"{what} here, or on Ray")
+    parser.add_argument("--ray_address", help="a running Ray cluster (e.g. 127.0.0.1:6379); default: start a local one")
     parser.add_argument(
-        "--val_data", required=True, help="dev.json: {queries, corpus, qrels}, evaluated before and after training"
-    )
-    parser.add_argument("--test_data", help="test.json in the same format, also evaluated (optional)")
-    parser.add_argument(
-        "--sts_data", help="sts_*.json ({sentence1, sentence2, score} list): also report STS Spearman (optional)"
-    )
-    parser.add_argument(
-        "--base_model",
-        default=d.base_model,
-        help=f"{MPNET}, sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
-    )
-    parser.add_argument(
-        "--freeze_base",
-        nargs="?",
-        const=True,
-        default=True,
-        type=parse_bool,
-        metavar="BOOL",
-        help="train only the head on cached vectors (true); false fine-tunes the encoder too (slow, forgets)",
-    )
-    parser.add_argument(
-        "--no-freeze_base", dest="freeze_base", action="store_false", help="same as --freeze_base false"
-    )
-    parser.add_argument(
-        "--lambda_contrastive", type=float, default=d.lambda_contrastive, help="weight of the margin contrastive loss"
-    )
-    parser.add_argument(
-        "--lambda_isotropy", type=float, default=d.lambda_isotropy, help="weight of the scale-invariant isotropy loss"
-    )
-    parser.add_argument(
-        "--lambda_reg", type=float, default=d.lambda_reg, help="weight of the VICReg variance regulariser"
-    )
-    parser.add_argument("--margin", type=float, default=d.margin, help="margin of the contrastive hinge, in cosine")
-    parser.add_argument(
-        "--projection_learning_rate",
-        type=float,
-        default=d.projection_learning_rate,
-        help="AdamW learning rate of the head",
-    )
-    parser.add_argument(
-        "--base_learning_rate",
-        type=float,
-        default=d.base_learning_rate,
-        help="AdamW learning rate of the encoder (only with --freeze_base false)",
-    )
-    parser.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training pairs")
-    parser.add_argument(
-        "--batch_size",
+        "--workers",
         type=int,
-        default=d.batch_size,
-        help="pairs per step (>= 2; the other positives are in-batch negatives)",
-    )
-    parser.add_argument(
-        "--output_dir", required=True, help="run folder to create (config, metrics, head weights, step log)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an --output_dir that already holds a run")
-    parser.add_argument("--seed", type=int, default=d.seed, help="seed for shuffling and initialisation")
-    parser.add_argument(
-        "--head", choices=list(TRAINABLE_HEADS), default=d.head, help="linear d->d (identity init) or a residual MLP"
-    )
-    parser.add_argument(
-        "--isotropy_loss", choices=sorted(ISOTROPY_LOSSES), default=d.isotropy_loss, help="which isotropy loss to use"
-    )
-    parser.add_argument(
-        "--variance_target",
-        type=float,
-        default=d.variance_target,
-        help="per-dimension std target of the variance hinge",
-    )
-    parser.add_argument("--cache_dir", default=d.cache_dir, help="where models are unpacked and embeddings cached")
-    parser.add_argument("--device", default=d.device, help="torch device")
-    parser.add_argument(
-        "--save_steps", type=int, help="also checkpoint every N steps (a checkpoint is always written after each epoch)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    parser.add_argument(
-        "--contrastive_loss",
-        choices=list(CONTRASTIVE_LOSSES),
-        default=d.contrastive_loss,
-        help="margin: the research's hinge on cosine; infonce: cross-entropy over in-batch candidates "
-        "(sentence-transformers' MultipleNegativesRankingLoss), other relevant candidates masked",
-    )
-    parser.add_argument(
-        "--temperature", type=float, default=d.temperature, help="InfoNCE temperature (scale = 1 / temperature)"
-    )
-    parser.add_argument(
-        "--head_init",
-        choices=list(HEAD_INITS),
-        default=d.head_init,
-        help="where the linear head starts: the identity, or whitening / all-but-the-top fitted on the training texts",
-    )
-    parser.add_argument(
-        "--out_dim", type=int, help="output width of a whitening-initialised head (default: the encoder's)"
-    )
-    parser.add_argument(
-        "--adapt",
-        choices=list(ADAPT_SIDES),
-        default=d.adapt,
-        help="both: queries and documents pass through the head; query: only queries do, documents keep their "
-        "base vectors (no re-indexing)",
-    )
-    parser.add_argument(
-        "--eval_steps",
-        type=int,
-        help="also score validation every N steps (it is always scored at the start and after each epoch); "
-        "the head with the best validation NDCG@10 is kept",
-    )
-    parser.add_argument(
-        "--early_stopping_patience",
-        type=int,
-        help="stop after this many validation scores in a row without a new best",
-    )
-    parser.add_argument(
-        "--tracker", choices=list(TRACKERS), default=d.tracker, help="where per-step losses and metrics go"
-    )
-    parser.add_argument(
-        "--tracking_uri", help="MLflow tracking URI (default: sqlite:///<output_dir's parent>/mlflow.db)"
-    )
-    parser.add_argument(
-        "--max_train_examples", type=int, help="use only the first N training pairs (e.g. to bound full fine-tuning)"
-    )
-    parser.add_argument(
-        "--encode_batch_size",
-        type=int,
-        default=d.encode_batch_size,
-        help=f"most texts per encoder batch; a batch also stops at {TOKEN_BUDGET} padded tokens",
-    )
-    parser.add_argument(
-        "--encode_backend",
-        choices=list(BACKENDS),
-        default=d.encode_backend,
-        help="how the frozen encoder runs: PyTorch, ONNX Runtime (fp32 or int8 weights), or OpenVINO on the fp32 "
-        "ONNX export (vectors cached per backend)",
+        default=1,
+        help="Ray actors (encode) or trials (experiment) at once, sharing the CPUs; each actor holds a model copy",
     )
 
 
@@ -203,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="a processed split ({queries, corpus, qrels})")
     evaluate.add_argument("--output", help="also write the metrics as JSON to this file")
     evaluate.add_argument("--sts_data", help="sts_*.json: also report STS Spearman for the base model and the head")
-    evaluate.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache")
+    add_setting(evaluate, "cache_dir")
 
     experiment = commands.add_parser("experiment", help="run a plan of configurations with seeds and write the report")
     experiment.add_argument("--plan", required=True, help="a TOML plan, e.g. plans/research.toml")
@@ -213,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset name under --data_root (dev.json, test.json; <name>_smoke/train.json when present)",
     )
     experiment.add_argument("--seeds", help="comma-separated seeds, overriding the plan's (e.g. 0,1,2)")
-    experiment.add_argument("--base_model", default=MPNET, help="model name or local SentenceTransformer folder")
+    add_setting(experiment, "base_model")
     experiment.add_argument("--data_root", default="data/processed", help="parent folder of the processed datasets")
     experiment.add_argument(
         "--runs_root", default="runs", help="the report goes to RUNS_ROOT/<plan>-<data>-<timestamp>/"
@@ -221,21 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--sts_data", help="STS pairs for Spearman (default: DATA_ROOT/stsb/sts_test.json when present)"
     )
-    experiment.add_argument(
-        "--cache_dir", default=str(DEFAULT_CACHE_DIR), help="unpacked models, cached embeddings and stored results"
-    )
-    experiment.add_argument("--device", default="cpu", help="torch device")
-    experiment.add_argument(
-        "--encode_backend", choices=list(BACKENDS), default="torch", help="how the frozen encoder runs"
-    )
-    experiment.add_argument(
-        "--engine",
-        choices=["local", "ray"],
-        default="local",
-        help="run the (configuration, seed) jobs here or as Ray Tune trials",
-    )
-    experiment.add_argument("--ray_address", help="a running Ray cluster; default: start a local one")
-    experiment.add_argument("--workers", type=int, help="Ray trials at once (default: one per CPU)")
+    add_setting(experiment, "cache_dir")
+    add_setting(experiment, "device")
+    add_setting(experiment, "encode_backend")
+    add_engine_arguments(experiment, "run the (configuration, seed) jobs")
 
     export = commands.add_parser(
         "export", help="write a run (or a plan's post-hoc transform) as a SentenceTransformer folder"
@@ -243,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run_dir", required=True, help="a run folder, or RUNS/<plan>/runs/<posthoc-name>")
     export.add_argument("--out", required=True, help="folder to write; load it with SentenceTransformer(OUT)")
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    export.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="where the base model is unpacked")
+    add_setting(export, "cache_dir")
 
     add_encode_arguments(commands)
     add_apply_arguments(commands)
@@ -304,14 +189,12 @@ def add_encode_arguments(commands) -> None:
         "encode", help="fill the embedding cache with every text of a dataset, locally or on Ray"
     )
     encode.add_argument("--data", required=True, help="a processed dataset folder, or a .json, .jsonl or .parquet file")
-    encode.add_argument("--base_model", default=MPNET, help="model name or local SentenceTransformer folder")
-    encode.add_argument("--engine", choices=["local", "ray"], default="local", help="encode here, or on Ray actors")
-    encode.add_argument("--ray_address", help="a running Ray cluster (e.g. 127.0.0.1:6379); default: start a local one")
-    encode.add_argument("--workers", type=int, default=1, help="Ray actors, each with its own copy of the model")
+    add_setting(encode, "base_model")
+    add_engine_arguments(encode, "encode")
     encode.add_argument("--text_column", default="text", help="the text field of a .jsonl or .parquet file")
     encode.add_argument("--batch_size", type=int, default=32, help="texts per forward pass")
-    encode.add_argument("--encode_backend", choices=list(BACKENDS), default="torch", help="how the encoder runs")
-    encode.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="the embedding cache to fill")
+    add_setting(encode, "encode_backend")
+    add_setting(encode, "cache_dir")
 
 
 def add_apply_arguments(commands) -> None:
@@ -338,14 +221,14 @@ def add_store_arguments(commands) -> None:
     index.add_argument("--db", required=True, help="the LanceDB folder (created when missing; no server)")
     index.add_argument("--table", default="documents", help="the table to write")
     index.add_argument("--overwrite", action="store_true", help="replace a table that isoadapt wrote")
-    index.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache")
+    add_setting(index, "cache_dir")
     search = commands.add_parser("search", help="search a LanceDB table written by `isoadapt index`")
     search.add_argument("query", help="the query text")
     search.add_argument("--db", required=True, help="the LanceDB folder")
     search.add_argument("--table", default="documents", help="the table to search")
     search.add_argument("--run_dir", required=True, help="the run whose head indexed the table")
     search.add_argument("-k", type=int, default=10, help="how many documents to print")
-    search.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="embedding cache (unpacked models)")
+    add_setting(search, "cache_dir")
 
 
 def add_vectors_arguments(sources) -> None:
@@ -363,22 +246,21 @@ def add_vectors_arguments(sources) -> None:
     vectors.add_argument("--id_column", default="id", help="the id column")
     vectors.add_argument("--vector_column", default="vector", help="the vector column (list of floats)")
     vectors.add_argument("--text_column", default="text", help="the text column, used when present")
-    vectors.add_argument("--cache_dir", default=str(DEFAULT_CACHE_DIR), help="the embedding cache that stores them")
+    add_setting(vectors, "cache_dir")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = {k: v for k, v in vars(args).items() if k not in {"command", "verbose", "debug"}}
-    return TrainConfig(**values)
+    return TrainConfig(**{name: getattr(args, name) for name in CONFIG_FIELDS})
 
 
 def command_train(args: argparse.Namespace) -> None:
-    from isoadapt.training_run import run_training
+    from isoadapt.training.train_command import run_training
 
     run_training(config_from_args(args))
 
 
 def command_evaluate(args: argparse.Namespace) -> None:
-    from isoadapt.run_evaluation import evaluate_run
+    from isoadapt.training.evaluate_command import evaluate_run
 
     evaluate_run(
         Path(args.run_dir),
@@ -390,8 +272,8 @@ def command_evaluate(args: argparse.Namespace) -> None:
 
 
 def command_prepare(args: argparse.Namespace) -> None:
-    from isoadapt.config import check_seed
     from isoadapt.data.formats import prepare_lock
+    from isoadapt.training.config import check_seed
 
     check_seed(args.seed)
     with prepare_lock(Path(args.out_root)):
@@ -433,7 +315,7 @@ def prepare_dataset(args: argparse.Namespace) -> None:
         print(report.render())
     elif args.dataset == "vectors":
         from isoadapt.data.vector_files import VectorColumns
-        from isoadapt.data.vector_import import VectorSources, prepare_vectors
+        from isoadapt.encoding.vector_import import VectorSources, prepare_vectors
 
         columns = VectorColumns(args.id_column, args.vector_column, args.text_column)
         sources = VectorSources(Path(args.queries), Path(args.documents), args.model, columns)
@@ -455,7 +337,7 @@ def prepare_dataset(args: argparse.Namespace) -> None:
 
 
 def command_experiment(args: argparse.Namespace) -> None:
-    from isoadapt.experiment import Engine, parse_seeds, run_experiment
+    from isoadapt.experiment.runner import parse_seeds, run_experiment, run_locally
 
     if args.ray_address and args.engine != "ray":
         raise InputError("--ray_address: only with --engine ray")
@@ -472,20 +354,26 @@ def command_experiment(args: argparse.Namespace) -> None:
         Path(args.sts_data) if args.sts_data else None,
         args.device,
         encode_backend=args.encode_backend,
-        engine=Engine(args.engine, args.ray_address, args.workers),
+        run_jobs=ray_jobs(args) if args.engine == "ray" else run_locally,
     )
     print((folder / "report.md").read_text(encoding="utf-8"))
     print(f"report folder: {folder}")
 
 
+def ray_jobs(args: argparse.Namespace):
+    from isoadapt.experiment.ray_trials import RayJobs
+
+    return RayJobs(args.ray_address, args.workers)
+
+
 def command_export(args: argparse.Namespace) -> None:
-    from isoadapt.export import export_run
+    from isoadapt.store.export import export_run
 
     print(f"exported: {export_run(Path(args.run_dir), Path(args.out), Path(args.cache_dir), args.overwrite)}")
 
 
 def command_encode(args: argparse.Namespace) -> None:
-    from isoadapt.encode_texts import EncoderSpec, collect_texts, encode_into_cache, format_summary
+    from isoadapt.encoding.encode_command import EncoderSpec, collect_texts, encode_into_cache, format_summary
 
     if args.ray_address and args.engine != "ray":
         raise InputError("--ray_address: only with --engine ray")
@@ -498,8 +386,8 @@ def command_encode(args: argparse.Namespace) -> None:
 
 
 def command_apply(args: argparse.Namespace) -> None:
-    from isoadapt.apply import apply_run
     from isoadapt.data.vector_files import VectorColumns
+    from isoadapt.store.apply import apply_run
 
     columns = VectorColumns(args.id_column, args.vector_column)
     out = Path(args.out)
@@ -511,7 +399,7 @@ def command_apply(args: argparse.Namespace) -> None:
 
 
 def command_index(args: argparse.Namespace) -> None:
-    from isoadapt.vector_store import index_corpus
+    from isoadapt.store.lancedb_index import index_corpus
 
     db = Path(args.db)
     count = index_corpus(Path(args.run_dir), Path(args.data), db, args.table, Path(args.cache_dir), args.overwrite)
@@ -520,7 +408,7 @@ def command_index(args: argparse.Namespace) -> None:
 
 def command_search(args: argparse.Namespace) -> None:
     from isoadapt.data.readers import check_text
-    from isoadapt.vector_store import open_index, open_run, query_vectors, search
+    from isoadapt.store.lancedb_index import open_index, open_run, query_vectors, search
 
     if not 1 <= args.k <= 10_000:
         raise InputError(f"-k {args.k}: must be between 1 and 10000")

@@ -3,6 +3,7 @@ holds half a run; records versions and the git commit; keeps the per-step log.""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import platform
@@ -37,6 +38,18 @@ def library_versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+PACKAGE = Path(__file__).resolve().parents[1]  # src/isoadapt
+
+
+def source_digest(package: Path = PACKAGE) -> str:
+    """sha256 over the package's Python source (relative path and bytes of every file): what a stored
+    result was computed by. Unlike __version__ it changes with every edit, committed or not."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def git_commit() -> dict[str, str | bool | None]:
@@ -197,7 +210,7 @@ def read_run_config(run_dir: Path) -> dict:
     if not isinstance(config.get("base_model"), str) or not config["base_model"]:
         raise InputError(f"{config_file}: config has no 'base_model' string")
     backend = config.setdefault("encode_backend", "torch")
-    from isoadapt.encoder import BACKENDS
+    from isoadapt.encoding.encoder import BACKENDS
 
     if backend not in BACKENDS:
         raise InputError(f"{config_file}: encode_backend {backend!r}: expected one of {list(BACKENDS)}")

@@ -12,12 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from isoadapt.cache import CachedVectors, cached_embed, memoized
-from isoadapt.checkpoint import STATE
-from isoadapt.collapse import collapse_reasons
-from isoadapt.config import TrainConfig
 from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, load_eval, load_sts, load_train
-from isoadapt.encoder import Encoder, open_encoder
+from isoadapt.encoding.cache import CachedVectors, cached_embed, memoized
+from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
 from isoadapt.evaluate import (
     Evaluation,
@@ -30,28 +27,20 @@ from isoadapt.evaluate import (
     ndcg_at_10,
     split_vectors,
 )
-from isoadapt.fileio import read_json, sha256_file
+from isoadapt.fileio import read_json
 from isoadapt.head import build_head, save_head
 from isoadapt.losses.objective import LOGGED_TERMS
+from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
 from isoadapt.posthoc import initial_head
-from isoadapt.run_folder import RunFolder, StepLog, git_commit, library_versions
-from isoadapt.selection import ValidationSelector
-from isoadapt.tracking import open_tracker
-from isoadapt.train import LoopSettings, TrainTable, last_epoch_means, train
+from isoadapt.training.checkpoint import STATE
+from isoadapt.training.collapse import collapse_reasons
+from isoadapt.training.config import TrainConfig, resume_view
+from isoadapt.training.loop import LoopSettings, TrainTable, last_epoch_means, train
+from isoadapt.training.run_folder import RunFolder, StepLog, git_commit, library_versions
+from isoadapt.training.selection import ValidationSelector
+from isoadapt.training.tracking import open_tracker
 
 log = logging.getLogger(__name__)
-REPORTED = ("ndcg@10", "mrr@10", "recall@100")
-# Settings that do not change what a run computes: --resume may differ in these, in nothing else.
-NOT_RESULT_SETTINGS = {
-    "resume",
-    "overwrite",
-    "output_dir",
-    "cache_dir",
-    "tracker",
-    "tracking_uri",
-    "encode_batch_size",
-    "save_steps",
-}
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -325,14 +314,21 @@ def print_summary(cfg: TrainConfig, baseline: dict, trained: dict, sts: dict | N
     print(f"run folder: {final}")
 
 
-def result_settings(cfg: TrainConfig) -> dict:
-    """What a run computes from: its settings and the content of its input files (a file edited between a
-    crash and --resume would otherwise be mixed silently into the same run)."""
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in NOT_RESULT_SETTINGS}
-    for name in ("train_data", "val_data", "test_data", "sts_data"):
-        if settings.get(name):
-            settings[f"{name} sha256"] = sha256_file(settings[name])[:16]
-    return settings
+def train_and_score(cfg, folder, trainable, table, tracker, generator, quiet, inputs, base_vectors, baseline):
+    """Train with selection on validation, then score the selected state; every number also goes to the
+    tracker, which the caller closes (also on a stop, before the folder is kept or removed)."""
+    tracker.log_params(cfg.to_dict())
+    for name, evaluation in baseline.items():
+        tracker.log_metrics({f"{name}/baseline/{k}": evaluation.metrics[k] for k in RETRIEVAL_METRICS}, 0)
+    scorer = ValidationScorer(trainable, base_vectors, inputs.val)
+    selector = ValidationSelector(trainable.modules, scorer, cfg.early_stopping_patience)
+    history, seconds = run_loop(cfg, folder, trainable, table, tracker, generator, quiet, selector)
+    trained, sts = evaluate_trained(
+        cfg, folder, trainable, tuned_vectors(trainable, base_vectors, scorer, selector), inputs, base_vectors
+    )
+    for name, evaluation in trained.items():
+        tracker.log_metrics({f"{name}/trained/{k}": evaluation.metrics[k] for k in RETRIEVAL_METRICS}, len(history))
+    return history, seconds, selector, trained, sts
 
 
 def run_training(
@@ -359,7 +355,7 @@ def run_training(
     )
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
     table = TrainTable.from_examples(inputs.examples)
-    folder.open(result_settings(cfg))
+    folder.open(resume_view(cfg))
     try:
         baseline = (
             {name: base_evaluations[name] for name in inputs.splits}
@@ -367,19 +363,10 @@ def run_training(
             else {name: evaluate_split(split, base_vectors) for name, split in inputs.splits.items()}
         )
         trainable = build_trainable(cfg, encoder, base_vectors, table, quiet)
-        tracker = open_tracker(cfg.tracker, folder.staging, Path(cfg.output_dir), cfg.tracking_uri)
-        tracker.log_params(cfg.to_dict())
-        for name, evaluation in baseline.items():
-            tracker.log_metrics({f"{name}/baseline/{k}": evaluation.metrics[k] for k in REPORTED}, 0)
-        scorer = ValidationScorer(trainable, base_vectors, inputs.val)
-        selector = ValidationSelector(trainable.modules, scorer, cfg.early_stopping_patience)
-        history, seconds = run_loop(cfg, folder, trainable, table, tracker, generator, quiet, selector)
-        trained, sts = evaluate_trained(
-            cfg, folder, trainable, tuned_vectors(trainable, base_vectors, scorer, selector), inputs, base_vectors
-        )
-        for name, evaluation in trained.items():
-            tracker.log_metrics({f"{name}/trained/{k}": evaluation.metrics[k] for k in REPORTED}, len(history))
-        tracker.close()
+        with open_tracker(cfg.tracker, folder.staging, Path(cfg.output_dir), cfg.tracking_uri) as tracker:
+            history, seconds, selector, trained, sts = train_and_score(
+                cfg, folder, trainable, table, tracker, generator, quiet, inputs, base_vectors, baseline
+            )
         metrics = {
             **build_metrics(baseline, trained, sts, history, inputs, table, seconds),
             "validation": selector.summary(),

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from isoadapt.cache import EmbeddingCache
 from isoadapt.data.formats import load_eval, load_sts, load_train
 from isoadapt.data.readers import check_text, read_jsonl
-from isoadapt.encoder import open_encoder
+from isoadapt.encoding.cache import EmbeddingCache
+from isoadapt.encoding.encoder import open_encoder
 from isoadapt.errors import InputError
 
 ENGINES = ("local", "ray")
@@ -110,7 +110,7 @@ def encode_into_cache(
     if missing and engine == "local":
         cache.ensure(missing, _with_progress(encoder))
     elif missing:
-        from isoadapt.ray_encode import encode_on_ray
+        from isoadapt.encoding.ray_encode import encode_on_ray
 
         del encoder  # the actors load their own copies; the driver only writes the cache
         encode_on_ray(missing, spec, cache, workers, ray_address)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
+from isoadapt.encoding.offline_models import resolve_model
 from isoadapt.errors import InputError
 from isoadapt.head import AffineHead, LinearHead, load_head
-from isoadapt.model_card import model_card
-from isoadapt.offline_models import resolve_model
 from isoadapt.owned_folders import check_output_folder, staged_folder
-from isoadapt.run_folder import read_run_config
+from isoadapt.store.model_card import model_card
+from isoadapt.training.run_folder import read_run_config
 
 
 def head_as_affine(head: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:

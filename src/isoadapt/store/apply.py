@@ -24,11 +24,11 @@ import torch
 from tqdm.auto import tqdm
 
 from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
+from isoadapt.encoding.precomputed import PREFIX
 from isoadapt.errors import InputError
 from isoadapt.head import load_head
 from isoadapt.owned_folders import check_output_file
-from isoadapt.precomputed import PREFIX
-from isoadapt.run_folder import read_run_config
+from isoadapt.training.run_folder import read_run_config
 
 log = logging.getLogger(__name__)
 SIDES = ("document", "query")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from isoadapt.config import TrainConfig
 from isoadapt.fileio import read_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
+from isoadapt.training.config import TrainConfig
 
 ISOTROPY_FIGURES = ("isoscore", "mean_cosine", "embedding_std_mean")
 

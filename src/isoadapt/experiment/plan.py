@@ -7,28 +7,17 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from isoadapt.config import MAX_SEED, TrainConfig
-from isoadapt.document_tuning import VARIANTS as NUDGE_VARIANTS
 from isoadapt.errors import InputError
+from isoadapt.experiment.nudge import VARIANTS as NUDGE_VARIANTS
 from isoadapt.posthoc import POSTHOC
+from isoadapt.training.config import TrainConfig, check_seeds, plan_settable
 
 KINDS = ("baseline", "train", "posthoc", "nudge")
 PLAN_KEYS = {"name", "kind", "label", "train", "seeds", "transform", "keep", "remove"}
-RUN_SPECIFIC = {
-    "train_data",
-    "val_data",
-    "test_data",
-    "sts_data",
-    "output_dir",
-    "overwrite",
-    "seed",
-    "base_model",
-    "cache_dir",
-}
-SETTABLE = {f.name for f in fields(TrainConfig)} - RUN_SPECIFIC
+SETTABLE = plan_settable(TrainConfig)  # per-run names, places and inputs come from the command, not the plan
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -53,18 +42,9 @@ class Plan:
 
 
 def _seeds(path: Path, where: str, value) -> list[int]:
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in value)
-    ):
+    if not isinstance(value, list) or not value:
         raise InputError(f"{path}: {where}: 'seeds' must be a non-empty list of integers")
-    for seed in value:
-        if not 0 <= seed <= MAX_SEED:
-            raise InputError(f"{path}: {where}: seed {seed} must be between 0 and {MAX_SEED}")
-    if len(set(value)) != len(value):
-        raise InputError(f"{path}: {where}: a seed is listed twice in {value} (each seed is one run folder)")
-    return value
+    return check_seeds(value, f"{path}: {where}")
 
 
 def _read_toml(path: Path) -> dict:

@@ -17,7 +17,7 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
-from isoadapt.cache import EmbeddingCache
+from isoadapt.encoding.cache import EmbeddingCache
 
 log = logging.getLogger(__name__)
 FLUSH_ROWS = 8192  # texts per shard written by the driver: what a crash can lose

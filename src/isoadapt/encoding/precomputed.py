@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isoadapt.cache import EmbeddingCache, text_key
+from isoadapt.encoding.cache import EmbeddingCache, text_key
 from isoadapt.errors import InputError
 
 PREFIX = "vectors:"

@@ -15,6 +15,14 @@ TRACKERS = ("tensorboard", "mlflow", "none")
 
 
 class NullTracker:
+    """The tracker interface, doing nothing; a context manager that closes the tracker on the way out."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def log_params(self, params: dict) -> None:
         pass
 

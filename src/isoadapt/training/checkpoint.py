@@ -15,7 +15,7 @@ from safetensors.torch import load, save
 
 from isoadapt.errors import InputError, describe
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json
-from isoadapt.selection import ValidationSelector
+from isoadapt.training.selection import ValidationSelector
 
 TENSORS = "checkpoint.safetensors"
 STATE = "checkpoint.json"

@@ -19,14 +19,14 @@ import pyarrow as pa
 import torch
 from tqdm.auto import tqdm
 
-from isoadapt.cache import CachedVectors
 from isoadapt.data.formats import load_eval
-from isoadapt.encoder import Encoder, open_encoder
+from isoadapt.encoding.cache import CachedVectors
+from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError
 from isoadapt.evaluate import apply_head, document_head
 from isoadapt.head import WEIGHTS_FILE, load_head
 from isoadapt.owned_folders import check_folder_path
-from isoadapt.run_folder import read_run_config
+from isoadapt.training.run_folder import read_run_config
 
 INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and may replace)
 CHUNK = 8192  # documents encoded and adapted at once

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isoadapt.cache import CachedVectors
 from isoadapt.data.formats import load_eval, load_sts
-from isoadapt.encoder import Encoder, open_encoder
+from isoadapt.encoding.cache import CachedVectors
+from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError
 from isoadapt.evaluate import change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import load_head
 from isoadapt.owned_folders import check_output_file
-from isoadapt.run_folder import read_run_config
+from isoadapt.training.run_folder import read_run_config
 
 EVALUATION_KIND = "isoadapt-evaluation"  # marks an --output file as ours, so a later run may replace it
 

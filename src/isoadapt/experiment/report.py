@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ttest_rel
 
+from isoadapt.experiment.plan import Plan
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
-from isoadapt.plan import Plan
 
 ISOTROPY_COLUMNS = ("isoscore", "effective_rank", "embedding_std_mean", "mean_cosine")
 STS_TOLERANCE = 0.01  # a row losing more STS-B Spearman than this against the base model is flagged
@@ -263,7 +263,7 @@ def write_report(
     shift: dict | None = None,
     base_sts_dev: float | None = None,
 ) -> None:
-    from isoadapt.plots import plot_losses, plot_spectrum, plot_tradeoff, plot_validation
+    from isoadapt.experiment.plots import plot_losses, plot_spectrum, plot_tradeoff, plot_validation
 
     rows = summarise(plan, results, base_sts)
     selection, selection_lines = selection_section(plan, results, rows, shift, base_sts_dev)

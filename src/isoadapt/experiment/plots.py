@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from isoadapt.experiment.plan import Plan  # noqa: E402
 from isoadapt.losses.objective import LOGGED_TERMS  # noqa: E402
-from isoadapt.plan import Plan  # noqa: E402
 
 # Colour, marker and legend label of each plan kind (plan.KINDS).
 KIND_STYLE = {

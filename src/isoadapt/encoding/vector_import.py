@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from isoadapt.cache import EmbeddingCache, text_key
 from isoadapt.data.beir import is_header, qrels_files, write_splits
 from isoadapt.data.formats import dataset_folder, load_eval, load_train
 from isoadapt.data.prepare_report import PrepareReport
 from isoadapt.data.readers import read_tsv
 from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
+from isoadapt.encoding.cache import EmbeddingCache, text_key
+from isoadapt.encoding.precomputed import PREFIX, precomputed_cache
 from isoadapt.errors import InputError
-from isoadapt.precomputed import PREFIX, precomputed_cache
 
 log = logging.getLogger(__name__)
 SAME_VECTOR = 1e-6  # a text already stored under this model must come back with this vector (max abs difference)

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from isoadapt.checkpoint import Position, load_checkpoint, save_checkpoint
 from isoadapt.data.formats import TrainExample
 from isoadapt.errors import InputError
 from isoadapt.losses.objective import LOGGED_TERMS, Batch, IsotropyObjective
-from isoadapt.selection import ValidationSelector
+from isoadapt.training.checkpoint import Position, load_checkpoint, save_checkpoint
+from isoadapt.training.selection import ValidationSelector
 
 log = logging.getLogger(__name__)
 

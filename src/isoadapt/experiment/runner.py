@@ -8,7 +8,8 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,21 +17,22 @@ import torch
 from tqdm.auto import tqdm
 
 from isoadapt import __version__
-from isoadapt.cache import CachedVectors
-from isoadapt.config import MAX_SEED, TrainConfig, check_device
 from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
-from isoadapt.document_tuning import SIMILARITY, nudge_documents, split_answers, training_answers
-from isoadapt.encoder import Encoder, open_encoder
+from isoadapt.encoding.cache import CachedVectors
+from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
+from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import NOTHING_KEPT, InputError, Interrupted, failure
 from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts, ndcg_at_10, split_vectors
-from isoadapt.fileio import atomic_write_json, read_json, sha256_file
+from isoadapt.experiment.nudge import SIMILARITY, nudge_documents, split_answers, training_answers
+from isoadapt.experiment.plan import Plan, PlanEntry, load_plan
+from isoadapt.experiment.report import recommendations, write_report
+from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import load_head, save_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
-from isoadapt.plan import Plan, PlanEntry, load_plan
 from isoadapt.posthoc import fit_posthoc
-from isoadapt.precomputed import is_precomputed
-from isoadapt.report import recommendations, write_report
-from isoadapt.training_run import run_training, seed_everything
+from isoadapt.training.config import TrainConfig, check_device, check_seeds, reuse_view
+from isoadapt.training.run_folder import source_digest
+from isoadapt.training.train_command import run_training, seed_everything
 
 log = logging.getLogger(__name__)
 RESULT_SCHEMA = 2  # 2: trained heads are selected on validation
@@ -54,15 +56,6 @@ class SeedResult:
     collapse_reasons: list[str] = field(default_factory=list)
     reused: bool = False
     seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Engine:
-    """Where a plan's (configuration, seed) jobs run: "local" (this process) or "ray" (Ray Tune trials)."""
-
-    name: str = "local"
-    address: str | None = None  # a running Ray cluster; None starts a local one
-    workers: int | None = None  # trials at once (default: one per CPU)
 
 
 @dataclass
@@ -98,6 +91,35 @@ class ExperimentData:
         return paths
 
 
+@dataclass(frozen=True)
+class PlanRecipe:
+    """What builds a PlanRun, in this process or in a Ray trial's: the plan, the data's paths, where
+    vectors and runs live, and the driver's encoder as the cache sees it (`encoder_described`). Plain data,
+    so it pickles small; a trial rebuilds the same runner from it without loading the model."""
+
+    plan: Plan
+    data: ExperimentData
+    cache_dir: Path
+    staging: Path
+    device: str
+    encoder_described: dict  # describe_encoder() of the driver's encoder
+
+    def absolute(self) -> PlanRecipe:
+        """The same recipe with absolute paths: a trial runs in its own working folder, maybe on another node."""
+        data = replace(self.data, **{k: Path(v).resolve() for k, v in asdict(self.data).items() if v is not None})
+        plan = replace(self.plan, path=self.plan.path.resolve())
+        return replace(self, plan=plan, data=data, cache_dir=self.cache_dir.resolve(), staging=self.staging.resolve())
+
+
+Jobs = list[tuple[PlanEntry, int | None]]
+RunJobs = Callable[["PlanRun", Jobs], list["SeedResult"]]
+
+
+def run_locally(runner: PlanRun, jobs: Jobs) -> list[SeedResult]:
+    """The default engine: every (configuration, seed) here, one after the other."""
+    return [runner.run_job(entry, seed) for entry, seed in tqdm(jobs, desc=f"plan {runner.plan.name}", unit="run")]
+
+
 def _seed_result(test: Evaluation, val_ndcg: float | None, sts: float | None, **extra) -> SeedResult:
     return SeedResult(
         test=test.metrics,
@@ -121,10 +143,11 @@ def run_experiment(
     device: str = "cpu",
     encoder: Encoder | None = None,
     encode_backend: str = "torch",
-    engine: Engine = Engine(),
+    run_jobs: RunJobs = run_locally,
 ) -> Path:
-    """Check everything, run every (configuration, seed) into a staging folder, write the report, and move
-    the folder into place; a stopped plan keeps its finished runs and says where."""
+    """Check everything, run every (configuration, seed) into a staging folder through `run_jobs` (the
+    engine: `run_locally`, or `ray_trials.RayJobs`), write the report, and move the folder into place; a
+    stopped plan keeps its finished runs and says where."""
     plan = load_plan(plan_path)
     encodes = not is_precomputed(base_model)
     if sts_data is None and encodes and (data_root / "stsb" / "sts_test.json").is_file():
@@ -138,8 +161,8 @@ def run_experiment(
     final = runs_root / f"{plan.name}-{data_name}-{stamp}"
     staging = new_staging(final)
     try:
-        runner = PlanRun(plan, data, encoder, cache_dir, staging, device)
-        results = runner.run_all(seeds, engine)
+        runner = PlanRun(PlanRecipe(plan, data, cache_dir, staging, device, describe_encoder(encoder)), encoder)
+        results = runner.run_all(seeds, run_jobs)
         meta = runner.meta(data_name, base_model, seeds, stamp)
         write_report(staging, plan, results, meta, runner.base_sts, runner.shift_check, runner.base_sts_dev)
         mark_owned(staging, "report")
@@ -155,15 +178,16 @@ class PlanRun:
     """One plan on one dataset: the data loaded once, every text encoded once, then one method per kind
     of row. Validation is scored for every row (it is what selects); test only reports."""
 
-    def __init__(self, plan: Plan, data: ExperimentData, encoder: Encoder, cache_dir: Path, staging: Path, device: str):
-        self.plan, self.data, self.encoder, self.cache_dir, self.staging, self.device = (
-            plan,
-            data,
-            encoder,
-            cache_dir,
-            staging,
-            device,
+    def __init__(self, recipe: PlanRecipe, encoder: Encoder):
+        self.recipe, self.encoder = recipe, encoder
+        self.plan, self.data, self.cache_dir, self.staging, self.device = (
+            recipe.plan,
+            recipe.data,
+            recipe.cache_dir,
+            recipe.staging,
+            recipe.device,
         )
+        plan, data = self.plan, self.data
         self.started = time.perf_counter()
         self.splits: dict[str, EvalSet] = {"val": load_eval(data.dev), "test": load_eval(data.test)}
         self.shift = load_eval(data.shift) if data.shift else None
@@ -174,7 +198,7 @@ class PlanRun:
             "smoke": load_train(data.train_smoke),
             "full": load_train(data.train_full) if needs_full else None,
         }
-        self.vectors = CachedVectors(encoder, cache_dir)
+        self.vectors = CachedVectors(encoder, self.cache_dir)
         self.vectors(self._every_text())  # encode once, up front: later steps only hit the cache
         self.baseline = {"test": evaluate_split(self.splits["test"], self.vectors)}
         self.base_sts = evaluate_sts(self.sts, self.vectors) if self.sts else None
@@ -190,7 +214,7 @@ class PlanRun:
             needed += pairs.sentence1 + pairs.sentence2 if pairs else []
         return list(dict.fromkeys(needed))
 
-    def jobs(self, seeds: list[int] | None) -> list[tuple[PlanEntry, int | None]]:
+    def jobs(self, seeds: list[int] | None) -> Jobs:
         return [(entry, seed) for entry in self.plan.entries for seed in _entry_seeds(entry, self.plan, seeds)]
 
     def run_job(self, entry: PlanEntry, seed: int | None) -> SeedResult:
@@ -205,17 +229,10 @@ class PlanRun:
         result.seconds = round(time.perf_counter() - t0, 2)
         return result
 
-    def run_all(self, seeds: list[int] | None, engine: Engine | None = None) -> dict[str, list[SeedResult]]:
-        """Every (configuration, seed): here, one after the other, or as Ray Tune trials (`ray_plans.py`)."""
+    def run_all(self, seeds: list[int] | None, run_jobs: RunJobs = run_locally) -> dict[str, list[SeedResult]]:
+        """Every (configuration, seed), run by the engine passed in; results grouped by configuration."""
         jobs = self.jobs(seeds)
-        if engine is not None and engine.name == "ray":
-            from isoadapt.ray_plans import run_trials
-
-            outcomes = run_trials(self, jobs, engine)
-        else:
-            outcomes = [
-                self.run_job(entry, seed) for entry, seed in tqdm(jobs, desc=f"plan {self.plan.name}", unit="run")
-            ]
+        outcomes = run_jobs(self, jobs)
         results: dict[str, list[SeedResult]] = {}
         for (entry, _), result in zip(jobs, outcomes):
             results.setdefault(entry.name, []).append(result)
@@ -394,44 +411,10 @@ def _train_entry(
 
 
 def _result_key(cfg: TrainConfig, encoder: Encoder) -> str:
-    """Identity of a run's result: settings, data contents, encoder and code version (not paths)."""
-    ignored = {
-        "output_dir",
-        "overwrite",
-        "cache_dir",
-        "train_data",
-        "val_data",
-        "test_data",
-        "sts_data",
-        "device",
-        "encode_batch_size",
-        "save_steps",
-        "resume",
-        "tracker",
-        "tracking_uri",
-    }
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in ignored}  # what changes the result, and only that
-    inputs = {
-        name: sha256_file(p)
-        for name, p in (
-            ("train", cfg.train_data),
-            ("val", cfg.val_data),
-            ("test", cfg.test_data),
-            ("sts", cfg.sts_data),
-        )
-        if p
-    }
-    blob = json.dumps(
-        {
-            "schema": RESULT_SCHEMA,
-            "version": __version__,
-            "settings": settings,
-            "inputs": inputs,
-            "encoder": encoder.fingerprint,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    """Identity of a run's result: its result settings and inputs' contents (TrainConfig's reuse view), the
+    encoder, and the package's source (any change to the code that computes a result invalidates it)."""
+    blob = {"schema": RESULT_SCHEMA, "source": source_digest(), "run": reuse_view(cfg), "encoder": encoder.fingerprint}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def parse_seeds(text: str | None) -> list[int] | None:
@@ -443,9 +426,4 @@ def parse_seeds(text: str | None) -> list[int] | None:
         raise InputError(f"--seeds {text}: expected comma-separated integers, e.g. 0,1,2") from None
     if not seeds:
         raise InputError(f"--seeds {text}: no seed given")
-    for seed in seeds:
-        if not 0 <= seed <= MAX_SEED:
-            raise InputError(f"--seeds {text}: seed {seed} must be between 0 and {MAX_SEED}")
-    if len(set(seeds)) != len(seeds):
-        raise InputError(f"--seeds {text}: a seed is given twice (each seed is one run folder)")
-    return seeds
+    return check_seeds(seeds, f"--seeds {text}")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from isoadapt.encoding.offline_models import model_identity, resolve_model
+from isoadapt.encoding.onnx_backend import OnnxRunner, export_onnx
 from isoadapt.errors import InputError
-from isoadapt.offline_models import model_identity, resolve_model
-from isoadapt.onnx_backend import OnnxRunner, export_onnx
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")  # how the frozen encoder runs; vectors are cached per backend
@@ -115,6 +115,29 @@ class Encoder:
         return [len(ids) for ids in encoded["input_ids"]]
 
 
+DESCRIBED = ("name", "identity", "fingerprint", "dim", "backend", "folder")  # all the cache and a run need
+
+
+def describe_encoder(encoder) -> dict:
+    """An encoder as the cache and a run folder see it: plain data that pickles small."""
+    return {n: getattr(encoder, n) for n in DESCRIBED}
+
+
+class CachedFirst:
+    """An encoder described by `describe_encoder` (which is all the cache needs), whose model is built only
+    when a text turns out not to be cached. A plan encodes every text before its trials start, so a Ray
+    trial normally never loads the model: one model load saved per trial process."""
+
+    def __init__(self, described: dict, build: Callable[[], object]):
+        self.__dict__.update(described)
+        self._build, self._model = build, None
+
+    def encode(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
+        if self._model is None:
+            self._model = self._build()
+        return self._model.encode(texts)
+
+
 def open_encoder(
     base_model: str,
     cache_dir: Path,
@@ -125,7 +148,7 @@ def open_encoder(
 ):
     """The base for a --base_model name: a SentenceTransformer, or the precomputed vectors a user stored
     with `isoadapt prepare vectors` (`vectors:NAME`); both give vectors with the same interface."""
-    from isoadapt.precomputed import PrecomputedEncoder, is_precomputed
+    from isoadapt.encoding.precomputed import PrecomputedEncoder, is_precomputed
 
     if is_precomputed(base_model):
         if backend != "torch":
