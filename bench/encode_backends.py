@@ -26,6 +26,7 @@ from isoadapt.data.formats import load_eval  # noqa: E402
 from isoadapt.encoding.encoder import Encoder  # noqa: E402
 from isoadapt.encoding.offline_models import MINILM  # noqa: E402
 from isoadapt.evaluate import evaluate_split  # noqa: E402
+from isoadapt.metrics.retrieval import percent_change  # noqa: E402
 
 
 def measure(name: str, encode, texts: list[str], split, reference: np.ndarray | None) -> dict:
@@ -90,12 +91,12 @@ def main() -> None:
         speedup = row["texts_per_s"] / base["texts_per_s"]
         print(
             f"{row['name']:<28}{row['texts_per_s']:>9.1f}{speedup:>8.2f}x{row['ndcg@10']:>9.4f}"
-            f"{100 * (row['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:>+9.2f}%{cos:>9}"
+            f"{percent_change(row['ndcg@10'], base['ndcg@10']):>+9.2f}%{cos:>9}"
         )
     int8 = next(r for r in rows if r["name"] == "onnx-int8")
     print(
         f"onnx-int8 encodes {int8['texts_per_s'] / base['texts_per_s']:.2f}x as fast as torch fp32, "
-        f"NDCG@10 {100 * (int8['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:+.2f}% (target: >= 2x at <= 1% loss)"
+        f"NDCG@10 {percent_change(int8['ndcg@10'], base['ndcg@10']):+.2f}% (target: >= 2x at <= 1% loss)"
     )
     best = max(
         rows[1:], key=lambda r: r["texts_per_s"] if abs(r["ndcg@10"] - base["ndcg@10"]) <= 0.01 * base["ndcg@10"] else 0
@@ -103,7 +104,7 @@ def main() -> None:
     print(
         f"headline: fastest backend within 1% NDCG@10 of torch: {best['name']} at "
         f"{best['texts_per_s'] / base['texts_per_s']:.2f}x torch fp32 "
-        f"(NDCG@10 {100 * (best['ndcg@10'] - base['ndcg@10']) / base['ndcg@10']:+.2f}%)"
+        f"(NDCG@10 {percent_change(best['ndcg@10'], base['ndcg@10']):+.2f}%)"
     )
 
 

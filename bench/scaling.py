@@ -48,15 +48,15 @@ class SyntheticEncoder:
 def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
     import torch
 
-    from isoadapt.encoding.cache import IN_MEMORY_BYTES, CachedVectors, cached_embed
-    from isoadapt.head import LinearHead
-    from isoadapt.losses.objective import IsotropyObjective
-    from isoadapt.training.loop import LoopSettings, TrainTable, train
+    from isoadapt.encoding.cache import IN_MEMORY_BYTES, CachedVectors
+    from isoadapt.training.config import TrainConfig
+    from isoadapt.training.loop import TrainTable
+    from isoadapt.training.train_command import train_head
 
     vectors = CachedVectors(SyntheticEncoder(dim), cache_root, storage)
     texts = [f"q{i}" for i in range(pairs)] + [f"p{i}" for i in range(pairs)]
     started = time.perf_counter()
-    locations = vectors.locate(texts)  # writes the cache in its own shards
+    vectors.locate(texts)  # writes the cache in its own shards
     write_seconds = time.perf_counter() - started
     table = TrainTable(
         texts,
@@ -65,18 +65,8 @@ def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
         torch.full((pairs,), -1),
         torch.unique(torch.arange(pairs) * (2 * pairs) + torch.arange(pairs, 2 * pairs)),
     )
-    head = LinearHead(dim)
-    started = time.perf_counter()
-    embed = cached_embed(head, vectors, locations)  # the product's choice: RAM when it fits, else memory-mapped
-    objective = IsotropyObjective(0.1, 1.0, 0.0, margin=0.1)
-    history = train(
-        table,
-        embed,
-        [{"params": list(head.parameters()), "lr": 5e-4}],
-        objective,
-        LoopSettings(1, 16, progress=False),
-        torch.Generator().manual_seed(0),
-    )
+    started = time.perf_counter()  # the product's recipe; cached_embed keeps vectors in RAM when they fit
+    _, history = train_head(TrainConfig.settings_only(epochs=1), vectors, table)
     epoch_seconds = time.perf_counter() - started
     rss_peak, anon = peak_memory_mib()
     bytes_per_vector = np.dtype(storage).itemsize * dim

@@ -14,14 +14,13 @@ import numpy as np
 import torch
 
 from isoadapt.data.formats import load_eval, load_train
-from isoadapt.encoding.cache import CachedVectors, cached_embed
+from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.encoder import Encoder
 from isoadapt.encoding.offline_models import MINILM
 from isoadapt.evaluate import evaluate_split
-from isoadapt.head import LinearHead
-from isoadapt.losses.objective import IsotropyObjective
-from isoadapt.training.config import DEFAULT_CACHE_DIR
-from isoadapt.training.loop import LoopSettings, TrainTable, train
+from isoadapt.training.config import DEFAULT_CACHE_DIR, TrainConfig
+from isoadapt.training.loop import TrainTable
+from isoadapt.training.train_command import train_head
 
 
 def main() -> None:
@@ -35,24 +34,12 @@ def main() -> None:
     examples = load_train(Path("data/processed") / args.data / "train.json")
     test = load_eval(Path("data/processed") / args.data / "test.json")
     table = TrainTable.from_examples(examples)
-    locations = vectors.locate(table.texts)
     print(f"{'head output':<12}{'seed':>6}{'test NDCG@10':>14}")
     for normalise in (False, True):
         scores = []
         for seed in (int(s) for s in args.seeds.split(",")):
-            torch.manual_seed(seed)
-            head = LinearHead(encoder.dim)
-            raw = cached_embed(head, vectors, locations)
-            embed = (lambda i, raw=raw: torch.nn.functional.normalize(raw(i), dim=-1)) if normalise else raw
-            objective = IsotropyObjective(0.1, 1.0, 0.0, margin=0.1)
-            train(
-                table,
-                embed,
-                [{"params": list(head.parameters()), "lr": 5e-4}],
-                objective,
-                LoopSettings(2, 16, progress=False),
-                torch.Generator().manual_seed(seed),
-            )
+            wrap = (lambda raw: lambda i: torch.nn.functional.normalize(raw(i), dim=-1)) if normalise else None
+            head, _ = train_head(TrainConfig.settings_only(seed=seed), vectors, table, wrap=wrap)
             scores.append(evaluate_split(test, vectors, head.eval()).metrics["ndcg@10"])
             print(f"{'normalised' if normalise else 'raw':<12}{seed:>6}{scores[-1]:>14.4f}")
         print(

@@ -26,13 +26,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from isoadapt.data.formats import load_eval, load_train  # noqa: E402
-from isoadapt.encoding.cache import CachedVectors, cached_embed  # noqa: E402
+from isoadapt.encoding.cache import CachedVectors  # noqa: E402
 from isoadapt.encoding.encoder import Encoder  # noqa: E402
 from isoadapt.encoding.offline_models import MINILM  # noqa: E402
 from isoadapt.evaluate import evaluate_split  # noqa: E402
 from isoadapt.head import LinearHead  # noqa: E402
-from isoadapt.losses.objective import Batch, IsotropyObjective  # noqa: E402
-from isoadapt.training.loop import LoopSettings, TrainTable, train  # noqa: E402
+from isoadapt.losses.objective import Batch, WeightedObjective  # noqa: E402
+from isoadapt.training.config import TrainConfig  # noqa: E402
+from isoadapt.training.loop import TrainTable  # noqa: E402
+from isoadapt.training.train_command import train_head  # noqa: E402
 
 SWEEP = {
     "exp1": (0.1, 1.0),
@@ -46,7 +48,7 @@ SWEEP = {
 class ObjectiveLoss(torch.nn.Module):
     """isoadapt's objective as a sentence-transformers loss over (anchor, positive, negative) columns."""
 
-    def __init__(self, model, objective: IsotropyObjective):
+    def __init__(self, model, objective: WeightedObjective):
         super().__init__()
         self.model, self.objective = model, objective
 
@@ -83,12 +85,13 @@ def train_peer(folder: Path, examples, weights: tuple[float, float], epochs: int
             "negative": [e.negative for e in examples],
         }
     )
+    recipe = TrainConfig.settings_only(lambda_contrastive=weights[0], lambda_isotropy=weights[1])
     with tempfile.TemporaryDirectory() as out:
         args = SentenceTransformerTrainingArguments(
             output_dir=out,
             num_train_epochs=epochs,
-            per_device_train_batch_size=16,
-            learning_rate=5e-4,
+            per_device_train_batch_size=recipe.batch_size,
+            learning_rate=recipe.projection_learning_rate,
             warmup_steps=0,
             lr_scheduler_type="constant",
             weight_decay=0.0,
@@ -100,30 +103,23 @@ def train_peer(folder: Path, examples, weights: tuple[float, float], epochs: int
             logging_steps=10_000,
             disable_tqdm=True,
         )
-        loss = ObjectiveLoss(model, IsotropyObjective(weights[0], weights[1], 0.0, margin=0.1))
+        loss = ObjectiveLoss(model, recipe.objective())
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
         started = time.perf_counter()
         trainer.train()
         return model, time.perf_counter() - started
 
 
+RECIPE = TrainConfig.settings_only()  # batch size and learning rate: the product's defaults, for both sides
+
+
 def train_isoadapt(vectors, examples, weights: tuple[float, float], epochs: int, seed: int) -> tuple[LinearHead, float]:
     """Locating the texts encodes those the cache lacks (all of them, the first time): that is timed too."""
     started = time.perf_counter()
     table = TrainTable.from_examples(examples)
-    head = LinearHead(vectors.encoder.dim)
-    embed = cached_embed(head, vectors, vectors.locate(table.texts))
-
-    objective = IsotropyObjective(weights[0], weights[1], 0.0, margin=0.1)
-    train(
-        table,
-        embed,
-        [{"params": list(head.parameters()), "lr": 5e-4}],
-        objective,
-        LoopSettings(epochs, 16, progress=False),
-        torch.Generator().manual_seed(seed),
-    )
-    return head.eval(), time.perf_counter() - started
+    cfg = TrainConfig.settings_only(lambda_contrastive=weights[0], lambda_isotropy=weights[1], epochs=epochs, seed=seed)
+    head, _ = train_head(cfg, vectors, table)
+    return head, time.perf_counter() - started
 
 
 def peer_ndcg(model, split) -> float:
@@ -152,7 +148,7 @@ def main() -> None:
         unique = len(TrainTable.from_examples(examples).texts)
         print(
             f"{args.base_model}: {len(examples)} pairs ({unique} unique texts), {args.epochs} epochs, "
-            f"batch 16, lr 5e-4, torch threads {torch.get_num_threads()}"
+            f"batch {RECIPE.batch_size}, lr {RECIPE.projection_learning_rate}, torch threads {torch.get_num_threads()}"
         )
         head, ours_seconds = train_isoadapt(vectors, examples, SWEEP["exp1"], args.epochs, args.seed)
         ours_ndcg = evaluate_split(test, vectors, head).metrics["ndcg@10"]

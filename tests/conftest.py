@@ -123,9 +123,10 @@ def tiny_data(tmp_path: Path) -> dict[str, Path]:
 def fake_model(monkeypatch):
     """Every command that would load a model gets the seeded fake encoder instead (dim 16)."""
     import isoadapt.encoding.encode_command
+    import isoadapt.experiment.ray_trials
     import isoadapt.experiment.runner
     import isoadapt.store.lancedb_index
-    import isoadapt.training.evaluate_command
+    import isoadapt.training.run_folder
     import isoadapt.training.train_command
     from isoadapt.encoding.encoder import open_encoder
 
@@ -134,9 +135,9 @@ def fake_model(monkeypatch):
 
     for module in (
         isoadapt.training.train_command,
-        isoadapt.training.evaluate_command,
+        isoadapt.training.run_folder,
         isoadapt.experiment.runner,
-        isoadapt.store.lancedb_index,
+        isoadapt.experiment.ray_trials,
         isoadapt.encoding.encode_command,
     ):
         for name in ("Encoder", "open_encoder"):

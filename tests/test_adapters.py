@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from isoadapt.data.formats import EvalSet, TrainExample
-from isoadapt.evaluate import apply_head
 from isoadapt.experiment.nudge import nudge_documents, split_answers, training_answers
+from isoadapt.head import apply_head
 from isoadapt.losses.contrastive import infonce_loss
 from isoadapt.posthoc import fit_all_but_the_top, fit_whitening, initial_head
 from isoadapt.training.config import TrainConfig
@@ -158,7 +158,7 @@ def test_query_only_head_leaves_documents_alone(tmp_path, fake_encoder):
     saved = json.loads((tmp_path / "run" / "head" / "head_config.json").read_text())
     assert saved == {"type": "linear", "dim": fake_encoder.dim, "out_dim": fake_encoder.dim, "adapt": "query"}
     assert run.metrics["validation"]["selected"]["step"] > 0  # it learned something on the queries' side
-    from isoadapt.evaluate import document_head
+    from isoadapt.head import document_head
 
     assert document_head(run.head) is None
 

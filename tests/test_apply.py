@@ -10,15 +10,17 @@ import pytest
 import torch
 
 from isoadapt.cli import main
+from isoadapt.encoding.offline_models import MPNET
 from isoadapt.head import load_head
 
 from conftest import FakeEncoder, tiny_dataset
 from hostile import one_line, refused, train_argv, tree, write
 
 TEXTS = [f"topic{i % 5} passage {i}" for i in range(40)]
+RUN_MODEL = {"isoadapt.model": MPNET}  # the model the fake runs are trained as (train_argv's default)
 
 
-def write_vectors(path, vectors=None, ids=None, metadata=None, row_group_size=16):
+def write_vectors(path, vectors=None, ids=None, metadata=RUN_MODEL, row_group_size=16):
     vectors = FakeEncoder().encode(TEXTS) if vectors is None else vectors
     ids = ids or [f"p{i}" for i in range(len(vectors))]
     table = pa.table(
@@ -81,7 +83,7 @@ def test_overwrite_replaces_only_an_apply_output(runs, capsys):
     refused(
         capsys,
         apply_argv(runs / "both", source, out),
-        f"--out {out}: exists (an earlier apply output); pass --overwrite to replace it",
+        f"--out {out}: exists (an apply output written by isoadapt); pass --overwrite to replace it",
         runs,
     )
     assert main([str(a) for a in apply_argv(runs / "both", source, out, "--overwrite")]) == 0
@@ -89,7 +91,7 @@ def test_overwrite_replaces_only_an_apply_output(runs, capsys):
     refused(
         capsys,
         apply_argv(runs / "both", source, mine, "--overwrite"),
-        f"--out {mine}: exists and is not an isoadapt apply output; choose a new file name",
+        f"--out {mine}: exists and was not written by isoadapt as an apply output; choose a new name",
         runs,
     )
 
@@ -166,4 +168,33 @@ def test_apply_refuses_a_run_on_other_vectors_named_by_flag(tmp_path, capsys, fa
         f"{source}: vectors from 'cohere/embed-v3', but {tmp_path / 'run'} was trained on "
         "'sentence-transformers/all-mpnet-base-v2'; apply a run trained on the same model's vectors",
         tmp_path,
+    )
+
+
+def test_a_file_that_names_no_model_needs_model(runs, capsys):
+    source = write_vectors(runs / "in.parquet", metadata=None)
+    message = (
+        f"{source}: does not say which model made its vectors (no isoadapt.model metadata); "
+        f"pass --model (the run was trained on '{MPNET}')"
+    )
+    refused(capsys, apply_argv(runs / "both", source, runs / "out.parquet"), message, runs, skip=("cache",))
+    assert main([str(a) for a in apply_argv(runs / "both", source, runs / "out.parquet", "--model", MPNET)]) == 0
+
+
+def test_the_same_head_twice_is_refused(runs, capsys):
+    source = write_vectors(runs / "in.parquet")
+    assert main([str(a) for a in apply_argv(runs / "both", source, runs / "once.parquet")]) == 0
+    meta = pq.read_schema(runs / "once.parquet").metadata
+    digest = meta[b"isoadapt.head_sha256"].decode()
+    assert meta[b"isoadapt.run"].decode() == str((runs / "both").resolve())
+    message = (
+        f"{runs / 'once.parquet'}: was written by `isoadapt apply` with this same head (sha256 {digest[:16]}); "
+        "apply it to the original vectors"
+    )
+    refused(capsys, apply_argv(runs / "both", runs / "once.parquet", runs / "twice.parquet"), message, runs)
+    # a query-only head's documents were copied unchanged: still base vectors, so they may pass again
+    assert main([str(a) for a in apply_argv(runs / "query", source, runs / "docs.parquet")]) == 0
+    assert (
+        main([str(a) for a in apply_argv(runs / "query", runs / "docs.parquet", runs / "q.parquet", "--side", "query")])
+        == 0
     )

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from isoadapt.errors import InputError
-from isoadapt.evaluate import apply_head
 from isoadapt.experiment.plan import load_plan
 from isoadapt.experiment.runner import run_experiment
-from isoadapt.head import load_head, save_head
+from isoadapt.head import apply_head, load_head, save_head
 from isoadapt.posthoc import fit_posthoc
 
 RNG = np.random.default_rng(1)

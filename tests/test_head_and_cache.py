@@ -11,8 +11,8 @@ import torch
 from isoadapt.data.formats import load_eval
 from isoadapt.encoding.cache import EmbeddingCache
 from isoadapt.errors import InputError
-from isoadapt.evaluate import apply_head, evaluate_split
-from isoadapt.head import LinearHead, MLPHead, build_head, load_head, save_head
+from isoadapt.evaluate import evaluate_split
+from isoadapt.head import LinearHead, MLPHead, apply_head, build_head, load_head, save_head
 
 
 @pytest.mark.parametrize("kind", ["linear", "mlp"])

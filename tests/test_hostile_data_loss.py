@@ -155,7 +155,7 @@ def test_evaluate_output_never_replaces_a_users_file(runs, capsys):
     refused(
         capsys,
         argv,
-        "--output notes.txt: exists and is not an isoadapt evaluation; choose a new file name",
+        "--output notes.txt: exists and was not written by isoadapt as an evaluation; choose a new name",
         runs["root"],
     )
 

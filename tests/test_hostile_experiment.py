@@ -165,7 +165,11 @@ FLAGS = [
         "--device cuda: CUDA is not available on this machine; use --device cpu",
     ),
     ("seeds not numbers", lambda t: ["--seeds", "a,b"], "--seeds a,b: expected comma-separated integers, e.g. 0,1,2"),
-    ("seeds negative", lambda t: ["--seeds", "0,-1"], f"--seeds 0,-1: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
+    (
+        "seeds negative",
+        lambda t: ["--seeds", "0,-1"],
+        f"--seeds 0,-1: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
+    ),
     ("seeds empty", lambda t: ["--seeds", ","], "--seeds ,: no seed given"),
     (
         "seeds repeated",

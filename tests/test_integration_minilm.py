@@ -226,8 +226,7 @@ def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, re
     import numpy as np
 
     from isoadapt.encoding.encoder import Encoder
-    from isoadapt.evaluate import apply_head
-    from isoadapt.head import load_head
+    from isoadapt.head import apply_head, load_head
 
     out, cache, _ = trained_run
     exported = tmp_path / "exported"
@@ -337,9 +336,8 @@ def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
     import numpy as np
 
     from isoadapt.encoding.encoder import Encoder
-    from isoadapt.evaluate import apply_head
     from isoadapt.fileio import atomic_write_json
-    from isoadapt.head import save_head
+    from isoadapt.head import apply_head, save_head
     from isoadapt.posthoc import fit_posthoc
 
     encoder = Encoder(MINILM, tmp_path / "cache", show_progress=False)
@@ -383,8 +381,7 @@ def test_query_only_export_routes_queries_through_the_head_in_plain_sentence_tra
     import numpy as np
 
     from isoadapt.encoding.encoder import Encoder
-    from isoadapt.evaluate import apply_head
-    from isoadapt.head import load_head
+    from isoadapt.head import apply_head, load_head
 
     _, cache, _ = trained_run
     run = tmp_path / "query-only"

@@ -8,7 +8,7 @@ import torch
 from isoadapt.errors import InputError
 from isoadapt.losses import (
     Batch,
-    IsotropyObjective,
+    WeightedObjective,
     covariance_isotropy_loss,
     margin_contrastive_loss,
     variance_hinge_loss,
@@ -98,7 +98,7 @@ def test_objective_returns_weighted_named_parts():
     gen = torch.Generator().manual_seed(0)
     q, p = torch.randn(8, 6, generator=gen), torch.randn(8, 6, generator=gen)
     batch = Batch(q, p, torch.eye(8, dtype=torch.bool))
-    parts = IsotropyObjective(0.5, 2.0, 0.25, margin=0.3)(batch)
+    parts = WeightedObjective(0.5, 2.0, 0.25, margin=0.3)(batch)
     assert set(parts) == {"contrastive", "isotropy", "variance"}
     both = torch.cat([q, p])
     assert parts["contrastive"].item() == pytest.approx(0.5 * margin_contrastive_loss(q, p, batch.relevant, 0.3).item())
@@ -111,4 +111,4 @@ def test_objective_returns_weighted_named_parts():
 )
 def test_objective_rejects_bad_weights(weights):
     with pytest.raises(InputError):
-        IsotropyObjective(*weights, margin=0.1)
+        WeightedObjective(*weights, margin=0.1)

@@ -11,7 +11,7 @@ from isoadapt.data.formats import load_eval
 from isoadapt.evaluate import split_vectors
 from isoadapt.head import load_head, save_head
 from isoadapt.metrics.retrieval import exact_search
-from isoadapt.store.lancedb_index import open_index, open_run, query_vectors, search
+from isoadapt.store.lancedb_index import open_index, open_space, query_vectors, search
 
 from conftest import tiny_dataset
 from hostile import refused, train_argv, write
@@ -35,13 +35,13 @@ def test_lancedb_top10_equals_isoadapt_exact_search(trained, capsys, run):
     argv = ["index", "--run_dir", root / run, "--data", data["test"], "--db", root / "db", "--cache_dir", cache]
     assert main([str(a) for a in argv]) == 0
     assert "indexed: 40 documents" in capsys.readouterr().out
-    space = open_run(root / run, cache)
+    space = open_space(root / run, cache)
     split = load_eval(data["test"])
     query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
     queries = query_vectors(space, [split.queries[q] for q in query_ids])
-    from isoadapt.evaluate import apply_head, document_head
+    from isoadapt.head import apply_head, document_head
 
-    documents = apply_head(document_head(space.head), doc_vectors)
+    documents = apply_head(document_head(space.run.head), doc_vectors)
     expected = exact_search(queries, documents, query_ids, doc_ids, top_k=10)
     found = search(open_index(root / "db", "documents", space), queries, 10)
     for qid, hits in zip(query_ids, found):
@@ -80,7 +80,7 @@ def test_search_refuses_another_head_and_index_keeps_foreign_tables(trained, cap
     refused(
         capsys,
         ["index", "--run_dir", root / "both", "--data", data["test"], "--db", db, "--cache_dir", cache],
-        f"--table documents: exists in {db}; pass --overwrite to replace it",
+        f"--table documents in {db}: exists (an index table written by isoadapt); pass --overwrite to replace it",
         root,
     )
     write(root / "notes" / "todo.txt", "mine")

@@ -408,12 +408,12 @@ def command_index(args: argparse.Namespace) -> None:
 
 def command_search(args: argparse.Namespace) -> None:
     from isoadapt.data.readers import check_text
-    from isoadapt.store.lancedb_index import open_index, open_run, query_vectors, search
+    from isoadapt.store.lancedb_index import open_index, open_space, query_vectors, search
 
     if not 1 <= args.k <= 10_000:
         raise InputError(f"-k {args.k}: must be between 1 and 10000")
     query = check_text("search", "the query", "query", args.query)
-    space = open_run(Path(args.run_dir), Path(args.cache_dir))
+    space = open_space(Path(args.run_dir), Path(args.cache_dir))
     handle = open_index(Path(args.db), args.table, space)
     for rank, hit in enumerate(search(handle, query_vectors(space, [query]), args.k)[0], start=1):
         text = " ".join(hit["text"].split())

@@ -9,21 +9,12 @@ import numpy as np
 import torch
 
 from isoadapt.data.formats import EvalSet, StsPairs
+from isoadapt.head import apply_head, document_head
 from isoadapt.metrics.isotropy import covariance_spectrum, isotropy_report, per_dimension_std
-from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, exact_search, retrieval_scores
+from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, exact_search, percent_change, retrieval_scores
 from isoadapt.metrics.sts import sts_spearman
 
 VectorSource = Callable[[list[str]], np.ndarray]  # texts -> base vectors (n, d)
-
-
-@torch.no_grad()
-def apply_head(head: torch.nn.Module | None, vectors: np.ndarray, chunk: int = 8192) -> np.ndarray:
-    """Project base vectors through the head in chunks; None means the untouched base space."""
-    if head is None:
-        return vectors
-    head.eval()
-    out = [head(torch.as_tensor(vectors[i : i + chunk])).numpy() for i in range(0, len(vectors), chunk)]
-    return np.concatenate(out).astype(np.float32, copy=False)
 
 
 def split_vectors(split: EvalSet, vectors: VectorSource) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
@@ -44,11 +35,6 @@ class Evaluation:
     std: np.ndarray  # (d,) per-dimension std of the normalised space
     per_query: dict[str, float]  # qid -> ndcg@10
     spectrum: np.ndarray  # normalised covariance eigenvalues, descending
-
-
-def document_head(head: torch.nn.Module | None) -> torch.nn.Module | None:
-    """The head documents pass through: none for a query-only head (documents keep their base vectors)."""
-    return head if head is not None and getattr(head, "adapt", "both") == "both" else None
 
 
 def ndcg_at_10(
@@ -107,7 +93,7 @@ def format_sts(path: str, baseline: float, trained: float) -> str:
 
 def change_pct(baseline: dict, trained: dict) -> dict[str, float | None]:
     """Relative change of each retrieval metric vs the baseline, in percent."""
-    return {m: (100.0 * (trained[m] - baseline[m]) / baseline[m] if baseline[m] else None) for m in RETRIEVAL_METRICS}
+    return {m: percent_change(trained[m], baseline[m]) for m in RETRIEVAL_METRICS}
 
 
 def format_comparison(title: str, baseline: dict, trained: dict, label: str = "trained") -> str:

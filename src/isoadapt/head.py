@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -155,3 +156,18 @@ def load_head(folder: Path, expected_dim: int | None = None) -> nn.Module:
         raise InputError(f"{weights}: holds NaN or infinite weights")
     head.load_state_dict({k: v.float() for k, v in state.items()})
     return head.eval()
+
+
+@torch.no_grad()
+def apply_head(head: torch.nn.Module | None, vectors: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Project base vectors through the head in chunks; None means the untouched base space."""
+    if head is None:
+        return vectors
+    head.eval()
+    out = [head(torch.as_tensor(vectors[i : i + chunk])).numpy() for i in range(0, len(vectors), chunk)]
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def document_head(head: torch.nn.Module | None) -> torch.nn.Module | None:
+    """The head documents pass through: none for a query-only head (documents keep their base vectors)."""
+    return head if head is not None and getattr(head, "adapt", "both") == "both" else None

@@ -103,6 +103,16 @@ def check_output_folder(path: Path, flag: str, kind: str, overwrite: bool) -> No
         raise InputError(f"{flag} {path}: already holds {KINDS[kind]} of isoadapt's; pass --overwrite to replace it")
 
 
+def check_replaceable(target: str, found_kind: str | None, kind: str, what: str, overwrite: bool = True) -> None:
+    """The one rule for an output that already exists (a JSON file, a parquet file, a LanceDB table): it may
+    be replaced only if isoadapt wrote it as `kind` (read from its own marker or metadata: `found_kind`),
+    and only with --overwrite where the command has that flag."""
+    if found_kind != kind:
+        raise InputError(f"{target}: exists and was not written by isoadapt as {what}; choose a new name")
+    if not overwrite:
+        raise InputError(f"{target}: exists ({what} written by isoadapt); pass --overwrite to replace it")
+
+
 def check_output_file(path: Path, flag: str) -> None:
     """A file isoadapt may write: not a folder, not under a file, not a link pointing elsewhere."""
     check_parents(path, flag)

@@ -5,7 +5,7 @@ Why the driver writes: the cache then needs no shared filesystem, no cross-node 
 dies mid-batch cannot leave half a shard; Ray restarts the actor and retries its batch (`max_restarts`,
 `max_task_retries`), and a batch the driver never received is simply not in the cache. The cost is the
 driver's write bandwidth and the object store's transfer of every vector (3 KiB per 768-dim vector),
-which bench/ray_encode.py measures. Shards are flushed every FLUSH_ROWS texts, so an interrupted encode
+which bench/ray_encode.py measures. Shards are flushed every SHARD_ROWS texts, so an interrupted encode
 resumes from what was flushed.
 """
 
@@ -17,10 +17,10 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
-from isoadapt.encoding.cache import EmbeddingCache
+from isoadapt.encoding.cache import SHARD_ROWS, EmbeddingCache
 
 log = logging.getLogger(__name__)
-FLUSH_ROWS = 8192  # texts per shard written by the driver: what a crash can lose
+
 BATCH_ROWS = 256  # texts per actor call: large enough to amortise Ray's per-batch overhead
 
 
@@ -81,7 +81,7 @@ def encode_on_ray(texts: list[str], spec, cache: EmbeddingCache, workers: int, a
                 pending_texts += [str(t) for t in batch["text"]]
                 pending_vectors.append(np.asarray(batch["vector"], dtype=np.float32))
                 bar.update(len(batch["text"]))
-                if len(pending_texts) >= FLUSH_ROWS:
+                if len(pending_texts) >= SHARD_ROWS:
                     cache.add(pending_texts, np.concatenate(pending_vectors))
                     pending_texts, pending_vectors = [], []
         if pending_texts:

@@ -1,4 +1,5 @@
-"""The report's three pictures, rendered to PNG bytes with matplotlib's Agg backend."""
+"""The report's four pictures (NDCG vs IsoScore, the covariance spectrum, the loss terms, the validation
+curves), rendered to PNG bytes with matplotlib's Agg backend."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from scipy.stats import ttest_rel
 
 from isoadapt.experiment.plan import Plan
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json
-from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
+from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
 
 ISOTROPY_COLUMNS = ("isoscore", "effective_rank", "embedding_std_mean", "mean_cosine")
 STS_TOLERANCE = 0.01  # a row losing more STS-B Spearman than this against the base model is flagged
@@ -62,7 +62,7 @@ def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
         row["collapse_reasons"] = sorted({reason for r in seeds for reason in r.collapse_reasons})
         row["seconds"] = round(sum(r.seconds for r in seeds), 2)
         if base:
-            row["vs_baseline_pct"] = 100.0 * (row["ndcg@10"] - base.test["ndcg@10"]) / base.test["ndcg@10"]
+            row["vs_baseline_pct"] = percent_change(row["ndcg@10"], base.test["ndcg@10"])
             if entry.kind == "baseline":
                 row["p_value"] = None
             else:
@@ -160,7 +160,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def _pct(new: float, old: float) -> str:
-    return f"{100 * (new - old) / old:+.1f}%"
+    return f"{percent_change(new, old):+.1f}%"
 
 
 def what_it_shows(row: dict, by_name: dict, picks: dict, p_values: dict, shift: dict | None) -> list[str]:

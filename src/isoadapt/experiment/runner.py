@@ -257,7 +257,8 @@ class PlanRun:
         folder = self.staging / "runs" / entry.name
         save_head(head, folder / "head")
         config = {"base_model": self.encoder.name, "encode_backend": self.encoder.backend, "kind": "posthoc"}
-        atomic_write_json(folder / "config.json", {"config": {**config, "transform": entry.transform, **entry.options}})
+        config = {**config, "transform": entry.transform, **entry.options}
+        atomic_write_json(folder / "config.json", {"config": config, "encoder": self.encoder.identity})
         atomic_write_json(folder / "status.json", {"completed": True})
         test = evaluate_split(self.splits["test"], self.vectors, head)
         sts = evaluate_sts(self.sts, self.vectors, head) if self.sts else None

@@ -1,4 +1,6 @@
-"""Margin ranking loss on cosine similarity with in-batch candidates."""
+"""The contrastive term, two ways over in-batch candidates: the research's margin hinge on cosine, and InfoNCE
+(cross-entropy over scaled cosines, as sentence-transformers' MultipleNegativesRankingLoss); in both, other
+candidates that are relevant to a query are masked rather than treated as negatives."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Scale-invariant isotropy loss on the batch covariance of the projected embeddings."""
+"""The isotropy term, two ways: the research's scale-invariant loss on the batch covariance (distance to a
+multiple of the identity, via the participation ratio) and I-STAR's IsoScore-based loss."""
 
 from __future__ import annotations
 

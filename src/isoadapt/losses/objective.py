@@ -30,7 +30,7 @@ class Batch:
     relevant_negatives: torch.Tensor | None = None  # (b, b) bool: row j's negative is relevant to query i
 
 
-class IsotropyObjective:
+class WeightedObjective:
     def __init__(
         self,
         lambda_contrastive: float,

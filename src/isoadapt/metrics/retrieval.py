@@ -10,6 +10,11 @@ RETRIEVAL_METRICS = ("ndcg@10", "mrr@10", "recall@100")
 PRIMARY_METRIC = "ndcg@10"
 
 
+def percent_change(new: float, old: float) -> float | None:
+    """(new - old) / old in percent; None when old is 0 (no relative change is defined)."""
+    return 100.0 * (new - old) / old if old else None
+
+
 def top_k_cosine(
     query_vectors: np.ndarray,  # (nq, d)
     doc_vectors: np.ndarray,  # (nd, d), may be a memory map

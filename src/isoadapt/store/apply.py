@@ -10,8 +10,6 @@ beside it and renamed into place, so a failure leaves no half-written file.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,14 +24,15 @@ from tqdm.auto import tqdm
 from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
 from isoadapt.encoding.precomputed import PREFIX
 from isoadapt.errors import InputError
-from isoadapt.head import load_head
-from isoadapt.owned_folders import check_output_file
-from isoadapt.training.run_folder import read_run_config
+from isoadapt.fileio import atomic_path
+from isoadapt.owned_folders import check_output_file, check_replaceable
+from isoadapt.training.run_folder import open_run
 
 log = logging.getLogger(__name__)
 SIDES = ("document", "query")
 APPLY_KIND = "isoadapt-apply"  # parquet metadata that marks an output as ours: --overwrite may replace it
 MODEL_KEY = "isoadapt.model"  # parquet metadata: the model whose space the vectors are in
+HEAD_KEY = "isoadapt.head_sha256"  # parquet metadata: the head that transformed the vectors
 
 
 @dataclass
@@ -48,11 +47,15 @@ def model_of(base_model: str) -> str:
 
 
 def check_model(run_dir: Path, run_model: str, file: VectorFile, given: str | None) -> None:
-    """A head trained on one provider's vectors must not transform another's (same width or not)."""
+    """A head trained on one provider's vectors must not transform another's (same width or not); a file
+    that names no model needs --model, so the run's model is never stamped on vectors of unknown origin."""
     named = given or file.metadata.get(MODEL_KEY)
     if named is None:
-        log.warning("%s does not say which model made its vectors; assuming the run's, %s", file.path, run_model)
-    elif model_of(named) != run_model:
+        raise InputError(
+            f"{file.path}: does not say which model made its vectors (no {MODEL_KEY} metadata); "
+            f"pass --model (the run was trained on {run_model!r})"
+        )
+    if model_of(named) != run_model:
         raise InputError(
             f"{file.path}: vectors from {model_of(named)!r}, but {run_dir} was trained on {run_model!r}; "
             "apply a run trained on the same model's vectors"
@@ -69,13 +72,22 @@ def check_apply_target(out: Path, source: Path, overwrite: bool) -> None:
     if not out.exists():
         return
     try:
-        kind = (pq.read_schema(out).metadata or {}).get(b"isoadapt.kind")
-    except (pa.ArrowException, OSError):
+        kind = (pq.read_schema(out).metadata or {}).get(b"isoadapt.kind", b"").decode()
+    except (pa.ArrowException, OSError, UnicodeDecodeError):
         kind = None
-    if kind != APPLY_KIND.encode():
-        raise InputError(f"--out {out}: exists and is not an isoadapt apply output; choose a new file name")
-    if not overwrite:
-        raise InputError(f"--out {out}: exists (an earlier apply output); pass --overwrite to replace it")
+    check_replaceable(f"--out {out}", kind, APPLY_KIND, "an apply output", overwrite)
+
+
+def check_not_applied(file: VectorFile, head_sha256: str) -> None:
+    """Vectors this head already transformed must not go through it again (the head applied twice); a
+    query-only head's documents, copied unchanged, are still base vectors and may."""
+    meta = file.metadata
+    if meta.get("isoadapt.kind") == APPLY_KIND and meta.get(HEAD_KEY) == head_sha256:
+        if meta.get("isoadapt.normalized") == "true":
+            raise InputError(
+                f"{file.path}: was written by `isoadapt apply` with this same head (sha256 {head_sha256[:16]}); "
+                "apply it to the original vectors"
+            )
 
 
 def _output_schema(file: VectorFile, vector: str, out_dim: int, transformed: bool, meta: dict) -> pa.Schema:
@@ -125,30 +137,24 @@ def apply_run(
 ) -> Applied:
     if side not in SIDES:
         raise InputError(f"--side {side}: expected one of {list(SIDES)}")
-    config = read_run_config(run_dir)
-    if (run_dir / "encoder").is_dir():
+    run = open_run(run_dir)
+    if run.fine_tuned:
         raise InputError(f"--run_dir {run_dir}: fine-tuned its encoder; stored base vectors cannot be adapted")
-    head = load_head(run_dir / "head").eval()
+    head, run_model = run.head, model_of(run.config["base_model"])
     file = VectorFile(source, columns)
-    check_model(run_dir, model_of(config["base_model"]), file, model)
+    check_model(run_dir, run_model, file, model)
+    check_not_applied(file, run.head_sha256)
     check_apply_target(out, source, overwrite)
     transformed = side == "query" or getattr(head, "adapt", "both") == "both"
     out_dim = getattr(head, "out_dim", head.dim) if transformed else None
-    meta = {"isoadapt.kind": APPLY_KIND, MODEL_KEY: model_of(config["base_model"]), "isoadapt.run": str(run_dir)}
-    meta |= {"isoadapt.side": side, "isoadapt.normalized": str(transformed).lower()}
+    meta = {"isoadapt.kind": APPLY_KIND, MODEL_KEY: run_model, "isoadapt.run": str(run_dir.resolve())}
+    meta |= {HEAD_KEY: run.head_sha256, "isoadapt.side": side, "isoadapt.normalized": str(transformed).lower()}
     schema = _output_schema(file, columns.vector, out_dim, transformed, meta)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
     rows = 0
-    try:
-        bar = tqdm(total=file.rows, desc=f"apply ({side})", unit="vec", unit_scale=True, disable=not show_progress)
-        with pq.ParquetWriter(tmp, schema) as writer, bar:  # the bar closes before any error line is printed
-            for table in prefetched(_adapted(file, head, schema, transformed, f"the head of {run_dir}")):
-                writer.write_batch(table)
-                rows += table.num_rows
-                bar.update(table.num_rows)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    bar = tqdm(total=file.rows, desc=f"apply ({side})", unit="vec", unit_scale=True, disable=not show_progress)
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer, bar:  # the bar closes before an error
+        for table in prefetched(_adapted(file, head, schema, transformed, f"the head of {run_dir}")):
+            writer.write_batch(table)
+            rows += table.num_rows
+            bar.update(table.num_rows)
     return Applied(rows, transformed, out_dim or head.dim)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
-from isoadapt.encoding.offline_models import resolve_model
+from isoadapt.encoding.offline_models import model_identity, resolve_model
 from isoadapt.errors import InputError
-from isoadapt.head import AffineHead, LinearHead, load_head
+from isoadapt.head import AffineHead, LinearHead
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.model_card import model_card
-from isoadapt.training.run_folder import read_run_config
+from isoadapt.training.run_folder import open_run
 
 
 def head_as_affine(head: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,18 +41,15 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Router
 
-    config = read_run_config(run_dir)
+    run = open_run(run_dir)  # a damaged head fails here, before the model is loaded
     check_export_target(run_dir, out_dir, overwrite)
-    head = load_head(run_dir / "head")  # a damaged head fails here, before the model is loaded
+    head = run.head
     weight, bias = head_as_affine(head)
-    fine_tuned = run_dir / "encoder"
-    base_folder = fine_tuned if fine_tuned.is_dir() else resolve_model(config["base_model"], cache_dir)
+    base_folder = run.fine_tuned or resolve_model(run.config["base_model"], cache_dir)
+    if run.fine_tuned is None:
+        run.check_weights(model_identity(base_folder, cache_dir)["weights_sha256"])
     model = SentenceTransformer(str(base_folder), device="cpu", local_files_only=True)
-    if model.get_embedding_dimension() != head.dim:
-        raise InputError(
-            f"{run_dir / 'head'}: head expects {head.dim}-dim inputs but {config['base_model']} gives "
-            f"{model.get_embedding_dimension()}"
-        )
+    run.check_width(model.get_embedding_dimension())
     dense = Dense(
         weight.shape[1],
         weight.shape[0],

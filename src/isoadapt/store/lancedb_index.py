@@ -9,24 +9,20 @@ by one head against documents adapted by another would rank silently wrong.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import torch
 from tqdm.auto import tqdm
 
 from isoadapt.data.formats import load_eval
 from isoadapt.encoding.cache import CachedVectors
-from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError
-from isoadapt.evaluate import apply_head, document_head
-from isoadapt.head import WEIGHTS_FILE, load_head
-from isoadapt.owned_folders import check_folder_path
-from isoadapt.training.run_folder import read_run_config
+from isoadapt.head import apply_head, document_head
+from isoadapt.owned_folders import check_folder_path, check_replaceable
+from isoadapt.training.run_folder import OpenedRun, open_run
 
 INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and may replace)
 CHUNK = 8192  # documents encoded and adapted at once
@@ -34,26 +30,17 @@ CHUNK = 8192  # documents encoded and adapted at once
 
 @dataclass
 class RunSpace:
-    """What a run needs to put texts into its space: the head, and the vectors it reads."""
+    """A run opened for indexing and search: the run, and its (base or fine-tuned) vectors through the cache."""
 
-    run_dir: Path
-    config: dict
-    head: torch.nn.Module
-    vectors: object  # texts -> base (or fine-tuned) vectors
+    run: OpenedRun
     encoder: object
-    head_sha256: str
+    vectors: object  # texts -> base (or fine-tuned) vectors
 
 
-def open_run(run_dir: Path, cache_dir: Path) -> RunSpace:
-    config = read_run_config(run_dir)
-    fine_tuned = run_dir / "encoder"
-    if fine_tuned.is_dir():
-        encoder = Encoder(str(fine_tuned), cache_dir, show_progress=False)
-    else:
-        encoder = open_encoder(config["base_model"], cache_dir, show_progress=False, backend=config["encode_backend"])
-    head = load_head(run_dir / "head", expected_dim=encoder.dim).eval()
-    digest = hashlib.sha256((run_dir / "head" / WEIGHTS_FILE).read_bytes()).hexdigest()
-    return RunSpace(run_dir, config, head, CachedVectors(encoder, cache_dir), encoder, digest)
+def open_space(run_dir: Path, cache_dir: Path) -> RunSpace:
+    run = open_run(run_dir)
+    encoder = run.trained_encoder(cache_dir)
+    return RunSpace(run, encoder, CachedVectors(encoder, cache_dir))
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:  # (n, d) -> rows of norm 1
@@ -82,19 +69,17 @@ def check_index_target(db: Path, table: str, overwrite: bool) -> None:
     if not table or not table.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"--table {table!r}: use letters, digits, '-' and '_'")
     if (db / f"{table}.lance").exists():
-        if _table_kind(_connect(db), table) != INDEX_KIND.encode():
-            raise InputError(f"--table {table}: exists in {db} and was not written by isoadapt; choose another name")
-        if not overwrite:
-            raise InputError(f"--table {table}: exists in {db}; pass --overwrite to replace it")
+        kind = (_table_kind(_connect(db), table) or b"").decode()
+        check_replaceable(f"--table {table} in {db}", kind, INDEX_KIND, "an index table", overwrite)
 
 
 def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Path, overwrite: bool = False) -> int:
     """Write the split's corpus into a LanceDB table; returns the number of documents."""
     check_index_target(db, table, overwrite)
-    space = open_run(run_dir, cache_dir)
+    space = open_space(run_dir, cache_dir)
     corpus = load_eval(data).corpus
     ids, texts = list(corpus), list(corpus.values())
-    head = document_head(space.head)
+    head = document_head(space.run.head)
     parts = []
     for start in tqdm(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk"):
         vectors = _unit(apply_head(head, space.vectors(texts[start : start + CHUNK])))  # (chunk, d)
@@ -103,9 +88,9 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     metadata = {
         "isoadapt.kind": INDEX_KIND,
         "isoadapt.run": str(run_dir.resolve()),
-        "isoadapt.head_sha256": space.head_sha256,
-        "isoadapt.base_model": space.config["base_model"],
-        "isoadapt.adapt": getattr(space.head, "adapt", "both"),
+        "isoadapt.head_sha256": space.run.head_sha256,
+        "isoadapt.base_model": space.run.config["base_model"],
+        "isoadapt.adapt": getattr(space.run.head, "adapt", "both"),
     }
     schema = pa.schema(
         [("id", pa.string()), ("text", pa.string()), ("vector", pa.list_(pa.float32(), vectors.shape[1]))],
@@ -131,16 +116,16 @@ def open_index(db: Path, table: str, space: RunSpace):
     metadata = {k.decode(): v.decode() for k, v in (handle.schema.metadata or {}).items()}
     if metadata.get("isoadapt.kind") != INDEX_KIND:
         raise InputError(f"--table {table}: was not written by `isoadapt index`; it has no head to match")
-    if metadata.get("isoadapt.head_sha256") != space.head_sha256:
+    if metadata.get("isoadapt.head_sha256") != space.run.head_sha256:
         raise InputError(
-            f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {space.run_dir}; "
+            f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {space.run.folder}; "
             "search with that run, or index again"
         )
     return handle
 
 
 def query_vectors(space: RunSpace, queries: list[str]) -> np.ndarray:  # (n, d), through the query path
-    return _unit(apply_head(space.head, space.encoder.encode(queries)))
+    return _unit(apply_head(space.run.head, space.encoder.encode(queries)))
 
 
 def search(handle, vectors: np.ndarray, k: int) -> list[list[dict]]:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from isoadapt.fileio import read_json
-from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
+from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
 from isoadapt.training.config import TrainConfig
 
 ISOTROPY_FIGURES = ("isoscore", "mean_cosine", "embedding_std_mean")
@@ -21,7 +21,7 @@ def _metric_rows(split: dict, names: tuple[str, ...]) -> list[str]:
         base, trained = split["baseline"].get(name), split["trained"].get(name)
         if base is None or trained is None:
             continue
-        change = f"{100 * (trained - base) / base:+.1f}%" if base else "n/a"
+        change = f"{percent_change(trained, base):+.1f}%" if base else "n/a"
         rows.append(f"| {name} | {base:.4f} | {trained:.4f} | {change} |")
     return rows
 

@@ -13,7 +13,7 @@ from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
 from isoadapt.fileio import sha256_file
 from isoadapt.head import ADAPT_SIDES, TRAINABLE_HEADS
-from isoadapt.losses.objective import CONTRASTIVE_LOSSES, ISOTROPY_LOSSES, IsotropyObjective
+from isoadapt.losses.objective import CONTRASTIVE_LOSSES, ISOTROPY_LOSSES, WeightedObjective
 from isoadapt.owned_folders import check_folder_path
 from isoadapt.training.tracking import TRACKERS
 
@@ -214,7 +214,7 @@ class TrainConfig:
         None, "stop after this many validation scores in a row without a new best"
     )
 
-    def validate(self) -> IsotropyObjective:
+    def validate(self) -> WeightedObjective:
         """Check every setting before any file is read or written; return the objective they define."""
         check_types(self)
         _at_least("epochs", self.epochs, 1, MAX_EPOCHS)
@@ -269,8 +269,8 @@ class TrainConfig:
                 "over a frozen encoder (--head_init identity, --freeze_base)"
             )
 
-    def objective(self) -> IsotropyObjective:
-        return IsotropyObjective(
+    def objective(self) -> WeightedObjective:
+        return WeightedObjective(
             self.lambda_contrastive,
             self.lambda_isotropy,
             self.lambda_reg,
@@ -280,6 +280,12 @@ class TrainConfig:
             self.contrastive_loss,
             self.temperature,
         )
+
+    @classmethod
+    def settings_only(cls, **overrides) -> TrainConfig:
+        """A config of settings with no files (no data, no run folder, no tracker): the recipe that
+        `train_head` (the benches) trains with, the defaults being the same as `isoadapt train`'s."""
+        return cls(train_data="", val_data="", output_dir="", **{"tracker": "none", **overrides})
 
     def to_dict(self) -> dict:
         return asdict(self)

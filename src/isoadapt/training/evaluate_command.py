@@ -6,13 +6,11 @@ from pathlib import Path
 
 from isoadapt.data.formats import load_eval, load_sts
 from isoadapt.encoding.cache import CachedVectors
-from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError
 from isoadapt.evaluate import change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
 from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.head import load_head
-from isoadapt.owned_folders import check_output_file
-from isoadapt.training.run_folder import read_run_config
+from isoadapt.owned_folders import check_output_file, check_replaceable
+from isoadapt.training.run_folder import open_run
 
 EVALUATION_KIND = "isoadapt-evaluation"  # marks an --output file as ours, so a later run may replace it
 
@@ -25,28 +23,23 @@ def _check_replaceable(output: Path) -> None:
         kind = read_json(output).get("kind")
     except (InputError, AttributeError):
         kind = None
-    if kind != EVALUATION_KIND:
-        raise InputError(f"--output {output}: exists and is not an isoadapt evaluation; choose a new file name")
+    check_replaceable(f"--output {output}", kind, EVALUATION_KIND, "an evaluation")
 
 
 def evaluate_run(
     run_dir: Path, data: Path, cache_dir: Path, output: Path | None = None, sts_data: Path | None = None
 ) -> dict:
-    config = read_run_config(run_dir)
-    if not (run_dir / "status.json").is_file():
-        raise InputError(f"--run_dir {run_dir}: not a completed run folder (no status.json)")
+    run = open_run(run_dir)
     if output:
         check_output_file(output, "--output")
         _check_replaceable(output)
     split = load_eval(data)
     sts = load_sts(sts_data) if sts_data else None
-    base = open_encoder(config["base_model"], cache_dir, backend=config["encode_backend"])
-    head = load_head(run_dir / "head", expected_dim=base.dim)
-    base_vectors = CachedVectors(base, cache_dir)
+    head = run.head
+    base_vectors = CachedVectors(run.base_encoder(cache_dir, show_progress=True), cache_dir)
     baseline = evaluate_split(split, base_vectors).metrics
-    fine_tuned = run_dir / "encoder"
     trained_vectors = (
-        CachedVectors(Encoder(str(fine_tuned), cache_dir), cache_dir) if fine_tuned.is_dir() else base_vectors
+        CachedVectors(run.trained_encoder(cache_dir, show_progress=True), cache_dir) if run.fine_tuned else base_vectors
     )
     trained = evaluate_split(split, trained_vectors, head).metrics
     result = {

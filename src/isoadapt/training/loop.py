@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from isoadapt.data.formats import TrainExample
 from isoadapt.errors import InputError
-from isoadapt.losses.objective import LOGGED_TERMS, Batch, IsotropyObjective
+from isoadapt.losses.objective import LOGGED_TERMS, Batch, WeightedObjective
 from isoadapt.training.checkpoint import Position, load_checkpoint, save_checkpoint
 from isoadapt.training.selection import ValidationSelector
 
@@ -77,7 +77,7 @@ def train(
     table: TrainTable,
     embed: Embed,
     parameters: list[dict],
-    objective: IsotropyObjective,
+    objective: WeightedObjective,
     settings: LoopSettings,
     generator: torch.Generator,
     modules: dict[str, torch.nn.Module] | None = None,
@@ -180,7 +180,7 @@ class _Loop:
 
 
 def batch_loss(
-    table: TrainTable, embed: Embed, objective: IsotropyObjective, rows: torch.Tensor, embed_query: Embed | None = None
+    table: TrainTable, embed: Embed, objective: WeightedObjective, rows: torch.Tensor, embed_query: Embed | None = None
 ) -> dict[str, torch.Tensor]:
     """The objective's weighted parts on one batch of training rows; one embed call for all its texts (two
     when queries take their own path through a query-only head)."""

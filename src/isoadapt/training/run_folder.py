@@ -9,12 +9,15 @@ import json
 import platform
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from isoadapt.encoding.encoder import BACKENDS, Encoder, open_encoder
 from isoadapt.errors import NOTHING_KEPT, InputError
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json
+from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, load_head
 from isoadapt.owned_folders import MARKER, check_output_folder, install, mark_owned, owned_kind, remove_owned
 
 LOCK = ".lock"
@@ -210,8 +213,67 @@ def read_run_config(run_dir: Path) -> dict:
     if not isinstance(config.get("base_model"), str) or not config["base_model"]:
         raise InputError(f"{config_file}: config has no 'base_model' string")
     backend = config.setdefault("encode_backend", "torch")
-    from isoadapt.encoding.encoder import BACKENDS
-
     if backend not in BACKENDS:
         raise InputError(f"{config_file}: encode_backend {backend!r}: expected one of {list(BACKENDS)}")
     return config
+
+
+@dataclass
+class OpenedRun:
+    """A finished run folder (or a plan's post-hoc folder), read once: its config, its head and where its
+    encoder comes from. Every command that uses a run (evaluate, export, index, search, apply) opens it here."""
+
+    folder: Path
+    config: dict
+    head: object  # the loaded head (torch.nn.Module)
+    head_sha256: str
+    recorded_weights: str | None  # the base model's weights sha256 when the run was made, if recorded
+
+    @property
+    def fine_tuned(self) -> Path | None:
+        """The fine-tuned encoder saved with a full fine-tuning run, else None (the base model is frozen)."""
+        folder = self.folder / "encoder"
+        return folder if folder.is_dir() else None
+
+    def base_encoder(self, cache_dir: Path, show_progress: bool = False):
+        """The frozen base, refused when its weights are not the ones the run was trained on."""
+        encoder = open_encoder(
+            self.config["base_model"], cache_dir, show_progress=show_progress, backend=self.config["encode_backend"]
+        )
+        self.check_weights(encoder.identity.get("weights_sha256"))
+        self.check_width(encoder.dim)
+        return encoder
+
+    def trained_encoder(self, cache_dir: Path, show_progress: bool = False):
+        """The encoder whose vectors the head reads: the fine-tuned one if the run tuned it, else the base."""
+        if self.fine_tuned is None:
+            return self.base_encoder(cache_dir, show_progress)
+        encoder = Encoder(str(self.fine_tuned), cache_dir, show_progress=show_progress)
+        self.check_width(encoder.dim)
+        return encoder
+
+    def check_weights(self, found: str | None) -> None:
+        if self.recorded_weights and found and found != self.recorded_weights:
+            raise InputError(
+                f"--run_dir {self.folder}: the base model {self.config['base_model']} has other weights than "
+                f"the run was trained on (sha256 {self.recorded_weights[:16]} then, {found[:16]} now); "
+                "its head does not fit these vectors"
+            )
+
+    def check_width(self, dim: int) -> None:
+        if self.head.dim != dim:
+            raise InputError(
+                f"{self.folder / 'head' / CONFIG_FILE}: head expects {self.head.dim}-dim inputs but the encoder "
+                f"gives {dim}"
+            )
+
+
+def open_run(run_dir: Path) -> OpenedRun:
+    """Read a completed run folder: config checked, head loaded (a damaged head fails here, before any model)."""
+    config = read_run_config(run_dir)
+    if not (run_dir / "status.json").is_file():
+        raise InputError(f"--run_dir {run_dir}: not a completed run folder (no status.json)")
+    head = load_head(run_dir / "head")
+    digest = hashlib.sha256((run_dir / "head" / WEIGHTS_FILE).read_bytes()).hexdigest()
+    recorded = read_json(run_dir / "config.json").get("encoder") or {}
+    return OpenedRun(run_dir, config, head, digest, recorded.get("weights_sha256"))
