@@ -350,6 +350,7 @@ def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
     atomic_write_json(
         folder / "config.json", {"config": {"base_model": MINILM, "kind": "posthoc", "transform": "whitening"}}
     )
+    atomic_write_json(folder / "status.json", {"completed": True})  # as the plan runner writes it
     assert (
         main(
             [

@@ -211,3 +211,36 @@ def test_a_ray_start_cluster_through_ray_address(plan_data, local_report, tmp_pa
         assert table(on_cluster / "report.md") == local_report
     finally:
         subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, timeout=120, env=env)
+
+
+def test_a_trial_on_a_cached_plan_never_loads_the_model(plan_data, monkeypatch, tmp_path):
+    """What a Ray trial runs (`trial_runner` and every job of the plan) constructs no SentenceTransformer
+    when the driver has cached every text; a text that is missing loads it, once."""
+    from sentence_transformers import SentenceTransformer
+
+    from isoadapt.encoding.encoder import describe_encoder, open_encoder
+    from isoadapt.experiment.plan import load_plan
+    from isoadapt.experiment.ray_trials import trial_runner
+    from isoadapt.experiment.runner import ExperimentData, PlanRecipe
+
+    root, cache = plan_data
+    driver = open_encoder(MINILM, cache, show_progress=False)
+    data = ExperimentData.locate(root / "processed", "tiny", None)
+    recipe = PlanRecipe(
+        load_plan(root / "plan.toml"), data, cache, tmp_path / "staging", "cpu", describe_encoder(driver)
+    )
+    loads = []
+    original = SentenceTransformer.__init__
+
+    def counted(self, *args, **kwargs):
+        loads.append(args)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "__init__", counted)
+    runner = trial_runner(recipe)
+    results = [runner.run_job(entry, seed) for entry, seed in runner.jobs(None)]
+    assert len(results) == 4 and all(r.test["ndcg@10"] > 0 for r in results)
+    assert loads == []
+    runner.encoder.encode(["a text that no split of the plan holds"])
+    runner.encoder.encode(["another one"])
+    assert len(loads) == 1

@@ -186,3 +186,30 @@ def test_freeze_base_spellings(flags, expected):
 
     args = build_parser().parse_args(["train", "--train_data", "t", "--val_data", "v", "--output_dir", "o", *flags])
     assert config_from_args(args).freeze_base is expected
+
+
+def test_editing_the_loss_code_changes_what_plans_key_results_by(tmp_path, monkeypatch):
+    """Plans reuse a stored result only for the same source: an edit to the loss code is a new key."""
+    import shutil
+
+    import isoadapt.experiment.runner as runner
+    from isoadapt.training.run_folder import PACKAGE, source_digest
+
+    copy = tmp_path / "isoadapt"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = source_digest(copy)
+    assert before == source_digest(PACKAGE)
+    loss = copy / "losses" / "contrastive.py"
+    loss.write_text(loss.read_text().replace("temperature", "temperature ", 1))
+    assert source_digest(copy) != before
+
+    cfg = TrainConfig.settings_only()
+
+    class Described:
+        fingerprint = "f" * 64
+
+    keys = set()
+    for digest in (before, source_digest(copy)):
+        monkeypatch.setattr(runner, "source_digest", lambda digest=digest: digest)
+        keys.add(runner._result_key(cfg, Described()))
+    assert len(keys) == 2

@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from isoadapt import __version__
 from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
@@ -31,7 +30,7 @@ from isoadapt.head import load_head, save_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
 from isoadapt.posthoc import fit_posthoc
 from isoadapt.training.config import TrainConfig, check_device, check_seeds, reuse_view
-from isoadapt.training.run_folder import source_digest
+from isoadapt.training.run_folder import library_versions, source_digest
 from isoadapt.training.train_command import run_training, seed_everything
 
 log = logging.getLogger(__name__)
@@ -321,7 +320,7 @@ class PlanRun:
             "seeds": seeds or self.plan.seeds,
             "encoder": self.encoder.identity,
             "encode_backend": self.encoder.backend,
-            "isoadapt": __version__,
+            "isoadapt": library_versions()["isoadapt"],
             "started_utc": stamp,
             "seconds": round(time.perf_counter() - self.started, 1),
             "paths": {k: (str(v) if v else None) for k, v in asdict(self.data).items()},

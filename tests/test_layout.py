@@ -1,0 +1,101 @@
+"""The house's layout, checked: the package's imports form no loop (function-local imports included: a
+local import hides a loop, it does not remove it) and never run back up the flow of STYLE.md, and the
+package root stays small."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import isoadapt
+
+PACKAGE = Path(isoadapt.__file__).parent
+# The flow, lowest first: a module may import its own room and the rooms below it, never one above.
+LAYERS = (
+    {"errors", "fileio", "owned_folders"},
+    {"data", "losses", "metrics", "head", "posthoc"},
+    {"encoding"},
+    {"evaluate"},
+    {"training"},
+    {"experiment", "store"},
+    {"cli", "__init__"},
+)
+SUBPACKAGES = {"encoding", "training", "experiment", "store", "data", "losses", "metrics"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every isoadapt module this file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("isoadapt"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("isoadapt")}
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {i for i in imports_of(path) if i in modules and i != name} for name, path in modules.items()}
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def rank(module: str) -> int:
+    return next(i for i, layer in enumerate(LAYERS) if room(module) in layer)
+
+
+def find_loop(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt] if nxt in path else [node, nxt]
+            if nxt not in state and (loop := visit(nxt, [*path, nxt])):
+                return loop
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state and (loop := visit(start, [start])):
+            return loop
+    return None
+
+
+def test_every_module_has_a_room():
+    for module in graph():
+        assert any(room(module) in layer for layer in LAYERS), f"{module} is in no layer of the flow"
+
+
+def test_no_import_loop():
+    assert find_loop(graph()) is None
+
+
+def test_the_loop_finder_finds_a_loop():
+    assert find_loop({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_import_runs_back_up_the_flow():
+    upward = [
+        f"{module} imports {target}"
+        for module, targets in graph().items()
+        for target in targets
+        if rank(target) > rank(module)
+    ]
+    assert upward == []
+
+
+def test_the_package_root_stays_small():
+    entries = [p.name for p in PACKAGE.iterdir() if p.name != "__pycache__" and p.name not in SUBPACKAGES]
+    assert len(entries) <= 10, sorted(entries)
+    assert SUBPACKAGES <= {p.name for p in PACKAGE.iterdir() if p.is_dir()}
