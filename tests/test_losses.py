@@ -1,4 +1,5 @@
-"""Each loss on hand-checked tiny inputs, plus the invariants the definitions promise."""
+"""Each loss on hand-checked tiny inputs, plus the invariants the definitions promise; InfoNCE against
+sentence-transformers' MultipleNegativesRankingLoss."""
 
 import math
 
@@ -13,6 +14,7 @@ from isoadapt.losses import (
     margin_contrastive_loss,
     variance_hinge_loss,
 )
+from isoadapt.losses.contrastive import infonce_loss
 
 
 def unit(*coords):
@@ -112,3 +114,32 @@ def test_objective_returns_weighted_named_parts():
 def test_objective_rejects_bad_weights(weights):
     with pytest.raises(InputError):
         WeightedObjective(*weights, margin=0.1)
+
+
+def test_infonce_equals_sentence_transformers_mnrl_on_the_same_embeddings():
+    """Without in-batch duplicates our InfoNCE is MNRL: same value, same gradient."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    g = torch.Generator().manual_seed(0)
+    q, p, n = (torch.randn(8, 16, generator=g) for _ in range(3))
+    q.requires_grad_(True)
+    eye = torch.eye(8, dtype=torch.bool)
+    ours = infonce_loss(q, p, eye, 0.05, n, torch.ones(8, dtype=torch.bool), torch.zeros(8, 8, dtype=torch.bool))
+    (ours_grad,) = torch.autograd.grad(ours, q)
+    q2 = q.detach().clone().requires_grad_(True)
+    mnrl = MultipleNegativesRankingLoss(model=None, scale=1 / 0.05)
+    theirs = mnrl.compute_loss_from_embeddings([q2, p, n], torch.arange(8))
+    (theirs_grad,) = torch.autograd.grad(theirs, q2)
+    assert torch.allclose(ours, theirs, atol=1e-6) and torch.allclose(ours_grad, theirs_grad, atol=1e-6)
+
+
+def test_infonce_masks_other_relevant_candidates():
+    """A second tag of the same bookmark is not a negative: masking it lowers the loss, never raises it."""
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    p = torch.tensor([[1.0, 0.1], [1.0, 0.0]])  # query 0 is as close to positive 1 as to its own
+    plain = infonce_loss(q, p, torch.eye(2, dtype=torch.bool), 0.05)
+    masked = infonce_loss(q, p, torch.tensor([[True, True], [False, True]]), 0.05)
+    assert masked < plain
+    # query 0 keeps only its own positive (loss 0); query 1 still weighs both positives
+    row1 = torch.nn.functional.normalize(p, dim=-1) @ q[1] / 0.05
+    assert masked.item() == pytest.approx((torch.logsumexp(row1, 0) - row1[1]).item() / 2, abs=1e-5)

@@ -1,0 +1,44 @@
+"""Post-hoc transforms (posthoc.py): heads that start exactly from a fitted transform, and a
+dimension-reducing whitening head that trains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from isoadapt.head import apply_head
+from isoadapt.posthoc import fit_all_but_the_top, fit_whitening, initial_head
+from isoadapt.training.config import TrainConfig
+from isoadapt.training.train_command import run_training
+
+from conftest import tiny_dataset, train_config
+
+
+@pytest.mark.parametrize("init", ["whitening", "abtt"])
+def test_a_head_initialised_from_a_transform_starts_exactly_there(init, fake_encoder):
+    vectors = fake_encoder.encode([f"topic{i % 5} text {i}" for i in range(200)])
+    head = initial_head(init, fake_encoder.dim, vectors, 8 if init == "whitening" else None, "both")
+    fitted = fit_whitening(vectors, keep=8) if init == "whitening" else fit_all_but_the_top(vectors)
+    assert np.array_equal(apply_head(head, vectors), apply_head(fitted, vectors))
+    assert head.out_dim == (8 if init == "whitening" else fake_encoder.dim)
+    assert all(p.requires_grad for p in head.parameters())
+
+
+def config(data, tmp_path, **overrides) -> TrainConfig:
+    return train_config(data, tmp_path, **{"lambda_isotropy": 0.0, "tracker": "none", **overrides})
+
+
+def test_a_dimension_reducing_whitening_head_trains(tmp_path, fake_encoder):
+    data = tiny_dataset(tmp_path / "data")
+    run = run_training(
+        config(data, tmp_path, head_init="whitening", out_dim=6, contrastive_loss="infonce"),
+        encoder=fake_encoder,
+        quiet=True,
+    )
+    assert run.head.linear.weight.shape == (6, fake_encoder.dim)
+    assert run.metrics["test"]["trained"]["ndcg@10"] > 0
+    validation = run.metrics["validation"]
+    scores = [point["ndcg@10"] for point in validation["curve"]]
+    assert len(set(scores)) > 1  # the head moved: one that never did scores the same at every check
+    best = scores.index(max(scores))  # selection keeps the best check (here the whitening start, step 0)
+    assert validation["selected"] == {k: validation["curve"][best][k] for k in validation["selected"]}
