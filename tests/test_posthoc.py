@@ -1,17 +1,43 @@
-"""Post-hoc transforms (posthoc.py): heads that start exactly from a fitted transform, and a
-dimension-reducing whitening head that trains."""
+"""Post-hoc transforms (posthoc.py) do what their papers define; heads that start exactly from a fitted
+transform, and a dimension-reducing whitening head that trains."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from isoadapt.head import apply_head
-from isoadapt.posthoc import fit_all_but_the_top, fit_whitening, initial_head
+from isoadapt.head import apply_head, load_head, save_head
+from isoadapt.posthoc import fit_all_but_the_top, fit_posthoc, fit_whitening, initial_head
 from isoadapt.training.config import TrainConfig
 from isoadapt.training.train_command import run_training
 
 from conftest import tiny_dataset, train_config
+
+RNG = np.random.default_rng(1)
+CLOUD = (RNG.normal(size=(3000, 12)) * np.geomspace(0.1, 3, 12) + 2.0).astype(np.float32)
+
+
+def test_whitening_gives_zero_mean_identity_covariance():
+    out = apply_head(fit_posthoc("whitening", CLOUD), CLOUD).astype(np.float64)
+    assert np.abs(out.mean(axis=0)).max() < 1e-4
+    assert np.allclose(np.cov(out, rowvar=False), np.eye(12), atol=1e-3)
+    assert apply_head(fit_posthoc("whitening", CLOUD, keep=4), CLOUD).shape == (3000, 4)
+
+
+def test_abtt_removes_the_top_directions_and_the_mean():
+    head = fit_posthoc("abtt", CLOUD, remove=2)
+    out = apply_head(head, CLOUD).astype(np.float64)
+    centered = CLOUD - CLOUD.mean(axis=0)
+    top = np.linalg.svd(centered, full_matrices=False)[2][:2]
+    assert np.abs(out.mean(axis=0)).max() < 1e-4
+    assert np.abs(out @ top.T).max() < 1e-3
+
+
+def test_centering_and_posthoc_round_trip(tmp_path):
+    head = fit_posthoc("centering", CLOUD)
+    assert np.allclose(apply_head(head, CLOUD), CLOUD - CLOUD.mean(axis=0), atol=1e-5)
+    save_head(head, tmp_path / "h")
+    assert np.array_equal(apply_head(load_head(tmp_path / "h"), CLOUD), apply_head(head, CLOUD))
 
 
 @pytest.mark.parametrize("init", ["whitening", "abtt"])
