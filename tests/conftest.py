@@ -1,4 +1,5 @@
-"""Shared fixtures: a seeded fake encoder (fast, deterministic) and tiny datasets in the processed format."""
+"""Shared fixtures: a seeded fake encoder (fast, deterministic), tiny datasets in the processed format, and a
+finished run trained through the CLI on the fake encoder."""
 
 from __future__ import annotations
 
@@ -144,3 +145,16 @@ def fake_model(monkeypatch):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, build)
     return build
+
+
+@pytest.fixture
+def run(tmp_path, capsys, fake_model):
+    """A finished run trained through the CLI on the fake encoder (16 dims)."""
+    from isoadapt.cli import main
+
+    from hostile import train_argv
+
+    data = tiny_dataset(tmp_path / "data")
+    assert main([str(a) for a in train_argv(data, tmp_path / "run", tmp_path / "cache")]) == 0
+    capsys.readouterr()
+    return {"t": tmp_path, "run": tmp_path / "run", "data": data, "cache": tmp_path / "cache"}

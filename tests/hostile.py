@@ -69,3 +69,13 @@ def write(path: Path, content) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     return path
+
+
+def evaluate_argv(w, **flags):
+    args = {"run_dir": w["run"], "data": w["data"]["dev"], "cache_dir": w["cache"], **flags}
+    return ["evaluate", *[x for k, v in args.items() for x in (f"--{k}", v)]]
+
+
+def export_argv(w, **flags):
+    args = {"run_dir": w["run"], "out": w["t"] / "exported", "cache_dir": w["cache"], **flags}
+    return ["export", *[x for k, v in args.items() for x in (f"--{k}", v)]]

@@ -1,38 +1,17 @@
-"""Hostile input to `isoadapt evaluate` and `isoadapt export`: damaged and hand-edited run folders, bad
-paths. Every case is one line, exit 2, no traceback, and nothing written or changed."""
+"""Hostile input to `isoadapt evaluate`: damaged and hand-edited run folders, bad paths. Every case is one
+line, exit 2, no traceback, and nothing written or changed. test_damaged_run_folders runs each damaged folder
+through both evaluate and export (they open a run the same way) and lives here; export's own cases are in
+test_hostile_export.py."""
 
 from __future__ import annotations
 
-import json
 import pickle
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from isoadapt.cli import main
-
-from conftest import tiny_dataset
-from hostile import refused, train_argv, write
-
-
-@pytest.fixture
-def run(tmp_path, capsys, fake_model):
-    """A finished run trained through the CLI on the fake encoder (16 dims)."""
-    data = tiny_dataset(tmp_path / "data")
-    assert main([str(a) for a in train_argv(data, tmp_path / "run", tmp_path / "cache")]) == 0
-    capsys.readouterr()
-    return {"t": tmp_path, "run": tmp_path / "run", "data": data, "cache": tmp_path / "cache"}
-
-
-def evaluate_argv(w, **flags):
-    args = {"run_dir": w["run"], "data": w["data"]["dev"], "cache_dir": w["cache"], **flags}
-    return ["evaluate", *[x for k, v in args.items() for x in (f"--{k}", v)]]
-
-
-def export_argv(w, **flags):
-    args = {"run_dir": w["run"], "out": w["t"] / "exported", "cache_dir": w["cache"], **flags}
-    return ["export", *[x for k, v in args.items() for x in (f"--{k}", v)]]
+from hostile import evaluate_argv, export_argv, refused, write
 
 
 def damage(run, relative: str, content) -> None:
@@ -197,50 +176,3 @@ EVALUATE_PATHS = [
 def test_evaluate_paths(run, capsys, name, flags, message):
     t = run["t"]
     refused(capsys, evaluate_argv(run, **flags(t)), message.format(t=t), t)
-
-
-EXPORT_PATHS = [
-    ("out a file", lambda t: {"out": write(t / "f.txt", "x")}, "--out {t}/f.txt: exists and is a file, not a folder"),
-    (
-        "out under a file",
-        lambda t: {"out": write(t / "f.txt", "x") / "e"},
-        "--out {t}/f.txt/e: {t}/f.txt is a file, not a folder",
-    ),
-    ("run_dir missing", lambda t: {"run_dir": t / "nope"}, "--run_dir {t}/nope: not a folder"),
-]
-
-
-@pytest.mark.parametrize(("name", "flags", "message"), EXPORT_PATHS, ids=[c[0] for c in EXPORT_PATHS])
-def test_export_paths(run, capsys, name, flags, message):
-    t = run["t"]
-    refused(capsys, export_argv(run, **flags(t)), message.format(t=t), t)
-
-
-def test_export_refuses_an_mlp_head(tmp_path, capsys, fake_model):
-    data = tiny_dataset(tmp_path / "data")
-    assert main([str(a) for a in train_argv(data, tmp_path / "run", tmp_path / "cache", head="mlp")]) == 0
-    capsys.readouterr()
-    w = {"t": tmp_path, "run": tmp_path / "run", "cache": tmp_path / "cache"}
-    message = "export: a mlp head is not a single linear map; export supports linear heads and post-hoc transforms"
-    refused(capsys, export_argv(w), message, tmp_path)
-
-
-def test_constant_sts_scores_give_null_not_nan(run, capsys, caplog):
-    """Spearman of constant gold scores is undefined: the JSON holds null (valid JSON) and the console says why."""
-    sts = write(
-        run["t"] / "sts.json",
-        json.dumps([{"sentence1": f"topic{i} a", "sentence2": f"topic{i} b", "score": 3.0} for i in range(5)]),
-    )
-    out = run["t"] / "eval.json"
-    assert main([str(a) for a in evaluate_argv(run, sts_data=sts, output=out)]) == 0
-    result = json.loads(out.read_text())  # strict JSON: a bare NaN would not parse in most readers
-    assert result["sts_spearman"]["baseline"] is None and result["sts_spearman"]["trained"] is None
-    assert "sts_spearman.baseline, sts_spearman.trained undefined (NaN" in caplog.text
-    assert "NaN" not in out.read_text()
-
-
-def test_evaluate_output_replaces_an_earlier_evaluation(run, capsys):
-    out = run["t"] / "eval.json"
-    assert main([str(a) for a in evaluate_argv(run, output=out)]) == 0
-    assert main([str(a) for a in evaluate_argv(run, output=out)]) == 0
-    assert json.loads(out.read_text())["kind"] == "isoadapt-evaluation"

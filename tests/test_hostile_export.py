@@ -1,0 +1,37 @@
+"""Hostile input to `isoadapt export`: bad paths and a head that export cannot write. Every case is one line,
+exit 2, no traceback, and nothing written or changed. The damaged run folders, refused by export as by
+evaluate, are test_damaged_run_folders in test_hostile_evaluate.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from isoadapt.cli import main
+
+from conftest import tiny_dataset
+from hostile import export_argv, refused, train_argv, write
+
+EXPORT_PATHS = [
+    ("out a file", lambda t: {"out": write(t / "f.txt", "x")}, "--out {t}/f.txt: exists and is a file, not a folder"),
+    (
+        "out under a file",
+        lambda t: {"out": write(t / "f.txt", "x") / "e"},
+        "--out {t}/f.txt/e: {t}/f.txt is a file, not a folder",
+    ),
+    ("run_dir missing", lambda t: {"run_dir": t / "nope"}, "--run_dir {t}/nope: not a folder"),
+]
+
+
+@pytest.mark.parametrize(("name", "flags", "message"), EXPORT_PATHS, ids=[c[0] for c in EXPORT_PATHS])
+def test_export_paths(run, capsys, name, flags, message):
+    t = run["t"]
+    refused(capsys, export_argv(run, **flags(t)), message.format(t=t), t)
+
+
+def test_export_refuses_an_mlp_head(tmp_path, capsys, fake_model):
+    data = tiny_dataset(tmp_path / "data")
+    assert main([str(a) for a in train_argv(data, tmp_path / "run", tmp_path / "cache", head="mlp")]) == 0
+    capsys.readouterr()
+    w = {"t": tmp_path, "run": tmp_path / "run", "cache": tmp_path / "cache"}
+    message = "export: a mlp head is not a single linear map; export supports linear heads and post-hoc transforms"
+    refused(capsys, export_argv(w), message, tmp_path)
