@@ -1,5 +1,6 @@
 """Helpers of the hostile-input suite: run one command as a user would, and prove that it failed with
-exactly one line, the right exit status, no traceback, and no file written, changed or removed."""
+exactly one line, the right exit status, no traceback, and no file written, changed or removed; and the argv
+and file builders that the hostile files share with the ordinary tests of the same commands."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ import hashlib
 import re
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from isoadapt.cli import main
+from isoadapt.encoding.offline_models import MPNET
+
+from conftest import FakeEncoder
 
 ERROR = "isoadapt: error: "
 PROGRESS = re.compile(r"^[^:]+:\s+\d+%\|")  # a tqdm bar: "training:  40%|####  | 4/10 ..."
+TEXTS = [f"topic{i % 5} passage {i}" for i in range(40)]
+RUN_MODEL = {"isoadapt.model": MPNET}  # the model the fake runs are trained as (train_argv's default)
 
 
 def tree(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
@@ -79,3 +88,22 @@ def evaluate_argv(w, **flags):
 def export_argv(w, **flags):
     args = {"run_dir": w["run"], "out": w["t"] / "exported", "cache_dir": w["cache"], **flags}
     return ["export", *[x for k, v in args.items() for x in (f"--{k}", v)]]
+
+
+def write_vectors(path, vectors=None, ids=None, metadata=RUN_MODEL, row_group_size=16):
+    vectors = FakeEncoder().encode(TEXTS) if vectors is None else vectors
+    ids = ids or [f"p{i}" for i in range(len(vectors))]
+    table = pa.table(
+        {
+            "id": pa.array(ids),
+            "vector": pa.array([list(v) if v is not None else None for v in vectors], type=pa.list_(pa.float32())),
+            "source": pa.array(["crawl"] * len(ids)),
+        },
+        metadata=metadata,
+    )
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+def apply_argv(run, vectors, out, *extra):
+    return ["apply", "--run_dir", run, "--vectors", vectors, "--out", out, *extra]

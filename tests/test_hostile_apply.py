@@ -1,5 +1,5 @@
-"""`isoadapt apply`: stored vectors through a run's head, checked against the head itself, and hostile
-files refused with one line and no output."""
+"""Hostile input to `isoadapt apply`: hostile vector files, outputs it must not replace, a crash midway, and
+vectors from another model or from this same head, each refused with one line and no output."""
 
 from __future__ import annotations
 
@@ -7,32 +7,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from isoadapt.cli import main
 from isoadapt.encoding.offline_models import MPNET
-from isoadapt.head import load_head
 
-from conftest import FakeEncoder, tiny_dataset
-from hostile import one_line, refused, train_argv, tree, write
-
-TEXTS = [f"topic{i % 5} passage {i}" for i in range(40)]
-RUN_MODEL = {"isoadapt.model": MPNET}  # the model the fake runs are trained as (train_argv's default)
-
-
-def write_vectors(path, vectors=None, ids=None, metadata=RUN_MODEL, row_group_size=16):
-    vectors = FakeEncoder().encode(TEXTS) if vectors is None else vectors
-    ids = ids or [f"p{i}" for i in range(len(vectors))]
-    table = pa.table(
-        {
-            "id": pa.array(ids),
-            "vector": pa.array([list(v) if v is not None else None for v in vectors], type=pa.list_(pa.float32())),
-            "source": pa.array(["crawl"] * len(ids)),
-        },
-        metadata=metadata,
-    )
-    pq.write_table(table, path, row_group_size=row_group_size)
-    return path
+from conftest import tiny_dataset
+from hostile import apply_argv, one_line, refused, train_argv, tree, write, write_vectors
 
 
 @pytest.fixture
@@ -44,36 +24,6 @@ def runs(tmp_path, capsys, fake_model):
     assert main([str(a) for a in train_argv(data, tmp_path / "query", cache, adapt="query")]) == 0
     capsys.readouterr()
     return tmp_path
-
-
-def apply_argv(run, vectors, out, *extra):
-    return ["apply", "--run_dir", run, "--vectors", vectors, "--out", out, *extra]
-
-
-def test_apply_matches_the_head_and_keeps_other_columns(runs, capsys):
-    source = write_vectors(runs / "in.parquet")
-    assert main([str(a) for a in apply_argv(runs / "both", source, runs / "out.parquet")]) == 0
-    assert "applied: 40 vectors" in capsys.readouterr().out
-    result = pq.read_table(runs / "out.parquet")
-    assert result.column("id").to_pylist() == [f"p{i}" for i in range(40)]
-    assert result.column("source").to_pylist() == ["crawl"] * 40
-    head = load_head(runs / "both" / "head").eval()
-    with torch.no_grad():
-        expected = torch.nn.functional.normalize(head(torch.from_numpy(FakeEncoder().encode(TEXTS))), dim=1).numpy()
-    got = np.stack(result.column("vector").to_numpy(zero_copy_only=False))
-    np.testing.assert_allclose(got, expected, atol=1e-6)
-    assert result.schema.metadata[b"isoadapt.kind"] == b"isoadapt-apply"
-
-
-def test_a_query_only_head_copies_documents_and_adapts_queries(runs, capsys):
-    source = write_vectors(runs / "in.parquet")
-    assert main([str(a) for a in apply_argv(runs / "query", source, runs / "docs.parquet")]) == 0
-    assert "copied: 40 document vectors unchanged" in capsys.readouterr().out
-    copied = pq.read_table(runs / "docs.parquet").column("vector").to_pylist()
-    assert copied == pq.read_table(source).column("vector").to_pylist()
-    assert main([str(a) for a in apply_argv(runs / "query", source, runs / "q.parquet", "--side", "query")]) == 0
-    queries = np.stack(pq.read_table(runs / "q.parquet").column("vector").to_numpy(zero_copy_only=False))
-    assert not np.allclose(queries, np.stack(copied))
 
 
 def test_overwrite_replaces_only_an_apply_output(runs, capsys):

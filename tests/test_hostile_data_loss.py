@@ -1,6 +1,8 @@
 """Data loss: no command may delete, replace or write into what isoadapt did not create. Each case sets up
 a user's folder with files of their own, runs the command as they might, and checks that the command
-refuses with one line and that every one of their files is still there, unchanged."""
+refuses with one line and that every one of their files is still there, unchanged. It is organised by threat
+rather than by command (unlike the other test_hostile_<command>.py files) because the promise is one and the
+same for every command that writes, and keeping its cases together shows each such command keeping it."""
 
 from __future__ import annotations
 
