@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -373,12 +377,14 @@ def command_export(args: argparse.Namespace) -> None:
 
 
 def command_encode(args: argparse.Namespace) -> None:
+    from isoadapt.data.formats import check_texts_are_real
     from isoadapt.encoding.encode_command import EncoderSpec, collect_texts, encode_into_cache, format_summary
 
     if args.ray_address and args.engine != "ray":
         raise InputError("--ray_address: only with --engine ray")
     if not 1 <= args.batch_size <= 1 << 16:
         raise InputError(f"--batch_size {args.batch_size}: must be between 1 and 65536")
+    check_texts_are_real(args.data, args.base_model)
     texts = collect_texts(Path(args.data), args.text_column)
     spec = EncoderSpec(args.base_model, str(Path(args.cache_dir).resolve()), args.encode_backend, args.batch_size)
     summary = encode_into_cache(texts, spec, Path(args.cache_dir), args.engine, args.workers, args.ray_address)
@@ -440,9 +446,32 @@ def _debug_wanted(argv: list[str] | None) -> bool:
     )
 
 
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, `timeout`, a scheduler's preemption) stops a command the way Ctrl-C does: the same
+    clean-up of staging folders, the same message and exit 130. The previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     """Run one command. Every failure is one line on stderr: exit 2 for input the user can fix, 130 for
-    Ctrl-C, 1 for anything else; `--debug` (or ISOADAPT_DEBUG=1) shows the traceback instead."""
+    Ctrl-C or SIGTERM, 1 for anything else; `--debug` (or ISOADAPT_DEBUG=1) shows the traceback instead."""
+    with sigterm_as_ctrl_c():
+        return _run(argv, parser)
+
+
+def _run(argv: list[str] | None, parser: argparse.ArgumentParser | None) -> int:
     debug = _debug_wanted(argv)
     argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--debug"]  # accepted anywhere on the line
     try:
@@ -464,7 +493,7 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     except Interrupted as err:
         return _fail(debug, "interrupted", err, 130)
     except KeyboardInterrupt:
-        return _fail(debug, "interrupted", "stopped by Ctrl-C before anything was written", 130)
+        return _fail(debug, "interrupted", "stopped (Ctrl-C or SIGTERM) before anything was written", 130)
     except OSError as err:
         return _fail(debug, "error", describe(err), 2)
     except Exception as err:  # a bug or an unexpected library failure: still one line, the traceback on --debug

@@ -65,7 +65,7 @@ def prepare_beir(raw_dir: Path, name: str, out_root: Path, seed: int = 0, strict
     files = qrels_files(raw_dir / "qrels")  # before the corpus is read: a missing folder fails fast
     corpus = read_corpus(raw_dir / "corpus.jsonl")
     queries = read_queries(raw_dir / "queries.jsonl")
-    write_splits(folder, report, queries, corpus, files, seed)
+    write_splits(folder, report, *build_splits(report, queries, corpus, files, seed))
     return report
 
 
@@ -83,16 +83,12 @@ def is_header(number: int, score: str) -> bool:
     return number == 1 and not is_grade(score)
 
 
-def write_splits(
-    folder: Path,
-    report: PrepareReport,
-    queries: dict[str, str],
-    corpus: dict[str, str],
-    files: dict[str, Path],
-    seed: int,
-) -> None:
-    """The processed dataset from texts by id and BEIR qrels: dev and test as retrieval splits, train as
-    (query, positive, sampled negative) pairs; shared with `prepare vectors`."""
+def build_splits(
+    report: PrepareReport, queries: dict[str, str], corpus: dict[str, str], files: dict[str, Path], seed: int
+) -> tuple[list[TrainExample] | None, dict]:
+    """The processed dataset from texts by id and BEIR qrels, checked whole and written nowhere yet: dev
+    and test as retrieval splits, train as (query, positive, sampled negative) pairs. Shared with
+    `prepare vectors`, which must finish every check before it stores a vector."""
     splits = {}
     for split, path in files.items():
         qrels = read_qrels(path, report)
@@ -105,7 +101,13 @@ def write_splits(
             for doc_id in sorted(relevant):
                 negative = sample_negative(rng, pool, set(judged))
                 train.append(TrainExample(queries[qid], corpus[doc_id], corpus[negative] if negative else None))
-    write_dataset(folder, train, {s: data for s, data in splits.items() if s != "train"})
+    return train, splits
+
+
+def write_splits(
+    folder: Path, report: PrepareReport, train: list[TrainExample] | None, splits: dict, extra: dict | None = None
+) -> None:
+    write_dataset(folder, train, {s: data for s, data in splits.items() if s != "train"}, extra)
     for split, data in splits.items():
         report.split(split, data)
     if train is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from isoadapt.data.readers import MAX_GRADE, check_text
+from isoadapt.data.readers import MAX_GRADE, check_id, check_text
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.owned_folders import check_folder_path, check_output_folder, staged_folder
@@ -97,8 +97,7 @@ def _id_text_map(path: Path, data: dict, key: str) -> dict[str, str]:
         raise InputError(f"{path}: '{key}' is empty")
     for item_id in section:
         check_text(path, key, "id", item_id)
-        if any(c in item_id for c in "\t\r\n"):
-            raise InputError(f"{path}: {key}: id {item_id!r} contains a tab or newline")
+        check_id(f"{path}: {key}", "id", item_id)
     return {str(item_id): _text(path, f"{key}[{item_id!r}]", "text", text) for item_id, text in section.items()}
 
 
@@ -171,6 +170,25 @@ def eval_set_to_json(split: EvalSet) -> dict:
 
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+PLACEHOLDERS = "placeholder_texts.json"  # in a dataset imported from vectors without texts: {"model": NAME}
+
+
+def check_texts_are_real(data: str | Path, base_model: str) -> None:
+    """A dataset imported from vectors without a text column holds placeholders (`query:<id>`,
+    `document:<id>`), not texts: only the vectors it was imported with may read it; a real encoder would
+    silently train and score on the placeholders."""
+    data = Path(data)
+    marker = (data if data.is_dir() else data.parent) / PLACEHOLDERS
+    if not marker.is_file():
+        return
+    model = read_json(marker).get("model")
+    if base_model != f"vectors:{model}":
+        raise InputError(
+            f"{data}: its texts are placeholders ('query:<id>', 'document:<id>') from vectors imported without "
+            f"a text column; use it with --base_model vectors:{model}"
+        )
 
 
 def dataset_folder(out_root: Path, name: str) -> Path:

@@ -128,6 +128,13 @@ def require_text(path: Path, number: int, name: str, value) -> str:
     return check_text(path, f"line {number}", name, value)
 
 
+def check_id(where: str, label: str, item_id: str) -> None:
+    """The one id rule, for datasets, source files and vector imports alike: ids are written as TSV
+    fields and JSON keys, so a tab or a newline in one would break the files that name it."""
+    if any(c in item_id for c in "\t\r\n"):
+        raise InputError(f"{where}: {label} {item_id!r} contains a tab or newline")
+
+
 class IdRegistry:
     """Remembers where each id was first seen, so a duplicate names both lines."""
 
@@ -138,8 +145,7 @@ class IdRegistry:
         if not item_id.strip():
             raise InputError(f"{self.path}: line {number}: empty {self.kind} id")
         check_text(self.path, f"line {number}", f"{self.kind} id", item_id)
-        if any(c in item_id for c in "\t\r\n"):
-            raise InputError(f"{self.path}: line {number}: {self.kind} id {item_id!r} contains a tab or newline")
+        check_id(f"{self.path}: line {number}", f"{self.kind} id", item_id)
         if item_id in self.first_line:
             raise InputError(
                 f"{self.path}: line {number}: duplicate {self.kind} id {item_id!r} (first at line "

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from isoadapt.data.readers import check_text
+from isoadapt.data.readers import check_id, check_text
 from isoadapt.errors import InputError
 
 BATCH_ROWS = 65_536  # rows read at once: 192 MiB of float32 at width 768, whatever the file's row groups
@@ -109,6 +109,7 @@ class VectorFile:
         if empty is not None:
             raise InputError(f"{where}, row {first_row + empty}: the id is empty")
         for row, item_id in enumerate(values):
+            check_id(f"{where}, row {first_row + row}", "id", item_id)
             if item_id in seen:
                 raise InputError(f"{where}, row {first_row + row}: duplicate id {item_id!r}")
             seen.add(item_id)

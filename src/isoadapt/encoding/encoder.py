@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from isoadapt.encoding.offline_models import model_identity, resolve_model
 from isoadapt.encoding.onnx_backend import OnnxRunner, export_onnx
+from isoadapt.encoding.precomputed import PrecomputedEncoder, is_precomputed
 from isoadapt.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -148,8 +149,6 @@ def open_encoder(
 ):
     """The base for a --base_model name: a SentenceTransformer, or the precomputed vectors a user stored
     with `isoadapt prepare vectors` (`vectors:NAME`); both give vectors with the same interface."""
-    from isoadapt.encoding.precomputed import PrecomputedEncoder, is_precomputed
-
     if is_precomputed(base_model):
         if backend != "torch":
             raise InputError(f"--encode_backend {backend}: {base_model} is precomputed, nothing is encoded")

@@ -9,15 +9,20 @@ twice, one row group at a time: first every check, then the writes, so a bad fil
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from tqdm.auto import tqdm
 
-from isoadapt.data.beir import is_header, qrels_files, write_splits
-from isoadapt.data.formats import dataset_folder, load_eval, load_train
+from isoadapt.data.beir import build_splits, is_header, qrels_files, write_splits
+from isoadapt.data.formats import PLACEHOLDERS, dataset_folder, load_eval, load_train
 from isoadapt.data.prepare_report import PrepareReport
 from isoadapt.data.readers import read_tsv
 from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
@@ -123,12 +128,60 @@ def check_processed(folder: Path, stored: set[str], files: tuple[Path, Path]) ->
                 raise InputError(f"{folder / 'train.json'}: record {index}: its {name} has no vector in {where}")
 
 
+@contextmanager
+def import_lock(model: str, cache_dir: Path) -> Iterator[None]:
+    """One import at a time per model name in a cache, from the first check to the last write: two imports
+    checked against the same empty cache would both pass, and the second one's vectors would be dropped.
+    The second waits, then is checked against the first one's vectors. The lock file lives in the system's
+    temp folder, keyed by the cache entry's path: a refused import leaves nothing in the user's cache."""
+    entry = precomputed_cache(model, cache_dir).folder.resolve()
+    key = hashlib.sha256(str(entry).encode()).hexdigest()[:16]
+    with FileLock(str(Path(tempfile.gettempdir()) / f"isoadapt-import-{key}.lock")):
+        yield
+
+
 @dataclass
 class VectorSources:
     queries: Path
     documents: Path
     model: str
     columns: VectorColumns = field(default_factory=VectorColumns)
+
+
+@dataclass
+class Checked:
+    """Both files and the relevance source, checked whole; nothing written yet."""
+
+    queries: Scanned
+    documents: Scanned
+    report: PrepareReport
+    dataset: tuple | None  # (train, splits) to write, from --qrels_dir
+
+
+def check_import(sources: VectorSources, cache_dir: Path, qrels: dict | None, processed: Path | None, seed: int):
+    """Every check of an import, before any write: the files, their vectors against the cache, and the
+    qrels (ids, grades, empty splits) or the processed dataset's texts."""
+    cache = precomputed_cache(sources.model, cache_dir)
+    files = (sources.queries, sources.documents)
+    query_file = VectorFile(sources.queries, sources.columns, "--queries")
+    document_file = VectorFile(sources.documents, sources.columns, "--documents")
+    if processed is not None:
+        for file in (query_file, document_file):
+            if not file.has_text:
+                raise InputError(
+                    f"{file.path}: no {sources.columns.text!r} column; --processed matches vectors to texts"
+                )
+    seen: dict[str, int] = {}
+    queries = scan(query_file, "query", cache, None, seen)
+    documents = scan(document_file, "document", cache, queries.dim, seen)
+    report = PrepareReport(f"vectors/{sources.model}", strict=True)
+    dataset = None
+    if qrels is not None:
+        check_qrels_ids(qrels, queries, documents, files)
+        dataset = build_splits(report, queries.texts, documents.texts, qrels, seed)  # grades, empty splits
+    else:
+        check_processed(processed, {text_key(t) for s in (queries, documents) for t in s.texts.values()}, files)
+    return Checked(queries, documents, report, dataset), (query_file, document_file)
 
 
 def prepare_vectors(
@@ -147,35 +200,25 @@ def prepare_vectors(
         raise InputError("--qrels_dir: give --name, the processed dataset to write")
     folder = dataset_folder(out_root, name) if qrels_dir is not None else None
     qrels = qrels_files(qrels_dir) if qrels_dir is not None else None  # before the long scans
-    cache = precomputed_cache(sources.model, cache_dir)
-    files = (sources.queries, sources.documents)
-    query_file = VectorFile(sources.queries, sources.columns, "--queries")
-    document_file = VectorFile(sources.documents, sources.columns, "--documents")
-    if processed is not None:
-        for file in (query_file, document_file):
-            if not file.has_text:
-                raise InputError(
-                    f"{file.path}: no {sources.columns.text!r} column; --processed matches vectors to texts"
-                )
-    seen: dict[str, int] = {}
-    queries = scan(query_file, "query", cache, None, seen)
-    documents = scan(document_file, "document", cache, queries.dim, seen)
-    if qrels is not None:
-        check_qrels_ids(qrels, queries, documents, files)
-    else:
-        stored = {text_key(t) for s in (queries, documents) for t in s.texts.values()}
-        check_processed(processed, stored, files)
-    cache = precomputed_cache(sources.model, cache_dir, create=True)  # every check passed: now it may write
-    store(query_file, "query", cache)
-    store(document_file, "document", cache)
-    report = PrepareReport(f"vectors/{sources.model}", strict=True)
-    if folder is not None:
-        write_splits(folder, report, queries.texts, documents.texts, qrels, seed)
-    differing = queries.differing + documents.differing
+    with import_lock(sources.model, cache_dir):
+        checked, (query_file, document_file) = check_import(sources, cache_dir, qrels, processed, seed)
+        cache = precomputed_cache(sources.model, cache_dir, create=True)  # every check passed: now it may write
+        store(query_file, "query", cache)
+        store(document_file, "document", cache)
+    report, queries = checked.report, checked.queries
+    if checked.dataset is not None:
+        placeholders = not (query_file.has_text and document_file.has_text)
+        extra = {PLACEHOLDERS: {"model": sources.model}} if placeholders else None
+        write_splits(folder, report, *checked.dataset, extra)
+    differing = queries.differing + checked.documents.differing
     if differing:
-        report.drop(str(files), "repeated texts with different vectors (the first was kept)", differing)
+        report.drop(
+            str((sources.queries, sources.documents)),
+            "repeated texts with different vectors (the first was kept)",
+            differing,
+        )
     report.lines.insert(
-        0, f"  {len(queries.texts)} query and {len(documents.texts)} document vectors, width {queries.dim}"
+        0, f"  {len(queries.texts)} query and {len(checked.documents.texts)} document vectors, width {queries.dim}"
     )
     report.lines.append(f"  use them with --base_model {PREFIX}{sources.model}")
     return report.render()

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from isoadapt.data.formats import EvalSet, load_eval, load_sts, load_train
+from isoadapt.data.formats import EvalSet, check_texts_are_real, load_eval, load_sts, load_train
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
 from isoadapt.encoding.precomputed import is_precomputed
@@ -152,6 +152,7 @@ def run_experiment(
     if sts_data is None and encodes and (data_root / "stsb" / "sts_test.json").is_file():
         sts_data = data_root / "stsb" / "sts_test.json"
     data = ExperimentData.locate(data_root, data_name, sts_data, encodes)
+    check_texts_are_real(data.dev, base_model)
     check_device(device)
     check_folder_path(runs_root, "--runs_root")
     encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend)

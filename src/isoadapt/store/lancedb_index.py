@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from isoadapt.data.formats import load_eval
+from isoadapt.data.formats import check_texts_are_real, load_eval
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.errors import InputError
 from isoadapt.head import apply_head, document_head
@@ -77,6 +77,7 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     """Write the split's corpus into a LanceDB table; returns the number of documents."""
     check_index_target(db, table, overwrite)
     space = open_space(run_dir, cache_dir)
+    check_texts_are_real(data, space.run.config["base_model"])
     corpus = load_eval(data).corpus
     ids, texts = list(corpus), list(corpus.values())
     head = document_head(space.run.head)

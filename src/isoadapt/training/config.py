@@ -21,6 +21,7 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
 CACHE_DIR_HELP = "where models are unpacked, embeddings cached and plan results stored"  # every command's --cache_dir
 MAX_SEED = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1
 HEAD_INITS = ("identity", "whitening", "abtt")  # where a linear head starts: the identity or a fitted transform
+INFONCE_TEMPERATURE = 0.05  # sentence-transformers' MultipleNegativesRankingLoss scale of 20
 MAX_EPOCHS = 10_000  # far beyond any useful run over cached vectors; 10**12 would only look like a hang
 
 
@@ -192,7 +193,9 @@ class TrainConfig:
         "(sentence-transformers' MultipleNegativesRankingLoss), other relevant candidates masked",
         choices=CONTRASTIVE_LOSSES,
     )
-    temperature: float = setting(0.05, "InfoNCE temperature (scale = 1 / temperature)")
+    temperature: float | None = setting(
+        None, f"InfoNCE temperature, scale = 1 / temperature (infonce only; default {INFONCE_TEMPERATURE})"
+    )
     head_init: str = setting(
         "identity",
         "where the linear head starts: the identity, or whitening / all-but-the-top fitted on the training texts",
@@ -226,6 +229,11 @@ class TrainConfig:
                 raise InputError(f"--{name} {value}: must be a finite number > 0")
         if not math.isfinite(self.variance_target) or self.variance_target < 0:
             raise InputError(f"--variance_target {self.variance_target}: must be a finite number >= 0")
+        if self.temperature is not None and self.contrastive_loss != "infonce":
+            raise InputError(
+                f"--temperature {self.temperature}: only InfoNCE has a temperature (--contrastive_loss infonce); "
+                f"the {self.contrastive_loss} loss would ignore it"
+            )
         if self.head not in TRAINABLE_HEADS:
             raise InputError(f"--head {self.head}: expected one of {list(TRAINABLE_HEADS)}")
         if self.max_train_examples is not None:
@@ -278,7 +286,7 @@ class TrainConfig:
             self.variance_target,
             self.isotropy_loss,
             self.contrastive_loss,
-            self.temperature,
+            INFONCE_TEMPERATURE if self.temperature is None else self.temperature,
         )
 
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isoadapt.data.formats import load_eval, load_sts
+from isoadapt.data.formats import check_texts_are_real, load_eval, load_sts
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.errors import InputError
 from isoadapt.evaluate import change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
@@ -33,6 +33,7 @@ def evaluate_run(
     if output:
         check_output_file(output, "--output")
         _check_replaceable(output)
+    check_texts_are_real(data, run.config["base_model"])
     split = load_eval(data)
     sts = load_sts(sts_data) if sts_data else None
     head = run.head

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, load_eval, load_sts, load_train
+from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, check_texts_are_real, load_eval, load_sts, load_train
 from isoadapt.encoding.cache import CachedVectors, cached_embed, memoized
 from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
@@ -83,6 +83,9 @@ class RunResult:
 
 def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
     """Every input file, loaded and checked before anything is written."""
+    for path in (cfg.train_data, cfg.val_data, cfg.test_data):
+        if path:
+            check_texts_are_real(path, cfg.base_model)
     examples = load_train(cfg.train_data)
     val = load_eval(cfg.val_data)
     splits = {"val": val, **({"test": load_eval(cfg.test_data)} if cfg.test_data else {})}
