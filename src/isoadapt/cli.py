@@ -247,6 +247,7 @@ def add_vectors_arguments(sources) -> None:
     vectors.add_argument("--qrels_dir", help="BEIR-style {train,dev,test}.tsv judgments by id; writes --name")
     vectors.add_argument("--name", help="with --qrels_dir: writes OUT_ROOT/NAME/")
     vectors.add_argument("--processed", help="instead: an existing processed dataset whose texts the files cover")
+    vectors.add_argument("--overwrite", action="store_true", help="replace an existing dataset named --name")
     vectors.add_argument("--id_column", default="id", help="the id column")
     vectors.add_argument("--vector_column", default="vector", help="the vector column (list of floats)")
     vectors.add_argument("--text_column", default="text", help="the text column, used when present")
@@ -332,6 +333,7 @@ def prepare_dataset(args: argparse.Namespace) -> None:
                 Path(args.qrels_dir) if args.qrels_dir else None,
                 Path(args.processed) if args.processed else None,
                 args.seed,
+                args.overwrite,
             )
         )
     elif args.dataset == "beir":
@@ -343,10 +345,7 @@ def prepare_dataset(args: argparse.Namespace) -> None:
 def command_experiment(args: argparse.Namespace) -> None:
     from isoadapt.experiment.runner import parse_seeds, run_experiment, run_locally
 
-    if args.ray_address and args.engine != "ray":
-        raise InputError("--ray_address: only with --engine ray")
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"--workers {args.workers}: must be at least 1")
+    check_engine(args)
     folder = run_experiment(
         Path(args.plan),
         args.data,
@@ -362,6 +361,18 @@ def command_experiment(args: argparse.Namespace) -> None:
     )
     print((folder / "report.md").read_text(encoding="utf-8"))
     print(f"report folder: {folder}")
+
+
+def check_engine(args: argparse.Namespace) -> None:
+    """--engine, --ray_address and --workers, checked before any data or model is read."""
+    if args.ray_address and args.engine != "ray":
+        raise InputError("--ray_address: only with --engine ray")
+    if args.workers < 1:
+        raise InputError(f"--workers {args.workers}: must be at least 1")
+    if args.engine == "ray":
+        from isoadapt.encoding.ray_encode import check_ray_address
+
+        check_ray_address(args.ray_address)
 
 
 def ray_jobs(args: argparse.Namespace):
@@ -380,8 +391,7 @@ def command_encode(args: argparse.Namespace) -> None:
     from isoadapt.data.formats import check_texts_are_real
     from isoadapt.encoding.encode_command import EncoderSpec, collect_texts, encode_into_cache, format_summary
 
-    if args.ray_address and args.engine != "ray":
-        raise InputError("--ray_address: only with --engine ray")
+    check_engine(args)
     if not 1 <= args.batch_size <= 1 << 16:
         raise InputError(f"--batch_size {args.batch_size}: must be between 1 and 65536")
     check_texts_are_real(args.data, args.base_model)

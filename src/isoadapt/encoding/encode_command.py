@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from isoadapt.data.formats import load_eval, load_sts, load_train
 from isoadapt.data.readers import check_text, read_jsonl
 from isoadapt.encoding.cache import EmbeddingCache
 from isoadapt.encoding.encoder import open_encoder
-from isoadapt.errors import InputError
+from isoadapt.errors import InputError, describe
 
 ENGINES = ("local", "ray")
 
@@ -52,7 +53,10 @@ def _json_texts(path: Path) -> list[str]:
 
 
 def _parquet_texts(path: Path, column: str) -> list[str]:
-    file = pq.ParquetFile(path)
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(f"--data {path}: not a readable parquet file ({describe(err)})") from None
     if column not in file.schema_arrow.names:
         raise InputError(f"{path}: no column {column!r} (columns: {', '.join(file.schema_arrow.names)})")
     texts = []

@@ -2,22 +2,24 @@
 streams (text, vector) batches back to the driver, which alone writes the cache.
 
 Why the driver writes: the cache then needs no shared filesystem, no cross-node lock, and a worker that
-dies mid-batch cannot leave half a shard; Ray restarts the actor and retries its batch (`max_restarts`,
-`max_task_retries`), and a batch the driver never received is simply not in the cache. The cost is the
-driver's write bandwidth and the object store's transfer of every vector (3 KiB per 768-dim vector),
-which bench/ray_encode.py measures. Shards are flushed every SHARD_ROWS texts, so an interrupted encode
-resumes from what was flushed.
+dies mid-batch cannot leave half a shard; Ray restarts the actor and retries its batch (Ray Data's
+defaults: `max_restarts` and `max_task_retries` -1), and a batch the driver never received is simply not in
+the cache. The cost is the driver's write bandwidth and the object store's transfer of every vector
+(3 KiB per 768-dim vector), which bench/ray_encode.py measures. Shards are flushed every SHARD_ROWS
+texts, so an interrupted encode resumes from what was flushed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from isoadapt.encoding.cache import SHARD_ROWS, EmbeddingCache
+from isoadapt.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,30 @@ class EncodeActor:
     def __call__(self, batch: dict) -> dict:
         texts = [str(t) for t in batch["text"]]
         return {"text": batch["text"], "vector": self.encoder.encode(texts)}
+
+
+CONNECT_SECONDS = 5  # how long --ray_address may take to answer before the command gives up, with one line
+
+
+def check_ray_address(address: str | None) -> None:
+    """A --ray_address must be HOST:PORT (or ray://HOST:PORT, or auto) and answer a TCP connect within
+    CONNECT_SECONDS, checked before any model loads: ray.init on an address where nothing listens waits
+    forever."""
+    if address is None or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+        raise InputError(
+            f"--ray_address {address!r}: expected HOST:PORT (e.g. 127.0.0.1:6379), ray://HOST:PORT or auto"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as err:
+        reason = "no answer" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
+        raise InputError(
+            f"--ray_address {address}: nothing answers there within {CONNECT_SECONDS} s ({reason}); "
+            "start the cluster with `ray start --head`, or leave --ray_address out to start a local one"
+        ) from None
 
 
 def start_ray(address: str | None, workers: int):
@@ -72,8 +98,8 @@ def encode_on_ray(texts: list[str], spec, cache: EmbeddingCache, workers: int, a
                 size=workers, max_tasks_in_flight_per_actor=1, max_concurrent_calls_per_actor=1
             ),
             num_cpus=threads,
-            max_restarts=-1,  # a killed actor process is restarted ...
-            max_task_retries=-1,  # ... and its batch retried
+            # Ray Data's own defaults restart a killed actor and retry its batch (max_restarts and
+            # max_task_retries -1); passing them again is deprecated (RayDeprecationWarning: ray_remote_args)
         )
         pending_texts, pending_vectors = [], []
         with tqdm(total=len(texts), desc=f"encoding on Ray ({workers} actors)", unit="text") as bar:

@@ -192,13 +192,17 @@ def prepare_vectors(
     qrels_dir: Path | None = None,
     processed: Path | None = None,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> str:
-    """Check both files and the relevance source, then store the vectors and (from qrels) write the dataset."""
+    """Check both files and the relevance source, then store the vectors and (from qrels) write the dataset.
+    An existing dataset of that name (perhaps a long `prepare beir`) is replaced only with --overwrite."""
     if (qrels_dir is None) == (processed is None):
         raise InputError("prepare vectors: give either --qrels_dir (with --name) or --processed, not both")
     if qrels_dir is not None and not name:
         raise InputError("--qrels_dir: give --name, the processed dataset to write")
     folder = dataset_folder(out_root, name) if qrels_dir is not None else None
+    if folder is not None and folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise InputError(f"--name {name}: {folder} already holds a processed dataset; pass --overwrite to replace it")
     qrels = qrels_files(qrels_dir) if qrels_dir is not None else None  # before the long scans
     with import_lock(sources.model, cache_dir):
         checked, (query_file, document_file) = check_import(sources, cache_dir, qrels, processed, seed)

@@ -13,6 +13,8 @@ data and the report's staging folder must be on a filesystem every node sees (th
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +25,21 @@ from isoadapt.experiment.runner import Jobs, PlanRecipe, PlanRun, SeedResult
 from isoadapt.fileio import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
+TUNE_LOGGERS = ("ray.tune", "ray.train", "ray.air")
+
+
+@contextmanager
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Only critical records from these loggers while the block runs; their levels come back after."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 @dataclass(frozen=True)
@@ -90,7 +107,8 @@ class RayJobs:
         )
         started = start_ray(self.address, self.workers or 1)
         try:
-            grid = self._tuner(tune, setup, len(jobs)).fit()
+            with quiet_loggers(*TUNE_LOGGERS):  # a failed trial is our one error line, not Tune's traceback and table
+                grid = self._tuner(tune, setup, len(jobs)).fit()
         finally:
             if started:
                 import ray

@@ -10,6 +10,7 @@ by one head against documents adapted by another would rank silently wrong.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +20,14 @@ from tqdm.auto import tqdm
 
 from isoadapt.data.formats import check_texts_are_real, load_eval
 from isoadapt.encoding.cache import CachedVectors
-from isoadapt.errors import InputError
+from isoadapt.errors import InputError, describe
 from isoadapt.head import apply_head, document_head
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and may replace)
 CHUNK = 8192  # documents encoded and adapted at once
+TABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 @dataclass
@@ -55,8 +57,20 @@ def _connect(db: Path):
 
 
 def _table_kind(connection, name: str) -> bytes | None:
-    metadata = connection.open_table(name).schema.metadata or {}
+    """The isoadapt kind in a table's metadata; None for a table of another writer, a folder that only
+    looks like a table, or a table LanceDB cannot open."""
+    try:
+        metadata = connection.open_table(name).schema.metadata or {}
+    except Exception:  # lance raises its own types (ValueError, OSError, RuntimeError) for a folder it cannot read
+        return None
     return metadata.get(b"isoadapt.kind")
+
+
+def check_table_name(table: str) -> None:
+    """A plain ASCII name: LanceDB refuses others (after the corpus was encoded), and a path (`../x`) would
+    reach outside --db."""
+    if not TABLE_NAME.fullmatch(table):
+        raise InputError(f"--table {table!r}: use ASCII letters, digits, '-' and '_'")
 
 
 def check_index_target(db: Path, table: str, overwrite: bool) -> None:
@@ -66,8 +80,7 @@ def check_index_target(db: Path, table: str, overwrite: bool) -> None:
         raise InputError(f"--db {db}: is a file, expected a folder")
     if db.is_dir() and any(not p.name.endswith(".lance") for p in db.iterdir()):
         raise InputError(f"--db {db}: holds files that are not LanceDB tables; choose a new or a LanceDB folder")
-    if not table or not table.replace("-", "").replace("_", "").isalnum():
-        raise InputError(f"--table {table!r}: use letters, digits, '-' and '_'")
+    check_table_name(table)
     if (db / f"{table}.lance").exists():
         kind = (_table_kind(_connect(db), table) or b"").decode()
         check_replaceable(f"--table {table} in {db}", kind, INDEX_KIND, "an index table", overwrite)
@@ -111,9 +124,17 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
 
 
 def open_index(db: Path, table: str, space: RunSpace):
+    check_table_name(table)
     if not (db / f"{table}.lance").is_dir():
         raise InputError(f"--table {table}: no such table in {db} (write it with `isoadapt index`)")
-    handle = _connect(db).open_table(table)
+    try:
+        handle = _connect(db).open_table(table)
+        handle.count_rows()  # reads the data files: a table whose files were deleted fails here, not mid-search
+    except Exception as err:  # lance's own error types
+        raise InputError(
+            f"--table {table} in {db}: LanceDB cannot read it ({describe(err)}); write it again with "
+            "`isoadapt index --overwrite`"
+        ) from None
     metadata = {k.decode(): v.decode() for k, v in (handle.schema.metadata or {}).items()}
     if metadata.get("isoadapt.kind") != INDEX_KIND:
         raise InputError(f"--table {table}: was not written by `isoadapt index`; it has no head to match")
@@ -133,6 +154,7 @@ def search(handle, vectors: np.ndarray, k: int) -> list[list[dict]]:
     """Each query's top k: [{id, text, score}] by cosine, best first (LanceDB's cosine distance is 1 - cos)."""
     results = []
     for vector in vectors:
-        hits = handle.search(vector).metric("cosine").limit(k).to_list()
+        # exact: a user's ANN index (IVF_PQ) would otherwise answer with approximate neighbours and distances
+        hits = handle.search(vector).metric("cosine").bypass_vector_index().limit(k).to_list()
         results.append([{"id": h["id"], "text": h["text"], "score": 1.0 - h["_distance"]} for h in hits])
     return results

@@ -90,6 +90,21 @@ def how_to_load(out_dir: Path, adapt: str) -> list[str]:
     return lines
 
 
+def what_was_trained(config: dict) -> str:
+    """One sentence that says what changed: the head alone over a frozen base, the base too, or nothing."""
+    if config.get("kind") == "posthoc":
+        return (
+            f"A {config.get('transform')} transform fitted by isoadapt (no training) over the base model, "
+            "exported as a SentenceTransformer."
+        )
+    if config.get("freeze_base", True):
+        return "A projection head trained by isoadapt over the frozen base model, exported as a SentenceTransformer."
+    return (
+        "The base model fine-tuned by isoadapt together with a projection head (full fine-tuning: the "
+        "encoder's weights changed), exported as a SentenceTransformer."
+    )
+
+
 def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
     doc = read_json(run_dir / "config.json")
     config = doc["config"]
@@ -104,7 +119,7 @@ def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
         "",
         f"# isoadapt adapter over {config['base_model']}",
         "",
-        "A projection head trained by isoadapt over the frozen base model, exported as a SentenceTransformer.",
+        what_was_trained(config),
         "",
         "## Base model and head",
         "",
@@ -123,7 +138,7 @@ def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
             "",
             f"{train['examples']} (query, positive) pairs from `{config.get('train_data')}` ({train['unique_texts']} "
             f"unique texts), {train['steps']} steps in {train['seconds']} s; validation on "
-            f"`{config.get('val_data')}`, test on `{config.get('test_data')}`.",
+            f"`{config.get('val_data')}`" + (f", test on `{config['test_data']}`." if config.get("test_data") else "."),
         ]
     lines += ["", "## Results against the base model", "", *results_section(metrics)]
     lines += ["", "## How to load", "", *how_to_load(out_dir, adapt)]

@@ -106,6 +106,14 @@ def build_trainable(
     locations = base_vectors.locate(table.texts)  # encodes what the cache lacks, once
     if cfg.head == "linear":
         fit_on = base_vectors.gather(locations) if cfg.head_init != "identity" else None  # the training texts only
+        if fit_on is not None and len(fit_on) < encoder.dim:
+            log.warning(
+                "--head_init %s: fitted on %d texts, fewer than the %d dimensions: the start is a poor estimate "
+                "(it can score far below the base model); use more texts or --head_init identity",
+                cfg.head_init,
+                len(fit_on),
+                encoder.dim,
+            )
         head = initial_head(cfg.head_init, encoder.dim, fit_on, cfg.out_dim, cfg.adapt).to(cfg.device)
     else:
         head = build_head({"type": cfg.head, "dim": encoder.dim}).to(cfg.device)
