@@ -40,7 +40,8 @@ class FakeEncoder:
         self.dim = dim
         self.seed = seed
         self.backend = "torch"  # it stands in for a torch encoder; its fingerprint keeps its vectors apart in the cache
-        self.identity = {"name": self.name, "dim": dim, "seed": seed}
+        weights = hashlib.sha256(self.name.encode()).hexdigest()  # its "weights" are its width and seed
+        self.identity = {"name": self.name, "dim": dim, "seed": seed, "weights_sha256": weights}
         self.fingerprint = hashlib.sha256(json.dumps(self.identity).encode()).hexdigest()
         self.calls = 0
         self.texts_encoded = 0

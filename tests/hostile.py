@@ -107,3 +107,7 @@ def write_vectors(path, vectors=None, ids=None, metadata=RUN_MODEL, row_group_si
 
 def apply_argv(run, vectors, out, *extra):
     return ["apply", "--run_dir", run, "--vectors", vectors, "--out", out, *extra]
+
+
+def encode_argv(data, cache, *extra):
+    return ["encode", "--data", data, "--cache_dir", cache, *extra]

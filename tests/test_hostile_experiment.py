@@ -183,6 +183,11 @@ FLAGS = [
         "{t}/processed/nope/train.json: file not found (run `isoadapt prepare nope` first)",
     ),
     ("plan missing", lambda t: ["--plan", t / "nope.toml"], "{t}/nope.toml: file not found"),
+    (
+        "ray address not one",
+        lambda t: ["--engine", "ray", "--ray_address", "not an address"],
+        "--ray_address 'not an address': expected HOST:PORT (e.g. 127.0.0.1:6379), ray://HOST:PORT or auto",
+    ),
 ]
 
 

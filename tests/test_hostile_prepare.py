@@ -437,3 +437,124 @@ def test_a_truncated_source_archive(tmp_path, capsys):
     cut = write(tmp_path / "cherche.tar.gz", whole.read_bytes()[: whole.stat().st_size // 2])
     message = f"{cut}: not a readable tar archive (EOFError: Compressed file ended before the end-of-stream marker was reached)"
     refused(capsys, ["prepare", "semanlink", "--source", cut, "--out_root", tmp_path / "out"], message, tmp_path)
+
+
+# `prepare vectors`: every check before any write, one lock per model name, the dataset id rule.
+
+
+def id_only_vectors(root: Path, query_ids=("q0", "q1", "q2"), doc_ids=("d0", "d1", "d2", "d3"), seed: int = 0):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from conftest import FakeEncoder
+
+    encoder, paths = FakeEncoder(seed=seed), {}
+    for name, ids in (("queries", list(query_ids)), ("documents", list(doc_ids))):
+        vectors = encoder.encode([i.replace("\t", " ") for i in ids])
+        paths[name] = root / f"{name}-{seed}.parquet"
+        pq.write_table(
+            pa.table({"id": ids, "vector": pa.array(list(vectors), type=pa.list_(pa.float32()))}), paths[name]
+        )
+    return paths
+
+
+def vectors_argv(paths: dict, cache: Path, qrels: Path, out_root: Path, name: str = "acme", *extra) -> list:
+    return [
+        "prepare", "vectors", "--queries", paths["queries"], "--documents", paths["documents"], "--model", "acme/v1",
+        "--cache_dir", cache, "--qrels_dir", qrels, "--name", name, "--out_root", out_root, *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "test_tsv, message",
+    [
+        ("query-id\tcorpus-id\tscore\n", "no query has a relevant document"),
+        ("q0\td0\t1.0\n", "no query has a relevant document"),  # a first line whose score is no integer: a header
+        ("q0\td0\t1\nq1\td1\t1.0\n", "line 2: score '1.0' is not an integer"),
+    ],
+    ids=["header only", "a grade written 1.0 on the first line", "a grade written 1.0"],
+)
+def test_vectors_qrels_are_checked_before_the_cache_is_written(tmp_path, capsys, test_tsv, message):
+    paths = id_only_vectors(tmp_path)
+    write(tmp_path / "qrels" / "dev.tsv", "q0\td0\t1\n")
+    test = write(tmp_path / "qrels" / "test.tsv", test_tsv)
+    argv = vectors_argv(paths, tmp_path / "cache", tmp_path / "qrels", tmp_path / "out")
+    refused(capsys, argv, f"{test}: {message}", tmp_path, skip=())  # no cache entry, no dataset
+    write(test, "q0\td0\t1\nq1\td1\t1\n")  # corrected: the same import goes through
+    assert main([str(a) for a in argv]) == 0
+
+
+def test_vectors_ids_follow_the_dataset_id_rule(tmp_path, capsys):
+    paths = id_only_vectors(tmp_path, query_ids=("q0", "q\t1", "q2"))
+    write(tmp_path / "qrels" / "test.tsv", "q0\td0\t1\n")
+    refused(
+        capsys,
+        vectors_argv(paths, tmp_path / "cache", tmp_path / "qrels", tmp_path / "out"),
+        f"{paths['queries']}: row group 0, row 1: id 'q\\t1' contains a tab or newline",
+        tmp_path,
+        skip=(),
+    )
+
+
+def test_vectors_replace_a_dataset_only_with_overwrite(tmp_path, capsys):
+    paths = id_only_vectors(tmp_path)
+    write(tmp_path / "qrels" / "test.tsv", "q0\td0\t1\n")
+    argv = vectors_argv(paths, tmp_path / "cache", tmp_path / "qrels", tmp_path / "out")
+    assert main([str(a) for a in argv]) == 0
+    refused(
+        capsys,
+        argv,
+        f"--name acme: {tmp_path / 'out' / 'acme'} already holds a processed dataset; pass --overwrite to replace it",
+        tmp_path,
+        skip=(),
+    )
+    assert main([str(a) for a in [*argv, "--overwrite"]]) == 0
+
+
+def run_cli(argv: list):
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "isoadapt.cli", *map(str, argv)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_an_import_waits_while_another_holds_the_model_name(tmp_path):
+    """A real process importing under a model name that another import holds neither checks nor stores
+    until that one is done; then it goes through."""
+    import subprocess
+
+    from isoadapt.encoding.vector_import import import_lock
+
+    write(tmp_path / "qrels" / "test.tsv", "q0\td0\t1\n")
+    argv = vectors_argv(id_only_vectors(tmp_path), tmp_path / "cache", tmp_path / "qrels", tmp_path / "out")
+    with import_lock("acme/v1", tmp_path / "cache"):
+        proc = run_cli(argv)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)  # it starts in ~3 s; without the lock it would be done by now
+        assert not (tmp_path / "out").exists() and not list(tmp_path.glob("cache/embeddings/*/*.npy"))
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+
+
+def test_two_imports_under_one_model_at_once_never_drop_vectors(tmp_path):
+    """Two real processes import different vectors under one model name into one cache (different
+    --out_root, so prepare's own lock does not serialise them): one goes through, the other is refused."""
+    write(tmp_path / "qrels" / "test.tsv", "q0\td0\t1\n")
+    argvs = [
+        vectors_argv(
+            id_only_vectors(tmp_path, seed=seed), tmp_path / "cache", tmp_path / "qrels", tmp_path / f"o{seed}"
+        )
+        for seed in (0, 1)
+    ]
+    procs = [run_cli(argv) for argv in argvs]
+    outcomes = sorted((p.wait(timeout=120), p.stderr.read()) for p in procs)
+    assert [code for code, _ in outcomes] == [0, 2], outcomes
+    assert (
+        outcomes[1][1]
+        .strip()
+        .endswith(
+            "the cache already holds another vector for this text under 'acme/v1'; give these vectors another --model name"
+        )
+    ), outcomes[1][1]

@@ -57,6 +57,10 @@ FLAG_CASES = [
     ({"projection_learning_rate": "1e309"}, "--projection_learning_rate inf: must be a finite number > 0"),
     ({"margin": -0.5}, "--margin -0.5: must be a finite number >= 0"),
     (
+        {"temperature": 0.1},
+        "--temperature 0.1: only InfoNCE has a temperature (--contrastive_loss infonce); the margin loss would ignore it",
+    ),
+    (
         {"encode_backend": "onnx", "freeze_base": "false"},
         "--encode_backend onnx: full fine-tuning needs the torch backend",
     ),
@@ -615,3 +619,49 @@ def test_unknown_model_lists_the_available_ones(tmp_path, tiny_data, capsys):
         "sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
     )
     assert not out.exists()
+
+
+def test_placeholder_texts_train_only_with_their_own_vectors(world, capsys):
+    """A dataset imported from vectors without a text column holds `query:<id>` placeholders: a real
+    encoder must not train on them."""
+    write_json(world["data"]["train"].parent / "placeholder_texts.json", {"model": "acme/v1"})
+    message = (
+        f"{world['data']['train']}: its texts are placeholders ('query:<id>', 'document:<id>') from vectors "
+        "imported without a text column; use it with --base_model vectors:acme/v1"
+    )
+    refused(capsys, train_argv(world["data"], world["out"], world["cache"]), message, world["t"], skip=())
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(world, tmp_path):
+    """A real process (trained on stored vectors, so it needs no model) gets SIGTERM once it has a
+    checkpoint: exit 130, the Ctrl-C line, the checkpoint kept for --resume, no run folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_precomputed_vectors import MODEL, export_from_cache, prepare_argv
+
+    from conftest import FakeEncoder
+
+    paths = export_from_cache(world["data"], FakeEncoder(), tmp_path / "fake", tmp_path / "parquet")
+    assert main([str(a) for a in prepare_argv(paths, world["cache"], processed=world["data"]["train"].parent)]) == 0
+    argv = train_argv(
+        world["data"], world["out"], world["cache"], base_model=f"vectors:{MODEL}", epochs=10_000, save_steps=1
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "isoadapt.cli", *map(str, argv), "--tracker", "none"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    staging = world["t"] / ".out.partial"
+    deadline = time.monotonic() + 120
+    while not (staging / "checkpoint" / "checkpoint.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    last = [line for line in proc.stderr.read().splitlines() if line.startswith("isoadapt:")][-1]
+    assert last == (
+        f"isoadapt: interrupted: training of {world['out']} interrupted: its checkpoint is kept in {staging}; "
+        "rerun the same command with --resume to continue"
+    )
+    assert (staging / "checkpoint" / "checkpoint.json").is_file() and not world["out"].exists()

@@ -90,3 +90,34 @@ def test_search_refuses_another_head_and_index_keeps_foreign_tables(trained, cap
         f"--db {root / 'notes'}: holds files that are not LanceDB tables; choose a new or a LanceDB folder",
         root,
     )
+
+
+def test_search_stays_exact_after_the_user_builds_an_ann_index(tmp_path, capsys, fake_model):
+    """LanceDB's docs teach `create_index(IVF_PQ)`; isoadapt search must still print the exact top 10 and
+    the true cosines (an index used without refinement returned other neighbours and distances)."""
+    import lancedb
+
+    data = tiny_dataset(tmp_path / "data", topics=160)
+    cache, db = tmp_path / "cache", tmp_path / "db"
+    assert main([str(a) for a in train_argv(data, tmp_path / "run", cache)]) == 0
+    index = ["index", "--run_dir", tmp_path / "run", "--data", data["test"], "--db", db, "--cache_dir", cache]
+    assert main([str(a) for a in index]) == 0
+    space = open_space(tmp_path / "run", cache)
+    split = load_eval(data["test"])
+    query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
+    queries = query_vectors(space, [split.queries[q] for q in query_ids[:20]])
+    exact = search(open_index(db, "documents", space), queries, 10)
+    table = lancedb.connect(str(db)).open_table("documents")
+    table.create_index(
+        metric="cosine", index_type="IVF_PQ", num_partitions=4, num_sub_vectors=4, vector_column_name="vector"
+    )
+    assert table.list_indices()  # the ANN index is there, and a plain LanceDB query would use it
+    after = search(open_index(db, "documents", space), queries, 10)
+    for before_hits, after_hits in zip(exact, after):
+        assert [h["id"] for h in after_hits] == [h["id"] for h in before_hits]
+        assert [h["score"] for h in after_hits] == pytest.approx([h["score"] for h in before_hits], abs=1e-6)
+    capsys.readouterr()
+    argv = ["search", split.queries[query_ids[0]], "--db", db, "--run_dir", tmp_path / "run", "--cache_dir", cache]
+    assert main([str(a) for a in argv]) == 0
+    printed = [line.split()[1:3] for line in capsys.readouterr().out.splitlines()]
+    assert printed == [[f"{h['score']:.4f}", h["id"]] for h in exact[0]]

@@ -28,3 +28,21 @@ def test_card_carries_the_runs_figures_and_a_command_that_reproduces_it(tmp_path
     command = train_command(config)
     assert "--margin 0.2" in command and "--adapt query" in command and "--epochs 1" in command
     assert "--lambda_isotropy" not in command  # defaults are left out
+
+
+def test_a_fine_tuned_run_without_test_data_says_what_was_trained_and_nothing_unmeasured(tmp_path, capsys, fake_model):
+    """Full fine-tuning changed the encoder: the card must not say "over the frozen base model", and with
+    no test split it names none ("test on `None`")."""
+    data = tiny_dataset(tmp_path / "data")
+    assert main([str(a) for a in train_argv(data, tmp_path / "run", tmp_path / "cache")]) == 0
+    run = tmp_path / "run"
+    config_file = run / "config.json"
+    saved = json.loads(config_file.read_text())
+    saved["config"]["freeze_base"] = False  # as a full fine-tuning run records it (the fake cannot be tuned)
+    config_file.write_text(json.dumps(saved))
+    card = model_card(run, tmp_path / "out", load_head(run / "head").config())
+    assert (
+        "frozen base model" not in card and "The base model fine-tuned by isoadapt together with a projection" in card
+    )
+    assert "None" not in card.split("## Training data")[1].split("##")[0]
+    assert "test on" not in card and "**Test**" not in card

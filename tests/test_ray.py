@@ -5,6 +5,7 @@ a Ray started in-process, once on a `ray start --head` cluster reached through -
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -244,3 +245,27 @@ def test_a_trial_on_a_cached_plan_never_loads_the_model(plan_data, monkeypatch, 
     runner.encoder.encode(["a text that no split of the plan holds"])
     runner.encoder.encode(["another one"])
     assert len(loads) == 1
+
+
+def test_a_failing_trial_is_one_line_without_tunes_traceback(plan_data, tmp_path, capfd, caplog):
+    """A trial that fails (here NUDGE, which needs dev and test to share one corpus) fails the plan with
+    our one line; Ray Tune's own traceback and trial table are not printed."""
+    root, cache = plan_data
+    plan = tmp_path / "nudge.toml"
+    plan.write_text(
+        'name = "tiny"\nseeds = [0]\n[[configs]]\nname = "baseline"\nkind = "baseline"\n'
+        '[[configs]]\nname = "nudge"\nkind = "nudge"\ntransform = "nudge-m"\ntrain = "full"\n'
+    )
+    argv = ["experiment", "--plan", plan, "--data", "tiny", "--data_root", root / "processed", "--engine", "ray"]
+    argv += ["--runs_root", tmp_path / "runs", "--base_model", MINILM, "--cache_dir", cache]
+    capfd.readouterr()
+    assert main([str(a) for a in argv]) == 2
+    out, err = capfd.readouterr()
+    errors = [line for line in err.splitlines() if line.startswith("isoadapt:")]
+    assert errors == [
+        f"isoadapt: error: plan tiny: trial nudge seed None failed: {plan}: config 'nudge': NUDGE needs dev and "
+        "test to share one corpus"
+    ], err[-3000:]
+    assert "Traceback" not in out + err and "Trial status" not in out + err and "ERROR" not in err, (out + err)[-3000:]
+    tune_records = [r for r in caplog.records if r.name.startswith(("ray.tune", "ray.train", "ray.air"))]
+    assert [r.getMessage()[:200] for r in tune_records if r.levelno >= logging.WARNING] == []  # the CLI prints these

@@ -129,12 +129,8 @@ def open_index(db: Path, table: str, space: RunSpace):
         raise InputError(f"--table {table}: no such table in {db} (write it with `isoadapt index`)")
     try:
         handle = _connect(db).open_table(table)
-        handle.count_rows()  # reads the data files: a table whose files were deleted fails here, not mid-search
     except Exception as err:  # lance's own error types
-        raise InputError(
-            f"--table {table} in {db}: LanceDB cannot read it ({describe(err)}); write it again with "
-            "`isoadapt index --overwrite`"
-        ) from None
+        raise unreadable(db, table, err) from None
     metadata = {k.decode(): v.decode() for k, v in (handle.schema.metadata or {}).items()}
     if metadata.get("isoadapt.kind") != INDEX_KIND:
         raise InputError(f"--table {table}: was not written by `isoadapt index`; it has no head to match")
@@ -143,18 +139,37 @@ def open_index(db: Path, table: str, space: RunSpace):
             f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {space.run.folder}; "
             "search with that run, or index again"
         )
-    return handle
+    return Index(db, table, handle)
+
+
+@dataclass
+class Index:
+    """An opened table written by `isoadapt index`: where it is, and LanceDB's handle."""
+
+    db: Path
+    table: str
+    handle: object
+
+
+def unreadable(db: Path, table: str, err: BaseException) -> InputError:
+    return InputError(
+        f"--table {table} in {db}: LanceDB cannot read it ({describe(err)}); write it again with "
+        "`isoadapt index --overwrite`"
+    )
 
 
 def query_vectors(space: RunSpace, queries: list[str]) -> np.ndarray:  # (n, d), through the query path
     return _unit(apply_head(space.run.head, space.encoder.encode(queries)))
 
 
-def search(handle, vectors: np.ndarray, k: int) -> list[list[dict]]:
-    """Each query's top k: [{id, text, score}] by cosine, best first (LanceDB's cosine distance is 1 - cos)."""
+def search(index: Index, vectors: np.ndarray, k: int) -> list[list[dict]]:
+    """Each query's top k: [{id, text, score}] by cosine, best first (LanceDB's cosine distance is 1 - cos).
+    Exact: a user's ANN index (IVF_PQ) would otherwise answer with approximate neighbours and distances."""
     results = []
     for vector in vectors:
-        # exact: a user's ANN index (IVF_PQ) would otherwise answer with approximate neighbours and distances
-        hits = handle.search(vector).metric("cosine").bypass_vector_index().limit(k).to_list()
+        try:
+            hits = index.handle.search(vector).metric("cosine").bypass_vector_index().limit(k).to_list()
+        except Exception as err:  # lance's own error types: a table whose data files are gone
+            raise unreadable(index.db, index.table, err) from None
         results.append([{"id": h["id"], "text": h["text"], "score": 1.0 - h["_distance"]} for h in hits])
     return results
