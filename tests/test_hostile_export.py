@@ -35,3 +35,25 @@ def test_export_refuses_an_mlp_head(tmp_path, capsys, fake_model):
     w = {"t": tmp_path, "run": tmp_path / "run", "cache": tmp_path / "cache"}
     message = "export: a mlp head is not a single linear map; export supports linear heads and post-hoc transforms"
     refused(capsys, export_argv(w), message, tmp_path)
+
+
+def test_a_base_model_whose_weights_changed_since_training(run, capsys):
+    """Export reads the base model's weights from disk: other weights than the run was trained on are
+    refused before anything is written (MiniLM's package stands in for the base here)."""
+    import json
+
+    from isoadapt.encoding.offline_models import MINILM, model_identity, resolve_model
+
+    config_file = run["run"] / "config.json"
+    config = json.loads(config_file.read_text())
+    config["config"]["base_model"] = MINILM
+    config["encoder"]["weights_sha256"] = "b" * 64
+    config_file.write_text(json.dumps(config))
+    now = model_identity(resolve_model(MINILM, run["cache"]), run["cache"])["weights_sha256"]
+    refused(
+        capsys,
+        export_argv(run),
+        f"--run_dir {run['run']}: the base model {MINILM} has other weights than the run was trained on "
+        f"(sha256 {'b' * 16} then, {now[:16]} now); its head does not fit these vectors",
+        run["t"],
+    )

@@ -99,3 +99,18 @@ def test_the_package_root_stays_small():
     entries = [p.name for p in PACKAGE.iterdir() if p.name != "__pycache__" and p.name not in SUBPACKAGES]
     assert len(entries) <= 10, sorted(entries)
     assert SUBPACKAGES <= {p.name for p in PACKAGE.iterdir() if p.is_dir()}
+
+
+def test_importing_the_package_leaves_the_environment_alone():
+    """Offline mode is the command line's choice, not an import side effect on the user's process."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    code = "import os, isoadapt, isoadapt.cli; print(os.environ.get('HF_HUB_OFFLINE'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "None"
+    code = "import os, isoadapt.cli as c; c.main(['--version']); print(os.environ.get('HF_HUB_OFFLINE'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == "1"

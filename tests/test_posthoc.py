@@ -68,3 +68,19 @@ def test_a_dimension_reducing_whitening_head_trains(tmp_path, fake_encoder):
     assert len(set(scores)) > 1  # the head moved: one that never did scores the same at every check
     best = scores.index(max(scores))  # selection keeps the best check (here the whitening start, step 0)
     assert validation["selected"] == {k: validation["curve"][best][k] for k in validation["selected"]}
+
+
+def test_a_start_fitted_on_fewer_texts_than_dimensions_warns(tmp_path, fake_encoder, caplog):
+    """Whitening fitted on fewer texts than dimensions is a poor start (far below the base model): say so."""
+    from isoadapt.training.train_command import run_training
+
+    from conftest import tiny_dataset, train_config
+
+    data = tiny_dataset(tmp_path / "data")
+    cfg = train_config(data, tmp_path, head_init="whitening", max_train_examples=2, batch_size=2)  # 5 texts
+    run_training(cfg, encoder=fake_encoder, quiet=True)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "--head_init" in r.getMessage()]
+    assert warnings == [
+        "--head_init whitening: fitted on 5 texts, fewer than the 16 dimensions: the start is a poor estimate "
+        "(it can score far below the base model); use more texts or --head_init identity"
+    ]

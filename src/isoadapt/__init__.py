@@ -1,9 +1,6 @@
-"""isoadapt: isotropy-regularized projection heads over frozen sentence encoders."""
+"""isoadapt: projection heads (adapters) over frozen sentence encoders, measured against the base model.
 
-import os
+Importing the package changes nothing in the host process: offline mode (HF_HUB_OFFLINE) is set by the
+command line's entry point and the Makefile, never here, so a user's other models can still download."""
 
 __version__ = "0.1.0"
-
-# Offline by design, set once for every entry point (CLI, scripts, benches, tests): nothing may reach a hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

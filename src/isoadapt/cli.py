@@ -21,6 +21,7 @@ from isoadapt.training.config import TrainConfig
 
 log = logging.getLogger("isoadapt")
 CONFIG_FIELDS = {f.name: f for f in fields(TrainConfig)}
+OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # the command line never reaches a hub
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
@@ -477,6 +478,8 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     """Run one command. Every failure is one line on stderr: exit 2 for input the user can fix, 130 for
     Ctrl-C or SIGTERM, 1 for anything else; `--debug` (or ISOADAPT_DEBUG=1) shows the traceback instead."""
+    for name in OFFLINE:  # set once, here: `import isoadapt` leaves the environment alone
+        os.environ.setdefault(name, "1")
     with sigterm_as_ctrl_c():
         return _run(argv, parser)
 
