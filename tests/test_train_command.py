@@ -125,6 +125,24 @@ def test_tensorboard_events_by_default(tiny_data, tmp_path, fake_encoder):
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_tensorboard_validation_series_is_the_curve_step_for_step(tiny_data, tmp_path, fake_encoder):
+    """val/ndcg@10 in TensorBoard is metrics.json's validation curve at its real steps, and the selected
+    point is marked at its own step (not the last one)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = run_training(config(tiny_data, tmp_path, epochs=3, eval_steps=5), encoder=fake_encoder, quiet=True)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    series = [(e.step, e.value) for e in events.Scalars("val/ndcg@10")]
+    curve = run.metrics["validation"]["curve"]
+    assert [step for step, _ in series] == [p["step"] for p in curve] and len(curve) > 3
+    assert [value for _, value in series] == pytest.approx([p["ndcg@10"] for p in curve], abs=1e-6)
+    selected = run.metrics["validation"]["selected"]
+    assert [(e.step, pytest.approx(e.value, abs=1e-6)) for e in events.Scalars("val/selected_ndcg@10")] == [
+        (selected["step"], selected["ndcg@10"])
+    ]
+
+
 def test_mlflow_logs_to_a_local_sqlite_store(tiny_data, tmp_path, fake_encoder):
     pytest.importorskip("mlflow")
     import mlflow

@@ -350,6 +350,10 @@ def train_and_score(cfg, folder, trainable, table, tracker, generator, quiet, in
     scorer = ValidationScorer(trainable, base_vectors, inputs.val)
     selector = ValidationSelector(trainable.modules, scorer, cfg.early_stopping_patience)
     history, seconds = run_loop(cfg, folder, trainable, table, tracker, generator, quiet, selector)
+    validation = selector.summary()
+    for point in validation["curve"]:  # the validation curve at the steps it was scored, as in metrics.json
+        tracker.log_metrics({"val/ndcg@10": point["ndcg@10"]}, point["step"])
+    tracker.log_metrics({"val/selected_ndcg@10": validation["selected"]["ndcg@10"]}, validation["selected"]["step"])
     trained, sts = evaluate_trained(
         cfg, folder, trainable, tuned_vectors(trainable, base_vectors, scorer, selector), inputs, base_vectors
     )
