@@ -36,7 +36,7 @@ def make_input(path: Path, rows: int, dim: int) -> None:
 
 
 def make_run(folder: Path, dim: int) -> None:
-    """A run folder with a random linear head, as `isoadapt train` writes it (config + head)."""
+    """A run folder with a random linear head, as `isoadapt train` writes it (config, head, status)."""
     import torch
 
     from isoadapt.head import LinearHead, save_head
@@ -48,6 +48,7 @@ def make_run(folder: Path, dim: int) -> None:
         head.linear.weight.add_(0.01 * torch.randn(dim, dim, generator=torch.Generator().manual_seed(0)))
     save_head(head, folder / "head")
     (folder / "config.json").write_text(json.dumps({"config": {"base_model": "vectors:bench/random"}}))
+    (folder / "status.json").write_text(json.dumps({"completed": True}))
     mark_owned(folder, "run")
 
 
@@ -63,7 +64,7 @@ def child(mode: str, source: str, out: str, run: str) -> None:
             for batch in prefetched(file.batches(all_columns=True)):  # apply's reads, checks and overlap
                 writer.write_batch(batch.table)
     else:
-        apply_run(Path(run), Path(source), Path(out), show_progress=False)
+        apply_run(Path(run), Path(source), Path(out), model="bench/random", show_progress=False)
     seconds = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mib": peak_mib}))

@@ -53,7 +53,8 @@ def test_a_result_setting_changes_both_keys_and_an_operation_setting_neither():
 def test_the_plan_cannot_set_per_run_names_places_or_inputs():
     settable = plan_settable(TrainConfig)
     assert not {"train_data", "val_data", "test_data", "sts_data", "output_dir", "cache_dir", "seed"} & settable
-    assert {"epochs", "contrastive_loss", "tracker", "device"} <= settable
+    assert not {"device", "encode_backend", "base_model"} & settable  # the experiment command sets them per run
+    assert {"epochs", "contrastive_loss", "tracker"} <= settable
 
 
 def test_every_field_has_a_role_and_help():
@@ -83,3 +84,11 @@ def test_a_field_becomes_a_flag_with_its_help_and_choices():
 
 def test_result_is_the_default_role():
     assert fields(WithNewKnob)[-3].metadata["role"] == RESULT
+
+
+def test_workers_default_differs_by_what_a_worker_is():
+    """encode's workers hold a model copy each (default 1); experiment's are trials (default: one per CPU)."""
+    parser = build_parser()
+    encode = parser.parse_args(["encode", "--data", "d"])
+    experiment = parser.parse_args(["experiment", "--plan", "p", "--data", "d"])
+    assert encode.workers == 1 and experiment.workers is None

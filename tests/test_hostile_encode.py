@@ -73,3 +73,10 @@ def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path, capsy
         "`ray start --head`, or leave --ray_address out to start a local one"
     )
     refused(capsys, argv, message, tmp_path, skip=())
+
+
+def test_a_host_name_the_resolver_cannot_encode_is_one_line(tmp_path, capsys, fake_model):
+    tiny_dataset(tmp_path / "data")
+    argv = encode_argv(tmp_path / "data", tmp_path / "cache", "--engine", "ray", "--ray_address", "x..y:6379")
+    got = one_line(capsys, argv)
+    assert got.startswith(ERROR + "--ray_address x..y:6379: nothing answers there within 5 s ("), got

@@ -324,12 +324,12 @@ PATHS = [
     (
         "seed negative",
         lambda t: ["--seed", "-1"],
-        f"--seed -1: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
+        f"--seed: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
     ),
     (
         "seed too large",
         lambda t: ["--seed", str(2**32)],
-        f"--seed 4294967296: seed 4294967296 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
+        f"--seed: seed 4294967296 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
     ),
 ]
 
@@ -504,7 +504,7 @@ def test_vectors_replace_a_dataset_only_with_overwrite(tmp_path, capsys):
     refused(
         capsys,
         argv,
-        f"--name acme: {tmp_path / 'out' / 'acme'} already holds a processed dataset; pass --overwrite to replace it",
+        f"--out_root {tmp_path / 'out' / 'acme'}: already holds a dataset of isoadapt's; pass --overwrite to replace it",
         tmp_path,
         skip=(),
     )

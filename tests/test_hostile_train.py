@@ -33,10 +33,10 @@ FLAG_CASES = [
     ({"margin": "nan"}, "--margin nan: must be a finite number >= 0"),
     ({"save_steps": 0}, "--save_steps 0: must be at least 1"),
     ({"max_train_examples": 1}, "--max_train_examples 1: must be at least 2"),
-    ({"seed": -1}, f"--seed -1: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
+    ({"seed": -1}, f"--seed: seed -1 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)"),
     (
         {"seed": 2**32},
-        f"--seed 4294967296: seed 4294967296 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
+        f"--seed: seed 4294967296 must be an integer between 0 and {MAX_SEED} (NumPy's seed range)",
     ),
     ({"epochs": 10**12}, "--epochs 1000000000000: must be between 1 and 10000"),
     ({"epochs": -3}, "--epochs -3: must be between 1 and 10000"),

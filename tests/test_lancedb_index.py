@@ -43,7 +43,7 @@ def test_lancedb_top10_equals_isoadapt_exact_search(trained, capsys, run):
 
     documents = apply_head(document_head(space.run.head), doc_vectors)
     expected = exact_search(queries, documents, query_ids, doc_ids, top_k=10)
-    found = search(open_index(root / "db", "documents", space), queries, 10)
+    found = search(open_index(root / "db", "documents", space.run), queries, 10)
     for qid, hits in zip(query_ids, found):
         ranked = sorted(expected[qid].items(), key=lambda kv: -kv[1])
         assert [h["id"] for h in hits] == [d for d, _ in ranked]
@@ -106,13 +106,13 @@ def test_search_stays_exact_after_the_user_builds_an_ann_index(tmp_path, capsys,
     split = load_eval(data["test"])
     query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
     queries = query_vectors(space, [split.queries[q] for q in query_ids[:20]])
-    exact = search(open_index(db, "documents", space), queries, 10)
+    exact = search(open_index(db, "documents", space.run), queries, 10)
     table = lancedb.connect(str(db)).open_table("documents")
     table.create_index(
         metric="cosine", index_type="IVF_PQ", num_partitions=4, num_sub_vectors=4, vector_column_name="vector"
     )
     assert table.list_indices()  # the ANN index is there, and a plain LanceDB query would use it
-    after = search(open_index(db, "documents", space), queries, 10)
+    after = search(open_index(db, "documents", space.run), queries, 10)
     for before_hits, after_hits in zip(exact, after):
         assert [h["id"] for h in after_hits] == [h["id"] for h in before_hits]
         assert [h["score"] for h in after_hits] == pytest.approx([h["score"] for h in before_hits], abs=1e-6)

@@ -1,5 +1,5 @@
 """The house's layout, checked: the package's imports form no loop (function-local imports included: a
-local import hides a loop, it does not remove it) and never run back up the flow of STYLE.md, and the
+local import hides a loop, it does not remove it) and never run back up the flow (README "Layout", after shared/STYLE.md), and the
 package root stays small."""
 
 from __future__ import annotations

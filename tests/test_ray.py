@@ -269,3 +269,22 @@ def test_a_failing_trial_is_one_line_without_tunes_traceback(plan_data, tmp_path
     assert "Traceback" not in out + err and "Trial status" not in out + err and "ERROR" not in err, (out + err)[-3000:]
     tune_records = [r for r in caplog.records if r.name.startswith(("ray.tune", "ray.train", "ray.air"))]
     assert [r.getMessage()[:200] for r in tune_records if r.levelno >= logging.WARNING] == []  # the CLI prints these
+
+
+def test_starting_ray_keeps_our_sigterm_handling():
+    """ray.init installs sys.exit for SIGTERM; start_ray puts the command's handler (Ctrl-C's clean-up)
+    back, so a stopped Ray plan still removes or reports its staging folder."""
+    import signal
+
+    from isoadapt.encoding.ray_encode import start_ray
+
+    def ours(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        assert start_ray(None, 1)
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        ray.shutdown()
+        signal.signal(signal.SIGTERM, previous)

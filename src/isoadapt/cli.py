@@ -73,16 +73,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         add_setting(parser, name)
 
 
-def add_engine_arguments(parser: argparse.ArgumentParser, what: str) -> None:
-    """--engine, --ray_address and --workers, the same for every command that can run on Ray."""
+def add_engine_arguments(parser: argparse.ArgumentParser, what: str, workers: str, default: int | None) -> None:
+    """--engine, --ray_address and --workers, the same for every command that can run on Ray; what a worker
+    is (a model-holding actor, or a trial) and so its default differ by command."""
     parser.add_argument("--engine", choices=list(ENGINES), default="local", help=f"{what} here, or on Ray")
     parser.add_argument("--ray_address", help="a running Ray cluster (e.g. 127.0.0.1:6379); default: start a local one")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="Ray actors (encode) or trials (experiment) at once, sharing the CPUs; each actor holds a model copy",
-    )
+    parser.add_argument("--workers", type=int, default=default, help=f"with --engine ray: {workers}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(experiment, "cache_dir")
     add_setting(experiment, "device")
     add_setting(experiment, "encode_backend")
-    add_engine_arguments(experiment, "run the (configuration, seed) jobs")
+    add_engine_arguments(
+        experiment, "run the (configuration, seed) jobs", "Ray Tune trials at once (default: one per CPU)", None
+    )
 
     export = commands.add_parser(
         "export", help="write a run (or a plan's post-hoc transform) as a SentenceTransformer folder"
@@ -195,7 +193,7 @@ def add_encode_arguments(commands) -> None:
     )
     encode.add_argument("--data", required=True, help="a processed dataset folder, or a .json, .jsonl or .parquet file")
     add_setting(encode, "base_model")
-    add_engine_arguments(encode, "encode")
+    add_engine_arguments(encode, "encode", "Ray actors, each holding its own copy of the model", 1)
     encode.add_argument("--text_column", default="text", help="the text field of a .jsonl or .parquet file")
     encode.add_argument("--batch_size", type=int, default=32, help="texts per forward pass")
     add_setting(encode, "encode_backend")
@@ -368,7 +366,7 @@ def check_engine(args: argparse.Namespace) -> None:
     """--engine, --ray_address and --workers, checked before any data or model is read."""
     if args.ray_address and args.engine != "ray":
         raise InputError("--ray_address: only with --engine ray")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers {args.workers}: must be at least 1")
     if args.engine == "ray":
         from isoadapt.encoding.ray_encode import check_ray_address
@@ -426,13 +424,15 @@ def command_index(args: argparse.Namespace) -> None:
 def command_search(args: argparse.Namespace) -> None:
     from isoadapt.data.readers import check_text
     from isoadapt.store.lancedb_index import open_index, open_space, query_vectors, search
+    from isoadapt.training.run_folder import open_run
 
     if not 1 <= args.k <= 10_000:
         raise InputError(f"-k {args.k}: must be between 1 and 10000")
     query = check_text("search", "the query", "query", args.query)
-    space = open_space(Path(args.run_dir), Path(args.cache_dir))
-    handle = open_index(Path(args.db), args.table, space)
-    for rank, hit in enumerate(search(handle, query_vectors(space, [query]), args.k)[0], start=1):
+    run = open_run(Path(args.run_dir))
+    index = open_index(Path(args.db), args.table, run)  # every input checked before the model loads
+    space = open_space(run, Path(args.cache_dir))
+    for rank, hit in enumerate(search(index, query_vectors(space, [query]), args.k)[0], start=1):
         text = " ".join(hit["text"].split())
         print(f"{rank:>3}  {hit['score']:.4f}  {hit['id']}  {text[:100]}")
 

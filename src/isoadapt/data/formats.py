@@ -191,15 +191,16 @@ def check_texts_are_real(data: str | Path, base_model: str) -> None:
         )
 
 
-def dataset_folder(out_root: Path, name: str) -> Path:
-    """out_root/name, where name is one plain folder name and the folder is new or an isoadapt dataset."""
+def dataset_folder(out_root: Path, name: str, overwrite: bool = True) -> Path:
+    """out_root/name, where name is one plain folder name and the folder is new or an isoadapt dataset
+    (replaced only with `overwrite`: a source's own `prepare` passes True, `prepare vectors` the flag)."""
     if not DATASET_NAME.match(name) or len(name) > 200:
         raise InputError(
             f"dataset name {name!r}: must be one folder name of letters, digits, '.', '_' or '-', starting "
             "with a letter or digit"
         )
     folder = out_root / name
-    check_output_folder(folder, "--out_root", "dataset", overwrite=True)
+    check_output_folder(folder, "--out_root", "dataset", overwrite)
     return folder
 
 

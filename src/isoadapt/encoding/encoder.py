@@ -135,7 +135,13 @@ class CachedFirst:
 
     def encode(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
         if self._model is None:
-            self._model = self._build()
+            model = self._build()
+            if model.fingerprint != self.fingerprint:  # another node's model folder: its vectors must not mix in
+                raise InputError(
+                    f"--base_model {self.name}: the model loaded here ({model.identity}) is not the one that "
+                    f"encoded the plan ({self.identity}); give every node the same model files"
+                )
+            self._model = model
         return self._model.encode(texts)
 
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from isoadapt.encoding.cache import SHARD_ROWS, EmbeddingCache
-from isoadapt.errors import InputError
+from isoadapt.errors import InputError, describe
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,8 @@ def check_ray_address(address: str | None) -> None:
         )
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
-    except OSError as err:
-        reason = "no answer" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
+    except (OSError, UnicodeError, ValueError) as err:  # refused, unreachable, or a host name IDNA cannot encode
+        reason = "no answer" if isinstance(err, TimeoutError) else (getattr(err, "strerror", None) or describe(err))
         raise InputError(
             f"--ray_address {address}: nothing answers there within {CONNECT_SECONDS} s ({reason}); "
             "start the cluster with `ray start --head`, or leave --ray_address out to start a local one"
@@ -72,10 +74,13 @@ def start_ray(address: str | None, workers: int):
     if ray.is_initialized():
         return False
     options = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    ours = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     if address:
         ray.init(address=address, **options)
     else:
         ray.init(num_cpus=max(workers, os.cpu_count() or 1), **options)
+    if ours is not None:
+        signal.signal(signal.SIGTERM, ours)  # ray.init installs sys.exit for SIGTERM: keep the Ctrl-C clean-up
     return True
 
 

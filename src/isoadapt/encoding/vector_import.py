@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from isoadapt.data.beir import build_splits, is_header, qrels_files, write_splits
@@ -132,12 +132,21 @@ def check_processed(folder: Path, stored: set[str], files: tuple[Path, Path]) ->
 def import_lock(model: str, cache_dir: Path) -> Iterator[None]:
     """One import at a time per model name in a cache, from the first check to the last write: two imports
     checked against the same empty cache would both pass, and the second one's vectors would be dropped.
-    The second waits, then is checked against the first one's vectors. The lock file lives in the system's
-    temp folder, keyed by the cache entry's path: a refused import leaves nothing in the user's cache."""
+    The second waits, then is checked against the first one's vectors. The lock file lives in this
+    machine's temp folder, keyed by the cache entry's path (a refused import leaves nothing in the user's
+    cache); imports on two machines sharing one cache folder are not serialised."""
     entry = precomputed_cache(model, cache_dir).folder.resolve()
     key = hashlib.sha256(str(entry).encode()).hexdigest()[:16]
-    with FileLock(str(Path(tempfile.gettempdir()) / f"isoadapt-import-{key}.lock")):
+    lock = FileLock(str(Path(tempfile.gettempdir()) / f"isoadapt-import-{key}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("another import of %s into %s is running: waiting for it to finish", model, cache_dir)
+        lock.acquire()
+    try:
         yield
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -200,9 +209,7 @@ def prepare_vectors(
         raise InputError("prepare vectors: give either --qrels_dir (with --name) or --processed, not both")
     if qrels_dir is not None and not name:
         raise InputError("--qrels_dir: give --name, the processed dataset to write")
-    folder = dataset_folder(out_root, name) if qrels_dir is not None else None
-    if folder is not None and folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise InputError(f"--name {name}: {folder} already holds a processed dataset; pass --overwrite to replace it")
+    folder = dataset_folder(out_root, name, overwrite) if qrels_dir is not None else None
     qrels = qrels_files(qrels_dir) if qrels_dir is not None else None  # before the long scans
     with import_lock(sources.model, cache_dir):
         checked, (query_file, document_file) = check_import(sources, cache_dir, qrels, processed, seed)

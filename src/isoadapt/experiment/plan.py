@@ -103,7 +103,7 @@ def _entry(path: Path, index: int, raw, defaults: dict, seen: set[str]) -> PlanE
     settings = {k: v for k, v in {**defaults, **raw}.items() if k in SETTABLE}
     if kind == "train":
         try:
-            TrainConfig(train_data="", val_data="", output_dir="", **settings).validate()
+            TrainConfig.settings_only(**settings).validate()
         except InputError as err:
             raise InputError(f"{path}: {where}: {err}") from None
     return PlanEntry(

@@ -160,7 +160,8 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def _pct(new: float, old: float) -> str:
-    return f"{percent_change(new, old):+.1f}%"
+    change = percent_change(new, old)
+    return "n/a" if change is None else f"{change:+.1f}%"
 
 
 def what_it_shows(row: dict, by_name: dict, picks: dict, p_values: dict, shift: dict | None) -> list[str]:

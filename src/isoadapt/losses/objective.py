@@ -14,6 +14,7 @@ from isoadapt.losses.variance import variance_hinge_loss
 
 LOSS_TERMS = ("contrastive", "isotropy", "variance")  # the named, weighted parts of the objective
 LOGGED_TERMS = ("total", *LOSS_TERMS)  # what every step records
+INFONCE_TEMPERATURE = 0.05  # sentence-transformers' MultipleNegativesRankingLoss scale of 20
 CONTRASTIVE_LOSSES = ("margin", "infonce")  # margin stays the default: the research's command runs as written
 ISOTROPY_LOSSES = {"covariance": covariance_isotropy_loss, "istar": istar_isotropy_loss}
 
@@ -40,7 +41,7 @@ class WeightedObjective:
         variance_target: float = 1.0,
         isotropy_loss: str = "covariance",
         contrastive_loss: str = "margin",
-        temperature: float = 0.05,
+        temperature: float = INFONCE_TEMPERATURE,
     ):
         for name, value in (
             ("lambda_contrastive", lambda_contrastive),

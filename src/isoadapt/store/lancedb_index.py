@@ -39,8 +39,9 @@ class RunSpace:
     vectors: object  # texts -> base (or fine-tuned) vectors
 
 
-def open_space(run_dir: Path, cache_dir: Path) -> RunSpace:
-    run = open_run(run_dir)
+def open_space(run: OpenedRun | Path, cache_dir: Path) -> RunSpace:
+    """The run's encoder (the slow part: a model load) and its vectors through the cache."""
+    run = run if isinstance(run, OpenedRun) else open_run(run)
     encoder = run.trained_encoder(cache_dir)
     return RunSpace(run, encoder, CachedVectors(encoder, cache_dir))
 
@@ -89,9 +90,10 @@ def check_index_target(db: Path, table: str, overwrite: bool) -> None:
 def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Path, overwrite: bool = False) -> int:
     """Write the split's corpus into a LanceDB table; returns the number of documents."""
     check_index_target(db, table, overwrite)
-    space = open_space(run_dir, cache_dir)
-    check_texts_are_real(data, space.run.config["base_model"])
-    corpus = load_eval(data).corpus
+    run = open_run(run_dir)
+    check_texts_are_real(data, run.config["base_model"])
+    corpus = load_eval(data).corpus  # every input checked before the model loads
+    space = open_space(run, cache_dir)
     ids, texts = list(corpus), list(corpus.values())
     head = document_head(space.run.head)
     parts = []
@@ -123,20 +125,24 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     return len(ids)
 
 
-def open_index(db: Path, table: str, space: RunSpace):
+def open_index(db: Path, table: str, run: OpenedRun) -> Index:
+    """The table `isoadapt index` wrote with this run's head, checked before any model loads."""
     check_table_name(table)
     if not (db / f"{table}.lance").is_dir():
         raise InputError(f"--table {table}: no such table in {db} (write it with `isoadapt index`)")
     try:
         handle = _connect(db).open_table(table)
-    except Exception as err:  # lance's own error types
-        raise unreadable(db, table, err) from None
+    except Exception as err:  # lance's own error types: a folder named like a table that is none
+        raise InputError(
+            f"--table {table} in {db}: LanceDB cannot open it ({describe(err)}); it is no table of isoadapt's: "
+            "choose another --table or --db"
+        ) from None
     metadata = {k.decode(): v.decode() for k, v in (handle.schema.metadata or {}).items()}
     if metadata.get("isoadapt.kind") != INDEX_KIND:
         raise InputError(f"--table {table}: was not written by `isoadapt index`; it has no head to match")
-    if metadata.get("isoadapt.head_sha256") != space.run.head_sha256:
+    if metadata.get("isoadapt.head_sha256") != run.head_sha256:
         raise InputError(
-            f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {space.run.folder}; "
+            f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {run.folder}; "
             "search with that run, or index again"
         )
     return Index(db, table, handle)
@@ -152,6 +158,7 @@ class Index:
 
 
 def unreadable(db: Path, table: str, err: BaseException) -> InputError:
+    """A table isoadapt wrote whose data LanceDB cannot read (files deleted): writing it again repairs it."""
     return InputError(
         f"--table {table} in {db}: LanceDB cannot read it ({describe(err)}); write it again with "
         "`isoadapt index --overwrite`"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from isoadapt.fileio import read_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
-from isoadapt.training.config import TrainConfig
+from isoadapt.training.config import OPERATION, PLACE, TrainConfig, fields_with
 
 ISOTROPY_FIGURES = ("isoscore", "mean_cosine", "embedding_std_mean")
 
@@ -58,9 +58,11 @@ def results_section(metrics: dict | None) -> list[str]:
 
 
 def train_command(config: dict) -> str:
-    """The `isoadapt train` line that reproduces the run: every setting that differs from the default."""
-    defaults = TrainConfig(train_data="", val_data="", output_dir="").to_dict()
-    skip = {"overwrite", "resume", "cache_dir", "tracker", "tracking_uri"}
+    """The `isoadapt train` line that reproduces the run: every setting that differs from the default, but
+    none that only places files or carries the run out (TrainConfig's PLACE and OPERATION roles), except
+    the run folder the command needs."""
+    defaults = TrainConfig.settings_only().to_dict()
+    skip = set(fields_with(TrainConfig, PLACE, OPERATION)) - {"output_dir"}
     flags = [
         f"--{name} {json.dumps(value) if isinstance(value, str) and ' ' in value else value}"
         for name, value in config.items()

@@ -13,7 +13,7 @@ from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
 from isoadapt.fileio import sha256_file
 from isoadapt.head import ADAPT_SIDES, TRAINABLE_HEADS
-from isoadapt.losses.objective import CONTRASTIVE_LOSSES, ISOTROPY_LOSSES, WeightedObjective
+from isoadapt.losses.objective import CONTRASTIVE_LOSSES, INFONCE_TEMPERATURE, ISOTROPY_LOSSES, WeightedObjective
 from isoadapt.owned_folders import check_folder_path
 from isoadapt.training.tracking import TRACKERS
 
@@ -21,7 +21,6 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
 CACHE_DIR_HELP = "where models are unpacked, embeddings cached and plan results stored"  # every command's --cache_dir
 MAX_SEED = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1
 HEAD_INITS = ("identity", "whitening", "abtt")  # where a linear head starts: the identity or a fitted transform
-INFONCE_TEMPERATURE = 0.05  # sentence-transformers' MultipleNegativesRankingLoss scale of 20
 MAX_EPOCHS = 10_000  # far beyond any useful run over cached vectors; 10**12 would only look like a hang
 
 
@@ -42,7 +41,7 @@ def check_seeds(seeds: list, where: str) -> list[int]:
 
 
 def check_seed(seed: int) -> None:
-    check_seeds([seed], f"--seed {seed}")
+    check_seeds([seed], "--seed")
 
 
 def check_device(device: str) -> None:
@@ -91,7 +90,7 @@ def check_types(cfg) -> None:
 # A field's role, in its metadata; every list of "which settings ..." is derived from these.
 RESULT = "result"  # changes what the run computes: --resume refuses a change; plans key result reuse by it
 INPUT = "input"  # an input file: changes the result by its content (hashed), not by its path
-PER_RUN = "per-run"  # names a run or its seed and model: set by the caller for each run, never by a plan
+PER_RUN = "per-run"  # the run's seed, model, device and backend: set by the command for each run, never by a plan
 PLACE = "place"  # where things are written or read from: changes nothing a run computes
 OPERATION = "operation"  # how the run is carried out (progress, trackers, checkpoints): changes no result
 ROLES = (RESULT, INPUT, PER_RUN, PLACE, OPERATION)
@@ -165,7 +164,7 @@ class TrainConfig:
     isotropy_loss: str = setting("covariance", "which isotropy loss to use", choices=tuple(sorted(ISOTROPY_LOSSES)))
     variance_target: float = setting(1.0, "per-dimension std target of the variance hinge")
     cache_dir: str = setting(str(DEFAULT_CACHE_DIR), CACHE_DIR_HELP, PLACE)
-    device: str = setting("cpu", "torch device (cpu, cuda, cuda:N or mps)")
+    device: str = setting("cpu", "torch device (cpu, cuda, cuda:N or mps)", PER_RUN)
     encode_batch_size: int = setting(
         32, f"most texts per encoder batch; a batch also stops at {TOKEN_BUDGET} padded tokens", OPERATION
     )
@@ -173,6 +172,7 @@ class TrainConfig:
         "torch",
         "how the frozen encoder runs: PyTorch, ONNX Runtime (fp32 or int8 weights), or OpenVINO on the fp32 "
         "ONNX export (vectors cached per backend)",
+        PER_RUN,
         choices=BACKENDS,
     )
     overwrite: bool = setting(False, "replace an --output_dir that already holds a run", PLACE, flag=True)
@@ -297,8 +297,3 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,5 +1,6 @@
 """The run folder: built in a hidden sibling and renamed into place when complete, so --output_dir never
-holds half a run; records versions and the git commit; keeps the per-step log."""
+holds half a run; records versions, the git commit and the source digest; keeps the per-step log; and
+`open_run`, the one way every command (evaluate, export, apply, index, search) reads a finished run."""
 
 from __future__ import annotations
 

@@ -143,10 +143,10 @@ def train_head(
     """One frozen-encoder head trained with `cfg`'s head, objective, learning rate, epochs, batch size and
     seed, and nothing else: no run folder, no selection, no evaluation. What the benches time and compare,
     so their recipe is the product's. `wrap` (embed -> embed) lets a bench alter the head's outputs."""
+    generator = seed_everything(cfg.seed)  # before the head is built, as run_training does
     trainable = build_trainable(cfg, vectors.encoder, vectors, table, quiet=True)
     embed = wrap(trainable.embed) if wrap else trainable.embed
     settings = LoopSettings(cfg.epochs, cfg.batch_size, progress=progress)
-    generator = seed_everything(cfg.seed)
     history = train(
         table, embed, trainable.parameters, cfg.objective(), settings, generator, embed_query=trainable.embed_query
     )
