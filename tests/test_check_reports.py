@@ -1,0 +1,38 @@
+"""scripts/check_reports.py, which `make reproduce` ends with: a reproduction equal to the committed
+report passes; one committed number edited by hand fails, naming the row."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "docs" / "results" / "adapters-semanlink-mpnet" / "report.json"
+
+
+def check(new_root: Path, committed_root: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "scripts" / "check_reports.py"), "--new", str(new_root)]
+    command += ["--committed", str(committed_root), "--plans", "adapters"]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def test_a_reproduction_passes_and_an_edited_number_fails_naming_its_row(tmp_path):
+    committed = tmp_path / "committed" / "adapters-semanlink-mpnet"
+    committed.mkdir(parents=True)
+    shutil.copy(COMMITTED, committed / "report.json")
+    new = tmp_path / "runs" / "adapters-semanlink-20261130-000000"
+    new.mkdir(parents=True)
+    shutil.copy(COMMITTED, new / "report.json")
+    passed = check(tmp_path / "runs", tmp_path / "committed")
+    assert passed.returncode == 0 and "every row reproduces within the seed spread" in passed.stdout, passed.stderr
+    report = json.loads((committed / "report.json").read_text())
+    row = next(r for r in report["rows"] if r["name"] == "whitening-256")
+    row["ndcg@10"] += 0.01  # a hand edit larger than any seed's spread
+    (committed / "report.json").write_text(json.dumps(report))
+    failed = check(tmp_path / "runs", tmp_path / "committed")
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == "check_reports: drift beyond the seed spread in adapters/whitening-256"
+    assert any(line.startswith("whitening-256") and line.endswith("DRIFT") for line in failed.stdout.splitlines())
