@@ -159,3 +159,19 @@ def run(tmp_path, capsys, fake_model):
     assert main([str(a) for a in train_argv(data, tmp_path / "run", tmp_path / "cache")]) == 0
     capsys.readouterr()
     return {"t": tmp_path, "run": tmp_path / "run", "data": data, "cache": tmp_path / "cache"}
+
+
+@pytest.fixture
+def two_runs(tmp_path, capsys, fake_model):
+    """Two finished runs on the fake encoder, trained through the CLI: `both` (a both-sides head) and
+    `query` (a query-only head), under tmp_path, which is returned."""
+    from isoadapt.cli import main
+
+    from hostile import train_argv
+
+    data = tiny_dataset(tmp_path / "data")
+    cache = tmp_path / "cache"
+    assert main([str(a) for a in train_argv(data, tmp_path / "both", cache)]) == 0
+    assert main([str(a) for a in train_argv(data, tmp_path / "query", cache, adapt="query")]) == 0
+    capsys.readouterr()
+    return tmp_path

@@ -5,6 +5,7 @@ and file builders that the hostile files share with the ordinary tests of the sa
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -111,3 +112,22 @@ def apply_argv(run, vectors, out, *extra):
 
 def encode_argv(data, cache, *extra):
     return ["encode", "--data", data, "--cache_dir", cache, *extra]
+
+
+def record_other_weights(run_dir: Path, then: str, base_model: str | None = None) -> str:
+    """Make a run folder say it was trained on base weights `then` (and, optionally, another base model), as
+    if the model's files changed since; returns the line every command that opens the run must refuse with."""
+    config_file = run_dir / "config.json"
+    config = json.loads(config_file.read_text())
+    now = config["encoder"]["weights_sha256"]
+    config["encoder"]["weights_sha256"] = then
+    config["config"]["base_model"] = base_model or config["config"]["base_model"]
+    config_file.write_text(json.dumps(config))
+    return changed_weights_line(run_dir, config["config"]["base_model"], then, now)
+
+
+def changed_weights_line(run_dir: Path, base_model: str, then: str, now: str) -> str:
+    return (
+        f"--run_dir {run_dir}: the base model {base_model} has other weights than the run was trained on "
+        f"(sha256 {then[:16]} then, {now[:16]} now); its head does not fit these vectors"
+    )

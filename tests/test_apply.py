@@ -5,35 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 import torch
 
 from isoadapt.cli import main
 from isoadapt.head import load_head
 
-from conftest import FakeEncoder, tiny_dataset
-from hostile import TEXTS, apply_argv, train_argv, write_vectors
+from conftest import FakeEncoder
+from hostile import TEXTS, apply_argv, write_vectors
 
 
-@pytest.fixture
-def runs(tmp_path, capsys, fake_model):
-    """Two finished runs on the fake encoder: a both-sides head and a query-only head."""
-    data = tiny_dataset(tmp_path / "data")
-    cache = tmp_path / "cache"
-    assert main([str(a) for a in train_argv(data, tmp_path / "both", cache)]) == 0
-    assert main([str(a) for a in train_argv(data, tmp_path / "query", cache, adapt="query")]) == 0
-    capsys.readouterr()
-    return tmp_path
-
-
-def test_apply_matches_the_head_and_keeps_other_columns(runs, capsys):
-    source = write_vectors(runs / "in.parquet")
-    assert main([str(a) for a in apply_argv(runs / "both", source, runs / "out.parquet")]) == 0
+def test_apply_matches_the_head_and_keeps_other_columns(two_runs, capsys):
+    source = write_vectors(two_runs / "in.parquet")
+    assert main([str(a) for a in apply_argv(two_runs / "both", source, two_runs / "out.parquet")]) == 0
     assert "applied: 40 vectors" in capsys.readouterr().out
-    result = pq.read_table(runs / "out.parquet")
+    result = pq.read_table(two_runs / "out.parquet")
     assert result.column("id").to_pylist() == [f"p{i}" for i in range(40)]
     assert result.column("source").to_pylist() == ["crawl"] * 40
-    head = load_head(runs / "both" / "head").eval()
+    head = load_head(two_runs / "both" / "head").eval()
     with torch.no_grad():
         expected = torch.nn.functional.normalize(head(torch.from_numpy(FakeEncoder().encode(TEXTS))), dim=1).numpy()
     got = np.stack(result.column("vector").to_numpy(zero_copy_only=False))
@@ -41,12 +29,14 @@ def test_apply_matches_the_head_and_keeps_other_columns(runs, capsys):
     assert result.schema.metadata[b"isoadapt.kind"] == b"isoadapt-apply"
 
 
-def test_a_query_only_head_copies_documents_and_adapts_queries(runs, capsys):
-    source = write_vectors(runs / "in.parquet")
-    assert main([str(a) for a in apply_argv(runs / "query", source, runs / "docs.parquet")]) == 0
+def test_a_query_only_head_copies_documents_and_adapts_queries(two_runs, capsys):
+    source = write_vectors(two_runs / "in.parquet")
+    assert main([str(a) for a in apply_argv(two_runs / "query", source, two_runs / "docs.parquet")]) == 0
     assert "copied: 40 document vectors unchanged" in capsys.readouterr().out
-    copied = pq.read_table(runs / "docs.parquet").column("vector").to_pylist()
+    copied = pq.read_table(two_runs / "docs.parquet").column("vector").to_pylist()
     assert copied == pq.read_table(source).column("vector").to_pylist()
-    assert main([str(a) for a in apply_argv(runs / "query", source, runs / "q.parquet", "--side", "query")]) == 0
-    queries = np.stack(pq.read_table(runs / "q.parquet").column("vector").to_numpy(zero_copy_only=False))
+    assert (
+        main([str(a) for a in apply_argv(two_runs / "query", source, two_runs / "q.parquet", "--side", "query")]) == 0
+    )
+    queries = np.stack(pq.read_table(two_runs / "q.parquet").column("vector").to_numpy(zero_copy_only=False))
     assert not np.allclose(queries, np.stack(copied))

@@ -15,34 +15,23 @@ from conftest import tiny_dataset
 from hostile import apply_argv, one_line, refused, train_argv, tree, write, write_vectors
 
 
-@pytest.fixture
-def runs(tmp_path, capsys, fake_model):
-    """Two finished runs on the fake encoder: a both-sides head and a query-only head."""
-    data = tiny_dataset(tmp_path / "data")
-    cache = tmp_path / "cache"
-    assert main([str(a) for a in train_argv(data, tmp_path / "both", cache)]) == 0
-    assert main([str(a) for a in train_argv(data, tmp_path / "query", cache, adapt="query")]) == 0
-    capsys.readouterr()
-    return tmp_path
-
-
-def test_overwrite_replaces_only_an_apply_output(runs, capsys):
-    source = write_vectors(runs / "in.parquet")
-    out = runs / "out.parquet"
-    assert main([str(a) for a in apply_argv(runs / "both", source, out)]) == 0
+def test_overwrite_replaces_only_an_apply_output(two_runs, capsys):
+    source = write_vectors(two_runs / "in.parquet")
+    out = two_runs / "out.parquet"
+    assert main([str(a) for a in apply_argv(two_runs / "both", source, out)]) == 0
     refused(
         capsys,
-        apply_argv(runs / "both", source, out),
+        apply_argv(two_runs / "both", source, out),
         f"--out {out}: exists (an apply output written by isoadapt); pass --overwrite to replace it",
-        runs,
+        two_runs,
     )
-    assert main([str(a) for a in apply_argv(runs / "both", source, out, "--overwrite")]) == 0
-    mine = write(runs / "mine.parquet", "my own file")
+    assert main([str(a) for a in apply_argv(two_runs / "both", source, out, "--overwrite")]) == 0
+    mine = write(two_runs / "mine.parquet", "my own file")
     refused(
         capsys,
-        apply_argv(runs / "both", source, mine, "--overwrite"),
+        apply_argv(two_runs / "both", source, mine, "--overwrite"),
         f"--out {mine}: exists and was not written by isoadapt as an apply output; choose a new name",
-        runs,
+        two_runs,
     )
 
 
@@ -78,21 +67,21 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_vectors_are_one_line_and_write_nothing(runs, capsys, case):
+def test_hostile_vectors_are_one_line_and_write_nothing(two_runs, capsys, case):
     make, message = HOSTILE[case]
-    source = runs / "in.parquet"
+    source = two_runs / "in.parquet"
     make(source)
-    before = tree(runs)
-    line = one_line(capsys, apply_argv(runs / "both", source, runs / "out.parquet"))
+    before = tree(two_runs)
+    line = one_line(capsys, apply_argv(two_runs / "both", source, two_runs / "out.parquet"))
     assert line.startswith(f"isoadapt: error: {source}"), line
-    assert line.endswith(message.format(run=runs / "both")), line
-    assert tree(runs) == before  # no output, no temp file left
+    assert line.endswith(message.format(run=two_runs / "both")), line
+    assert tree(two_runs) == before  # no output, no temp file left
 
 
-def test_a_crash_midway_leaves_no_output(runs, capsys, monkeypatch):
+def test_a_crash_midway_leaves_no_output(two_runs, capsys, monkeypatch):
     import isoadapt.store.apply
 
-    source = write_vectors(runs / "in.parquet")
+    source = write_vectors(two_runs / "in.parquet")
     calls = []
 
     def failing(head, vectors):
@@ -103,9 +92,9 @@ def test_a_crash_midway_leaves_no_output(runs, capsys, monkeypatch):
 
     original = isoadapt.store.apply._transform
     monkeypatch.setattr(isoadapt.store.apply, "_transform", failing)
-    before = tree(runs)
-    one_line(capsys, apply_argv(runs / "both", source, runs / "out.parquet"), code=130)
-    assert tree(runs) == before
+    before = tree(two_runs)
+    one_line(capsys, apply_argv(two_runs / "both", source, two_runs / "out.parquet"), code=130)
+    assert tree(two_runs) == before
 
 
 def test_apply_refuses_a_run_on_other_vectors_named_by_flag(tmp_path, capsys, fake_model):
@@ -121,30 +110,41 @@ def test_apply_refuses_a_run_on_other_vectors_named_by_flag(tmp_path, capsys, fa
     )
 
 
-def test_a_file_that_names_no_model_needs_model(runs, capsys):
-    source = write_vectors(runs / "in.parquet", metadata=None)
+def test_a_file_that_names_no_model_needs_model(two_runs, capsys):
+    source = write_vectors(two_runs / "in.parquet", metadata=None)
     message = (
         f"{source}: does not say which model made its vectors (no isoadapt.model metadata); "
         f"pass --model (the run was trained on '{MPNET}')"
     )
-    refused(capsys, apply_argv(runs / "both", source, runs / "out.parquet"), message, runs, skip=("cache",))
-    assert main([str(a) for a in apply_argv(runs / "both", source, runs / "out.parquet", "--model", MPNET)]) == 0
+    refused(capsys, apply_argv(two_runs / "both", source, two_runs / "out.parquet"), message, two_runs, skip=("cache",))
+    assert (
+        main([str(a) for a in apply_argv(two_runs / "both", source, two_runs / "out.parquet", "--model", MPNET)]) == 0
+    )
 
 
-def test_the_same_head_twice_is_refused(runs, capsys):
-    source = write_vectors(runs / "in.parquet")
-    assert main([str(a) for a in apply_argv(runs / "both", source, runs / "once.parquet")]) == 0
-    meta = pq.read_schema(runs / "once.parquet").metadata
+def test_the_same_head_twice_is_refused(two_runs, capsys):
+    source = write_vectors(two_runs / "in.parquet")
+    assert main([str(a) for a in apply_argv(two_runs / "both", source, two_runs / "once.parquet")]) == 0
+    meta = pq.read_schema(two_runs / "once.parquet").metadata
     digest = meta[b"isoadapt.head_sha256"].decode()
-    assert meta[b"isoadapt.run"].decode() == str((runs / "both").resolve())
+    assert meta[b"isoadapt.run"].decode() == str((two_runs / "both").resolve())
     message = (
-        f"{runs / 'once.parquet'}: was written by `isoadapt apply` with this same head (sha256 {digest[:16]}); "
+        f"{two_runs / 'once.parquet'}: was written by `isoadapt apply` with this same head (sha256 {digest[:16]}); "
         "apply it to the original vectors"
     )
-    refused(capsys, apply_argv(runs / "both", runs / "once.parquet", runs / "twice.parquet"), message, runs)
+    refused(
+        capsys, apply_argv(two_runs / "both", two_runs / "once.parquet", two_runs / "twice.parquet"), message, two_runs
+    )
     # a query-only head's documents were copied unchanged: still base vectors, so they may pass again
-    assert main([str(a) for a in apply_argv(runs / "query", source, runs / "docs.parquet")]) == 0
+    assert main([str(a) for a in apply_argv(two_runs / "query", source, two_runs / "docs.parquet")]) == 0
     assert (
-        main([str(a) for a in apply_argv(runs / "query", runs / "docs.parquet", runs / "q.parquet", "--side", "query")])
+        main(
+            [
+                str(a)
+                for a in apply_argv(
+                    two_runs / "query", two_runs / "docs.parquet", two_runs / "q.parquet", "--side", "query"
+                )
+            ]
+        )
         == 0
     )

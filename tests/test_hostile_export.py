@@ -9,7 +9,7 @@ import pytest
 from isoadapt.cli import main
 
 from conftest import tiny_dataset
-from hostile import export_argv, refused, train_argv, write
+from hostile import changed_weights_line, export_argv, record_other_weights, refused, train_argv, write
 
 EXPORT_PATHS = [
     ("out a file", lambda t: {"out": write(t / "f.txt", "x")}, "--out {t}/f.txt: exists and is a file, not a folder"),
@@ -40,20 +40,8 @@ def test_export_refuses_an_mlp_head(tmp_path, capsys, fake_model):
 def test_a_base_model_whose_weights_changed_since_training(run, capsys):
     """Export reads the base model's weights from disk: other weights than the run was trained on are
     refused before anything is written (MiniLM's package stands in for the base here)."""
-    import json
-
     from isoadapt.encoding.offline_models import MINILM, model_identity, resolve_model
 
-    config_file = run["run"] / "config.json"
-    config = json.loads(config_file.read_text())
-    config["config"]["base_model"] = MINILM
-    config["encoder"]["weights_sha256"] = "b" * 64
-    config_file.write_text(json.dumps(config))
+    record_other_weights(run["run"], "b" * 64, MINILM)
     now = model_identity(resolve_model(MINILM, run["cache"]), run["cache"])["weights_sha256"]
-    refused(
-        capsys,
-        export_argv(run),
-        f"--run_dir {run['run']}: the base model {MINILM} has other weights than the run was trained on "
-        f"(sha256 {'b' * 16} then, {now[:16]} now); its head does not fit these vectors",
-        run["t"],
-    )
+    refused(capsys, export_argv(run), changed_weights_line(run["run"], MINILM, "b" * 64, now), run["t"])
