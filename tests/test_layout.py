@@ -12,7 +12,7 @@ import isoadapt
 PACKAGE = Path(isoadapt.__file__).parent
 # The flow, lowest first: a module may import its own room and the rooms below it, never one above.
 LAYERS = (
-    {"errors", "fileio", "owned_folders"},
+    {"errors", "fileio", "owned_folders", "progress"},
     {"data", "losses", "metrics", "head", "posthoc"},
     {"encoding"},
     {"evaluate"},

@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from isoadapt.encoding.offline_models import model_identity, resolve_model
 from isoadapt.encoding.onnx_backend import OnnxRunner, export_onnx
 from isoadapt.encoding.precomputed import PrecomputedEncoder, is_precomputed
 from isoadapt.errors import InputError
+from isoadapt.progress import progress
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")  # how the frozen encoder runs; vectors are cached per backend
@@ -99,7 +99,7 @@ class Encoder:
         show = self.show_progress and len(texts) > self.batch_size
         label = "encoding" if self.runner is None else f"encoding ({self.backend})"
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
-        with tqdm(total=len(texts), desc=label, unit="text", disable=not show) as bar:
+        with progress(total=len(texts), desc=label, unit="text", show=show) as bar:
             for batch in batches:
                 vectors[batch] = self._encode_batch([texts[i] for i in batch])
                 bar.update(len(batch))

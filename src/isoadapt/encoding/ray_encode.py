@@ -18,10 +18,10 @@ import socket
 import threading
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from isoadapt.encoding.cache import SHARD_ROWS, EmbeddingCache
 from isoadapt.errors import InputError, describe
+from isoadapt.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def encode_on_ray(texts: list[str], spec, cache: EmbeddingCache, workers: int, a
             # max_task_retries -1); passing them again is deprecated (RayDeprecationWarning: ray_remote_args)
         )
         pending_texts, pending_vectors = [], []
-        with tqdm(total=len(texts), desc=f"encoding on Ray ({workers} actors)", unit="text") as bar:
+        with progress(total=len(texts), desc=f"encoding on Ray ({workers} actors)", unit="text") as bar:
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                 pending_texts += [str(t) for t in batch["text"]]
                 pending_vectors.append(np.asarray(batch["vector"], dtype=np.float32))

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
-from tqdm.auto import tqdm
 
 from isoadapt.data.beir import build_splits, is_header, qrels_files, write_splits
 from isoadapt.data.formats import PLACEHOLDERS, dataset_folder, load_eval, load_train
@@ -29,6 +28,7 @@ from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
 from isoadapt.encoding.cache import EmbeddingCache, text_key
 from isoadapt.encoding.precomputed import PREFIX, precomputed_cache
 from isoadapt.errors import InputError
+from isoadapt.progress import progress
 
 log = logging.getLogger(__name__)
 SAME_VECTOR = 1e-6  # a text already stored under this model must come back with this vector (max abs difference)
@@ -57,7 +57,7 @@ def scan(file: VectorFile, side: str, cache: EmbeddingCache, dim: int | None, se
     stored vector under this model differs from the file's. `seen` spans both files: a text that is both
     a query and a document keeps one vector (an asymmetric model's two vectors are counted as differing)."""
     scanned = Scanned(side, dim)
-    for batch in tqdm(file.batches(), desc=f"checking {file.path.name}", unit="batch", disable=file.rows < 200_000):
+    for batch in progress(file.batches(), desc=f"checking {file.path.name}", unit="batch", show=file.rows >= 200_000):
         check_width(batch.where, batch.vectors.shape[1], scanned.dim, "the first vectors read")
         scanned.dim = batch.vectors.shape[1]
         check_width(batch.where, scanned.dim, cache.dim, f"the cache of {cache.identity['precomputed']!r}")
@@ -94,7 +94,7 @@ def _nothing(texts: list[str]) -> np.ndarray:
 
 def store(file: VectorFile, side: str, cache: EmbeddingCache) -> None:
     """Second pass: each batch's vectors into the cache (a text seen before keeps its first vector)."""
-    for batch in tqdm(file.batches(), desc=f"storing {file.path.name}", unit="batch", disable=file.rows < 200_000):
+    for batch in progress(file.batches(), desc=f"storing {file.path.name}", unit="batch", show=file.rows >= 200_000):
         texts = _batch_texts(batch, side)
         row_of = {t: i for i, t in reversed(list(enumerate(texts)))}  # the first row of each text
         cache.ensure(texts, lambda missing, b=batch, r=row_of: b.vectors[[r[t] for t in missing]])

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from isoadapt.data.formats import EvalSet, check_texts_are_real, load_eval, load_sts, load_train
 from isoadapt.encoding.cache import CachedVectors
@@ -29,6 +28,7 @@ from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import load_head, save_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
 from isoadapt.posthoc import fit_posthoc
+from isoadapt.progress import progress
 from isoadapt.training.config import TrainConfig, check_device, check_seeds, reuse_view
 from isoadapt.training.run_folder import library_versions, source_digest
 from isoadapt.training.train_command import run_training, seed_everything
@@ -116,7 +116,7 @@ RunJobs = Callable[["PlanRun", Jobs], list["SeedResult"]]
 
 def run_locally(runner: PlanRun, jobs: Jobs) -> list[SeedResult]:
     """The default engine: every (configuration, seed) here, one after the other."""
-    return [runner.run_job(entry, seed) for entry, seed in tqdm(jobs, desc=f"plan {runner.plan.name}", unit="run")]
+    return [runner.run_job(entry, seed) for entry, seed in progress(jobs, desc=f"plan {runner.plan.name}", unit="run")]
 
 
 def _seed_result(test: Evaluation, val_ndcg: float | None, sts: float | None, **extra) -> SeedResult:

@@ -19,13 +19,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from tqdm.auto import tqdm
 
 from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
 from isoadapt.encoding.precomputed import PREFIX
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_path
 from isoadapt.owned_folders import check_output_file, check_replaceable
+from isoadapt.progress import progress
 from isoadapt.training.run_folder import open_run
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def apply_run(
     meta |= {HEAD_KEY: run.head_sha256, "isoadapt.side": side, "isoadapt.normalized": str(transformed).lower()}
     schema = _output_schema(file, columns.vector, out_dim, transformed, meta)
     rows = 0
-    bar = tqdm(total=file.rows, desc=f"apply ({side})", unit="vec", unit_scale=True, disable=not show_progress)
+    bar = progress(total=file.rows, desc=f"apply ({side})", unit="vec", unit_scale=True, show=show_progress)
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer, bar:  # the bar closes before an error
         for table in prefetched(_adapted(file, head, schema, transformed, f"the head of {run_dir}")):
             writer.write_batch(table)

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from isoadapt.data.formats import check_texts_are_real, load_eval
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.errors import InputError, describe
 from isoadapt.head import apply_head, document_head
 from isoadapt.owned_folders import check_folder_path, check_replaceable
+from isoadapt.progress import progress
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and may replace)
@@ -97,7 +97,7 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     ids, texts = list(corpus), list(corpus.values())
     head = document_head(space.run.head)
     parts = []
-    for start in tqdm(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk"):
+    for start in progress(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk"):
         vectors = _unit(apply_head(head, space.vectors(texts[start : start + CHUNK])))  # (chunk, d)
         parts.append(vectors)
     vectors = np.concatenate(parts)

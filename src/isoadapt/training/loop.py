@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from isoadapt.data.formats import TrainExample
 from isoadapt.errors import InputError
 from isoadapt.losses.objective import LOGGED_TERMS, Batch, WeightedObjective
+from isoadapt.progress import progress
 from isoadapt.training.checkpoint import Position, load_checkpoint, save_checkpoint
 from isoadapt.training.selection import ValidationSelector
 
@@ -133,9 +133,7 @@ class _Loop:
 
     def run(self, generator: torch.Generator, loss_of: Callable[[torch.Tensor], dict]) -> None:
         total_steps = self.settings.epochs * self.steps_per_epoch
-        bar = tqdm(
-            total=total_steps, initial=self.step, desc="training", unit="step", disable=not self.settings.progress
-        )
+        bar = progress(total=total_steps, initial=self.step, desc="training", unit="step", show=self.settings.progress)
         try:
             if self.position is None and self.validate():
                 return
