@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -216,9 +217,16 @@ def check_model_card(card_file, run_dir, exported) -> None:
     test = metrics["test"]
     assert f"| isoscore | {test['baseline']['isoscore']:.4f} | {test['trained']['isoscore']:.4f} |" in card
     assert f"{metrics['train']['examples']} (query, positive) pairs" in card
-    assert f"isoadapt train --train_data {config['train_data']}" in card
-    assert f"isoadapt export --run_dir {run_dir} --out {exported}" in card
-    assert "model.encode_query(" in card and "model.encode_document(" in card
+    shown = {
+        k: str(Path(*Path(v).parts[-2:]))
+        for k, v in (("train", config["train_data"]), ("run", run_dir), ("out", exported))
+    }
+    assert f"isoadapt train --train_data {shown['train']}" in card  # no local path: the last two parts
+    assert f"isoadapt export --run_dir {shown['run']} --out {shown['out']}" in card
+    assert str(run_dir.parent) not in card and "model.encode_query(" in card and "model.encode_document(" in card
+    assert card.startswith("---\nlibrary_name: sentence-transformers\npipeline_tag: sentence-similarity\n")
+    assert f"    - type: ndcg_at_10\n      value: {metrics['test']['trained']['ndcg@10']:.4f}\n---" in card
+    assert all(oct(p.stat().st_mode & 0o777) in ("0o644", "0o755") for p in exported.rglob("*"))
 
 
 def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, real_slice, tmp_path):

@@ -46,3 +46,20 @@ def test_a_fine_tuned_run_without_test_data_says_what_was_trained_and_nothing_un
     )
     assert "None" not in card.split("## Training data")[1].split("##")[0]
     assert "test on" not in card and "**Test**" not in card
+
+
+def test_card_is_hub_ready_with_no_local_paths(tmp_path, capsys, fake_model):
+    """YAML front matter a model hub reads (task, library, base, data, test NDCG@10 in model-index) and no
+    absolute path of this machine anywhere in the card."""
+    data = tiny_dataset(tmp_path / "data")
+    argv = train_argv(data, tmp_path / "run", tmp_path / "cache", test_data=data["test"])
+    assert main([str(a) for a in argv]) == 0
+    run = tmp_path / "run"
+    card = model_card(run, tmp_path / "out", load_head(run / "head").config())
+    metrics = json.loads((run / "metrics.json").read_text())
+    front = card.split("---\n")[1]
+    assert "library_name: sentence-transformers\npipeline_tag: sentence-similarity\n" in front
+    assert "base_model: sentence-transformers/all-mpnet-base-v2\n" in front and "datasets: [data]\n" in front
+    assert f"    - type: ndcg_at_10\n      value: {metrics['test']['trained']['ndcg@10']:.4f}\n" in front
+    assert str(tmp_path) not in card
+    assert "--train_data data/train.json" in card and '"output_dir": "' + str(tmp_path) not in card

@@ -69,4 +69,6 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
         exported.save(str(staging))
         card = model_card(run_dir, out_dir, head.config())  # replaces the generic card sentence-transformers wrote
         (staging / "README.md").write_text(card, encoding="utf-8")
+        for path in staging.rglob("*"):  # readable by every user of the hub or the share it goes to
+            path.chmod(0o755 if path.is_dir() else 0o644)
     return out_dir

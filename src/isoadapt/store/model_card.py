@@ -10,7 +10,7 @@ from pathlib import Path
 
 from isoadapt.fileio import read_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
-from isoadapt.training.config import OPERATION, PLACE, TrainConfig, fields_with
+from isoadapt.training.config import INPUT, OPERATION, PLACE, TrainConfig, fields_with
 
 ISOTROPY_FIGURES = ("isoscore", "mean_cosine", "embedding_std_mean")
 
@@ -57,6 +57,57 @@ def results_section(metrics: dict | None) -> list[str]:
     return lines
 
 
+def shown(path) -> str:
+    """A path as a card shows it: a relative one as given, an absolute one by its last two parts, so no
+    user's home or temp folder leaks into a card meant for a model hub."""
+    path = Path(str(path))
+    return str(path) if not path.is_absolute() else str(Path(*path.parts[-2:]))
+
+
+PATH_FIELDS = tuple(fields_with(TrainConfig, INPUT, PLACE))  # the settings that name files or folders
+
+
+def without_local_paths(config: dict) -> dict:
+    return {k: (shown(v) if k in PATH_FIELDS and isinstance(v, str) and v else v) for k, v in config.items()}
+
+
+def dataset_name(config: dict) -> str | None:
+    """The processed dataset's folder name (`data/processed/semanlink/test.json` -> semanlink)."""
+    split = config.get("test_data") or config.get("val_data")
+    return Path(split).parent.name or None if split else None
+
+
+def base_name(config: dict) -> str:
+    """The base model's hub name, or a local folder's last parts."""
+    base = config["base_model"]
+    return shown(base) if Path(base).is_absolute() else base
+
+
+def front_matter(config: dict, metrics: dict | None) -> list[str]:
+    """The YAML a model hub reads: library, task, base model, data, and the test NDCG@10 (model-index)."""
+    base, dataset = base_name(config), dataset_name(config)
+    lines = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity", f"base_model: {base}"]
+    lines += ["tags: [sentence-transformers, isoadapt, adapter]"]
+    lines += [f"datasets: [{dataset}]"] if dataset else []
+    test = (metrics or {}).get("test")
+    if test and dataset:
+        lines += [
+            "model-index:",
+            f"- name: isoadapt adapter over {base}",
+            "  results:",
+            "  - task:",
+            "      type: retrieval",
+            "    dataset:",
+            f"      name: {dataset}",
+            f"      type: {dataset}",
+            "      split: test",
+            "    metrics:",
+            "    - type: ndcg_at_10",
+            f"      value: {test['trained']['ndcg@10']:.4f}",
+        ]
+    return [*lines, "---"]
+
+
 def train_command(config: dict) -> str:
     """The `isoadapt train` line that reproduces the run: every setting that differs from the default, but
     none that only places files or carries the run out (TrainConfig's PLACE and OPERATION roles), except
@@ -65,7 +116,7 @@ def train_command(config: dict) -> str:
     skip = set(fields_with(TrainConfig, PLACE, OPERATION)) - {"output_dir"}
     flags = [
         f"--{name} {json.dumps(value) if isinstance(value, str) and ' ' in value else value}"
-        for name, value in config.items()
+        for name, value in without_local_paths(config).items()
         if name not in skip
         and value is not None
         and (name in ("train_data", "val_data") or value != defaults.get(name))
@@ -78,7 +129,7 @@ def how_to_load(out_dir: Path, adapt: str) -> list[str]:
         "```python",
         "from sentence_transformers import SentenceTransformer",
         "",
-        f'model = SentenceTransformer("{out_dir}")',
+        f'model = SentenceTransformer("path/to/{out_dir.name}")  # this folder, or its id on a model hub',
         'queries = model.encode_query(["how do I adapt embeddings?"])',
         'documents = model.encode_document(["An adapter is a small projection head over a frozen encoder."])',
         "scores = model.similarity(queries, documents)  # cosine: the vectors are L2-normalised",
@@ -113,13 +164,9 @@ def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
     metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else None
     adapt = head_config.get("adapt", "both")
     lines = [
-        "---",
-        "library_name: sentence-transformers",
-        f"base_model: {config['base_model']}",
-        "tags: [sentence-transformers, isoadapt, adapter]",
-        "---",
+        *front_matter(config, metrics),
         "",
-        f"# isoadapt adapter over {config['base_model']}",
+        f"# isoadapt adapter over {base_name(config)}",
         "",
         what_was_trained(config),
         "",
@@ -127,7 +174,7 @@ def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
         "",
         "| | |",
         "|---|---|",
-        f"| base model | {config['base_model']} |",
+        f"| base model | {base_name(config)} |",
         f"| head | {head_config.get('type')}, init {config.get('head_init', 'identity')} |",
         f"| adapts | {'queries only' if adapt == 'query' else 'queries and documents'} |",
         f"| width | {head_config.get('dim')} -> {head_config.get('out_dim', head_config.get('dim'))} |",
@@ -138,17 +185,25 @@ def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
             "",
             "## Training data",
             "",
-            f"{train['examples']} (query, positive) pairs from `{config.get('train_data')}` ({train['unique_texts']} "
-            f"unique texts), {train['steps']} steps in {train['seconds']} s; validation on "
-            f"`{config.get('val_data')}`" + (f", test on `{config['test_data']}`." if config.get("test_data") else "."),
+            f"{train['examples']} (query, positive) pairs from `{shown(config['train_data'])}` "
+            f"({train['unique_texts']} unique texts), {train['steps']} steps in {train['seconds']} s; validation on "
+            f"`{shown(config['val_data'])}`"
+            + (f", test on `{shown(config['test_data'])}`." if config.get("test_data") else "."),
         ]
     lines += ["", "## Results against the base model", "", *results_section(metrics)]
     lines += ["", "## How to load", "", *how_to_load(out_dir, adapt)]
     lines += ["", "## How it was made", "", "```"]
     if config.get("kind") != "posthoc" and "train_data" in config:
         lines.append(train_command(config))
-    lines += [f"isoadapt export --run_dir {run_dir} --out {out_dir}", "```", ""]
-    lines += ["## Configuration", "", "```json", json.dumps(config, indent=2, sort_keys=True), "```", ""]
+    lines += [f"isoadapt export --run_dir {shown(run_dir)} --out {shown(out_dir)}", "```", ""]
+    lines += [
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(without_local_paths(config), indent=2, sort_keys=True),
+        "```",
+        "",
+    ]
     if "versions" in doc:
         lines += ["Library versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()), ""]
     return "\n".join(lines)
