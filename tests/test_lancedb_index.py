@@ -12,6 +12,7 @@ from isoadapt.evaluate import split_vectors
 from isoadapt.head import load_head, save_head
 from isoadapt.metrics.retrieval import exact_search
 from isoadapt.store.lancedb_index import open_index, open_space, query_vectors, search
+from isoadapt.training.run_folder import open_run
 
 from conftest import tiny_dataset
 from hostile import refused, train_argv, write
@@ -35,7 +36,7 @@ def test_lancedb_top10_equals_isoadapt_exact_search(trained, capsys, run):
     argv = ["index", "--run_dir", root / run, "--data", data["test"], "--db", root / "db", "--cache_dir", cache]
     assert main([str(a) for a in argv]) == 0
     assert "indexed: 40 documents" in capsys.readouterr().out
-    space = open_space(root / run, cache)
+    space = open_space(open_run(root / run), cache)
     split = load_eval(data["test"])
     query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
     queries = query_vectors(space, [split.queries[q] for q in query_ids])
@@ -102,7 +103,7 @@ def test_search_stays_exact_after_the_user_builds_an_ann_index(tmp_path, capsys,
     assert main([str(a) for a in train_argv(data, tmp_path / "run", cache)]) == 0
     index = ["index", "--run_dir", tmp_path / "run", "--data", data["test"], "--db", db, "--cache_dir", cache]
     assert main([str(a) for a in index]) == 0
-    space = open_space(tmp_path / "run", cache)
+    space = open_space(open_run(tmp_path / "run"), cache)
     split = load_eval(data["test"])
     query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
     queries = query_vectors(space, [split.queries[q] for q in query_ids[:20]])

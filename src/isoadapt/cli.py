@@ -17,7 +17,7 @@ from pathlib import Path
 from isoadapt import __version__
 from isoadapt.encoding.encode_command import ENGINES
 from isoadapt.errors import InputError, Interrupted, describe
-from isoadapt.training.config import TrainConfig
+from isoadapt.training.config import TrainConfig, declared_types
 
 log = logging.getLogger("isoadapt")
 CONFIG_FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -53,7 +53,7 @@ def add_setting(parser: argparse.ArgumentParser, name: str) -> None:
     if cli.pop("flag", False):
         parser.add_argument(flag, action="store_true", help=f.metadata["help"])
         return
-    kind = str(f.type).split("|")[0].strip()
+    kind = declared_types(f)[0]
     options = {"help": f.metadata["help"], **({"required": True} if f.default is MISSING else {"default": f.default})}
     if kind == "bool":
         options.update(nargs="?", const=True, type=parse_bool, metavar="BOOL")

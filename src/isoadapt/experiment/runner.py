@@ -180,14 +180,7 @@ class PlanRun:
 
     def __init__(self, recipe: PlanRecipe, encoder: Encoder):
         self.recipe, self.encoder = recipe, encoder
-        self.plan, self.data, self.cache_dir, self.staging, self.device = (
-            recipe.plan,
-            recipe.data,
-            recipe.cache_dir,
-            recipe.staging,
-            recipe.device,
-        )
-        plan, data = self.plan, self.data
+        plan, data = recipe.plan, recipe.data
         self.started = time.perf_counter()
         self.splits: dict[str, EvalSet] = {"val": load_eval(data.dev), "test": load_eval(data.test)}
         self.shift = load_eval(data.shift) if data.shift else None
@@ -204,6 +197,12 @@ class PlanRun:
         self.base_sts = evaluate_sts(self.sts, self.vectors) if self.sts else None
         self.base_sts_dev = self.sts_dev_of(None)
         self.shift_check: dict | None = None
+
+    plan = property(lambda self: self.recipe.plan)
+    data = property(lambda self: self.recipe.data)
+    cache_dir = property(lambda self: self.recipe.cache_dir)
+    staging = property(lambda self: self.recipe.staging)
+    device = property(lambda self: self.recipe.device)
 
     def _every_text(self) -> list[str]:
         splits = [*self.splits.values(), *([self.shift] if self.shift else [])]

@@ -39,9 +39,8 @@ class RunSpace:
     vectors: object  # texts -> base (or fine-tuned) vectors
 
 
-def open_space(run: OpenedRun | Path, cache_dir: Path) -> RunSpace:
+def open_space(run: OpenedRun, cache_dir: Path) -> RunSpace:
     """The run's encoder (the slow part: a model load) and its vectors through the cache."""
-    run = run if isinstance(run, OpenedRun) else open_run(run)
     encoder = run.trained_encoder(cache_dir)
     return RunSpace(run, encoder, CachedVectors(encoder, cache_dir))
 
@@ -157,14 +156,6 @@ class Index:
     handle: object
 
 
-def unreadable(db: Path, table: str, err: BaseException) -> InputError:
-    """A table isoadapt wrote whose data LanceDB cannot read (files deleted): writing it again repairs it."""
-    return InputError(
-        f"--table {table} in {db}: LanceDB cannot read it ({describe(err)}); write it again with "
-        "`isoadapt index --overwrite`"
-    )
-
-
 def query_vectors(space: RunSpace, queries: list[str]) -> np.ndarray:  # (n, d), through the query path
     return _unit(apply_head(space.run.head, space.encoder.encode(queries)))
 
@@ -176,7 +167,10 @@ def search(index: Index, vectors: np.ndarray, k: int) -> list[list[dict]]:
     for vector in vectors:
         try:
             hits = index.handle.search(vector).metric("cosine").bypass_vector_index().limit(k).to_list()
-        except Exception as err:  # lance's own error types: a table whose data files are gone
-            raise unreadable(index.db, index.table, err) from None
+        except Exception as err:  # lance's own error types: a table of ours whose data files are gone
+            raise InputError(
+                f"--table {index.table} in {index.db}: LanceDB cannot read it ({describe(err)}); write it again "
+                "with `isoadapt index --overwrite`"
+            ) from None
         results.append([{"id": h["id"], "text": h["text"], "score": 1.0 - h["_distance"]} for h in hits])
     return results

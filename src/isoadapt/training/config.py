@@ -69,13 +69,19 @@ def check_device(device: str) -> None:
 _TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool}
 
 
+def declared_types(f) -> list[str]:
+    """A field's annotation as type names (`int | None` -> ["int", "None"]): what check_types accepts
+    and what the command line parses the flag as (the first name)."""
+    return [t.strip() for t in str(f.type).split("|")]
+
+
 def check_types(cfg) -> None:
     """Every field holds a value of its declared type (a plan's `epochs = 1.5` or `freeze_base = "no"`
     must not slip through). bool is refused where a number is expected; finiteness and ranges are
     checked by validate(), with the flag's name."""
     for f in fields(cfg):
         value = getattr(cfg, f.name)
-        allowed = [t.strip() for t in str(f.type).split("|")]
+        allowed = declared_types(f)
         if value is None and "None" in allowed:
             continue
         ok = any(

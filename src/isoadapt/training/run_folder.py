@@ -199,9 +199,9 @@ class StepLog:
         self.handle.close()
 
 
-def read_run_config(run_dir: Path) -> dict:
-    """The `config` of a run folder (or a plan's post-hoc folder), checked enough to rebuild its encoder:
-    a hand-edited or foreign config.json stops here with one line, not deep inside loading."""
+def read_run_document(run_dir: Path) -> dict:
+    """A run folder's (or a plan's post-hoc folder's) config.json, its `config` checked enough to rebuild
+    the encoder: a hand-edited or foreign config.json stops here with one line, not deep inside loading."""
     if not run_dir.is_dir():
         raise InputError(f"--run_dir {run_dir}: not a folder")
     config_file = run_dir / "config.json"
@@ -216,7 +216,7 @@ def read_run_config(run_dir: Path) -> dict:
     backend = config.setdefault("encode_backend", "torch")
     if backend not in BACKENDS:
         raise InputError(f"{config_file}: encode_backend {backend!r}: expected one of {list(BACKENDS)}")
-    return config
+    return data
 
 
 @dataclass
@@ -271,10 +271,10 @@ class OpenedRun:
 
 def open_run(run_dir: Path) -> OpenedRun:
     """Read a completed run folder: config checked, head loaded (a damaged head fails here, before any model)."""
-    config = read_run_config(run_dir)
+    document = read_run_document(run_dir)
     if not (run_dir / "status.json").is_file():
         raise InputError(f"--run_dir {run_dir}: not a completed run folder (no status.json)")
     head = load_head(run_dir / "head")
     digest = hashlib.sha256((run_dir / "head" / WEIGHTS_FILE).read_bytes()).hexdigest()
-    recorded = read_json(run_dir / "config.json").get("encoder") or {}
-    return OpenedRun(run_dir, config, head, digest, recorded.get("weights_sha256"))
+    recorded = document.get("encoder") or {}
+    return OpenedRun(run_dir, document["config"], head, digest, recorded.get("weights_sha256"))
