@@ -64,6 +64,18 @@ FLAG_CASES = [
         {"encode_backend": "onnx", "freeze_base": "false"},
         "--encode_backend onnx: full fine-tuning needs the torch backend",
     ),
+    ({"train_pairs": 1}, "--train_pairs 1: must be at least 2"),
+    (
+        {"train_pairs": 10, "max_train_examples": 20},
+        "--train_pairs 10: a random sample, --max_train_examples the first N: give one",
+    ),
+    ({"init_texts": "all"}, "--init_texts all: only a fitted start (--head_init whitening or abtt) fits texts"),
+    ({"hard_negative_margin": 1.0}, "--hard_negative_margin 1.0: must be >= 0 and < 1"),
+    ({"hard_negative_margin": "nan"}, "--hard_negative_margin nan: must be >= 0 and < 1"),
+    (
+        {"negatives": "mined"},
+        "isoadapt train: argument --negatives: invalid choice: 'mined' (choose from file, hard) (see `isoadapt train --help`)",
+    ),
     ({"epochs": "abc"}, "isoadapt train: argument --epochs: invalid int value: 'abc' (see `isoadapt train --help`)"),
     ({"seed": "1.5"}, "isoadapt train: argument --seed: invalid int value: '1.5' (see `isoadapt train --help`)"),
     (

@@ -132,3 +132,89 @@ transform = "whitening"
     )
     assert fake_encoder.calls == calls_after_first  # the rerun encoded nothing
     assert json.loads((again / "report.json").read_text())["rows"][1]["ndcg@10"] == rows["trained"]["ndcg@10"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[[configs]]\nname = "b"\nkind = "baseline"\ntrain_sizes = [10]\n', "train_sizes is for rows that learn"),
+        ('[[configs]]\nname = "a"\ntrain_sizes = []\n', "'train_sizes' must be a non-empty list of integers >= 2"),
+        ('[[configs]]\nname = "a"\ntrain_sizes = [10, 1]\n', "train size 1 must be an integer >= 2"),
+        ('[[configs]]\nname = "a"\ntrain_sizes = [10, 10]\n', "a train size is listed twice in [10, 10]"),
+        ('[[configs]]\nname = "a"\ntrain_sizes = [10]\ntrain_pairs = 5\n', "give train_sizes or train_pairs"),
+    ],
+)
+def test_train_sizes_are_checked_on_load(tmp_path, body, message):
+    with pytest.raises(InputError) as err:
+        load_plan(write_plan(tmp_path, 'name = "x"\n[[configs]]\nname = "base"\nkind = "baseline"\n' + body))
+    assert message in str(err.value)
+
+
+CURVE_PLAN = """
+name = "curve"
+seeds = [0, 1]
+[defaults]
+epochs = 2
+batch_size = 4
+lambda_contrastive = 1.0
+projection_learning_rate = 0.01
+[[configs]]
+name = "baseline"
+kind = "baseline"
+[[configs]]
+name = "trained"
+train_sizes = [8, 1000]
+[[configs]]
+name = "nudge-m"
+kind = "nudge"
+transform = "nudge-m"
+train_sizes = [8, 1000]
+[[configs]]
+name = "whitening"
+kind = "posthoc"
+transform = "whitening"
+"""
+
+
+def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_curve(tmp_path, fake_encoder):
+    """train_sizes = [8, 1000]: one row per size, 8 pairs drawn per seed (1000 covers the whole file), NUDGE
+    learning from the same pairs; the report has the curve table, learning_curve.png and the probes."""
+    import shutil
+
+    from conftest import tiny_dataset
+
+    root = tmp_path / "processed"
+    tiny_dataset(root / "tiny")
+    shutil.copy(root / "tiny" / "dev.json", root / "tiny" / "probe_rewritten.json")
+    plan = load_plan(write_plan(tmp_path, CURVE_PLAN))
+    assert [e.name for e in plan.entries] == [
+        "baseline",
+        "trained.n8",
+        "trained.n1000",
+        "nudge-m.n8",
+        "nudge-m.n1000",
+        "whitening",
+    ]
+    assert plan.entries[1].settings["train_pairs"] == 8 and plan.entries[1].family == "trained"
+    folder = run_experiment(
+        plan.path,
+        "tiny",
+        None,
+        fake_encoder.name,
+        tmp_path / "cache",
+        data_root=root,
+        runs_root=tmp_path / "runs",
+        encoder=fake_encoder,
+    )
+    report = json.loads((folder / "report.json").read_text())
+    results = report["results"]
+    assert [r["pairs"] for r in results["trained.n8"]] == [8, 8]
+    assert [r["pairs"] for r in results["trained.n1000"]] == [48, 48]
+    assert [r["seed"] for r in results["nudge-m.n8"]] == [0, 1]
+    assert all(set(r["probes"]) == {"rewritten"} for rows in results.values() for r in rows)
+    curve = report["meta"]["learning_curve"]
+    assert [c["family"] for c in curve["curves"]] == ["trained", "nudge-m"]
+    assert curve["curves"][0]["pairs"] == [8, 48] and curve["reference"] == "whitening"
+    assert (folder / "learning_curve.png").stat().st_size > 1000
+    text = (folder / "report.md").read_text()
+    assert "## Learning curve" in text and "| row | 8 pairs | 48 pairs |" in text and "probe rewritten" in text

@@ -57,3 +57,20 @@ def test_missing_archive_is_one_line(tmp_path, capsys):
         capsys.readouterr().err.strip()
         == f"isoadapt: error: {tmp_path / 'none.tar.gz'}: file not found (run `make setup`, or pass --source)"
     )
+
+
+def test_the_shift_probes_are_new_queries_or_rewritten_dev_queries_never_train_or_test(tmp_path, capsys):
+    """probe_arxiv: the bookmarks prepare leaves out (an arXiv summary), their abstract as the query;
+    probe_titles: dev bookmarks' titles, keyword-style. Neither holds a train or test query."""
+    assert main(["prepare", "semanlink", "--source", str(CHERCHE_ARCHIVE), "--out_root", str(tmp_path)]) == 0
+    assert "probe_arxiv.json 313 queries, probe_titles.json 687 queries" in capsys.readouterr().out
+    folder = tmp_path / "semanlink"
+    dev, test = load_eval(folder / "dev.json"), load_eval(folder / "test.json")
+    train_queries = {e.query for e in load_train(folder / "train.json")}
+    arxiv, titles = load_eval(folder / "probe_arxiv.json"), load_eval(folder / "probe_titles.json")
+    assert not set(arxiv.queries) & (set(dev.queries) | set(test.queries))
+    assert not set(arxiv.queries.values()) & train_queries
+    assert set(titles.queries) <= set(dev.queries)
+    assert all(titles.qrels[q] == dev.qrels[q] for q in titles.queries)
+    assert all(t == t.lower() and "." not in t and "," not in t for t in titles.queries.values())
+    assert arxiv.corpus == dev.corpus and GENERIC_TAG not in {d for q in arxiv.qrels.values() for d in q}

@@ -231,3 +231,75 @@ def test_editing_the_loss_code_changes_what_plans_key_results_by(tmp_path, monke
         monkeypatch.setattr(runner, "source_digest", lambda digest=digest: digest)
         keys.add(runner._result_key(cfg, Described()))
     assert len(keys) == 2
+
+
+def test_train_pairs_draws_its_own_sample_per_seed(tiny_data, tmp_path, fake_encoder):
+    """--train_pairs N: N pairs, drawn with --seed (other seeds, other pairs); --max_train_examples N: the first N."""
+    from isoadapt.training.train_command import load_inputs
+
+    first = load_inputs(config(tiny_data, tmp_path, train_pairs=10, batch_size=4), ("val",)).examples
+    again = load_inputs(config(tiny_data, tmp_path, train_pairs=10, batch_size=4), ("val",)).examples
+    other = load_inputs(config(tiny_data, tmp_path, train_pairs=10, batch_size=4, seed=1), ("val",)).examples
+    head = load_inputs(config(tiny_data, tmp_path, max_train_examples=10, batch_size=4), ("val",)).examples
+    assert len(first) == 10 and first == again and first != other
+    assert first != head and head == load_inputs(config(tiny_data, tmp_path), ("val",)).examples[:10]
+    everything = load_inputs(config(tiny_data, tmp_path, train_pairs=10**6), ("val",)).examples
+    assert len(everything) == 48
+    metrics = run_training(config(tiny_data, tmp_path, train_pairs=10, batch_size=4), encoder=fake_encoder).metrics
+    assert metrics["train"]["steps"] == 3 * (10 // 4)
+
+
+def test_init_texts_all_fits_the_start_on_every_text_of_the_file(tiny_data, tmp_path, fake_encoder, monkeypatch):
+    """With 6 pairs, a whitening start sees their texts only; with --init_texts all, every text of the file
+    (as the post-hoc whitening row does), so the start equals that row's transform."""
+    import numpy as np
+
+    import isoadapt.training.train_command as train_command
+    from isoadapt.posthoc import fit_posthoc
+
+    seen = []
+    real = train_command.initial_head
+    monkeypatch.setattr(
+        train_command, "initial_head", lambda kind, dim, fit_on, *a: seen.append(fit_on) or real(kind, dim, fit_on, *a)
+    )
+    common = {"head_init": "whitening", "train_pairs": 6, "batch_size": 2, "epochs": 1}
+    run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "pairs"), **common), encoder=fake_encoder)
+    run = run_training(
+        config(tiny_data, tmp_path, output_dir=str(tmp_path / "all"), init_texts="all", **common), encoder=fake_encoder
+    )
+    pairs_texts, all_texts = seen
+    examples = json.loads(open(tiny_data["train"]).read())
+    every_text = {t for e in examples for t in (e["query"], e["positive"], e.get("negative")) if t}
+    assert len(all_texts) == len(every_text) and len(pairs_texts) <= 18
+    whitening = fit_posthoc("whitening", fake_encoder.encode(sorted(every_text)))
+    probe = fake_encoder.encode(["any text"])
+    start = real("whitening", fake_encoder.dim, all_texts, None, "both")
+    assert np.allclose(
+        start(torch_tensor(probe)).detach().numpy(), whitening(torch_tensor(probe)).detach().numpy(), atol=1e-4
+    )
+    assert run.metrics["validation"]["curve"][0]["step"] == 0
+
+
+def torch_tensor(array):
+    import torch
+
+    return torch.as_tensor(array, dtype=torch.float32)
+
+
+def test_hard_negatives_replace_the_files_negatives_before_training(tiny_data, tmp_path, fake_encoder, monkeypatch):
+    import isoadapt.training.train_command as train_command
+
+    tables = []
+    real = train_command.TrainTable.from_examples
+    monkeypatch.setattr(
+        train_command.TrainTable, "from_examples", lambda examples: tables.append(examples) or real(examples)
+    )
+    run_training(config(tiny_data, tmp_path, negatives="hard", epochs=1), encoder=fake_encoder)
+    examples = json.loads(open(tiny_data["train"]).read())
+    relevant = {}
+    for e in examples:
+        relevant.setdefault(e["query"], set()).add(e["positive"])
+    mined = tables[0]
+    assert [(e.query, e.positive) for e in mined] == [(e["query"], e["positive"]) for e in examples]
+    assert all(e.negative not in relevant[e.query] for e in mined)
+    assert sum(e.negative != x.get("negative") for e, x in zip(mined, examples)) > len(examples) // 2

@@ -25,3 +25,9 @@ def sample_negative(rng: random.Random, pool: Sequence[str], relevant: set[str],
             return candidate
     remaining = [item for item in pool if item not in relevant]
     return rng.choice(remaining) if remaining else None
+
+
+def sample_pairs(examples: Sequence, n: int, seed: int) -> list:
+    """A learning curve's point: `n` training pairs drawn with `seed` (every pair when n covers them all).
+    Training and NUDGE draw through here, so one seed gives both the same pairs."""
+    return list(examples) if n >= len(examples) else random.Random(seed).sample(list(examples), n)

@@ -3,6 +3,11 @@
 A query is a bookmark's title + comment (bookmarks that carry an arXiv summary are left out); a document
 is a tag, its prefLabel and altLabel texts; a query's relevant documents are its tags, minus the generic
 `arxiv_doc` tag. Bookmarks are split 80/10/10, seeded.
+
+Two shift probes are written beside the splits, validation-only (selection may read them; they are never a
+test set): `probe_arxiv.json`, the bookmarks left out because they carry an arXiv summary, with that summary
+(a paper abstract) as the query, against the same tags; and `probe_titles.json`, the dev bookmarks' titles
+alone, lower-cased and stripped of punctuation (short keyword-style queries), against the same tags.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -37,6 +43,7 @@ class SemanlinkSummary:
     judgments: dict[str, int]
     train_pairs: int
     smoke_pairs: int
+    probes: dict[str, int]  # probe file -> queries
 
     def lines(self) -> list[str]:
         out = [f"semanlink: {self.bookmarks} bookmarks without an arXiv summary, {self.documents} tags (documents)"]
@@ -47,6 +54,9 @@ class SemanlinkSummary:
         for name in ("train", "dev", "test"):
             out.append(f"  {name}: {self.splits[name]} queries, {self.judgments[name]} judgments")
         out.append(f"  train.json: {self.train_pairs} pairs; semanlink_smoke/train.json: {self.smoke_pairs} pairs")
+        out.append(
+            "  shift probes (validation only): " + ", ".join(f"{n}.json {q} queries" for n, q in self.probes.items())
+        )
         return out
 
 
@@ -125,6 +135,27 @@ def bookmark_text(doc: dict) -> str:
     return " ".join(part.strip() for part in (doc.get("title") or "", doc.get("comment") or "") if not is_blank(part))
 
 
+def keyword_style(title: str) -> str:
+    """A title as a keyword query: lower-cased, punctuation replaced by spaces, whitespace collapsed."""
+    return " ".join(re.sub(r"[^\w\s]", " ", title.lower()).split())
+
+
+def probe_splits(docs: list, corpus: dict[str, str], dev: EvalSet) -> dict[str, EvalSet]:
+    """The two shift probes (see the module docstring); a query with no text or no known tag is left out."""
+    abstracts, relevant = {}, {}
+    for doc in docs:
+        tags = {t for t in doc.get("tag", []) if t != GENERIC_TAG and t in corpus}
+        summary = " ".join((doc.get("arxiv_summary") or "").split())
+        if summary and tags:
+            abstracts[doc["document"]], relevant[doc["document"]] = summary, tags
+    titles = {d["document"]: keyword_style(d.get("title") or "") for d in docs if d["document"] in dev.queries}
+    titles = {qid: text for qid, text in titles.items() if text}
+    return {
+        "probe_arxiv": EvalSet(abstracts, corpus, {q: {t: 1 for t in sorted(relevant[q])} for q in abstracts}),
+        "probe_titles": EvalSet(titles, corpus, {q: dev.qrels[q] for q in titles}),
+    }
+
+
 def prepare_semanlink(
     source: Path = DEFAULT_SOURCE, out_root: Path = Path("data/processed"), seed: int = 0
 ) -> SemanlinkSummary:
@@ -178,7 +209,8 @@ def prepare_semanlink(
         return EvalSet({q: queries[q] for q in ids}, corpus, {q: {t: 1 for t in sorted(relevant[q])} for q in ids})
 
     dev, test = split(dev_ids), split(test_ids)
-    write_dataset(full, train, {"dev": dev, "test": test})
+    probes = probe_splits(docs, corpus, dev)
+    write_dataset(full, train, {"dev": dev, "test": test, **probes})
     write_dataset(smoke_folder, smoke, {"dev": dev, "test": test})
     return SemanlinkSummary(
         bookmarks=bookmarks,
@@ -192,4 +224,5 @@ def prepare_semanlink(
         },
         train_pairs=len(train),
         smoke_pairs=len(smoke),
+        probes={name: len(split.queries) for name, split in probes.items()},
     )

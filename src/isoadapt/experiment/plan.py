@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from isoadapt.errors import InputError
@@ -16,7 +16,8 @@ from isoadapt.posthoc import POSTHOC
 from isoadapt.training.config import TrainConfig, check_seeds, plan_settable
 
 KINDS = ("baseline", "train", "posthoc", "nudge")
-PLAN_KEYS = {"name", "kind", "label", "train", "seeds", "transform", "keep", "remove"}
+PLAN_KEYS = {"name", "kind", "label", "train", "seeds", "transform", "keep", "remove", "train_sizes"}
+SIZED_KINDS = ("train", "nudge")  # the rows that learn from labels: a learning curve has a point per size
 SETTABLE = plan_settable(TrainConfig)  # per-run names, places and inputs come from the command, not the plan
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -31,6 +32,11 @@ class PlanEntry:
     settings: dict = field(default_factory=dict)  # TrainConfig overrides (train entries)
     transform: str | None = None
     options: dict = field(default_factory=dict)  # post-hoc options (keep, remove)
+    family: str = ""  # the [[configs]] name a `train_sizes` entry came from (its own name otherwise)
+    pairs: int | None = None  # a learning curve's point: train pairs drawn per seed (None: the whole file)
+
+    def __post_init__(self):
+        self.family = self.family or self.name
 
 
 @dataclass
@@ -118,6 +124,34 @@ def _entry(path: Path, index: int, raw, defaults: dict, seen: set[str]) -> PlanE
     )
 
 
+def _train_sizes(path: Path, where: str, kind: str, value) -> list[int]:
+    if kind not in SIZED_KINDS:
+        raise InputError(f"{path}: {where}: train_sizes is for rows that learn from labels ({list(SIZED_KINDS)})")
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{path}: {where}: 'train_sizes' must be a non-empty list of integers >= 2")
+    for size in value:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+            raise InputError(f"{path}: {where}: train size {size!r} must be an integer >= 2")
+    if len(set(value)) != len(value):
+        raise InputError(f"{path}: {where}: a train size is listed twice in {value}")
+    return sorted(value)
+
+
+def sized_entries(path: Path, raw: dict, entry: PlanEntry) -> list[PlanEntry]:
+    """One entry per `train_sizes` value (a learning curve), or the entry itself."""
+    if "train_sizes" not in raw:
+        return [entry]
+    sizes = _train_sizes(path, f"config {entry.name!r}", entry.kind, raw["train_sizes"])
+    if "train_pairs" in entry.settings:
+        raise InputError(f"{path}: config {entry.name!r}: give train_sizes or train_pairs, not both")
+    expanded = []
+    for size in sizes:
+        settings = {**entry.settings, "train_pairs": size} if entry.kind == "train" else {}
+        label = f"{entry.label}, {size} pairs"
+        expanded.append(replace(entry, name=f"{entry.name}.n{size}", label=label, settings=settings, pairs=size))
+    return expanded
+
+
 def load_plan(path: str | Path) -> Plan:
     """Read and check the whole plan before anything runs: a wrong type in the last entry must not
     surface after hours of training."""
@@ -137,7 +171,11 @@ def load_plan(path: str | Path) -> Plan:
         raise InputError(f"{path}: no [[configs]] entries")
     seeds = _seeds(path, "plan", data.get("seeds", [0]))
     seen: set[str] = set()
-    entries = [_entry(path, index, raw, defaults, seen) for index, raw in enumerate(raw_entries)]
+    entries = [
+        entry
+        for index, raw in enumerate(raw_entries)
+        for entry in sized_entries(path, raw, _entry(path, index, raw, defaults, seen))
+    ]
     if not any(e.kind == "baseline" for e in entries):
         raise InputError(f"{path}: no entry of kind 'baseline': the report compares every row with the base model")
     return Plan(name, path, seeds, entries)

@@ -130,3 +130,23 @@ def plot_validation(plan: Plan, results: dict) -> bytes:
         ax.set_xlabel("epoch", fontsize=8)
         ax.set_ylabel("val NDCG@10", fontsize=8)
     return _finish(fig, panels, "Validation NDCG@10 during training (dot: the selected state)")
+
+
+def plot_learning_curve(curves: list, flat: list[dict]) -> bytes:
+    """NDCG@10 against labelled pairs (log x), validation and test side by side, ± std over seeds; the rows
+    that need no labels as flat lines."""
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6), sharey=True)
+    for ax, split, key in ((axes[0], "validation", "val"), (axes[1], "test", "test")):
+        for curve in curves:
+            means, stds = np.array(getattr(curve, key)).T
+            ax.errorbar(curve.pairs, means, yerr=stds, marker="o", capsize=3, label=curve.label)
+        for row in flat:
+            value = row["val_ndcg@10"] if key == "val" else row["ndcg@10"]
+            ax.axhline(value, linestyle="--", color=KIND_STYLE[row["kind"]][0], alpha=0.7, label=row["label"])
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training pairs (log scale)")
+        ax.set_title(f"{split} NDCG@10")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("NDCG@10 (mean ± std over seeds)")
+    axes[1].legend(loc="lower right", fontsize=7)
+    return _png(fig)

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ttest_rel
 
+from isoadapt.experiment.learning_curve import curve_section, curves, flat_lines
 from isoadapt.experiment.plan import Plan
+from isoadapt.experiment.recommend import PROBE_TOLERANCE, STS_TOLERANCE, TIE_P, Candidate, mean_probes, recommend
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
 
 ISOTROPY_COLUMNS = ("isoscore", "effective_rank", "embedding_std_mean", "mean_cosine")
-STS_TOLERANCE = 0.01  # a row losing more STS-B Spearman than this against the base model is flagged
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -57,6 +58,7 @@ def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
         row["sts_spearman"] = float(np.mean(sts)) if sts else None
         sts_dev = [r.sts_dev for r in seeds if r.sts_dev is not None]
         row["sts_dev_spearman"] = float(np.mean(sts_dev)) if sts_dev else None
+        row["probes"] = mean_probes(seeds)
         row["sts_loss_flag"] = bool(sts and base_sts is not None and base_sts - row["sts_spearman"] > STS_TOLERANCE)
         row["collapsed"] = any(r.collapsed for r in seeds)
         row["collapse_reasons"] = sorted({reason for r in seeds for reason in r.collapse_reasons})
@@ -83,23 +85,12 @@ def _mean_val(seeds: list) -> float:
     return float(np.mean(values)) if values else float("-inf")
 
 
-def keeps_semantics(seeds: list, base_sts_dev: float | None) -> bool:
-    """The STS guard on validation data: mean STS-B dev Spearman within STS_TOLERANCE of the base model's.
-    A row that could not be checked (no STS-B dev, a fine-tuned encoder) does not pass."""
-    values = [r.sts_dev for r in seeds if r.sts_dev is not None]
-    if base_sts_dev is None:
-        return True
-    return bool(values) and len(values) == len(seeds) and base_sts_dev - float(np.mean(values)) <= STS_TOLERANCE
-
-
 def recommendations(plan: Plan, results: dict, base_sts_dev: float | None = None) -> dict[str, str | None]:
-    """The row of each role with the highest mean validation NDCG@10 over its seeds; a recommended trained
-    row must also pass the STS guard on STS-B dev. Only validation data decides: test only reports."""
-    picks: dict[str, str | None] = {}
-    for role, kind in (("recommended", "train"), ("best_posthoc", "posthoc"), ("best_nudge", "nudge")):
+    """The recommended trained row by the robust rule (experiment/recommend.py), and the post-hoc and NUDGE
+    rows with the highest mean validation NDCG@10. Only validation data decides: test only reports."""
+    picks: dict[str, str | None] = {"recommended": recommend(plan, results, base_sts_dev)[0]}
+    for role, kind in (("best_posthoc", "posthoc"), ("best_nudge", "nudge")):
         names = [e.name for e in plan.entries if e.kind == kind and e.name in results]
-        if role == "recommended":
-            names = [n for n in names if keeps_semantics(results[n], base_sts_dev)]
         picks[role] = max(names, key=lambda n: _mean_val(results[n])) if names else None
     return picks
 
@@ -213,13 +204,15 @@ def selection_section(
     against["base"] = base_name
     p_values = {role: paired_p(results[chosen], results[name], qids) for role, name in against.items()}
     row = by_name[chosen]
+    found = recommend(plan, results, base_sts_dev)[1]
     lines = [
-        "## Recommended configuration (chosen on validation)",
+        "## Recommended configuration (chosen on validation and shift probes)",
         "",
-        f"**{row['label']}** (`{chosen}`): the trained row with the highest mean validation NDCG@10 over its seeds "
-        f"({row['val_ndcg@10']:.4f}) among those that keep STS-B **dev** Spearman within {STS_TOLERANCE} of the base "
-        "model's; each trained head was itself selected at its best validation score, its starting point included. "
-        "Test numbers below were not looked at to choose anything.",
+        f"**{row['label']}** (`{chosen}`), by the rule below; test numbers were not looked at to choose anything.",
+        "",
+        *rule_lines(),
+        "",
+        *candidate_table(found, by_name, chosen),
         "",
         "| row | role | val NDCG@10 | test NDCG@10 | p vs recommended (paired t, test) |",
         "|---|---|---|---|---|",
@@ -232,12 +225,6 @@ def selection_section(
             f"| {other['label']} | {role.replace('_', ' ')} | {_fmt(other, 'val_ndcg@10')} | "
             f"{_fmt(other, 'ndcg@10')} | {shown} |"
         )
-    excluded = [
-        r["label"] for r in rows if r["kind"] == "train" and not keeps_semantics(results[r["name"]], base_sts_dev)
-    ]
-    if excluded:
-        reason = f"Not eligible (STS-B dev Spearman fell more than {STS_TOLERANCE}, or was not checked): "
-        lines += ["", reason + "; ".join(excluded) + "."]
     flagged = [r["label"] for r in rows if r["sts_loss_flag"]]
     lines += [
         "",
@@ -252,7 +239,44 @@ def selection_section(
             "",
         ]
         lines += [f"- {name}: {value:.4f}" for name, value in shift["ndcg@10"].items()] + [""]
-    return {"picks": picks, "p_values": p_values, "shift": shift}, lines
+    shown = [{k: v for k, v in asdict(c).items() if k != "val_per_query"} for c in found]
+    return {"picks": picks, "p_values": p_values, "shift": shift, "candidates": shown}, lines
+
+
+def rule_lines() -> list[str]:
+    """The rule as the report states it (its constants from experiment/recommend.py)."""
+    return [
+        "The rule, validation data only: (1) a trained row is eligible when its mean STS-B dev Spearman stays "
+        f"within {STS_TOLERANCE} of the base model's and its mean NDCG@10 on every shift probe stays within "
+        f"{100 * PROBE_TOLERANCE:.0f}% of the base model's; (2) the leader is the eligible row with the best mean "
+        "in-domain validation NDCG@10, and another eligible row ties with it when the margin is within either row's "
+        f"seed spread or not significant on the validation queries (paired t-test, p >= {TIE_P}); (3) among the "
+        "tied rows, the smallest worst-case loss on the probes wins.",
+    ]
+
+
+def candidate_table(found: list[Candidate], by_name: dict, chosen: str) -> list[str]:
+    """Every trained row with its in-domain and probe scores (validation only) and what the rule made of it."""
+    probes = list(dict.fromkeys(n for c in found for n in c.probes))
+    base = next((r for r in by_name.values() if r["kind"] == "baseline"), None)
+    head = ["row", "val NDCG@10 (spread)", *[f"probe {n}" for n in probes], "worst probe", "STS-B dev", "verdict"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    if base:
+        base_probes = [base["probes"].get(n) for n in probes]
+        cells = ["base model (reference)", f"{base['val_ndcg@10']:.4f}"]
+        cells += ["–" if v is None else f"{v:.4f}" for v in base_probes]
+        sts = base.get("sts_dev_spearman")
+        lines.append("| " + " | ".join([*cells, "–", "–" if sts is None else f"{sts:.4f}", "–"]) + " |")
+    for c in found:
+        cells = [by_name[c.name]["label"], f"{c.val:.4f} ({c.val_spread:.4f})"]
+        for n in probes:
+            value, change = c.probes.get(n), c.probe_change.get(n)
+            cells.append("–" if value is None else f"{value:.4f} ({'n/a' if change is None else f'{change:+.1f}%'})")
+        verdict = "not eligible: " + "; ".join(c.excluded) if c.excluded else c.tie
+        verdict = f"**recommended** ({verdict})" if c.name == chosen else verdict
+        sts = "–" if c.sts_dev is None else f"{c.sts_dev:.4f}"
+        lines.append("| " + " | ".join([*cells, f"{c.worst_probe:+.1f}%", sts, verdict]) + " |")
+    return lines
 
 
 def write_report(
@@ -264,11 +288,18 @@ def write_report(
     shift: dict | None = None,
     base_sts_dev: float | None = None,
 ) -> None:
-    from isoadapt.experiment.plots import plot_losses, plot_spectrum, plot_tradeoff, plot_validation
+    from isoadapt.experiment.plots import (
+        plot_learning_curve,
+        plot_losses,
+        plot_spectrum,
+        plot_tradeoff,
+        plot_validation,
+    )
 
     rows = summarise(plan, results, base_sts)
     selection, selection_lines = selection_section(plan, results, rows, shift, base_sts_dev)
-    meta = {**meta, "selection": selection}
+    curve, curve_lines = curve_section(plan, results, rows)
+    meta = {**meta, "selection": selection, **({"learning_curve": curve} if curve else {})}
     meta = {**meta, "machine": {"platform": platform.platform(), "processor": _cpu_model(), "cores": _cores()}}
     atomic_write_json(
         folder / "report.json",
@@ -280,6 +311,8 @@ def write_report(
         "losses.png": plot_losses(plan, results),
         "validation.png": plot_validation(plan, results),
     }
+    if curve:
+        plots["learning_curve.png"] = plot_learning_curve(curves(plan, results), flat_lines(rows))
     for name, png in plots.items():
         atomic_write_bytes(folder / name, png)
     seeds = ", ".join(map(str, meta["seeds"]))
@@ -303,6 +336,7 @@ def write_report(
         markdown_table(rows),
         "",
         *selection_lines,
+        *curve_lines,
         "![NDCG@10 vs IsoScore](ndcg_vs_isoscore.png)",
         "![Eigenvalue spectrum](spectrum.png)",
         "![Loss terms per step](losses.png)",

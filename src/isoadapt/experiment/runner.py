@@ -13,14 +13,16 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from isoadapt.data.formats import EvalSet, check_texts_are_real, load_eval, load_sts, load_train
+from isoadapt.data.sampling import sample_pairs
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import NOTHING_KEPT, InputError, Interrupted, failure
-from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts, ndcg_at_10, split_vectors
+from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts, per_query_ndcg_at_10, split_vectors
 from isoadapt.experiment.nudge import SIMILARITY, nudge_documents, split_answers, training_answers
 from isoadapt.experiment.plan import Plan, PlanEntry, load_plan
 from isoadapt.experiment.report import recommendations, write_report
@@ -49,6 +51,9 @@ class SeedResult:
     spectrum: list[float]
     sts: float | None
     sts_dev: float | None = None  # STS-B dev Spearman: the guard that selection may use (test STS only reports)
+    probes: dict[str, float | None] = field(default_factory=dict)  # shift probe -> NDCG@10 (validation only)
+    val_per_query: dict[str, float] = field(default_factory=dict)  # validation NDCG@10 per query: paired ties
+    pairs: int | None = None  # labelled pairs it learned from (trained and NUDGE rows)
     history: list[dict] = field(default_factory=list)
     curve: list[dict] = field(default_factory=list)
     collapsed: bool = False
@@ -66,6 +71,17 @@ class ExperimentData:
     sts: Path | None
     sts_dev: Path | None  # STS-B dev pairs: the STS guard of selection (validation, like dev.json)
     shift: Path | None  # a second kind of input for the generalisation check (STS-B sentences as queries)
+    probes: dict[str, Path] = field(default_factory=dict)  # validation-only shift probes: name -> split file
+
+    @staticmethod
+    def find_probes(data_root: Path, name: str, encodes: bool) -> dict[str, Path]:
+        """The dataset's own probes (`probe_*.json`, written by `prepare`), and STS-B **dev** sentences as
+        queries from another domain (texts to encode: not for precomputed vectors)."""
+        probes = {path.stem.removeprefix("probe_"): path for path in sorted((data_root / name).glob("probe_*.json"))}
+        stsb_dev = data_root / "stsb" / "dev.json"
+        if encodes and name != "stsb" and stsb_dev.is_file():
+            probes["stsb_dev"] = stsb_dev
+        return probes
 
     @classmethod
     def locate(cls, data_root: Path, name: str, sts: Path | None, encodes: bool = True) -> ExperimentData:
@@ -83,6 +99,7 @@ class ExperimentData:
             sts,
             sts_dev if sts and sts_dev.is_file() else None,
             shift if encodes and shift.is_file() and name != "stsb" else None,
+            cls.find_probes(data_root, name, encodes),
         )
         for path in (paths.train_full, paths.dev, paths.test):
             if not path.is_file():
@@ -105,7 +122,8 @@ class PlanRecipe:
 
     def absolute(self) -> PlanRecipe:
         """The same recipe with absolute paths: a trial runs in its own working folder, maybe on another node."""
-        data = replace(self.data, **{k: Path(v).resolve() for k, v in asdict(self.data).items() if v is not None})
+        paths = {k: Path(v).resolve() for k, v in asdict(self.data).items() if v is not None and k != "probes"}
+        data = replace(self.data, **paths, probes={k: v.resolve() for k, v in self.data.probes.items()})
         plan = replace(self.plan, path=self.plan.path.resolve())
         return replace(self, plan=plan, data=data, cache_dir=self.cache_dir.resolve(), staging=self.staging.resolve())
 
@@ -119,7 +137,7 @@ def run_locally(runner: PlanRun, jobs: Jobs) -> list[SeedResult]:
     return [runner.run_job(entry, seed) for entry, seed in progress(jobs, desc=f"plan {runner.plan.name}", unit="run")]
 
 
-def _seed_result(test: Evaluation, val_ndcg: float | None, sts: float | None, **extra) -> SeedResult:
+def _seed_result(test: Evaluation, val_ndcg: float | None = None, sts: float | None = None, **extra) -> SeedResult:
     return SeedResult(
         test=test.metrics,
         val_ndcg=val_ndcg,
@@ -184,6 +202,7 @@ class PlanRun:
         self.started = time.perf_counter()
         self.splits: dict[str, EvalSet] = {"val": load_eval(data.dev), "test": load_eval(data.test)}
         self.shift = load_eval(data.shift) if data.shift else None
+        self.probes = {name: load_eval(path) for name, path in data.probes.items()}
         self.sts = load_sts(data.sts) if data.sts else None
         self.sts_dev = load_sts(data.sts_dev) if data.sts_dev else None
         needs_full = any(e.train == "full" for e in plan.entries)
@@ -205,7 +224,7 @@ class PlanRun:
     device = property(lambda self: self.recipe.device)
 
     def _every_text(self) -> list[str]:
-        splits = [*self.splits.values(), *([self.shift] if self.shift else [])]
+        splits = [*self.splits.values(), *([self.shift] if self.shift else []), *self.probes.values()]
         needed = [t for s in splits for t in (*s.queries.values(), *s.corpus.values())]
         for examples in self.train.values():
             needed += [t for e in examples or [] for t in (e.query, e.positive, e.negative) if t]
@@ -215,6 +234,11 @@ class PlanRun:
 
     def jobs(self, seeds: list[int] | None) -> Jobs:
         return [(entry, seed) for entry in self.plan.entries for seed in _entry_seeds(entry, self.plan, seeds)]
+
+    def pairs_of(self, entry: PlanEntry, seed: int | None) -> list:
+        """The labelled pairs a row learns from: the whole file, or a learning curve's sample for this seed."""
+        examples = self.train[entry.train]
+        return examples if entry.pairs is None else sample_pairs(examples, entry.pairs, seed)
 
     def run_job(self, entry: PlanEntry, seed: int | None) -> SeedResult:
         run = {
@@ -241,14 +265,41 @@ class PlanRun:
     def sts_dev_of(self, head) -> float | None:
         return evaluate_sts(self.sts_dev, self.vectors, head) if self.sts_dev else None
 
-    def val_ndcg(self, head=None, documents=None, similarity: str = "cosine") -> float:
+    def val_ndcg(self, head=None, documents=None, similarity: str = "cosine", split: EvalSet | None = None) -> float:
         """Validation NDCG@10 alone, as selection scores it (no diagnostics: only test reports them)."""
-        query_ids, queries, doc_ids, docs = split_vectors(self.splits["val"], self.vectors)
+        per_query = self.val_per_query(head, documents, similarity, split)
+        return float(np.mean(list(per_query.values())))
+
+    def val_per_query(self, head=None, documents=None, similarity: str = "cosine", split: EvalSet | None = None):
+        split = split or self.splits["val"]
+        query_ids, queries, doc_ids, docs = split_vectors(split, self.vectors)
         docs = documents if documents is not None else docs
-        return ndcg_at_10(self.splits["val"], query_ids, queries, doc_ids, docs, head, similarity)
+        return per_query_ndcg_at_10(split, query_ids, queries, doc_ids, docs, head, similarity)
+
+    def validation(self, head=None, documents=None, similarity: str = "cosine") -> dict:
+        """What selection may read of one state: validation NDCG@10 (mean and per query) and the probes."""
+        per_query = self.val_per_query(head, documents, similarity)
+        return {
+            "val_ndcg": float(np.mean(list(per_query.values()))),
+            "val_per_query": per_query,
+            "probes": self.probe_ndcg(head, documents, similarity),
+        }
+
+    def probe_ndcg(self, head=None, documents=None, similarity: str = "cosine") -> dict[str, float | None]:
+        """NDCG@10 on each shift probe, as validation scores it. Stored document vectors (NUDGE) exist for the
+        validation corpus only: a probe over another corpus gets None for them."""
+        scores: dict[str, float | None] = {}
+        for name, split in self.probes.items():
+            if documents is not None and list(split.corpus) != list(self.splits["val"].corpus):
+                scores[name] = None
+            else:
+                scores[name] = self.val_ndcg(head, documents, similarity, split)
+        return scores
 
     def run_baseline(self, entry: PlanEntry, seed: int | None) -> SeedResult:
-        return _seed_result(self.baseline["test"], self.val_ndcg(), self.base_sts, seed=None, sts_dev=self.base_sts_dev)
+        return _seed_result(
+            self.baseline["test"], sts=self.base_sts, seed=None, sts_dev=self.base_sts_dev, **self.validation()
+        )
 
     def run_posthoc(self, entry: PlanEntry, seed: int | None) -> SeedResult:
         texts = list(dict.fromkeys(t for e in self.train[entry.train] for t in (e.query, e.positive, e.negative) if t))
@@ -261,7 +312,7 @@ class PlanRun:
         atomic_write_json(folder / "status.json", {"completed": True})
         test = evaluate_split(self.splits["test"], self.vectors, head)
         sts = evaluate_sts(self.sts, self.vectors, head) if self.sts else None
-        return _seed_result(test, self.val_ndcg(head), sts, seed=None, sts_dev=self.sts_dev_of(head))
+        return _seed_result(test, sts=sts, seed=None, sts_dev=self.sts_dev_of(head), **self.validation(head))
 
     def run_nudge(self, entry: PlanEntry, seed: int | None) -> SeedResult:
         """NUDGE moves the stored document vectors of the evaluation corpus (dev and test share it here)."""
@@ -269,7 +320,8 @@ class PlanRun:
         doc_ids = list(corpus)
         if doc_ids != list(self.splits["val"].corpus):
             raise InputError(f"{self.plan.path}: config {entry.name!r}: NUDGE needs dev and test to share one corpus")
-        queries, answers = training_answers(self.train[entry.train], doc_ids, corpus)
+        pairs = self.pairs_of(entry, seed)
+        queries, answers = training_answers(pairs, doc_ids, corpus)
         val_ids, val_answers = split_answers(self.splits["val"], doc_ids)
         val_queries = self.vectors([self.splits["val"].queries[q] for q in val_ids])
         tuned = nudge_documents(
@@ -282,7 +334,7 @@ class PlanRun:
         )
         similarity = SIMILARITY[entry.transform]
         test = evaluate_split(self.splits["test"], self.vectors, documents=tuned, similarity=similarity)
-        return _seed_result(test, self.val_ndcg(documents=tuned, similarity=similarity), None, seed=None)
+        return _seed_result(test, sts=None, seed=seed, pairs=len(pairs), **self.validation(None, tuned, similarity))
 
     def run_train(self, entry: PlanEntry, seed: int | None) -> SeedResult:
         result, head = _train_entry(
@@ -290,6 +342,9 @@ class PlanRun:
         )
         if head is not None:  # a frozen encoder: the head alone is the model (a fine-tuned encoder is not checked)
             result.sts_dev = self.sts_dev_of(head)
+            checked = self.validation(head)
+            result.val_per_query, result.probes = checked["val_per_query"], checked["probes"]
+        result.pairs = len(self.pairs_of(entry, seed))
         return result
 
     def check_shift(self, results: dict[str, list[SeedResult]]) -> dict | None:
@@ -350,8 +405,8 @@ def _check_posthoc_widths(plan: Plan, dim: int) -> None:
 
 
 def _entry_seeds(entry: PlanEntry, plan: Plan, seeds: list[int] | None) -> list[int | None]:
-    if entry.kind != "train":
-        return [None]  # deterministic: one evaluation
+    if entry.kind != "train" and entry.pairs is None:
+        return [None]  # deterministic: one evaluation (a learning curve's NUDGE point draws its pairs per seed)
     return entry.seeds or seeds or plan.seeds
 
 

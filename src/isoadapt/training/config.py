@@ -21,6 +21,8 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
 CACHE_DIR_HELP = "where models are unpacked, embeddings cached and plan results stored"  # every command's --cache_dir
 MAX_SEED = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1
 HEAD_INITS = ("identity", "whitening", "abtt")  # where a linear head starts: the identity or a fitted transform
+INIT_TEXTS = ("pairs", "all")  # what a fitted start sees: the pairs trained on, or every text of the training file
+NEGATIVES = ("file", "hard")  # each pair's negative: as the training file gives it, or mined from the base model
 MAX_EPOCHS = 10_000  # far beyond any useful run over cached vectors; 10**12 would only look like a hang
 
 
@@ -222,6 +224,29 @@ class TrainConfig:
     early_stopping_patience: int | None = setting(
         None, "stop after this many validation scores in a row without a new best"
     )
+    train_pairs: int | None = setting(
+        None,
+        "train on N pairs drawn at random with --seed (a point of a learning curve: each seed draws its own "
+        "sample), where --max_train_examples takes the first N",
+    )
+    init_texts: str = setting(
+        "pairs",
+        "the texts a whitening / all-but-the-top start is fitted on: pairs (those of the pairs trained on) or all "
+        "(every text of --train_data, labels unused, as the post-hoc rows are fitted: with --train_pairs, the "
+        "texts of the pairs left out count too)",
+        choices=INIT_TEXTS,
+    )
+    negatives: str = setting(
+        "file",
+        "each pair's explicit negative: file (as --train_data gives it) or hard (mined from the base model's "
+        "top 50 training documents, every judged-relevant document excluded)",
+        choices=NEGATIVES,
+    )
+    hard_negative_margin: float = setting(
+        0.05,
+        "with --negatives hard: drop a candidate scoring above the query's lowest positive score minus this "
+        "fraction of it (a likely unjudged positive; sentence-transformers' relative_margin)",
+    )
 
     def validate(self) -> WeightedObjective:
         """Check every setting before any file is read or written; return the objective they define."""
@@ -244,6 +269,7 @@ class TrainConfig:
             raise InputError(f"--head {self.head}: expected one of {list(TRAINABLE_HEADS)}")
         if self.max_train_examples is not None:
             _at_least("max_train_examples", self.max_train_examples, 2)
+        self._validate_data_settings()
         if self.save_steps is not None:
             _at_least("save_steps", self.save_steps, 1)
         if self.tracker not in TRACKERS:
@@ -264,6 +290,25 @@ class TrainConfig:
         check_folder_path(Path(self.cache_dir), "--cache_dir")
         check_device(self.device)
         return self.objective()
+
+    def _validate_data_settings(self) -> None:
+        """Which pairs, which negatives, which texts the start sees."""
+        if self.train_pairs is not None:
+            _at_least("train_pairs", self.train_pairs, 2)
+            if self.max_train_examples is not None:
+                raise InputError(
+                    f"--train_pairs {self.train_pairs}: a random sample, --max_train_examples the first N: give one"
+                )
+        if self.init_texts not in INIT_TEXTS:
+            raise InputError(f"--init_texts {self.init_texts}: expected one of {list(INIT_TEXTS)}")
+        if self.init_texts != "pairs" and self.head_init == "identity":
+            raise InputError(
+                f"--init_texts {self.init_texts}: only a fitted start (--head_init whitening or abtt) fits texts"
+            )
+        if self.negatives not in NEGATIVES:
+            raise InputError(f"--negatives {self.negatives}: expected one of {list(NEGATIVES)}")
+        if not math.isfinite(self.hard_negative_margin) or not 0 <= self.hard_negative_margin < 1:
+            raise InputError(f"--hard_negative_margin {self.hard_negative_margin}: must be >= 0 and < 1")
 
     def _validate_head_settings(self) -> None:
         """Which head, started where, on which side: combinations that cannot work are refused up front."""

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, check_texts_are_real, load_eval, load_sts, load_train
+from isoadapt.data.sampling import sample_pairs
 from isoadapt.encoding.cache import CachedVectors, cached_embed, memoized
 from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
@@ -35,6 +36,7 @@ from isoadapt.posthoc import initial_head
 from isoadapt.training.checkpoint import STATE
 from isoadapt.training.collapse import collapse_reasons
 from isoadapt.training.config import TrainConfig, resume_view
+from isoadapt.training.hard_negatives import mine_hard_negatives
 from isoadapt.training.loop import LoopSettings, TrainTable, last_epoch_means, train
 from isoadapt.training.run_folder import RunFolder, StepLog, git_commit, library_versions
 from isoadapt.training.selection import ValidationSelector
@@ -53,7 +55,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 @dataclass
 class Inputs:
-    examples: list[TrainExample]
+    examples: list[TrainExample]  # the pairs trained on
+    unlabelled: list[str]  # every text of the training file, labels unused (what --init_texts all fits on)
     val: EvalSet  # selection's split, always loaded
     splits: dict[str, EvalSet]  # the splits reported in metrics.json
     sts: StsPairs | None
@@ -91,21 +94,32 @@ def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
     splits = {"val": val, **({"test": load_eval(cfg.test_data)} if cfg.test_data else {})}
     splits = {name: split for name, split in splits.items() if name in splits_to_report} or splits
     sts = load_sts(cfg.sts_data) if cfg.sts_data else None
+    unlabelled = list(dict.fromkeys(t for e in examples for t in (e.query, e.positive, e.negative) if t))
     examples = examples[: cfg.max_train_examples] if cfg.max_train_examples else examples
+    if cfg.train_pairs is not None:  # the run's own sample, from its seed
+        examples = sample_pairs(examples, cfg.train_pairs, cfg.seed)
     if cfg.batch_size > len(examples):  # checked here, before the run folder is opened
         raise InputError(
             f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}"
         )
-    return Inputs(examples, val, splits, sts)
+    return Inputs(examples, unlabelled, val, splits, sts)
 
 
 def build_trainable(
-    cfg: TrainConfig, encoder: Encoder, base_vectors: CachedVectors, table: TrainTable, quiet: bool
+    cfg: TrainConfig,
+    encoder: Encoder,
+    base_vectors: CachedVectors,
+    table: TrainTable,
+    quiet: bool,
+    unlabelled: list[str] | None = None,
 ) -> Trainable:
-    """A frozen encoder trains the head on cached vectors; full fine-tuning trains a fresh encoder copy too."""
+    """A frozen encoder trains the head on cached vectors; full fine-tuning trains a fresh encoder copy too.
+    A fitted start sees the pairs' texts, or with --init_texts all the `unlabelled` texts of the whole file."""
     locations = base_vectors.locate(table.texts)  # encodes what the cache lacks, once
     if cfg.head == "linear":
-        fit_on = base_vectors.gather(locations) if cfg.head_init != "identity" else None  # the training texts only
+        fit_on = None
+        if cfg.head_init != "identity":
+            fit_on = base_vectors(unlabelled) if cfg.init_texts == "all" else base_vectors.gather(locations)
         if fit_on is not None and len(fit_on) < encoder.dim:
             log.warning(
                 "--head_init %s: fitted on %d texts, fewer than the %d dimensions: the start is a poor estimate "
@@ -144,6 +158,10 @@ def train_head(
     seed, and nothing else: no run folder, no selection, no evaluation. What the benches time and compare,
     so their recipe is the product's. `wrap` (embed -> embed) lets a bench alter the head's outputs."""
     generator = seed_everything(cfg.seed)  # before the head is built, as run_training does
+    if cfg.init_texts != "pairs" or cfg.negatives != "file" or cfg.train_pairs is not None:
+        raise InputError(
+            "train_head trains on the table it is given: --init_texts, --negatives, --train_pairs need a run"
+        )
     trainable = build_trainable(cfg, vectors.encoder, vectors, table, quiet=True)
     embed = wrap(trainable.embed) if wrap else trainable.embed
     settings = LoopSettings(cfg.epochs, cfg.batch_size, progress=progress)
@@ -385,6 +403,8 @@ def run_training(
         backend=cfg.encode_backend,
     )
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
+    if cfg.negatives == "hard":
+        inputs.examples = mine_hard_negatives(inputs.examples, base_vectors, cfg.hard_negative_margin)[0]
     table = TrainTable.from_examples(inputs.examples)
     folder.open(resume_view(cfg))
     try:
@@ -393,7 +413,7 @@ def run_training(
             if base_evaluations
             else {name: evaluate_split(split, base_vectors) for name, split in inputs.splits.items()}
         )
-        trainable = build_trainable(cfg, encoder, base_vectors, table, quiet)
+        trainable = build_trainable(cfg, encoder, base_vectors, table, quiet, inputs.unlabelled)
         with open_tracker(cfg.tracker, folder.staging, Path(cfg.output_dir), cfg.tracking_uri) as tracker:
             history, seconds, selector, trained, sts = train_and_score(
                 cfg, folder, trainable, table, tracker, generator, quiet, inputs, base_vectors, baseline

@@ -1,0 +1,145 @@
+"""Which trained row the report recommends, read off validation data only (test only reports).
+
+A user adopts a head for tomorrow's queries, not for our dev split, so the rule weighs robustness:
+
+1. **Guards.** A trained row is eligible when its mean STS-B **dev** Spearman stays within STS_TOLERANCE of
+   the base model's, and its mean NDCG@10 on every shift probe (validation-only query sets of another style
+   or domain) stays within PROBE_TOLERANCE (relative) of the base model's: do no harm off home ground.
+2. **Ties.** The leader is the eligible row with the best mean in-domain validation NDCG@10. Another eligible
+   row ties with it when the margin is inside the noise: smaller than either row's seed spread (max - min
+   over seeds), or not significant on the validation queries (paired t-test of per-query NDCG@10, each side
+   averaged over its seeds, p >= TIE_P). A margin the validation set cannot resolve decides nothing.
+3. **Robustness decides a tie.** Among the tied rows, the one with the smallest worst-case loss on the
+   probes (the highest minimum relative change against the base model) wins; in-domain validation breaks
+   what is left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.stats import ttest_rel
+
+from isoadapt.experiment.plan import Plan
+from isoadapt.metrics.retrieval import percent_change
+
+STS_TOLERANCE = 0.01  # STS-B dev Spearman a recommended head may lose against the base model
+PROBE_TOLERANCE = 0.01  # relative NDCG@10 a recommended head may lose on any probe against the base model
+TIE_P = 0.05  # a validation margin with a larger paired p-value is a tie
+
+
+@dataclass
+class Candidate:
+    """One trained row as the rule sees it: means over seeds of validation-only numbers."""
+
+    name: str
+    val: float
+    val_spread: float  # max - min of validation NDCG@10 over seeds
+    val_per_query: dict[str, float]  # mean over seeds
+    probes: dict[str, float | None]
+    probe_change: dict[str, float | None]  # % against the base model
+    sts_dev: float | None
+    excluded: list[str] = field(default_factory=list)  # why the guards refused it (empty: eligible)
+    tie: str = ""  # how it compares with the leader
+
+    @property
+    def worst_probe(self) -> float:
+        changes = [c for c in self.probe_change.values() if c is not None]
+        return min(changes) if changes else 0.0
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def mean_probes(seeds: list) -> dict[str, float | None]:
+    """Mean probe NDCG@10 over seeds; None where a seed has no score (a probe it could not be scored on)."""
+    names = list(dict.fromkeys(n for r in seeds for n in r.probes))
+    return {
+        n: None if any(r.probes.get(n) is None for r in seeds) else _mean([r.probes[n] for r in seeds]) for n in names
+    }
+
+
+def _candidate(name: str, seeds: list, base, base_sts_dev: float | None) -> Candidate:
+    vals = [r.val_ndcg for r in seeds if r.val_ndcg is not None]
+    qids = sorted(seeds[0].val_per_query)
+    per_query = {q: float(np.mean([r.val_per_query.get(q, 0.0) for r in seeds])) for q in qids}
+    probes = mean_probes(seeds)
+    base_probes = mean_probes([base]) if base else {}
+    change = {
+        n: percent_change(v, base_probes[n]) if v is not None and base_probes.get(n) else None
+        for n, v in probes.items()
+    }
+    sts_dev = _mean([r.sts_dev for r in seeds]) if all(r.sts_dev is not None for r in seeds) else None
+    found = Candidate(
+        name,
+        float(np.mean(vals)) if vals else float("-inf"),
+        float(np.ptp(vals)) if vals else 0.0,
+        per_query,
+        probes,
+        change,
+        sts_dev,
+    )
+    if base_sts_dev is not None and (sts_dev is None or base_sts_dev - sts_dev > STS_TOLERANCE):
+        found.excluded.append(
+            "STS-B dev not checked" if sts_dev is None else f"STS-B dev {sts_dev - base_sts_dev:+.3f} Spearman"
+        )
+    for probe in base_probes:
+        value = change.get(probe)
+        if value is None:
+            found.excluded.append(f"probe {probe} not scored")
+        elif value < -100 * PROBE_TOLERANCE:
+            found.excluded.append(f"probe {probe} {value:+.1f}%")
+    return found
+
+
+def paired_val_p(a: Candidate, b: Candidate) -> float | None:
+    """Paired t-test of per-query validation NDCG@10 (1.0 when identical; None when not recorded)."""
+    qids = sorted(set(a.val_per_query) & set(b.val_per_query))
+    if not qids:
+        return None
+    x, y = [a.val_per_query[q] for q in qids], [b.val_per_query[q] for q in qids]
+    return 1.0 if np.allclose(x, y) else float(ttest_rel(x, y).pvalue)
+
+
+def _ties(leader: Candidate, other: Candidate) -> str:
+    """Why `other` ties with the leader ("" when the leader is ahead beyond the noise)."""
+    margin = leader.val - other.val
+    spread = max(leader.val_spread, other.val_spread)
+    if margin <= spread:
+        return f"margin {margin:.4f} within the seeds' spread {spread:.4f}"
+    p = paired_val_p(leader, other)
+    if p is not None and p >= TIE_P:
+        return f"margin {margin:.4f} not significant on validation (paired p = {p:.2f})"
+    return ""
+
+
+def candidates(plan: Plan, results: dict, base_sts_dev: float | None) -> list[Candidate]:
+    base_entry = next((e for e in plan.entries if e.kind == "baseline"), None)
+    base = results[base_entry.name][0] if base_entry and base_entry.name in results else None
+    names = [e.name for e in plan.entries if e.kind == "train" and e.name in results]
+    return [_candidate(n, results[n], base, base_sts_dev) for n in names]
+
+
+def choose(found: list[Candidate]) -> Candidate | None:
+    """Apply the rule (module docstring) to the candidates; sets each one's `tie` note."""
+    eligible = [c for c in found if not c.excluded]
+    if not eligible:
+        return None
+    leader = max(eligible, key=lambda c: c.val)
+    tied = [leader]
+    for other in eligible:
+        if other is not leader:
+            other.tie = _ties(leader, other) or f"behind the leader by {leader.val - other.val:.4f}, beyond the noise"
+            if not other.tie.startswith("behind"):
+                tied.append(other)
+    leader.tie = "leader on in-domain validation"
+    return max(tied, key=lambda c: (round(c.worst_probe, 6), c.val))
+
+
+def recommend(plan: Plan, results: dict, base_sts_dev: float | None) -> tuple[str | None, list[Candidate]]:
+    found = candidates(plan, results, base_sts_dev)
+    chosen = choose(found)
+    return (chosen.name if chosen else None), found

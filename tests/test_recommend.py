@@ -1,0 +1,112 @@
+"""The robust recommendation (experiment/recommend.py): guards on STS-B dev and the shift probes, ties
+inside the noise, robustness deciding a tie; validation data only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from isoadapt.experiment.plan import Plan, PlanEntry
+from isoadapt.experiment.recommend import candidates, recommend
+from isoadapt.experiment.runner import SeedResult
+
+QIDS = [f"q{i}" for i in range(200)]
+
+
+def result(val, probes, spread=0.0, seed=0, noise=0.0, test=0.5):
+    """A seed's result whose per-query validation scores average to `val` (+ `spread` for seed 1)."""
+    rng = np.random.default_rng(seed + 7)
+    shift = val + (spread if seed == 1 else 0.0)
+    per_query = np.clip(shift + noise * rng.standard_normal(len(QIDS)), -5, 5)
+    per_query += shift - per_query.mean()
+    return SeedResult(
+        seed=seed,
+        test={"ndcg@10": test},
+        val_ndcg=float(per_query.mean()),
+        per_query={},
+        spectrum=[],
+        sts=0.8,
+        sts_dev=0.80,
+        probes=probes,
+        val_per_query=dict(zip(QIDS, per_query.tolist())),
+    )
+
+
+def plan_of(*names):
+    entries = [PlanEntry("base", "baseline", "base", "full", None)]
+    entries += [PlanEntry(n, "train", n, "full", None) for n in names]
+    return Plan("p", None, [0, 1], entries)
+
+
+BASE = {"style": 0.40, "domain": 0.80}
+
+
+def test_a_tie_inside_the_seed_spread_goes_to_the_head_that_loses_less_on_the_probes():
+    """The mpnet story: the leader wins in-domain by less than its seeds' spread and loses 0.9% on the
+    other-domain probe; the sibling started from whitening holds it. The sibling is recommended."""
+    plan = plan_of("identity", "whitening")
+    results = {
+        "base": [result(0.40, BASE)],
+        "identity": [result(0.504, {"style": 0.43, "domain": 0.793}, 0.004, s, noise=0.01) for s in (0, 1)],
+        "whitening": [result(0.502, {"style": 0.46, "domain": 0.799}, 0.0005, s, noise=0.01) for s in (0, 1)],
+    }
+    chosen, found = recommend(plan, results, base_sts_dev=0.80)
+    assert chosen == "whitening"
+    assert "spread" in next(c for c in found if c.name == "whitening").tie
+
+
+def test_a_lead_beyond_the_noise_wins_when_the_probes_stay_within_the_guard():
+    plan = plan_of("strong", "robust")
+    results = {
+        "base": [result(0.40, BASE)],
+        "strong": [result(0.55, {"style": 0.42, "domain": 0.797}, 0.001, s, noise=0.01) for s in (0, 1)],
+        "robust": [result(0.50, {"style": 0.46, "domain": 0.80}, 0.001, s, noise=0.01) for s in (0, 1)],
+    }
+    assert recommend(plan, results, base_sts_dev=0.80)[0] == "strong"
+
+
+def test_a_margin_the_validation_queries_cannot_resolve_is_a_tie():
+    """Seeds agree (no spread), but per-query noise makes a 0.004 margin insignificant: a tie."""
+    plan = plan_of("leader", "sibling")
+    results = {
+        "base": [result(0.40, BASE)],
+        "leader": [result(0.504, {"style": 0.41, "domain": 0.795}, 0.0, s, noise=0.3) for s in (0, 1)],
+        "sibling": [result(0.500, {"style": 0.46, "domain": 0.80}, 0.0, s + 10, noise=0.3) for s in (0, 1)],
+    }
+    chosen, found = recommend(plan, results, base_sts_dev=0.80)
+    assert chosen == "sibling"
+    assert "not significant" in next(c for c in found if c.name == "sibling").tie
+
+
+@pytest.mark.parametrize(
+    "probes, sts_dev, reason",
+    [
+        ({"style": 0.45, "domain": 0.78}, 0.80, "probe domain -2.5%"),
+        ({"style": 0.45}, 0.80, "probe domain not scored"),
+        ({"style": 0.45, "domain": 0.80}, 0.78, "STS-B dev -0.020"),
+    ],
+)
+def test_the_guards_refuse_a_head_that_harms_off_home_ground(probes, sts_dev, reason):
+    plan = plan_of("harmful", "safe")
+    harmful = [result(0.60, probes, 0.0, s) for s in (0, 1)]
+    for r in harmful:
+        r.sts_dev = sts_dev
+    results = {
+        "base": [result(0.40, BASE)],
+        "harmful": harmful,
+        "safe": [result(0.45, {"style": 0.41, "domain": 0.80}, 0.0, s) for s in (0, 1)],
+    }
+    chosen, found = recommend(plan, results, base_sts_dev=0.80)
+    assert chosen == "safe"
+    assert reason in next(c for c in found if c.name == "harmful").excluded[0]
+
+
+def test_test_numbers_never_enter():
+    plan = plan_of("a", "b")
+    results = {
+        "base": [result(0.40, BASE)],
+        "a": [result(0.52, {"style": 0.45, "domain": 0.80}, 0.0, s, noise=0.01, test=0.1) for s in (0, 1)],
+        "b": [result(0.50, {"style": 0.45, "domain": 0.80}, 0.0, s, noise=0.01, test=0.9) for s in (0, 1)],
+    }
+    assert recommend(plan, results, base_sts_dev=0.80)[0] == "a"
+    assert [c.name for c in candidates(plan, results, 0.80)] == ["a", "b"]
