@@ -182,9 +182,9 @@ class Found:
     hits: list[dict] = field(default_factory=list)
 
     def as_json(self) -> str:
-        document = asdict(self)
-        document["exact"] = self.approximate is None
-        return json.dumps(document, ensure_ascii=False, default=str)
+        document = {**asdict(self), "exact": self.approximate is None}
+        order = ("query", "vector_file", "table", "k", "where", "exact", "approximate", "hits")
+        return json.dumps({key: document[key] for key in order}, ensure_ascii=False, default=str)
 
     def lines(self) -> list[str]:
         lines = []
