@@ -11,6 +11,7 @@ import torch
 
 from isoadapt.cli import main
 from isoadapt.data.formats import load_eval
+from isoadapt.encoding.offline_models import MPNET
 from isoadapt.evaluate import split_vectors
 from isoadapt.head import load_head, save_head
 from isoadapt.metrics.retrieval import exact_search
@@ -167,3 +168,20 @@ def test_index_vectors_keeps_vectors_this_runs_apply_already_adapted(distinct_ru
     from_base, from_apply = (np.array(table_rows(two_runs / db)["vector"]) for db in ("db-base", "db-applied"))
     np.testing.assert_allclose(from_apply, from_base, atol=1e-6)
     np.testing.assert_allclose(from_apply, np.array(pq.read_table(out).column("vector").to_pylist()), atol=1e-6)
+
+
+def test_index_vectors_takes_the_columns_a_user_named(distinct_runs, capsys):
+    """--id_column and --vector_column name the file's columns; the table holds them as id and vector, so
+    search and LanceDB find them, and a file without model metadata is indexed with --model."""
+    import pyarrow as pa
+
+    source = distinct_runs / "named.parquet"
+    base = FakeEncoder().encode(TEXTS)
+    columns = {"doc": [f"n{i}" for i in range(len(TEXTS))], "emb": pa.array(list(base), pa.list_(pa.float32()))}
+    pq.write_table(pa.table({**columns, "lang": ["en"] * len(TEXTS)}), source)
+    argv = ["index", "--run_dir", distinct_runs / "both", "--vectors", source, "--db", distinct_runs / "db"]
+    argv += ["--id_column", "doc", "--vector_column", "emb", "--model", MPNET, "--cache_dir", distinct_runs / "cache"]
+    assert main([str(a) for a in argv]) == 0
+    rows = table_rows(distinct_runs / "db")
+    assert list(rows) == ["id", "vector", "lang"] and rows["id"] == columns["doc"]
+    assert cosines(np.array(rows["vector"]), adapted(distinct_runs / "both", base, "document")).min() >= 0.9999
