@@ -249,7 +249,7 @@ def add_store_arguments(commands) -> None:
         const=10,
         metavar="REFINE_FACTOR",
         help="search through the table's ANN index: REFINE_FACTOR x k candidates (10 when omitted), re-ranked "
-        "exactly; the answer is marked approximate (default: exact search)",
+        "exactly, the answer marked approximate; without --ann the search is exact",
     )
     search.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     add_setting(search, "cache_dir")
