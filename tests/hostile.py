@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from isoadapt.cli import main
+from isoadapt.data.formats import load_eval, load_train
+from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.offline_models import MPNET
 
 from conftest import FakeEncoder
@@ -131,3 +133,40 @@ def changed_weights_line(run_dir: Path, base_model: str, then: str, now: str) ->
         f"--run_dir {run_dir}: the base model {base_model} has other weights than the run was trained on "
         f"(sha256 {then[:16]} then, {now[:16]} now); its head does not fit these vectors"
     )
+
+
+PRECOMPUTED_MODEL = "acme/embed-v1"  # the provider model of the parquet vectors in the tests
+
+
+def vector_table(ids, texts, vectors) -> pa.Table:
+    columns = {"id": pa.array(ids), "vector": pa.array(list(vectors), type=pa.list_(pa.float32()))}
+    if texts is not None:
+        columns["text"] = pa.array(texts)
+    return pa.table(columns)
+
+
+def export_from_cache(data: dict[str, Path], encoder, cache: Path, out: Path, with_text: bool = True) -> dict:
+    """Every text of a processed dataset, its vector read back from the cache, as two parquet files."""
+    vectors = CachedVectors(encoder, cache)
+    queries, documents = {}, {}
+    for example in load_train(data["train"]):
+        queries[example.query] = None
+        documents.update({t: None for t in (example.positive, example.negative) if t})
+    for split in (load_eval(data["dev"]), load_eval(data["test"])):
+        queries.update(dict.fromkeys(split.queries.values()))
+        documents.update(dict.fromkeys(split.corpus.values()))
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, texts in (("queries", list(queries)), ("documents", list(documents))):
+        ids = [f"{name[0]}{i}" for i in range(len(texts))]
+        paths[name] = out / f"{name}.parquet"
+        pq.write_table(vector_table(ids, texts if with_text else None, vectors(texts)), paths[name], row_group_size=7)
+    return paths
+
+
+def prepare_argv(paths: dict, cache: Path, **flags) -> list:
+    argv = ["prepare", "vectors", "--queries", paths["queries"], "--documents", paths["documents"]]
+    argv += ["--model", PRECOMPUTED_MODEL, "--cache_dir", cache]
+    for key, value in flags.items():
+        argv += [f"--{key}", value]
+    return argv

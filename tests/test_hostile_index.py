@@ -1,11 +1,29 @@
 """Hostile input to `isoadapt index`: each case is one line and exit 2, checked before the corpus is
-encoded, and leaves the folders as they were."""
+encoded (or a table started from --vectors), and leaves the folders as they were."""
 
 from __future__ import annotations
 
+import hashlib
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from hostile import record_other_weights, refused, write
+from isoadapt.cli import main
+from isoadapt.encoding.offline_models import MPNET
+
+from conftest import FakeEncoder
+from hostile import (
+    RUN_MODEL,
+    TEXTS,
+    apply_argv,
+    one_line,
+    record_other_weights,
+    refused,
+    tree,
+    write,
+    write_vectors,
+)
 
 pytest.importorskip("lancedb")
 
@@ -35,3 +53,116 @@ def test_a_users_folder_named_like_the_table_is_not_replaced(run, capsys):
 def test_a_base_model_whose_weights_changed_is_refused(run, capsys):
     """The run was trained on other weights than the base model has now: its head does not fit."""
     refused(capsys, index_argv(run), record_other_weights(run["run"], "0" * 64), run["t"])
+
+
+def vectors_argv(w, run, source, *extra):
+    argv = ["index", "--run_dir", w / run, "--vectors", source, "--db", w / "db", "--cache_dir", w / "cache"]
+    return [*argv, *extra]
+
+
+def test_a_parquet_without_the_vector_column_is_refused(two_runs, capsys):
+    source = two_runs / "ids.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "source": ["x", "y"]}, metadata=RUN_MODEL), source)
+    refused(
+        capsys, vectors_argv(two_runs, "both", source), f"{source}: no column 'vector' (columns: id, source)", two_runs
+    )
+
+
+def test_vectors_of_another_width_are_refused(two_runs, capsys):
+    source = write_vectors(two_runs / "narrow.parquet", FakeEncoder(dim=12).encode(TEXTS))
+    refused(
+        capsys,
+        vectors_argv(two_runs, "both", source),
+        f"{source}: row group 0: vectors have 12 values, but the head of {two_runs / 'both'} has 16",
+        two_runs,
+    )
+
+
+def test_vectors_another_head_transformed_are_refused(two_runs, capsys):
+    """Vectors `apply` put through one run's head are not the document side of another run's index."""
+    base = write_vectors(two_runs / "base.parquet")
+    out = two_runs / "by-both.parquet"
+    assert main([str(a) for a in apply_argv(two_runs / "both", base, out)]) == 0
+    sha = hashlib.sha256((two_runs / "both" / "head" / "head.safetensors").read_bytes()).hexdigest()
+    refused(
+        capsys,
+        vectors_argv(two_runs, "query", out),
+        f"{out}: was transformed by `isoadapt apply` with another head ({(two_runs / 'both').resolve()}, "
+        f"sha256 {sha[:16]}), not the head of {two_runs / 'query'}; index the original vectors",
+        two_runs,
+    )
+
+
+def test_a_query_only_heads_query_vectors_are_refused(two_runs, capsys):
+    base = write_vectors(two_runs / "base.parquet")
+    out = two_runs / "queries.parquet"
+    assert main([str(a) for a in apply_argv(two_runs / "query", base, out, "--side", "query")]) == 0
+    refused(
+        capsys,
+        vectors_argv(two_runs, "query", out),
+        f"{out}: holds query vectors (`isoadapt apply --side query` with a query-only head); index document vectors",
+        two_runs,
+    )
+
+
+def test_vectors_of_another_model_or_of_none_named_are_refused(two_runs, capsys):
+    other = write_vectors(two_runs / "other.parquet", metadata={"isoadapt.model": "acme/other"})
+    refused(
+        capsys,
+        vectors_argv(two_runs, "both", other),
+        f"{other}: vectors from 'acme/other', but {two_runs / 'both'} was trained on '{MPNET}'; "
+        "apply a run trained on the same model's vectors",
+        two_runs,
+    )
+    unnamed = write_vectors(two_runs / "unnamed.parquet", metadata=None)
+    refused(
+        capsys,
+        vectors_argv(two_runs, "both", unnamed),
+        f"{unnamed}: does not say which model made its vectors (no isoadapt.model metadata); pass --model "
+        f"(the run was trained on '{MPNET}')",
+        two_runs,
+    )
+
+
+def test_a_column_named_like_the_tables_own_is_refused(two_runs, capsys):
+    source = two_runs / "renamed.parquet"
+    vectors = pa.array(list(FakeEncoder().encode(TEXTS[:3])), pa.list_(pa.float32()))
+    pq.write_table(pa.table({"doc": ["a", "b", "c"], "id": [1, 2, 3], "vector": vectors}, metadata=RUN_MODEL), source)
+    refused(
+        capsys,
+        vectors_argv(two_runs, "both", source, "--id_column", "doc"),
+        f"{source}: column 'id' would clash with the table's own 'id' column (made from --id_column 'doc', "
+        "--vector_column 'vector'); rename it",
+        two_runs,
+    )
+
+
+def test_data_and_vectors_flags_do_not_mix(run, capsys):
+    refused(
+        capsys,
+        [*index_argv(run), "--vectors", run["t"] / "x.parquet"],
+        "isoadapt index: argument --vectors: not allowed with argument --data (see `isoadapt index --help`)",
+        run["t"],
+    )
+    refused(capsys, [*index_argv(run), "--model", "acme/x"], "--model: only with --vectors", run["t"])
+
+
+def test_an_interrupted_write_drops_the_table_it_started(two_runs, capsys, monkeypatch):
+    """Ctrl-C while the second reading streams rows into LanceDB: no half-written table stays behind."""
+    import isoadapt.store.lancedb_index as lancedb_index
+
+    source = write_vectors(two_runs / "base.parquet")  # 40 rows in row groups of 16: three batches
+    real, calls = lancedb_index.to_space, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(lancedb_index, "to_space", interrupted)
+    before = tree(two_runs, ("cache",))
+    line = one_line(capsys, vectors_argv(two_runs, "both", source), code=130)
+    assert line == "isoadapt: interrupted: stopped (Ctrl-C or SIGTERM) before anything was written"
+    assert len(calls) == 2
+    assert tree(two_runs, ("cache",)) == before  # no table, and no --db folder: the call made it

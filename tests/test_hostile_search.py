@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from isoadapt.cli import main
+from isoadapt.encoding.offline_models import MPNET
 
-from hostile import record_other_weights, refused
+from conftest import FakeEncoder, tiny_dataset
+from hostile import (
+    ERROR,
+    PRECOMPUTED_MODEL,
+    export_from_cache,
+    one_line,
+    prepare_argv,
+    record_other_weights,
+    refused,
+    train_argv,
+    tree,
+)
 
 pytest.importorskip("lancedb")
 
@@ -35,11 +50,111 @@ def test_a_table_name_that_is_a_path_is_refused(indexed, capsys):
 def test_a_table_whose_data_files_are_gone(indexed, capsys):
     shutil.rmtree(indexed["db"] / "documents.lance" / "data")
     line = f"--table documents in {indexed['db']}: LanceDB cannot read it ("
-    from hostile import ERROR, one_line
-
     got = one_line(capsys, search_argv(indexed))
     assert got.startswith(ERROR + line) and got.endswith("); write it again with `isoadapt index --overwrite`"), got
 
 
 def test_a_base_model_whose_weights_changed_is_refused(indexed, capsys):
     refused(capsys, search_argv(indexed), record_other_weights(indexed["run"], "f" * 64), indexed["t"])
+
+
+@pytest.mark.parametrize("where", ["text = 'x' AND", "topic = 1", "id > 5", "nope(1)"])
+def test_a_filter_lancedb_cannot_plan_is_refused_before_the_model_loads(indexed, capsys, where):
+    before = tree(indexed["t"], ("cache",))
+    line = one_line(capsys, [*search_argv(indexed), "--where", where])
+    assert line.startswith(f"{ERROR}--where {where!r}: LanceDB cannot filter --table documents with it ("), line
+    assert line.endswith("); its columns: id, text"), line
+    assert tree(indexed["t"], ("cache",)) == before
+
+
+def test_an_empty_filter_is_refused(indexed, capsys):
+    refused(
+        capsys,
+        [*search_argv(indexed), "--where", " "],
+        "--where ' ': an empty filter; give a SQL condition such as \"source = 'crawl'\"",
+        indexed["t"],
+    )
+
+
+def test_a_filter_that_fails_on_the_rows_names_the_filter(indexed, capsys):
+    """Division by zero passes LanceDB's planning and fails only on the data: still one line, naming --where."""
+    line = one_line(capsys, [*search_argv(indexed), "--where", "length(id) / 0 > 1"])
+    assert line.startswith(
+        f"{ERROR}--where 'length(id) / 0 > 1': LanceDB failed on --table documents in {indexed['db']} with it ("
+    ), line
+
+
+def vector_file(w, name: str, content) -> Path:
+    path = w["t"] / name
+    np.save(path, content) if name.endswith(".npy") else path.write_text(content)
+    return path
+
+
+def vector_argv(w, path):
+    return ["search", "--vector", path, "--db", w["db"], "--run_dir", w["run"], "--cache_dir", w["cache"]]
+
+
+ONE = json.dumps([0.1] * 16)
+BAD_VECTORS = {
+    "narrow.json": (
+        json.dumps([0.1] * 12),
+        "has 12 values, but the head of {run} reads 16 (a query vector of {model})",
+    ),
+    "nan.json": ("[" + ", ".join(["NaN"] * 16) + "]", "holds NaN or infinity (or a float32 overflow)"),
+    "zeros.json": (json.dumps([0] * 16), "is all zeros; a cosine needs a direction"),
+    "object.json": (json.dumps({"vector": [0.1] * 16}), "expected a JSON list of numbers (one query vector)"),
+    "bools.json": (json.dumps([True] * 16), "expected a JSON list of numbers (one query vector)"),
+    "two.npy": (np.ones((2, 16), np.float32), "expected one vector of numbers, got shape (2, 16) of float32"),
+    "vector.txt": (ONE, "expected a JSON list of numbers (.json) or a NumPy array (.npy)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VECTORS))
+def test_a_bad_query_vector_file_is_refused(indexed, capsys, name):
+    content, message = BAD_VECTORS[name]
+    path = vector_file(indexed, name, content)
+    message = message.format(run=indexed["run"], model=MPNET)
+    refused(capsys, vector_argv(indexed, path), f"--vector {path}: {message}", indexed["t"])
+
+
+def test_a_missing_vector_file_and_a_text_with_a_vector_are_refused(indexed, capsys):
+    missing = indexed["t"] / "none.json"
+    refused(capsys, vector_argv(indexed, missing), f"--vector {missing}: file not found", indexed["t"])
+    path = vector_file(indexed, "q.json", ONE)
+    both = ["search", "topic1 x", *vector_argv(indexed, path)[1:]]
+    refused(capsys, both, "search: give a query text or --vector FILE (one of them)", indexed["t"])
+    neither = [a for a in vector_argv(indexed, path) if a not in ("--vector", path)]
+    refused(capsys, neither, "search: give a query text or --vector FILE (one of them)", indexed["t"])
+
+
+def test_ann_needs_an_ann_index_and_a_refine_factor_of_one_or_more(indexed, capsys):
+    refused(
+        capsys,
+        [*search_argv(indexed), "--ann"],
+        "--ann: --table documents has no ANN index on its vectors (LanceDB's create_index makes one); "
+        "search without --ann is exact",
+        indexed["t"],
+    )
+    refused(
+        capsys,
+        [*search_argv(indexed), "--ann", "0"],
+        "--ann 0: the refine factor must be between 1 and 1000",
+        indexed["t"],
+    )
+
+
+def test_a_vectors_run_cannot_search_with_a_text(tmp_path, capsys):
+    data = tiny_dataset(tmp_path / "data")
+    paths = export_from_cache(data, FakeEncoder(), tmp_path / "fake-cache", tmp_path / "parquet")
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    assert main([str(a) for a in prepare_argv(paths, cache, processed=tmp_path / "data")]) == 0
+    assert main([str(a) for a in train_argv(data, run, cache, base_model=f"vectors:{PRECOMPUTED_MODEL}")]) == 0
+    index = ["index", "--run_dir", run, "--vectors", paths["documents"], "--model", PRECOMPUTED_MODEL]
+    assert main([str(a) for a in [*index, "--db", tmp_path / "db", "--cache_dir", cache]]) == 0
+    refused(
+        capsys,
+        search_argv({"db": tmp_path / "db", "run": run, "cache": cache}),
+        f"--run_dir {run}: was trained on precomputed vectors (vectors:{PRECOMPUTED_MODEL}), which cannot embed "
+        "a query text; give the query's vector with --vector FILE",
+        tmp_path,
+    )

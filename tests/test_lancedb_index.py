@@ -1,21 +1,26 @@
 """`isoadapt index` and `isoadapt search` on LanceDB: exact search there returns the same top 10 as
-isoadapt's own exact search, end to end through the CLI, for a both-sides and a query-only head."""
+isoadapt's own exact search, end to end through the CLI, for a both-sides and a query-only head; `index
+--vectors` writes parquet vectors (base, or this run's `apply` output) on the run's document side."""
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 
 from isoadapt.cli import main
 from isoadapt.data.formats import load_eval
+from isoadapt.encoding.offline_models import MPNET
 from isoadapt.evaluate import split_vectors
 from isoadapt.head import load_head, save_head
 from isoadapt.metrics.retrieval import exact_search
-from isoadapt.store.lancedb_index import open_index, open_space, query_vectors, search
+from isoadapt.store.lancedb_search import open_index, search
+from isoadapt.store.run_space import open_space, query_vectors
 from isoadapt.training.run_folder import open_run
 
-from conftest import tiny_dataset
-from hostile import refused, train_argv, write
+from conftest import FakeEncoder, adapted, cosines, tiny_dataset
+from hostile import TEXTS, apply_argv, refused, train_argv, write, write_vectors
 
 pytest.importorskip("lancedb")
 
@@ -122,3 +127,61 @@ def test_search_stays_exact_after_the_user_builds_an_ann_index(tmp_path, capsys,
     assert main([str(a) for a in argv]) == 0
     printed = [line.split()[1:3] for line in capsys.readouterr().out.splitlines()]
     assert printed == [[f"{h['score']:.4f}", h["id"]] for h in exact[0]]
+
+
+def table_rows(db, table="documents") -> dict:
+    import lancedb
+
+    return lancedb.connect(str(db)).open_table(table).to_arrow().to_pydict()
+
+
+@pytest.mark.parametrize("run", ["both", "query"])
+def test_index_vectors_puts_base_vectors_on_the_document_side_and_keeps_every_column(distinct_runs, capsys, run):
+    """Base vectors of the run's model go through the head's document side (none for a query-only head),
+    L2-normalised; the parquet's other columns stay for --where; ids become strings."""
+    two_runs = distinct_runs
+    source = write_vectors(two_runs / "base.parquet")
+    argv = ["index", "--run_dir", two_runs / run, "--vectors", source, "--db", two_runs / "db"]
+    assert main([str(a) for a in [*argv, "--cache_dir", two_runs / "cache"]]) == 0
+    assert f"indexed: {len(TEXTS)} documents" in capsys.readouterr().out
+    rows = table_rows(two_runs / "db")
+    assert rows["id"] == [f"p{i}" for i in range(len(TEXTS))] and rows["source"] == ["crawl"] * len(TEXTS)
+    stored = np.array(rows["vector"])
+    assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-6)
+    base = FakeEncoder().encode(TEXTS)
+    assert cosines(stored, adapted(two_runs / run, base, "document")).min() >= 0.9999
+    if run == "query":  # documents keep their base vectors: the index a user already has
+        assert cosines(stored, base).min() >= 0.9999
+    else:
+        assert cosines(stored, base).min() < 0.99  # the head moved them: the check above can fail
+
+
+def test_index_vectors_keeps_vectors_this_runs_apply_already_adapted(distinct_runs, capsys):
+    """`isoadapt apply` output of the same head is indexed as it is, not put through the head a second time."""
+    two_runs = distinct_runs
+    base = write_vectors(two_runs / "base.parquet")
+    out = two_runs / "adapted.parquet"
+    assert main([str(a) for a in apply_argv(two_runs / "both", base, out)]) == 0
+    for source, db in ((base, "db-base"), (out, "db-applied")):
+        argv = ["index", "--run_dir", two_runs / "both", "--vectors", source, "--db", two_runs / db]
+        assert main([str(a) for a in [*argv, "--cache_dir", two_runs / "cache"]]) == 0
+    from_base, from_apply = (np.array(table_rows(two_runs / db)["vector"]) for db in ("db-base", "db-applied"))
+    np.testing.assert_allclose(from_apply, from_base, atol=1e-6)
+    np.testing.assert_allclose(from_apply, np.array(pq.read_table(out).column("vector").to_pylist()), atol=1e-6)
+
+
+def test_index_vectors_takes_the_columns_a_user_named(distinct_runs, capsys):
+    """--id_column and --vector_column name the file's columns; the table holds them as id and vector, so
+    search and LanceDB find them, and a file without model metadata is indexed with --model."""
+    import pyarrow as pa
+
+    source = distinct_runs / "named.parquet"
+    base = FakeEncoder().encode(TEXTS)
+    columns = {"doc": [f"n{i}" for i in range(len(TEXTS))], "emb": pa.array(list(base), pa.list_(pa.float32()))}
+    pq.write_table(pa.table({**columns, "lang": ["en"] * len(TEXTS)}), source)
+    argv = ["index", "--run_dir", distinct_runs / "both", "--vectors", source, "--db", distinct_runs / "db"]
+    argv += ["--id_column", "doc", "--vector_column", "emb", "--model", MPNET, "--cache_dir", distinct_runs / "cache"]
+    assert main([str(a) for a in argv]) == 0
+    rows = table_rows(distinct_runs / "db")
+    assert list(rows) == ["id", "vector", "lang"] and rows["id"] == columns["doc"]
+    assert cosines(np.array(rows["vector"]), adapted(distinct_runs / "both", base, "document")).min() >= 0.9999

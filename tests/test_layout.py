@@ -17,10 +17,10 @@ LAYERS = (
     {"encoding"},
     {"evaluate"},
     {"training"},
-    {"experiment", "store"},
+    {"experiment", "store", "integrations"},  # integrations: the store's heads inside LangChain, LlamaIndex, LanceDB
     {"cli", "__init__"},
 )
-SUBPACKAGES = {"encoding", "training", "experiment", "store", "data", "losses", "metrics"}
+SUBPACKAGES = {"encoding", "training", "experiment", "store", "integrations", "data", "losses", "metrics"}
 
 
 def module_name(path: Path) -> str:

@@ -23,6 +23,10 @@ def test_card_carries_the_runs_figures_and_a_command_that_reproduces_it(tmp_path
         base, trained = metrics[split]["baseline"]["recall@100"], metrics[split]["trained"]["recall@100"]
         assert f"| recall@100 | {base:.4f} | {trained:.4f} |" in card
     assert "| adapts | queries only |" in card and "an index built with the base model stays valid" in card
+    assert "`model.encode(texts)` names no side and raises here" in card  # the export's Router has no default
+    libraries = card.split("## In LangChain, LlamaIndex and LanceDB")[1].split("##")[0]
+    assert 'query_encode_kwargs={"task": "query"}' in libraries and "AdapterEmbedding(model_name=" in libraries
+    assert "import isoadapt.integrations.lancedb" in libraries
     assert f"The head was selected on validation at step {metrics['validation']['selected']['step']}" in card
     config = json.loads((run / "config.json").read_text())["config"]
     command = train_command(config)
@@ -62,4 +66,7 @@ def test_card_is_hub_ready_with_no_local_paths(tmp_path, capsys, fake_model):
     assert "base_model: sentence-transformers/all-mpnet-base-v2\n" in front and "datasets: [data]\n" in front
     assert f"    - type: ndcg_at_10\n      value: {metrics['test']['trained']['ndcg@10']:.4f}\n" in front
     assert str(tmp_path) not in card
+    libraries = card.split("## In LangChain, LlamaIndex and LanceDB")[1].split("##")[0]
+    assert 'HuggingFaceEmbeddings(model_name="path/to/out")`.' in libraries  # a both-sides head: stock calls
+    assert "task" not in libraries and "raises here" not in card
     assert "--train_data data/train.json" in card and '"output_dir": "' + str(tmp_path) not in card

@@ -12,49 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from isoadapt.cli import main
-from isoadapt.data.formats import load_eval, load_train
-from isoadapt.encoding.cache import CachedVectors
+from isoadapt.data.formats import load_eval
 from isoadapt.training.train_command import run_training
 
 from conftest import FakeEncoder, tiny_dataset, train_config
-from hostile import one_line, refused, tree, write
-
-MODEL = "acme/embed-v1"
-
-
-def vector_table(ids, texts, vectors) -> pa.Table:
-    columns = {"id": pa.array(ids), "vector": pa.array(list(vectors), type=pa.list_(pa.float32()))}
-    if texts is not None:
-        columns["text"] = pa.array(texts)
-    return pa.table(columns)
-
-
-def export_from_cache(data: dict[str, Path], encoder, cache: Path, out: Path, with_text: bool = True) -> dict:
-    """Every text of a processed dataset, its vector read back from the cache, as two parquet files."""
-    vectors = CachedVectors(encoder, cache)
-    queries, documents = {}, {}
-    for example in load_train(data["train"]):
-        queries[example.query] = None
-        documents.update({t: None for t in (example.positive, example.negative) if t})
-    for split in (load_eval(data["dev"]), load_eval(data["test"])):
-        queries.update(dict.fromkeys(split.queries.values()))
-        documents.update(dict.fromkeys(split.corpus.values()))
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, texts in (("queries", list(queries)), ("documents", list(documents))):
-        ids = [f"{name[0]}{i}" for i in range(len(texts))]
-        paths[name] = out / f"{name}.parquet"
-        pq.write_table(vector_table(ids, texts if with_text else None, vectors(texts)), paths[name], row_group_size=7)
-    return paths
-
-
-def prepare_argv(paths: dict, cache: Path, **flags) -> list:
-    argv = ["prepare", "vectors", "--queries", paths["queries"], "--documents", paths["documents"]]
-    argv += ["--model", MODEL, "--cache_dir", cache]
-    for key, value in flags.items():
-        argv += [f"--{key}", value]
-    return argv
-
+from hostile import PRECOMPUTED_MODEL as MODEL
+from hostile import export_from_cache, one_line, prepare_argv, refused, tree, vector_table, write
 
 EXP1 = dict(
     lambda_contrastive=0.1, lambda_isotropy=1.0, margin=0.1, projection_learning_rate=5e-4, epochs=2, batch_size=16

@@ -218,19 +218,40 @@ def add_apply_arguments(commands) -> None:
 
 
 def add_store_arguments(commands) -> None:
-    index = commands.add_parser("index", help="write a split's corpus into a LanceDB table, in the run's space")
+    index = commands.add_parser("index", help="write a corpus or parquet vectors into a LanceDB table in a run's space")
     index.add_argument("--run_dir", required=True, help="a completed run folder")
-    index.add_argument("--data", required=True, help="a processed split: its corpus is indexed")
+    source = index.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="a processed split: its corpus is encoded and indexed")
+    source.add_argument(
+        "--vectors",
+        help="instead: parquet with an id and a vector column (base vectors of the run's model, or this run's "
+        "`isoadapt apply` output); every other column is kept for --where",
+    )
+    index.add_argument("--model", help="with --vectors: the model that made them (default: the file's metadata)")
+    index.add_argument("--id_column", help="with --vectors: the id column (default: id)")
+    index.add_argument("--vector_column", help="with --vectors: the vector column (default: vector)")
     index.add_argument("--db", required=True, help="the LanceDB folder (created when missing; no server)")
     index.add_argument("--table", default="documents", help="the table to write")
     index.add_argument("--overwrite", action="store_true", help="replace a table that isoadapt wrote")
     add_setting(index, "cache_dir")
     search = commands.add_parser("search", help="search a LanceDB table written by `isoadapt index`")
-    search.add_argument("query", help="the query text")
+    search.add_argument("query", nargs="?", help="the query text (or --vector)")
+    search.add_argument("--vector", help="instead of a text: the query's base vector (.json list or .npy)")
     search.add_argument("--db", required=True, help="the LanceDB folder")
     search.add_argument("--table", default="documents", help="the table to search")
     search.add_argument("--run_dir", required=True, help="the run whose head indexed the table")
     search.add_argument("-k", type=int, default=10, help="how many documents to print")
+    search.add_argument("--where", help="a SQL filter on the table's columns, applied before the search")
+    search.add_argument(
+        "--ann",
+        type=int,
+        nargs="?",
+        const=10,
+        metavar="REFINE_FACTOR",
+        help="search through the table's ANN index: REFINE_FACTOR x k candidates (10 when omitted), re-ranked "
+        "exactly, the answer marked approximate; without --ann the search is exact",
+    )
+    search.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     add_setting(search, "cache_dir")
 
 
@@ -414,27 +435,39 @@ def command_apply(args: argparse.Namespace) -> None:
 
 
 def command_index(args: argparse.Namespace) -> None:
-    from isoadapt.store.lancedb_index import index_corpus
+    from isoadapt.data.vector_files import VectorColumns
+    from isoadapt.store.lancedb_index import index_corpus, index_vectors
 
-    db = Path(args.db)
-    count = index_corpus(Path(args.run_dir), Path(args.data), db, args.table, Path(args.cache_dir), args.overwrite)
+    db, run_dir, cache_dir = Path(args.db), Path(args.run_dir), Path(args.cache_dir)
+    vector_flags = {"model": args.model, "id_column": args.id_column, "vector_column": args.vector_column}
+    if args.data is not None:
+        given = [flag for flag, value in vector_flags.items() if value is not None]
+        if given:
+            raise InputError(f"--{given[0]}: only with --vectors")
+        count = index_corpus(run_dir, Path(args.data), db, args.table, cache_dir, args.overwrite)
+    else:
+        names = {"id": args.id_column, "vector": args.vector_column}
+        columns = VectorColumns(**{key: name for key, name in names.items() if name is not None})
+        source = Path(args.vectors)
+        count = index_vectors(run_dir, source, db, args.table, cache_dir, columns, args.model, args.overwrite)
     print(f"indexed: {count} documents -> {db} table {args.table}")
 
 
 def command_search(args: argparse.Namespace) -> None:
-    from isoadapt.data.readers import check_text
-    from isoadapt.store.lancedb_index import open_index, open_space, query_vectors, search
-    from isoadapt.training.run_folder import open_run
+    from isoadapt.store.lancedb_search import run_search
 
-    if not 1 <= args.k <= 10_000:
-        raise InputError(f"-k {args.k}: must be between 1 and 10000")
-    query = check_text("search", "the query", "query", args.query)
-    run = open_run(Path(args.run_dir))
-    index = open_index(Path(args.db), args.table, run)  # every input checked before the model loads
-    space = open_space(run, Path(args.cache_dir))
-    for rank, hit in enumerate(search(index, query_vectors(space, [query]), args.k)[0], start=1):
-        text = " ".join(hit["text"].split())
-        print(f"{rank:>3}  {hit['score']:.4f}  {hit['id']}  {text[:100]}")
+    found = run_search(
+        Path(args.run_dir),
+        Path(args.db),
+        args.table,
+        Path(args.cache_dir),
+        args.query,
+        Path(args.vector) if args.vector else None,
+        args.k,
+        args.where,
+        args.ann,
+    )
+    print(found.as_json() if args.json else "\n".join(found.lines()))
 
 
 COMMANDS = {

@@ -26,7 +26,7 @@ from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_path
 from isoadapt.owned_folders import check_output_file, check_replaceable
 from isoadapt.progress import progress
-from isoadapt.training.run_folder import open_run
+from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
 SIDES = ("document", "query")
@@ -60,6 +60,12 @@ def check_model(run_dir: Path, run_model: str, file: VectorFile, given: str | No
             f"{file.path}: vectors from {model_of(named)!r}, but {run_dir} was trained on {run_model!r}; "
             "apply a run trained on the same model's vectors"
         )
+
+
+def check_adaptable(run: OpenedRun) -> None:
+    """Stored vectors are the base model's: a run that fine-tuned its encoder reads other vectors."""
+    if run.fine_tuned:
+        raise InputError(f"--run_dir {run.folder}: fine-tuned its encoder; stored base vectors cannot be adapted")
 
 
 def check_apply_target(out: Path, source: Path, overwrite: bool) -> None:
@@ -138,8 +144,7 @@ def apply_run(
     if side not in SIDES:
         raise InputError(f"--side {side}: expected one of {list(SIDES)}")
     run = open_run(run_dir)
-    if run.fine_tuned:
-        raise InputError(f"--run_dir {run_dir}: fine-tuned its encoder; stored base vectors cannot be adapted")
+    check_adaptable(run)
     head, run_model = run.head, model_of(run.config["base_model"])
     file = VectorFile(source, columns)
     check_model(run_dir, run_model, file, model)

@@ -1,7 +1,10 @@
 """Export a run as a standard SentenceTransformer folder: the base modules, a Dense module carrying the
 head, and a final Normalize (the run scores by cosine), so `SentenceTransformer(DIR)` loads it anywhere.
 A query-only head becomes a sentence-transformers Router: `encode_query` applies the head, and
-`encode_document` gives the base vectors, so an existing index needs no re-embedding."""
+`encode_document` gives the base vectors, so an existing index needs no re-embedding. The Router has no
+default route: `encode(texts)` without a task raises (sentence-transformers: "Could not determine route
+for task=None ...") instead of answering a query with base vectors, as the stock default route ("document")
+does, silently. Every wrapper that calls `encode` must name the side (see isoadapt.integrations)."""
 
 from __future__ import annotations
 
@@ -60,7 +63,12 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
     )
     if head.adapt == "query":  # encode_query applies the head, encode_document keeps the base vectors
         base = list(model)
-        router = Router.for_query_document(query_modules=[*base, dense, Normalize()], document_modules=base)
+        router = Router.for_query_document(
+            query_modules=[*base, dense, Normalize()],
+            document_modules=base,
+            default_route=None,  # encode() must name its side (task="query" or "document"): no silent default
+            allow_empty_key=False,
+        )
         exported = SentenceTransformer(modules=[router], device="cpu")
     else:
         exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")

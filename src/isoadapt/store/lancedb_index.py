@@ -1,55 +1,49 @@
-"""An embedded vector store for a trained run: LanceDB, a folder on disk, no server.
+"""`isoadapt index`: a LanceDB table (a folder on disk, no server) in a run's space, written from a split's
+corpus or from a parquet file of vectors.
 
-`index` writes a split's corpus as (id, text, vector): adapted vectors for a both-sides head, base vectors
-for a query-only head (the index a user already has). `search` encodes a query, puts it through the head
-and asks LanceDB for the nearest documents by cosine. Every vector is L2-normalised, as the run scores.
-A table remembers the sha256 of the head that made it, and search refuses another head: a query adapted
-by one head against documents adapted by another would rank silently wrong.
+From a split, the corpus is encoded (through the embedding cache) onto the run's document side: adapted
+for a both-sides head, base vectors for a query-only head (the index a user already has). From parquet
+(`--vectors`, e.g. the output of `isoadapt apply`), base vectors of the run's model go through the same
+side, and vectors that `apply` already put there with this run's head are kept as they are; every other
+column is kept too, so that `search --where` can filter on it. Every vector is L2-normalised, as the run
+scores.
+
+A table records the sha256 of the head that made it (search refuses another head: a query adapted by one
+head against documents adapted by another would rank silently wrong) and, when it holds texts that the
+run's model can embed, LanceDB's `isoadapt` embedding function, so that `table.search("text")` in LanceDB
+itself takes the run's query side. A parquet file is read twice, every check first, so a bad row leaves
+no table behind; a write that fails anyway drops the table it was creating.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from isoadapt.data.formats import check_texts_are_real, load_eval
-from isoadapt.encoding.cache import CachedVectors
-from isoadapt.errors import InputError, describe
-from isoadapt.head import apply_head, document_head
+from isoadapt.data.vector_files import VectorBatch, VectorColumns, VectorFile, check_width
+from isoadapt.encoding.precomputed import is_precomputed
+from isoadapt.errors import InputError
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
+from isoadapt.store.apply import APPLY_KIND, HEAD_KEY, check_adaptable, check_model, model_of
+from isoadapt.store.run_space import open_space, to_space, unit, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
+log = logging.getLogger(__name__)
 INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and may replace)
 CHUNK = 8192  # documents encoded and adapted at once
 TABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
+ID, TEXT, VECTOR = "id", "text", "vector"  # the table's own columns; a parquet file's others keep their names
 
 
-@dataclass
-class RunSpace:
-    """A run opened for indexing and search: the run, and its (base or fine-tuned) vectors through the cache."""
-
-    run: OpenedRun
-    encoder: object
-    vectors: object  # texts -> base (or fine-tuned) vectors
-
-
-def open_space(run: OpenedRun, cache_dir: Path) -> RunSpace:
-    """The run's encoder (the slow part: a model load) and its vectors through the cache."""
-    encoder = run.trained_encoder(cache_dir)
-    return RunSpace(run, encoder, CachedVectors(encoder, cache_dir))
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:  # (n, d) -> rows of norm 1
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
-
-
-def _connect(db: Path):
+def connect(db: Path):
     os.environ.setdefault("LANCEDB_LOG", "error")  # lance's own notices ("creating a new dataset") are not ours
     import lancedb
 
@@ -82,8 +76,12 @@ def check_index_target(db: Path, table: str, overwrite: bool) -> None:
         raise InputError(f"--db {db}: holds files that are not LanceDB tables; choose a new or a LanceDB folder")
     check_table_name(table)
     if (db / f"{table}.lance").exists():
-        kind = (_table_kind(_connect(db), table) or b"").decode()
+        kind = (_table_kind(connect(db), table) or b"").decode()
         check_replaceable(f"--table {table} in {db}", kind, INDEX_KIND, "an index table", overwrite)
+
+
+def vector_column(vectors: np.ndarray) -> pa.FixedSizeListArray:  # (n, width) -> LanceDB's vector type
+    return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1])
 
 
 def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Path, overwrite: bool = False) -> int:
@@ -94,83 +92,140 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     corpus = load_eval(data).corpus  # every input checked before the model loads
     space = open_space(run, cache_dir)
     ids, texts = list(corpus), list(corpus.values())
-    head = document_head(space.run.head)
-    parts = []
-    for start in progress(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk"):
-        vectors = _unit(apply_head(head, space.vectors(texts[start : start + CHUNK])))  # (chunk, d)
-        parts.append(vectors)
-    vectors = np.concatenate(parts)
-    metadata = {
-        "isoadapt.kind": INDEX_KIND,
-        "isoadapt.run": str(run_dir.resolve()),
-        "isoadapt.head_sha256": space.run.head_sha256,
-        "isoadapt.base_model": space.run.config["base_model"],
-        "isoadapt.adapt": getattr(space.run.head, "adapt", "both"),
-    }
-    schema = pa.schema(
-        [("id", pa.string()), ("text", pa.string()), ("vector", pa.list_(pa.float32(), vectors.shape[1]))],
-        metadata=metadata,
-    )
-    rows = pa.table(
-        [
-            pa.array(ids),
-            pa.array(texts),
-            pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
-        ],
-        schema=schema,
-    )
-    db.mkdir(parents=True, exist_ok=True)
-    _connect(db).create_table(table, data=rows, mode="overwrite" if overwrite else "create")
+    parts = [
+        to_space(run, space.vectors(texts[start : start + CHUNK]), "document")  # (chunk, width)
+        for start in progress(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk")
+    ]
+    schema = pa.schema([(ID, pa.string()), (TEXT, pa.string()), (VECTOR, pa.list_(pa.float32(), width(run)))])
+    rows = pa.record_batch([pa.array(ids), pa.array(texts), vector_column(np.concatenate(parts))], schema=schema)
+    write_table(db, table, overwrite, run, cache_dir, schema, [rows])
     return len(ids)
 
 
-def open_index(db: Path, table: str, run: OpenedRun) -> Index:
-    """The table `isoadapt index` wrote with this run's head, checked before any model loads."""
-    check_table_name(table)
-    if not (db / f"{table}.lance").is_dir():
-        raise InputError(f"--table {table}: no such table in {db} (write it with `isoadapt index`)")
-    try:
-        handle = _connect(db).open_table(table)
-    except Exception as err:  # lance's own error types: a folder named like a table that is none
+def in_document_space(run: OpenedRun, file: VectorFile, model: str | None) -> bool:
+    """True when `isoadapt apply` already put the file's vectors on this run's document side; False for base
+    vectors of the run's model (a query-only head's documents, which apply copies unchanged, are still base
+    vectors). Vectors another head transformed, and a query-only head's queries, are refused."""
+    check_model(run.folder, model_of(run.config["base_model"]), file, model)
+    meta = file.metadata
+    if meta.get("isoadapt.kind") != APPLY_KIND or meta.get("isoadapt.normalized") != "true":
+        return False
+    if meta.get(HEAD_KEY) != run.head_sha256:
         raise InputError(
-            f"--table {table} in {db}: LanceDB cannot open it ({describe(err)}); it is no table of isoadapt's: "
-            "choose another --table or --db"
-        ) from None
-    metadata = {k.decode(): v.decode() for k, v in (handle.schema.metadata or {}).items()}
-    if metadata.get("isoadapt.kind") != INDEX_KIND:
-        raise InputError(f"--table {table}: was not written by `isoadapt index`; it has no head to match")
-    if metadata.get("isoadapt.head_sha256") != run.head_sha256:
-        raise InputError(
-            f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {run.folder}; "
-            "search with that run, or index again"
+            f"{file.path}: was transformed by `isoadapt apply` with another head ({meta.get('isoadapt.run')}, "
+            f"sha256 {str(meta.get(HEAD_KEY))[:16]}), not the head of {run.folder}; index the original vectors"
         )
-    return Index(db, table, handle)
+    if meta.get("isoadapt.side") == "query" and getattr(run.head, "adapt", "both") == "query":
+        raise InputError(
+            f"{file.path}: holds query vectors (`isoadapt apply --side query` with a query-only head); "
+            "index document vectors"
+        )
+    return True
 
 
-@dataclass
-class Index:
-    """An opened table written by `isoadapt index`: where it is, and LanceDB's handle."""
-
-    db: Path
-    table: str
-    handle: object
-
-
-def query_vectors(space: RunSpace, queries: list[str]) -> np.ndarray:  # (n, d), through the query path
-    return _unit(apply_head(space.run.head, space.encoder.encode(queries)))
-
-
-def search(index: Index, vectors: np.ndarray, k: int) -> list[list[dict]]:
-    """Each query's top k: [{id, text, score}] by cosine, best first (LanceDB's cosine distance is 1 - cos).
-    Exact: a user's ANN index (IVF_PQ) would otherwise answer with approximate neighbours and distances."""
-    results = []
-    for vector in vectors:
-        try:
-            hits = index.handle.search(vector).metric("cosine").bypass_vector_index().limit(k).to_list()
-        except Exception as err:  # lance's own error types: a table of ours whose data files are gone
+def table_schema(file: VectorFile, out_width: int) -> pa.Schema:
+    """The file's columns with its id, vector and text columns as the table's own; the others as they are."""
+    c = file.columns
+    own = {c.id: pa.field(ID, pa.string()), c.vector: pa.field(VECTOR, pa.list_(pa.float32(), out_width))}
+    own |= {c.text: pa.field(TEXT, pa.string())} if file.has_text else {}
+    fields = []
+    for field in file.schema:
+        if field.name not in own and field.name in (ID, TEXT, VECTOR):
             raise InputError(
-                f"--table {index.table} in {index.db}: LanceDB cannot read it ({describe(err)}); write it again "
-                "with `isoadapt index --overwrite`"
-            ) from None
-        results.append([{"id": h["id"], "text": h["text"], "score": 1.0 - h["_distance"]} for h in hits])
-    return results
+                f"{file.path}: column {field.name!r} would clash with the table's own {field.name!r} column "
+                f"(made from --id_column {c.id!r}, --vector_column {c.vector!r}); rename it"
+            )
+        fields.append(own.get(field.name, field))
+    return pa.schema(fields)
+
+
+def _table_rows(batch: VectorBatch, schema: pa.Schema, vectors: np.ndarray) -> pa.RecordBatch:
+    """One batch of the file in the table's schema: ids as strings, texts as checked, vectors as given."""
+    made = {ID: pa.array(batch.ids, pa.string()), VECTOR: vector_column(vectors)}
+    made |= {TEXT: pa.array(batch.texts, pa.string())} if batch.texts is not None else {}
+    columns = [made.get(field.name, column) for field, column in zip(schema, batch.table.columns)]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def index_vectors(
+    run_dir: Path,
+    source: Path,
+    db: Path,
+    table: str,
+    cache_dir: Path,
+    columns: VectorColumns = VectorColumns(),
+    model: str | None = None,
+    overwrite: bool = False,
+) -> int:
+    """Write a parquet file of vectors into a LanceDB table in the run's space; returns the number of rows."""
+    check_index_target(db, table, overwrite)
+    run = open_run(run_dir)
+    check_adaptable(run)
+    file = VectorFile(source, columns)
+    kept = in_document_space(run, file, model)
+    schema = table_schema(file, width(run))
+    expected, what = (width(run), f"the index of {run_dir}") if kept else (run.head.dim, f"the head of {run_dir}")
+    rows = 0
+    for batch in file.batches():  # the first reading: every check, before a table is started
+        check_width(batch.where, batch.vectors.shape[1], expected, what)
+        rows += len(batch.ids)
+
+    def adapted() -> Iterator[pa.RecordBatch]:
+        for batch in file.batches(all_columns=True):
+            vectors = unit(batch.vectors) if kept else to_space(run, batch.vectors, "document")  # (rows, width)
+            yield _table_rows(batch, schema, vectors)
+
+    write_table(db, table, overwrite, run, cache_dir, schema, adapted())
+    return rows
+
+
+def write_table(
+    db: Path, table: str, overwrite: bool, run: OpenedRun, cache_dir: Path, schema: pa.Schema, rows: Iterable
+) -> None:
+    """Create (or, with overwrite, replace) the table from record batches, streamed; it records the run's head
+    and, for texts the run's model can embed, the `isoadapt` embedding function."""
+    metadata = {
+        "isoadapt.kind": INDEX_KIND,
+        "isoadapt.run": str(run.folder.resolve()),
+        "isoadapt.head_sha256": run.head_sha256,
+        "isoadapt.base_model": run.config["base_model"],
+        "isoadapt.adapt": getattr(run.head, "adapt", "both"),
+    }
+    schema = schema.with_metadata(metadata)
+    new_db = not db.exists()
+    db.mkdir(parents=True, exist_ok=True)
+    connection = connect(db)
+    functions = None
+    if TEXT in schema.names and not is_precomputed(run.config["base_model"]):
+        from isoadapt.integrations.lancedb import embedding_config  # imports lancedb: after connect() quiets it
+
+        functions = [embedding_config(run, cache_dir)]
+    existed, failed = (db / f"{table}.lance").exists(), []
+    reader = pa.RecordBatchReader.from_batches(schema, _remembering(rows, failed))
+    try:
+        connection.create_table(
+            table, data=reader, mode="overwrite" if overwrite else "create", embedding_functions=functions
+        )
+    except BaseException:
+        if not existed:  # the table this call started: LanceDB lists a half-written one as a table
+            _drop(connection, table)
+        if new_db and not any(db.iterdir()):
+            db.rmdir()
+        if failed:  # a batch's own error (a bad row, Ctrl-C), which LanceDB reports as a foreign RuntimeError
+            raise failed[0] from None
+        raise
+
+
+def _remembering(rows: Iterable, failed: list) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from rows
+    except BaseException as err:
+        failed.append(err)
+        raise
+
+
+def _drop(connection, table: str) -> None:
+    try:
+        connection.drop_table(table)
+    except Exception as err:  # the write's own error is the one to report; this one is logged
+        log.warning("could not drop the half-written table %s: %s", table, err)

@@ -138,9 +138,36 @@ def how_to_load(out_dir: Path, adapt: str) -> list[str]:
     if adapt == "query":
         lines.append(
             "This head adapts queries only: `encode_document` gives the base model's vectors, so an index "
-            "built with the base model stays valid."
+            "built with the base model stays valid. `model.encode(texts)` names no side and raises here; use "
+            '`encode_query` / `encode_document`, or `encode(texts, task="query")` / `task="document"`.'
         )
     return lines
+
+
+def in_other_libraries(out_dir: Path, adapt: str) -> list[str]:
+    """The call that gives each side its vectors in LangChain, LlamaIndex and LanceDB (isoadapt.integrations):
+    with a query-only head the stock wrappers that call `encode` without a task fail, loudly."""
+    folder = f'"path/to/{out_dir.name}"'
+    if adapt == "query":
+        langchain = (
+            f"`HuggingFaceEmbeddings(model_name={folder}, "
+            'encode_kwargs={"task": "document"}, query_encode_kwargs={"task": "query"})` (set both: LangChain '
+            "falls back to `encode_kwargs` for queries)"
+        )
+        llama_index = (
+            f"`isoadapt.integrations.llama_index.AdapterEmbedding(model_name={folder})` (`pip install isoadapt`; "
+            "the stock `HuggingFaceEmbedding` names no task)"
+        )
+    else:
+        langchain = f"`HuggingFaceEmbeddings(model_name={folder})`"
+        llama_index = f"`HuggingFaceEmbedding(model_name={folder})`, or isoadapt's `AdapterEmbedding`"
+    return [
+        f"- LangChain (`langchain-huggingface`): {langchain}.",
+        f"- LlamaIndex (`llama-index-embeddings-huggingface`): {llama_index}.",
+        "- LanceDB: a table written by `isoadapt index --run_dir RUN` (the run this model was exported from) "
+        "records isoadapt's embedding function: `import isoadapt.integrations.lancedb`, then "
+        '`table.search("text")` embeds the query on the right side.',
+    ]
 
 
 def what_was_trained(config: dict) -> str:
@@ -192,6 +219,7 @@ def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
         ]
     lines += ["", "## Results against the base model", "", *results_section(metrics)]
     lines += ["", "## How to load", "", *how_to_load(out_dir, adapt)]
+    lines += ["", "## In LangChain, LlamaIndex and LanceDB", "", *in_other_libraries(out_dir, adapt)]
     lines += ["", "## How it was made", "", "```"]
     if config.get("kind") != "posthoc" and "train_data" in config:
         lines.append(train_command(config))

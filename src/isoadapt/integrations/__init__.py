@@ -1,0 +1,13 @@
+"""isoadapt's heads in the libraries users retrieve with, each side on its own path.
+
+A both-sides export has one path, so every stock wrapper gives the adapter's vectors on both sides. A
+query-only export is a sentence-transformers Router with no default route: `model.encode(texts)` without a
+task raises instead of silently answering queries with base vectors, and a wrapper must name the side:
+
+- LangChain, stock: `HuggingFaceEmbeddings(model_name=DIR, encode_kwargs={"task": "document"},
+  query_encode_kwargs={"task": "query"})`; the wrapper passes its kwargs to `model.encode`.
+- LlamaIndex: `isoadapt.integrations.llama_index.AdapterEmbedding(model_name=DIR)`; the stock
+  `HuggingFaceEmbedding` passes a prompt name to `model.encode`, never a task.
+- LanceDB: `import isoadapt.integrations.lancedb`, then `table.search("text")` on a table written by
+  `isoadapt index`; the stock `sentence-transformers` function calls `model.encode` for both sides.
+"""
