@@ -304,6 +304,7 @@ def write_report(
     atomic_write_json(
         folder / "report.json",
         {"meta": meta, "rows": rows, "results": {k: [asdict(r) for r in v] for k, v in results.items()}},
+        indent=None,  # per-step histories and per-query scores: indenting them tripled the file
     )
     plots = {
         "ndcg_vs_isoscore.png": plot_tradeoff(rows),
