@@ -18,7 +18,7 @@ LAYERS = (
     {"evaluate"},
     {"training"},
     {"experiment", "store"},
-    {"cli", "__init__"},
+    {"cli", "__init__", "api"},
 )
 SUBPACKAGES = {"encoding", "training", "experiment", "store", "data", "losses", "metrics"}
 
