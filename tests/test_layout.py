@@ -15,7 +15,7 @@ LAYERS = (
     {"errors", "fileio", "owned_folders", "progress"},
     {"data", "losses", "metrics", "head", "posthoc"},
     {"encoding"},
-    {"evaluate"},
+    {"evaluation"},
     {"training"},
     {"experiment", "store"},
     {"cli", "__init__", "api"},

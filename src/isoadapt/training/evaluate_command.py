@@ -7,7 +7,7 @@ from pathlib import Path
 from isoadapt.data.formats import check_texts_are_real, load_eval, load_sts
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.errors import InputError
-from isoadapt.evaluate import change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
+from isoadapt.evaluation import change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.owned_folders import check_output_file, check_replaceable
 from isoadapt.training.run_folder import open_run

@@ -16,7 +16,7 @@ from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, check_texts_a
 from isoadapt.encoding.cache import CachedVectors, cached_embed, memoized
 from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
-from isoadapt.evaluate import (
+from isoadapt.evaluation import (
     Evaluation,
     VectorSource,
     change_pct,
