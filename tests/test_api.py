@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -11,9 +13,10 @@ import isoadapt
 from isoadapt.cli import main
 from isoadapt.errors import InputError
 from isoadapt.head import apply_head, load_head
+from test_precomputed_vectors import MODEL, prepare_argv, vector_table
 
-from conftest import FakeEncoder
-from hostile import TEXTS, apply_argv, tree, write_vectors
+from conftest import FakeEncoder, tiny_dataset
+from hostile import TEXTS, apply_argv, train_argv, tree, write, write_vectors
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -111,3 +114,95 @@ def test_load_refuses_a_folder_that_is_neither_a_run_nor_an_export(tmp_path):
         isoadapt.Adapter.load(tmp_path)
     with pytest.raises(InputError, match="not a folder"):
         isoadapt.Adapter.load(tmp_path / "nope")
+
+
+def test_fit_on_a_dataset_folder_gives_what_isoadapt_train_writes(tmp_path, capsys, fake_model):
+    """The same settings through the command line and through fit: the same metrics.json, to the digit."""
+    data = tiny_dataset(tmp_path / "data")
+    argv = train_argv(data, tmp_path / "run", tmp_path / "cache", test_data=data["test"], lambda_contrastive=1.0)
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    fitted = isoadapt.fit(tmp_path / "data", cache_dir=tmp_path / "cache", epochs=1, batch_size=4, lambda_contrastive=1)
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for metrics in (written, fitted.metrics):
+        del metrics["train"]["seconds"]
+    assert fitted.metrics == written
+    assert fitted.adapter.folder is None and fitted.adapter.card is fitted.metrics
+    assert capsys.readouterr().out == ""  # quiet unless verbose
+
+
+def test_evaluate_returns_what_isoadapt_evaluate_writes(run, capsys):
+    output = run["t"] / "eval.json"
+    argv = ["evaluate", "--run_dir", run["run"], "--data", run["data"]["test"], "--cache_dir", run["cache"]]
+    assert main([str(a) for a in [*argv, "--output", output]]) == 0
+    printed = capsys.readouterr().out
+    adapter = isoadapt.Adapter.load(run["run"], cache_dir=run["cache"])
+    result = isoadapt.evaluate(adapter, run["data"]["test"])
+    assert result == json.loads(output.read_text())
+    assert "ndcg@10" in printed and capsys.readouterr().out == ""
+
+
+def id_only_vectors(topics: int = 8, per_topic: int = 3):
+    """Fake-encoder vectors by id: train and validation queries on `topics` topics, two documents each; a
+    query's first word differs from its documents', so the base model ranks them poorly and training helps."""
+    encoder = FakeEncoder()
+    documents = [f"d{t}_{j}" for t in range(topics) for j in range(2)]
+    splits = {}
+    for name, count in (("train", per_topic), ("val", 1)):
+        ids = [f"{name}{t}_{i}" for t in range(topics) for i in range(count)]
+        qrels = {q: {f"d{t}_0": 1, f"d{t}_1": 1} for q, t in zip(ids, [t for t in range(topics) for _ in range(count)])}
+        texts = [f"question{q.split('_')[0].removeprefix(name)} {q}" for q in ids]  # apart from the documents
+        splits[name] = (ids, encoder.encode(texts), qrels)
+    document_vectors = encoder.encode([f"topic{d[1:].split('_')[0]} {d}" for d in documents])
+    return splits, documents, document_vectors
+
+
+def test_fit_on_arrays_gives_what_prepare_vectors_then_train_gives(tmp_path, capsys):
+    """Arrays through fit and the same vectors as parquet through `prepare vectors` + `train --base_model
+    vectors:NAME`: the same pairs, negatives and batches, so the same validation metrics and head."""
+    splits, documents, document_vectors = id_only_vectors()
+    queries = [q for ids, _, _ in splits.values() for q in ids]
+    query_vectors = np.concatenate([vectors for _, vectors, _ in splits.values()])
+    paths = {"queries": tmp_path / "q.parquet", "documents": tmp_path / "d.parquet"}
+    pq.write_table(vector_table(queries, None, query_vectors), paths["queries"])
+    pq.write_table(vector_table(documents, None, document_vectors), paths["documents"])
+    for name, file in (("train", "train"), ("val", "dev")):
+        lines = [f"{q}\t{d}\t{g}" for q, judged in splits[name][2].items() for d, g in judged.items()]
+        write(tmp_path / "qrels" / f"{file}.tsv", "\n".join(lines) + "\n")
+    cache, out = tmp_path / "cache", tmp_path / "processed"
+    argv = prepare_argv(paths, cache, qrels_dir=tmp_path / "qrels", name="acme", out_root=out)
+    assert main([str(a) for a in argv]) == 0
+    settings = dict(epochs=2, batch_size=4, lambda_contrastive=1.0, projection_learning_rate=1e-2)
+    argv = train_argv(
+        {"train": out / "acme" / "train.json", "dev": out / "acme" / "dev.json"}, tmp_path / "run", cache, **settings
+    )
+    assert main([str(a) for a in [*argv, "--base_model", f"vectors:{MODEL}"]]) == 0
+    capsys.readouterr()
+    given = {
+        name: isoadapt.Vectors(vectors, document_vectors, qrels=qrels, query_ids=ids, document_ids=documents)
+        for name, (ids, vectors, qrels) in splits.items()
+    }
+    fitted = isoadapt.fit(given["train"], given["val"], base_model=MODEL, **settings)
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert fitted.metrics["validation"] == written["validation"]
+    assert fitted.metrics["val"] == written["val"]
+    assert written["validation"]["selected"]["step"] > 0  # training moved the head: not a trivial equality
+    assert fitted.adapter.base_model == f"vectors:{MODEL}"
+    np.testing.assert_allclose(
+        fitted.adapter.transform(document_vectors), isoadapt.Adapter.load(tmp_path / "run").transform(document_vectors)
+    )
+
+
+def test_evaluate_on_arrays_scores_as_fit_scored_validation(tmp_path):
+    splits, documents, document_vectors = id_only_vectors()
+    given = {
+        name: isoadapt.Vectors(vectors, document_vectors, qrels=qrels, query_ids=ids, document_ids=documents)
+        for name, (ids, vectors, qrels) in splits.items()
+    }
+    fitted = isoadapt.fit(
+        given["train"], given["val"], epochs=2, batch_size=4, lambda_contrastive=1, projection_learning_rate=1e-2
+    )
+    result = isoadapt.evaluate(fitted.adapter, given["val"])
+    assert {k: result[k] for k in ("baseline", "trained", "change_pct")} == fitted.metrics["val"]
+    assert result["trained"]["ndcg@10"] > result["baseline"]["ndcg@10"]
+    assert result["data"] == "arrays" and result["run_dir"] is None

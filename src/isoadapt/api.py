@@ -1,24 +1,34 @@
-"""isoadapt from Python: `Adapter`, a trained head with the base model it reads. The command line and
-the integrations use this same class; it adds no maths of its own (the head is applied by `head.apply_head`,
-runs are read by `open_run`, exports by the files `isoadapt export` writes).
+"""isoadapt from Python: `Adapter` (a trained head with the base model it reads), `fit` (train one, with
+`isoadapt train`'s settings and code) and `evaluate` (score one, as `isoadapt evaluate` does). The command
+line is a shell over these functions. They add no maths of their own: the head is applied by
+`head.apply_head`, runs are trained by `run_training` and read by `open_run`, exports by the files
+`isoadapt export` writes.
 
 Importing this module loads torch (the head is a torch module); `import isoadapt` does not import it."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import tempfile
+from dataclasses import asdict, fields, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from isoadapt.encoding.precomputed import is_precomputed
+from isoadapt.encoding.arrays import Vectors, check_split, stage_arrays
+from isoadapt.encoding.precomputed import PREFIX, is_precomputed
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.head import apply_head, document_head, load_head, save_head
+from isoadapt.head import WEIGHTS_FILE, apply_head, document_head, load_head, save_head
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.export import ADAPTER_FILE, EXPORT_ADAPTER
-from isoadapt.training.config import DEFAULT_CACHE_DIR
+from isoadapt.training.config import DEFAULT_CACHE_DIR, TrainConfig
+from isoadapt.training.evaluate_command import EVALUATION_KIND, evaluate_run, score_head
 from isoadapt.training.run_folder import OpenedRun, open_run
+from isoadapt.training.train_command import run_training
 
 SIDES = ("query", "document")
 NORM_EPS = 1e-12  # torch.nn.functional.normalize's floor, as `isoadapt apply` and the export's Normalize use
@@ -38,16 +48,14 @@ class Adapter:
     `encode_query` / `encode_document` embed texts with the base model first. Outputs are L2-normalised,
     as the run scored them. A query-only head (`adapt == "query"`) leaves documents in the base space."""
 
-    def __init__(self, head, document: dict, card: dict, folder: Path, cache_dir: Path, fine_tuned: bool = False):
-        self.head = head.eval()
-        self.document = document  # the run's config.json: {"config": its settings, "encoder", "versions", "git"}
-        self.config = document["config"]  # the run's settings (TrainConfig.to_dict())
+    def __init__(self, run: OpenedRun, card: dict, cache_dir: Path, export: Path | None = None, fine_tuned=None):
+        self.run = run  # the run as open_run reads it: head, settings, the base model's recorded weights
         self.card = card  # the run's metrics.json: val (and test) baseline vs trained, `validation`'s selection
-        self.folder = folder
-        self.cache_dir = cache_dir
-        self.fine_tuned = fine_tuned  # the run tuned its encoder: the head reads that encoder's vectors only
-        self._run: OpenedRun | None = None  # set when loaded from a run folder
-        self._export: Path | None = None  # set when loaded from an export folder
+        self.cache_dir = cache_dir  # where base models are unpacked and base vectors cached
+        self.folder: Path | None = run.folder  # None once a fit's temporary run folder is gone
+        self.export = export  # the export folder it was loaded from, else None
+        # The run tuned its encoder: the head reads that encoder's vectors, not the base model's.
+        self.fine_tuned = run.fine_tuned is not None if fine_tuned is None else fine_tuned
         self._model = None  # the encoder (or the exported SentenceTransformer), loaded on first use
 
     # -- loading and saving ------------------------------------------------------------------------------
@@ -62,10 +70,7 @@ class Adapter:
             return cls._from_export(folder, cache)
         run = open_run(folder)  # refuses anything that is not a completed run, with one line
         metrics = folder / "metrics.json"
-        adapter = cls(run.head, run.document, read_json(metrics) if metrics.is_file() else {}, folder, cache)
-        adapter.fine_tuned = run.fine_tuned is not None
-        adapter._run = run
-        return adapter
+        return cls(run, read_json(metrics) if metrics.is_file() else {}, cache)
 
     @classmethod
     def _from_export(cls, folder: Path, cache_dir: Path) -> Adapter:
@@ -76,42 +81,53 @@ class Adapter:
                 "not written by `isoadapt export` (or by an older one: export the run again)"
             )
         saved = read_json(recorded)
-        run = saved.get("run") if isinstance(saved, dict) else None
-        if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
+        document = saved.get("run") if isinstance(saved, dict) else None
+        if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
             raise InputError(f"{recorded}: expected an object with a 'run' object holding the run's 'config'")
         head = load_head(folder / EXPORT_ADAPTER)
+        digest = hashlib.sha256((folder / EXPORT_ADAPTER / WEIGHTS_FILE).read_bytes()).hexdigest()
+        weights = (document.get("encoder") or {}).get("weights_sha256")
+        run = OpenedRun(folder, document["config"], head, digest, weights, document)
         card = saved.get("card") if isinstance(saved.get("card"), dict) else {}
-        adapter = cls(head, run, card, folder, cache_dir, bool(saved.get("fine_tuned")))
-        adapter._export = folder
-        return adapter
+        return cls(run, card, cache_dir, export=folder, fine_tuned=bool(saved.get("fine_tuned")))
 
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
         """Write a copy that `Adapter.load` reads back: a run folder for an adapter loaded from a run (every
         `--run_dir` command takes it), an export folder for one loaded from an export. Built in a hidden
         sibling and renamed into place; `overwrite` replaces only the same kind of isoadapt folder."""
         folder = Path(folder)
-        kind = "export" if self._export is not None else "run"
+        kind = "export" if self.export is not None else "run"
         check_output_folder(folder, "save", kind, overwrite)
-        if self.folder.resolve() == folder.resolve():
+        if self.folder is not None and self.folder.resolve() == folder.resolve():
             raise InputError(f"save {folder}: is the folder this adapter was loaded from")
         with staged_folder(folder, kind) as staging:
-            if self._export is not None:
-                shutil.copytree(self._export, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".isoadapt-*"))
+            if self.export is not None:
+                shutil.copytree(self.export, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".isoadapt-*"))
             else:
                 self._write_run(staging)
         return folder
 
     def _write_run(self, staging: Path) -> None:
         """What `open_run` reads: config.json, status.json, the head, metrics.json (and a tuned encoder)."""
-        atomic_write_json(staging / "config.json", self.document)
+        atomic_write_json(staging / "config.json", self.run.document)
         if self.card:
             atomic_write_json(staging / "metrics.json", self.card)
         save_head(self.head, staging / "head")
-        if self._run is not None and self._run.fine_tuned is not None:
-            shutil.copytree(self._run.fine_tuned, staging / "encoder")
+        if self.fine_tuned:
+            shutil.copytree(self.run.fine_tuned, staging / "encoder")
         atomic_write_json(staging / "status.json", {"completed": True})
 
     # -- what it is --------------------------------------------------------------------------------------
+
+    @property
+    def head(self):
+        """The head (a torch module), in eval mode."""
+        return self.run.head
+
+    @property
+    def config(self) -> dict:
+        """The run's settings (TrainConfig's fields)."""
+        return self.run.config
 
     @property
     def base_model(self) -> str:
@@ -132,19 +148,19 @@ class Adapter:
         """The width of the adapted (query) vectors."""
         return getattr(self.head, "out_dim", self.head.dim)
 
+    @property
+    def where(self) -> str:
+        return str(self.folder) if self.folder is not None else f"the adapter fitted on {self.base_model}"
+
     def __repr__(self) -> str:
-        return f"Adapter({str(self.folder)!r}, base_model={self.base_model!r}, adapt={self.adapt!r})"
+        return f"Adapter({self.where!r}, base_model={self.base_model!r}, adapt={self.adapt!r})"
 
     # -- using it ----------------------------------------------------------------------------------------
 
     def transform(self, vectors, side: str = "query") -> np.ndarray:
         """Base vectors (n, dim) (or one vector (dim,)) -> adapted, L2-normalised vectors. On the document
         side a query-only head returns the input, normalised."""
-        if self.fine_tuned:
-            raise InputError(
-                f"{self.folder}: the run fine-tuned its encoder, so the head reads that encoder's vectors, not "
-                "the base model's; use encode_query / encode_document"
-            )
+        self.check_base_vectors()
         return self._project(vectors, side)
 
     def encode_query(self, texts: list[str]) -> np.ndarray:
@@ -155,6 +171,14 @@ class Adapter:
         """Texts -> adapted document vectors; a query-only head gives the base vectors, normalised."""
         return self._encode(texts, "document")
 
+    def check_base_vectors(self) -> None:
+        """The head reads the base model's vectors, unless the run fine-tuned its encoder."""
+        if self.fine_tuned:
+            raise InputError(
+                f"{self.where}: the run fine-tuned its encoder, so the head reads that encoder's vectors, not "
+                "the base model's; use encode_query / encode_document"
+            )
+
     def _project(self, vectors, side: str) -> np.ndarray:
         if side not in SIDES:
             raise InputError(f"side {side!r}: expected one of {list(SIDES)}")
@@ -163,7 +187,7 @@ class Adapter:
         array = array[None, :] if single else array
         if array.ndim != 2 or array.shape[1] != self.dim:
             raise InputError(
-                f"transform: vectors of shape {np.asarray(vectors).shape}; {self.folder} reads {self.dim}-dim "
+                f"transform: vectors of shape {np.asarray(vectors).shape}; {self.where} reads {self.dim}-dim "
                 f"vectors of {self.base_model} (shape (n, {self.dim}))"
             )
         if not np.isfinite(array).all():
@@ -176,25 +200,146 @@ class Adapter:
         if isinstance(texts, str):
             raise InputError(f"encode_{side}: expected a list of texts, got one string; wrap it in a list")
         texts = list(texts)
-        if self._export is not None:
+        if self.export is not None:
             model = self._exported_model()
             encode = model.encode_query if side == "query" else model.encode_document
             return l2_normalized(encode(texts, convert_to_numpy=True, show_progress_bar=False))
         if is_precomputed(self.base_model):
             raise InputError(
-                f"{self.folder}: its base is {self.base_model}, precomputed vectors: there is no model to encode "
+                f"{self.where}: its base is {self.base_model}, precomputed vectors: there is no model to encode "
                 "text with; pass your vectors to transform()"
             )
-        return self._project(self._encoder().encode(texts), side)
-
-    def _encoder(self):
         if self._model is None:
-            self._model = self._run.trained_encoder(self.cache_dir)  # refuses a base whose weights changed
-        return self._model
+            self._model = self.run.trained_encoder(self.cache_dir)  # refuses a base whose weights changed
+        return self._project(self._model.encode(texts), side)
 
     def _exported_model(self):
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(self._export), device="cpu", local_files_only=True)
+            self._model = SentenceTransformer(str(self.export), device="cpu", local_files_only=True)
         return self._model
+
+
+class Fit(NamedTuple):
+    """What `fit` returns: the adapter (selected on validation) and its metrics (the run's metrics.json)."""
+
+    adapter: Adapter
+    metrics: dict
+
+
+SETTINGS = {f.name for f in fields(TrainConfig)}
+SPLIT_SETTINGS = {"train": "train_data", "val": "val_data", "test": "test_data"}  # a split -> its file setting
+ARRAYS = "arrays"  # the model name of vectors given as arrays, unless base_model names it
+
+
+def fit(
+    data: str | Path | Vectors | None = None,
+    val: Vectors | None = None,
+    test: Vectors | None = None,
+    *,
+    config: TrainConfig | None = None,
+    verbose: bool = False,
+    **settings,
+) -> Fit:
+    """Train an adapter as `isoadapt train` does (the same TrainConfig, the same code, selection on
+    validation), on one of:
+
+    - a processed dataset folder (`data/processed/semanlink_smoke`: train.json, dev.json, test.json if there);
+    - your own vectors: `data`, `val` (and `test`) as `isoadapt.Vectors`; the base is then
+      `vectors:<base_model>` (give `base_model="provider/model"` to name it; default `arrays`), and the
+      vectors are staged, with placeholder texts, in a temporary dataset and cache;
+    - nothing, with the `train_data` and `val_data` settings, as on the command line.
+
+    `settings` are TrainConfig's fields (`epochs=3`, `contrastive_loss="infonce"`, ...), over `config`.
+    Without `output_dir` the run is built in a temporary folder, read back and removed (and the default
+    tracker writes nothing); with it, the run folder stays, as the command line leaves it. `verbose`
+    shows progress bars and prints the command line's summary."""
+    values = _settings(config, settings)
+    arrays = _splits(data, val, test, values)
+    if arrays:
+        named = settings.get("base_model") or (
+            config.base_model if config and is_precomputed(config.base_model) else ""
+        )
+        values["base_model"] = PREFIX + (named.removeprefix(PREFIX) or ARRAYS)
+    with tempfile.TemporaryDirectory(prefix="isoadapt-fit-") as scratch:
+        scratch = Path(scratch)
+        kept = bool(values.get("output_dir"))
+        if not kept:
+            values |= {"output_dir": str(scratch / "run"), "tracker": settings.get("tracker", "none")}
+        cfg = _checked_config(values, kept)
+        if arrays:
+            files = stage_arrays(arrays, cfg.base_model.removeprefix(PREFIX), scratch, cfg.seed)
+            cfg = replace(
+                cfg, cache_dir=str(scratch / "cache"), **{SPLIT_SETTINGS[n]: str(p) for n, p in files.items()}
+            )
+        result = run_training(cfg, quiet=not verbose)
+        adapter = Adapter.load(result.folder, values.get("cache_dir"))
+        if not kept:
+            adapter.folder = None
+    return Fit(adapter, adapter.card)
+
+
+def _settings(config: TrainConfig | None, settings: dict) -> dict:
+    unknown = sorted(set(settings) - SETTINGS)
+    if unknown:
+        raise InputError(f"fit: unknown settings {unknown}; the settings are TrainConfig's fields")
+    given = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}
+    return {**(asdict(config) if config is not None else {}), **given}
+
+
+def _splits(data, val, test, values: dict) -> dict[str, Vectors]:
+    """The splits given as arrays (none for files); a dataset folder fills the file settings instead."""
+    named = [name for name in SPLIT_SETTINGS.values() if values.get(name)]
+    if isinstance(data, Vectors):
+        if named or values.get("sts_data"):
+            given = named + (["sts_data"] if values.get("sts_data") else [])
+            raise InputError(
+                f"fit: with isoadapt.Vectors the splits come from the arrays (no texts); leave out {given}"
+            )
+        if val is None:
+            raise InputError("fit: give val (isoadapt.Vectors): the head is selected on validation")
+        return {"train": data, "val": val, **({"test": test} if test is not None else {})}
+    if val is not None or test is not None:
+        raise InputError("fit: val and test take isoadapt.Vectors, with data as isoadapt.Vectors too")
+    if data is not None:
+        folder = Path(data)
+        if not (folder / "train.json").is_file() or not (folder / "dev.json").is_file():
+            raise InputError(f"fit: {folder}: not a processed dataset folder (no train.json and dev.json)")
+        if named:
+            raise InputError(f"fit: the dataset folder {folder} gives the splits; leave out {named}")
+        values |= {"train_data": str(folder / "train.json"), "val_data": str(folder / "dev.json")}
+        if (folder / "test.json").is_file():
+            values["test_data"] = str(folder / "test.json")
+    elif not values.get("train_data") or not values.get("val_data"):
+        raise InputError(
+            "fit: give a processed dataset folder, isoadapt.Vectors, or the train_data and val_data settings"
+        )
+    return {}
+
+
+def _checked_config(values: dict, kept: bool) -> TrainConfig:
+    """The settings as a TrainConfig, checked before anything is staged or trained (arrays' files are
+    filled in after)."""
+    cfg = TrainConfig(**{"train_data": "", "val_data": "", **values})
+    cfg.validate()
+    if not kept and (not cfg.freeze_base or cfg.resume):
+        flag = "resume" if cfg.resume else "freeze_base=False"
+        raise InputError(f"fit: {flag} needs output_dir (a run folder that stays on disk)")
+    return cfg
+
+
+def evaluate(adapter: Adapter, split: str | Path | Vectors, sts: str | Path | None = None) -> dict:
+    """The adapter against its base model on one split: the dict `isoadapt evaluate --output` writes
+    (baseline, trained, change_pct; sts_spearman with STS pairs). `split` is a processed split file
+    (dev.json, test.json) or your own vectors (`isoadapt.Vectors`, base vectors of the adapter's model)."""
+    if isinstance(split, Vectors):
+        if sts is not None:
+            raise InputError("evaluate: STS pairs are texts; with isoadapt.Vectors leave sts out")
+        adapter.check_base_vectors()
+        checked = check_split("split", split, adapter.dim)
+        scores = score_head(checked.split, checked.lookup, checked.lookup, adapter.head)
+        return {"kind": EVALUATION_KIND, "data": "arrays", "run_dir": adapter.folder and str(adapter.folder), **scores}
+    if adapter.export is not None and adapter.fine_tuned:
+        raise InputError(f"{adapter.where}: exported from a fine-tuned run; evaluate the run folder it came from")
+    return evaluate_run(adapter.run, Path(split), adapter.cache_dir, Path(sts) if sts is not None else None)
