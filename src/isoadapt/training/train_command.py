@@ -29,7 +29,7 @@ from isoadapt.evaluation import (
 )
 from isoadapt.fileio import read_json
 from isoadapt.head import build_head, save_head
-from isoadapt.losses.objective import LOGGED_TERMS
+from isoadapt.losses import LOGGED_TERMS
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
 from isoadapt.posthoc import initial_head
 from isoadapt.training.checkpoint import STATE

@@ -1,34 +1,23 @@
-"""isoadapt from Python: `Adapter` (a trained head with the base model it reads), `fit` (train one, with
-`isoadapt train`'s settings and code) and `evaluate` (score one, as `isoadapt evaluate` does). The command
-line is a shell over these functions. They add no maths of their own: the head is applied by
-`head.apply_head`, runs are trained by `run_training` and read by `open_run`, exports by the files
-`isoadapt export` writes.
-
-Importing this module loads torch (the head is a torch module); `import isoadapt` does not import it."""
+"""`Adapter`: a trained head with the base model it reads, loaded from a run or an export folder. It adds
+no maths of its own: the head is applied by `head.apply_head`, runs are read by `open_run`, exports by the
+files `isoadapt export` writes."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
-from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
-from isoadapt.encoding.arrays import Vectors, check_split, stage_arrays
-from isoadapt.encoding.precomputed import PREFIX, is_precomputed
+from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import WEIGHTS_FILE, apply_head, document_head, load_head, save_head
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.export import ADAPTER_FILE, EXPORT_ADAPTER
-from isoadapt.training.config import DEFAULT_CACHE_DIR, TrainConfig
-from isoadapt.training.evaluate_command import EVALUATION_KIND, evaluate_run, score_head
+from isoadapt.training.config import DEFAULT_CACHE_DIR
 from isoadapt.training.run_folder import OpenedRun, open_run
-from isoadapt.training.train_command import run_training
 
 SIDES = ("query", "document")
 NORM_EPS = 1e-12  # torch.nn.functional.normalize's floor, as `isoadapt apply` and the export's Normalize use
@@ -219,127 +208,3 @@ class Adapter:
 
             self._model = SentenceTransformer(str(self.export), device="cpu", local_files_only=True)
         return self._model
-
-
-class Fit(NamedTuple):
-    """What `fit` returns: the adapter (selected on validation) and its metrics (the run's metrics.json)."""
-
-    adapter: Adapter
-    metrics: dict
-
-
-SETTINGS = {f.name for f in fields(TrainConfig)}
-SPLIT_SETTINGS = {"train": "train_data", "val": "val_data", "test": "test_data"}  # a split -> its file setting
-ARRAYS = "arrays"  # the model name of vectors given as arrays, unless base_model names it
-
-
-def fit(
-    data: str | Path | Vectors | None = None,
-    val: Vectors | None = None,
-    test: Vectors | None = None,
-    *,
-    config: TrainConfig | None = None,
-    verbose: bool = False,
-    **settings,
-) -> Fit:
-    """Train an adapter as `isoadapt train` does (the same TrainConfig, the same code, selection on
-    validation), on one of:
-
-    - a processed dataset folder (`data/processed/semanlink_smoke`: train.json, dev.json, test.json if there);
-    - your own vectors: `data`, `val` (and `test`) as `isoadapt.Vectors`; the base is then
-      `vectors:<base_model>` (give `base_model="provider/model"` to name it; default `arrays`), and the
-      vectors are staged, with placeholder texts, in a temporary dataset and cache;
-    - nothing, with the `train_data` and `val_data` settings, as on the command line.
-
-    `settings` are TrainConfig's fields (`epochs=3`, `contrastive_loss="infonce"`, ...), over `config`.
-    Without `output_dir` the run is built in a temporary folder, read back and removed (and the default
-    tracker writes nothing); with it, the run folder stays, as the command line leaves it. `verbose`
-    shows progress bars and prints the command line's summary."""
-    values = _settings(config, settings)
-    arrays = _splits(data, val, test, values)
-    if arrays:
-        named = settings.get("base_model") or (
-            config.base_model if config and is_precomputed(config.base_model) else ""
-        )
-        values["base_model"] = PREFIX + (named.removeprefix(PREFIX) or ARRAYS)
-    with tempfile.TemporaryDirectory(prefix="isoadapt-fit-") as scratch:
-        scratch = Path(scratch)
-        kept = bool(values.get("output_dir"))
-        if not kept:
-            values |= {"output_dir": str(scratch / "run"), "tracker": settings.get("tracker", "none")}
-        cfg = _checked_config(values, kept)
-        if arrays:
-            files = stage_arrays(arrays, cfg.base_model.removeprefix(PREFIX), scratch, cfg.seed)
-            cfg = replace(
-                cfg, cache_dir=str(scratch / "cache"), **{SPLIT_SETTINGS[n]: str(p) for n, p in files.items()}
-            )
-        result = run_training(cfg, quiet=not verbose)
-        adapter = Adapter.load(result.folder, values.get("cache_dir"))
-        if not kept:
-            adapter.folder = None
-    return Fit(adapter, adapter.card)
-
-
-def _settings(config: TrainConfig | None, settings: dict) -> dict:
-    unknown = sorted(set(settings) - SETTINGS)
-    if unknown:
-        raise InputError(f"fit: unknown settings {unknown}; the settings are TrainConfig's fields")
-    given = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}
-    return {**(asdict(config) if config is not None else {}), **given}
-
-
-def _splits(data, val, test, values: dict) -> dict[str, Vectors]:
-    """The splits given as arrays (none for files); a dataset folder fills the file settings instead."""
-    named = [name for name in SPLIT_SETTINGS.values() if values.get(name)]
-    if isinstance(data, Vectors):
-        if named or values.get("sts_data"):
-            given = named + (["sts_data"] if values.get("sts_data") else [])
-            raise InputError(
-                f"fit: with isoadapt.Vectors the splits come from the arrays (no texts); leave out {given}"
-            )
-        if val is None:
-            raise InputError("fit: give val (isoadapt.Vectors): the head is selected on validation")
-        return {"train": data, "val": val, **({"test": test} if test is not None else {})}
-    if val is not None or test is not None:
-        raise InputError("fit: val and test take isoadapt.Vectors, with data as isoadapt.Vectors too")
-    if data is not None:
-        folder = Path(data)
-        if not (folder / "train.json").is_file() or not (folder / "dev.json").is_file():
-            raise InputError(f"fit: {folder}: not a processed dataset folder (no train.json and dev.json)")
-        if named:
-            raise InputError(f"fit: the dataset folder {folder} gives the splits; leave out {named}")
-        values |= {"train_data": str(folder / "train.json"), "val_data": str(folder / "dev.json")}
-        if (folder / "test.json").is_file():
-            values["test_data"] = str(folder / "test.json")
-    elif not values.get("train_data") or not values.get("val_data"):
-        raise InputError(
-            "fit: give a processed dataset folder, isoadapt.Vectors, or the train_data and val_data settings"
-        )
-    return {}
-
-
-def _checked_config(values: dict, kept: bool) -> TrainConfig:
-    """The settings as a TrainConfig, checked before anything is staged or trained (arrays' files are
-    filled in after)."""
-    cfg = TrainConfig(**{"train_data": "", "val_data": "", **values})
-    cfg.validate()
-    if not kept and (not cfg.freeze_base or cfg.resume):
-        flag = "resume" if cfg.resume else "freeze_base=False"
-        raise InputError(f"fit: {flag} needs output_dir (a run folder that stays on disk)")
-    return cfg
-
-
-def evaluate(adapter: Adapter, split: str | Path | Vectors, sts: str | Path | None = None) -> dict:
-    """The adapter against its base model on one split: the dict `isoadapt evaluate --output` writes
-    (baseline, trained, change_pct; sts_spearman with STS pairs). `split` is a processed split file
-    (dev.json, test.json) or your own vectors (`isoadapt.Vectors`, base vectors of the adapter's model)."""
-    if isinstance(split, Vectors):
-        if sts is not None:
-            raise InputError("evaluate: STS pairs are texts; with isoadapt.Vectors leave sts out")
-        adapter.check_base_vectors()
-        checked = check_split("split", split, adapter.dim)
-        scores = score_head(checked.split, checked.lookup, checked.lookup, adapter.head)
-        return {"kind": EVALUATION_KIND, "data": "arrays", "run_dir": adapter.folder and str(adapter.folder), **scores}
-    if adapter.export is not None and adapter.fine_tuned:
-        raise InputError(f"{adapter.where}: exported from a fine-tuned run; evaluate the run folder it came from")
-    return evaluate_run(adapter.run, Path(split), adapter.cache_dir, Path(sts) if sts is not None else None)
