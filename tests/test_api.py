@@ -206,3 +206,20 @@ def test_evaluate_on_arrays_scores_as_fit_scored_validation(tmp_path):
     assert {k: result[k] for k in ("baseline", "trained", "change_pct")} == fitted.metrics["val"]
     assert result["trained"]["ndcg@10"] > result["baseline"]["ndcg@10"]
     assert result["data"] == "arrays" and result["run_dir"] is None
+
+
+def test_evaluate_and_encode_share_one_load_of_the_base_model(run, monkeypatch):
+    import isoadapt.training.run_folder
+
+    built = []
+
+    def build(*args, **kwargs):
+        built.append(args[0])
+        return FakeEncoder()
+
+    monkeypatch.setattr(isoadapt.training.run_folder, "open_encoder", build)
+    adapter = isoadapt.Adapter.load(run["run"], cache_dir=run["cache"])
+    isoadapt.evaluate(adapter, run["data"]["test"])
+    adapter.encode_query(TEXTS)
+    adapter.encode_document(TEXTS)
+    assert len(built) == 1

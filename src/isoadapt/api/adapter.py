@@ -45,7 +45,8 @@ class Adapter:
         self.export = export  # the export folder it was loaded from, else None
         # The run tuned its encoder: the head reads that encoder's vectors, not the base model's.
         self.fine_tuned = run.fine_tuned is not None if fine_tuned is None else fine_tuned
-        self._model = None  # the encoder (or the exported SentenceTransformer), loaded on first use
+        self._base = None  # the base model's encoder, loaded on first use and kept (encode, evaluate)
+        self._model = None  # the encoder the head reads (or the exported SentenceTransformer), likewise
 
     # -- loading and saving ------------------------------------------------------------------------------
 
@@ -199,8 +200,14 @@ class Adapter:
                 "text with; pass your vectors to transform()"
             )
         if self._model is None:
-            self._model = self.run.trained_encoder(self.cache_dir)  # refuses a base whose weights changed
+            self._model = self.run.trained_encoder(self.cache_dir) if self.fine_tuned else self.base_encoder()
         return self._project(self._model.encode(texts), side)
+
+    def base_encoder(self):
+        """The base model (refused when its weights are not the ones the run was trained on), loaded once."""
+        if self._base is None:
+            self._base = self.run.base_encoder(self.cache_dir, show_progress=True)
+        return self._base
 
     def _exported_model(self):
         if self._model is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from isoadapt.data.formats import EvalSet, StsPairs, check_texts_are_real, load_eval, load_sts
@@ -49,12 +50,16 @@ def score_head(
     return result
 
 
-def evaluate_run(run: OpenedRun, data: Path, cache_dir: Path, sts_data: Path | None = None) -> dict:
-    """What `isoadapt evaluate` writes to --output: the run's head against its base model on `data`."""
+def evaluate_run(
+    run: OpenedRun, data: Path, cache_dir: Path, sts_data: Path | None = None, open_base: Callable | None = None
+) -> dict:
+    """What `isoadapt evaluate` writes to --output: the run's head against its base model on `data`, every
+    input checked before the model loads. `open_base` gives `run.base_encoder`, perhaps already loaded."""
     check_texts_are_real(data, run.config["base_model"])
     split = load_eval(data)
     sts = load_sts(sts_data) if sts_data else None
-    base_vectors = CachedVectors(run.base_encoder(cache_dir, show_progress=True), cache_dir)
+    base_encoder = open_base() if open_base else run.base_encoder(cache_dir, show_progress=True)
+    base_vectors = CachedVectors(base_encoder, cache_dir)
     trained_vectors = (
         CachedVectors(run.trained_encoder(cache_dir, show_progress=True), cache_dir) if run.fine_tuned else base_vectors
     )
