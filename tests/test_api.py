@@ -223,3 +223,18 @@ def test_evaluate_and_encode_share_one_load_of_the_base_model(run, monkeypatch):
     adapter.encode_query(TEXTS)
     adapter.encode_document(TEXTS)
     assert len(built) == 1
+
+
+def test_the_public_names_are_the_api_even_after_every_module_is_imported():
+    """No submodule shadows a public name (a module isoadapt/evaluate.py once would have)."""
+    import importlib
+    import inspect
+
+    import isoadapt.api.adapter
+    import isoadapt.api.fitting
+
+    for module in ("evaluation", "training.evaluate_command", "api.fitting", "api.adapter", "encoding.arrays"):
+        importlib.import_module(f"isoadapt.{module}")
+    assert isoadapt.evaluate is isoadapt.api.fitting.evaluate and isoadapt.fit is isoadapt.api.fitting.fit
+    assert isoadapt.Adapter is isoadapt.api.adapter.Adapter
+    assert all(not inspect.ismodule(getattr(isoadapt, name)) for name in isoadapt.__all__)
