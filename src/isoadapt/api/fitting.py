@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from isoadapt.api.adapter import Adapter
 from isoadapt.encoding.arrays import Vectors, check_split, stage_arrays
-from isoadapt.encoding.precomputed import PREFIX, is_precomputed
+from isoadapt.encoding.precomputed import PREFIX
 from isoadapt.errors import InputError
 from isoadapt.training.config import TrainConfig
 from isoadapt.training.evaluate_command import EVALUATION_KIND, evaluate_run, score_head
@@ -50,15 +50,13 @@ def fit(
 
     `settings` are TrainConfig's fields (`epochs=3`, `contrastive_loss="infonce"`, ...), over `config`.
     Without `output_dir` the run is built in a temporary folder, read back and removed (and the default
-    tracker writes nothing); with it, the run folder stays, as the command line leaves it. `verbose`
-    shows progress bars and prints the command line's summary."""
+    tracker writes nothing); with it, the run folder stays, as the command line leaves it (for arrays, its
+    config.json names the temporary files they were staged in). `verbose` shows progress bars and prints
+    the command line's summary."""
     values = _settings(config, settings)
     arrays = _splits(data, val, test, values)
     if arrays:
-        named = settings.get("base_model") or (
-            config.base_model if config and is_precomputed(config.base_model) else ""
-        )
-        values["base_model"] = PREFIX + (named.removeprefix(PREFIX) or ARRAYS)
+        values["base_model"] = _arrays_model(config, settings)
     with tempfile.TemporaryDirectory(prefix="isoadapt-fit-") as scratch:
         scratch = Path(scratch)
         kept = bool(values.get("output_dir"))
@@ -75,6 +73,14 @@ def fit(
         if not kept:
             adapter.folder = None
     return Fit(adapter, adapter.card)
+
+
+def _arrays_model(config: TrainConfig | None, settings: dict) -> str:
+    """`vectors:<name>` for arrays: the base_model setting names the model that made them (a config's only
+    when it is not the default encoder), else they are `vectors:arrays`."""
+    default = TrainConfig.settings_only().base_model
+    named = settings.get("base_model") or (config.base_model if config and config.base_model != default else "")
+    return PREFIX + (named.removeprefix(PREFIX) or ARRAYS)
 
 
 def _settings(config: TrainConfig | None, settings: dict) -> dict:
