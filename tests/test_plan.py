@@ -132,3 +132,9 @@ transform = "whitening"
     )
     assert fake_encoder.calls == calls_after_first  # the rerun encoded nothing
     assert json.loads((again / "report.json").read_text())["rows"][1]["ndcg@10"] == rows["trained"]["ndcg@10"]
+
+
+def test_the_demos_plan_loads_with_its_nudge_rows():
+    """make demo runs plans/adapters.toml; its NUDGE rows need the nudge extra, which make demo installs."""
+    plan = load_plan("plans/adapters.toml")
+    assert {e.transform for e in plan.entries if e.kind == "nudge"} == {"nudge-m", "nudge-n"}
