@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
@@ -18,6 +20,11 @@ from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.export import ADAPTER_FILE, EXPORT_ADAPTER
 from isoadapt.training.config import DEFAULT_CACHE_DIR
 from isoadapt.training.run_folder import OpenedRun, open_run
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from isoadapt.encoding.encoder import Encoder
 
 SIDES = ("query", "document")
 NORM_EPS = 1e-12  # torch.nn.functional.normalize's floor, as `isoadapt apply` and the export's Normalize use
@@ -37,7 +44,9 @@ class Adapter:
     `encode_query` / `encode_document` embed texts with the base model first. Outputs are L2-normalised,
     as the run scored them. A query-only head (`adapt == "query"`) leaves documents in the base space."""
 
-    def __init__(self, run: OpenedRun, card: dict, cache_dir: Path, export: Path | None = None, fine_tuned=None):
+    def __init__(
+        self, run: OpenedRun, card: dict, cache_dir: Path, export: Path | None = None, fine_tuned: bool | None = None
+    ):
         self.run = run  # the run as open_run reads it: head, settings, the base model's recorded weights
         self.card = card  # the run's metrics.json: val (and test) baseline vs trained, `validation`'s selection
         self.cache_dir = cache_dir  # where base models are unpacked and base vectors cached
@@ -110,7 +119,7 @@ class Adapter:
     # -- what it is --------------------------------------------------------------------------------------
 
     @property
-    def head(self):
+    def head(self) -> nn.Module:
         """The head (a torch module), in eval mode."""
         return self.run.head
 
@@ -147,7 +156,7 @@ class Adapter:
 
     # -- using it ----------------------------------------------------------------------------------------
 
-    def transform(self, vectors, side: str = "query") -> np.ndarray:
+    def transform(self, vectors: ArrayLike, side: str = "query") -> np.ndarray:
         """Base vectors (n, dim) (or one vector (dim,)) -> adapted, L2-normalised vectors. On the document
         side a query-only head returns the input, normalised."""
         self.check_base_vectors()
@@ -169,7 +178,7 @@ class Adapter:
                 "the base model's; use encode_query / encode_document"
             )
 
-    def _project(self, vectors, side: str) -> np.ndarray:
+    def _project(self, vectors: ArrayLike, side: str) -> np.ndarray:
         if side not in SIDES:
             raise InputError(f"side {side!r}: expected one of {list(SIDES)}")
         array = np.asarray(vectors, dtype=np.float32)
@@ -203,7 +212,7 @@ class Adapter:
             self._model = self.run.trained_encoder(self.cache_dir) if self.fine_tuned else self.base_encoder()
         return self._project(self._model.encode(texts), side)
 
-    def base_encoder(self):
+    def base_encoder(self) -> Encoder:
         """The base model (refused when its weights are not the ones the run was trained on), loaded once."""
         if self._base is None:
             self._base = self.run.base_encoder(self.cache_dir, show_progress=True)
