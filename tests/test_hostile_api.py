@@ -1,7 +1,7 @@
-"""Hostile input to `isoadapt.fit` and `isoadapt.evaluate` (the Python API): malformed arrays, ids and
-judgments, settings that do not exist or do not fit together. Each is one InputError line naming the
-argument, the row or id and the problem, raised before any training, leaving nothing behind (neither under
-the test's folder nor a temporary folder of fit's)."""
+"""Hostile input to the Python API (`isoadapt.fit`, `isoadapt.evaluate`, `isoadapt.Adapter`): malformed
+arrays, ids and judgments, settings that do not exist or do not fit together, bad vectors and folders.
+Each is one InputError line naming the argument, the row or id and the problem, raised before any
+training, leaving nothing behind (neither under the test's folder nor a temporary folder of fit's)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import isoadapt
 from isoadapt.errors import InputError
 
 from conftest import FakeEncoder, tiny_dataset
-from hostile import tree
+from hostile import TEXTS, tree
 
 
 def vectors(**changes) -> isoadapt.Vectors:
@@ -109,3 +109,70 @@ def test_evaluate_refuses_arrays_of_another_width_and_sts_with_arrays(run):
     )
     message = "evaluate: STS pairs are texts; with isoadapt.Vectors leave sts out"
     refused(lambda: isoadapt.evaluate(adapter, vectors(), sts="sts.json"), message, run["t"])
+
+
+def test_save_refuses_a_folder_it_did_not_make_and_writes_nothing(run):
+    adapter = isoadapt.Adapter.load(run["run"])
+    (run["t"] / "mine").mkdir()
+    (run["t"] / "mine" / "notes.txt").write_text("keep me")
+    before = tree(run["t"], ("cache",))
+    with pytest.raises(InputError) as caught:
+        adapter.save(run["t"] / "mine", overwrite=True)
+    assert str(caught.value).startswith(f"save {run['t'] / 'mine'}: is not empty and was not made by isoadapt")
+    with pytest.raises(InputError) as caught:
+        adapter.save(run["run"], overwrite=True)
+    assert str(caught.value) == f"save {run['run']}: is the folder this adapter was loaded from"
+    assert tree(run["t"], ("cache",)) == before
+
+
+BAD_TRANSFORMS = [
+    ("side", lambda v: (v, "queries"), "side 'queries': expected one of ['query', 'document']"),
+    (
+        "width",
+        lambda v: (v[:, :8], "query"),
+        "transform: vectors of shape (40, 8); {run} reads 16-dim vectors of {base} (shape (n, 16))",
+    ),
+    ("nan", lambda v: (np.where(v > 0.3, np.nan, v), "query"), "transform: the vectors hold NaN or infinite values"),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "message"), BAD_TRANSFORMS, ids=[c[0] for c in BAD_TRANSFORMS])
+def test_bad_transform_input_is_one_line(run, name, args, message):
+    adapter = isoadapt.Adapter.load(run["run"])
+    expected = message.format(run=run["run"], base=adapter.base_model)
+    refused(lambda: adapter.transform(*args(FakeEncoder().encode(TEXTS))), expected, run["t"])
+
+
+def test_load_refuses_a_folder_that_is_neither_a_run_nor_an_export(tmp_path):
+    (tmp_path / "modules.json").write_text("[]")
+    message = (
+        f"{tmp_path}: a SentenceTransformer folder without adapter/adapter.json; not written by `isoadapt export` "
+        "(or by an older one: export the run again)"
+    )
+    refused(lambda: isoadapt.Adapter.load(tmp_path), message, tmp_path)
+    refused(lambda: isoadapt.Adapter.load(tmp_path / "nope"), f"--run_dir {tmp_path}/nope: not a folder", tmp_path)
+
+
+def test_a_vectors_base_has_no_model_to_encode_with(tmp_path):
+    adapter = isoadapt.fit(vectors(), vectors(), epochs=1, batch_size=2).adapter
+    message = (
+        "the adapter fitted on vectors:arrays: its base is vectors:arrays, precomputed vectors: there is no model "
+        "to encode text with; pass your vectors to transform()"
+    )
+    refused(lambda: adapter.encode_query(["a text"]), message, tmp_path)
+    assert adapter.transform(vectors().queries).shape == (4, 16)  # transform works
+
+
+def test_a_fine_tuned_run_refuses_base_vectors(run):
+    """The head of a full fine-tuning run reads its tuned encoder's vectors (the run's encoder/ folder)."""
+    import shutil
+
+    shutil.copytree(run["run"], run["t"] / "tuned")
+    (run["t"] / "tuned" / "encoder").mkdir()
+    adapter = isoadapt.Adapter.load(run["t"] / "tuned")
+    message = (
+        f"{run['t'] / 'tuned'}: the run fine-tuned its encoder, so the head reads that encoder's vectors, not the "
+        "base model's; use encode_query / encode_document"
+    )
+    refused(lambda: adapter.transform(FakeEncoder().encode(TEXTS)), message, run["t"])
+    refused(lambda: isoadapt.evaluate(adapter, vectors()), message, run["t"])
