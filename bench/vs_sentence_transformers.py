@@ -29,7 +29,7 @@ from isoadapt.data.formats import load_eval, load_train  # noqa: E402
 from isoadapt.encoding.cache import CachedVectors  # noqa: E402
 from isoadapt.encoding.encoder import Encoder  # noqa: E402
 from isoadapt.encoding.offline_models import MINILM  # noqa: E402
-from isoadapt.evaluate import evaluate_split  # noqa: E402
+from isoadapt.evaluation import evaluate_split  # noqa: E402
 from isoadapt.head import LinearHead  # noqa: E402
 from isoadapt.losses.objective import Batch, WeightedObjective  # noqa: E402
 from isoadapt.training.config import TrainConfig  # noqa: E402

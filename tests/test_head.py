@@ -11,7 +11,7 @@ import torch
 
 from isoadapt.data.formats import load_eval
 from isoadapt.errors import InputError
-from isoadapt.evaluate import evaluate_split
+from isoadapt.evaluation import evaluate_split
 from isoadapt.head import LinearHead, MLPHead, apply_head, build_head, load_head, save_head
 from isoadapt.training.config import TrainConfig
 from isoadapt.training.train_command import run_training

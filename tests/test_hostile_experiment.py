@@ -4,6 +4,8 @@ leaves no report or run behind."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from isoadapt.training.config import MAX_SEED
@@ -197,3 +199,14 @@ def test_flags(world, capsys, name, extra, message):
     refused(
         capsys, experiment_argv(world, plan, *extra(world)), message.format(t=world), world, skip=("cache", "plan.toml")
     )
+
+
+def test_a_nudge_row_without_the_nudge_extra(world, capsys, monkeypatch):
+    """nudge-ft is an extra (isoadapt[nudge]): a plan with a NUDGE row stops while it is checked, in one line."""
+    monkeypatch.setitem(sys.modules, "nudge", None)  # what Python does for a package that is not installed
+    plan = write(world / "plan.toml", GOOD + '[[configs]]\nname = "n"\nkind = "nudge"\ntransform = "nudge-m"\n')
+    message = (
+        f"{plan}: config 'n': kind 'nudge' runs the authors' package nudge-ft, which is not installed; "
+        "pip install 'isoadapt[nudge]'"
+    )
+    refused(capsys, experiment_argv(world, plan), message, world, skip=("cache", "plan.toml"))

@@ -266,6 +266,38 @@ def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, re
     assert np.allclose(np.linalg.norm(theirs, axis=1), 1.0, atol=1e-5)  # the final Normalize
 
 
+def test_an_export_loads_as_the_adapter_of_its_run(trained_run, real_slice, tmp_path):
+    """isoadapt.Adapter.load on an export gives the run's head, settings and card: transform is equal, encode
+    (through the exported SentenceTransformer) matches the run's at cosine >= 0.9999, evaluate gives the same
+    numbers, and a saved copy of the export loads the same."""
+    import numpy as np
+
+    import isoadapt
+
+    out, cache, _ = trained_run
+    exported = tmp_path / "exported"
+    assert main(["export", "--run_dir", str(out), "--out", str(exported), "--cache_dir", str(cache)]) == 0
+    run, export = isoadapt.Adapter.load(out, cache_dir=cache), isoadapt.Adapter.load(exported, cache_dir=cache)
+    assert export.card == run.card and export.config == run.config and export.export == exported
+    split = json.loads(real_slice["test"].read_text())
+    texts = list(split["queries"].values())[:10] + list(split["corpus"].values())[:10]
+    base = run.base_encoder().encode(texts)
+    copy = isoadapt.Adapter.load(export.save(tmp_path / "copy"), cache_dir=cache)
+    for side in ("query", "document"):
+        np.testing.assert_array_equal(export.transform(base, side), run.transform(base, side))
+        np.testing.assert_array_equal(copy.transform(base, side), run.transform(base, side))
+    for ours, theirs in (
+        (run.encode_query(texts), export.encode_query(texts)),
+        (run.encode_document(texts), export.encode_document(texts)),
+    ):
+        assert (ours * theirs).sum(axis=1).min() >= 0.9999  # both unit vectors
+    scores = {
+        name: isoadapt.evaluate(adapter, real_slice["test"]) for name, adapter in (("run", run), ("export", export))
+    }
+    assert scores["export"].pop("run_dir") == str(exported) and scores["run"].pop("run_dir") == str(out)
+    assert scores["export"] == scores["run"]
+
+
 def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(real_slice, trained_run, tmp_path):
     """Kill a real training process with SIGKILL between checkpoints, resume it, compare the result."""
     import signal

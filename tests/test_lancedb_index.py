@@ -12,7 +12,7 @@ import torch
 from isoadapt.cli import main
 from isoadapt.data.formats import load_eval
 from isoadapt.encoding.offline_models import MPNET
-from isoadapt.evaluate import split_vectors
+from isoadapt.evaluation import split_vectors
 from isoadapt.head import load_head, save_head
 from isoadapt.metrics.retrieval import exact_search
 from isoadapt.store.lancedb_search import open_index, search

@@ -13,14 +13,14 @@ PACKAGE = Path(isoadapt.__file__).parent
 # The flow, lowest first: a module may import its own room and the rooms below it, never one above.
 LAYERS = (
     {"errors", "fileio", "owned_folders", "progress"},
-    {"data", "losses", "metrics", "head", "posthoc"},
+    {"data", "losses", "metrics", "head", "head_options", "posthoc"},
     {"encoding"},
-    {"evaluate"},
+    {"evaluation"},
     {"training"},
     {"experiment", "store", "integrations"},  # integrations: the store's heads inside LangChain, LlamaIndex, LanceDB
-    {"cli", "__init__"},
+    {"cli", "__init__", "api"},
 )
-SUBPACKAGES = {"encoding", "training", "experiment", "store", "integrations", "data", "losses", "metrics"}
+SUBPACKAGES = {"api", "encoding", "training", "experiment", "store", "integrations", "data", "losses", "metrics"}
 
 
 def module_name(path: Path) -> str:
@@ -114,3 +114,23 @@ def test_importing_the_package_leaves_the_environment_alone():
     code = "import os, isoadapt.cli as c; c.main(['--version']); print(os.environ.get('HF_HUB_OFFLINE'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "1"
+
+
+def test_the_command_line_starts_without_torch():
+    """`isoadapt --help` and `isoadapt <command> --help` build the whole parser (train's flags come from
+    TrainConfig) without importing torch, which takes seconds; `import isoadapt` alone loads none either."""
+    import subprocess
+    import sys
+
+    heavy = ("torch", "sentence_transformers", "transformers")
+    code = (
+        "import sys, isoadapt\n"
+        f"assert not [m for m in {heavy!r} if m in sys.modules], 'import isoadapt'\n"
+        "import isoadapt.cli as c\n"
+        "for argv in ([], *([name] for name in c.COMMANDS), ['prepare', 'semanlink'], ['prepare', 'vectors']):\n"
+        "    assert c.main([*argv, '--help']) == 0, argv\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

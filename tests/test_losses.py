@@ -7,14 +7,10 @@ import pytest
 import torch
 
 from isoadapt.errors import InputError
-from isoadapt.losses import (
-    Batch,
-    WeightedObjective,
-    covariance_isotropy_loss,
-    margin_contrastive_loss,
-    variance_hinge_loss,
-)
-from isoadapt.losses.contrastive import infonce_loss
+from isoadapt.losses.contrastive import infonce_loss, margin_contrastive_loss
+from isoadapt.losses.isotropy import covariance_isotropy_loss
+from isoadapt.losses.objective import Batch, WeightedObjective
+from isoadapt.losses.variance import variance_hinge_loss
 
 
 def unit(*coords):

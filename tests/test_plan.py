@@ -218,3 +218,9 @@ def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_
     assert (folder / "learning_curve.png").stat().st_size > 1000
     text = (folder / "report.md").read_text()
     assert "## Learning curve" in text and "| row | 8 pairs | 48 pairs |" in text and "probe rewritten" in text
+
+
+def test_the_demos_plan_loads_with_its_nudge_rows():
+    """make demo runs plans/adapters.toml; its NUDGE rows need the nudge extra, which make demo installs."""
+    plan = load_plan("plans/adapters.toml")
+    assert {e.transform for e in plan.entries if e.kind == "nudge"} == {"nudge-m", "nudge-n"}

@@ -10,8 +10,9 @@ from hypothesis.extra.numpy import arrays
 
 from isoadapt.data.formats import load_eval, load_train
 from isoadapt.errors import InputError
-from isoadapt.losses import covariance_isotropy_loss, margin_contrastive_loss, variance_hinge_loss
-from isoadapt.losses.isotropy import istar_isotropy_loss
+from isoadapt.losses.contrastive import margin_contrastive_loss
+from isoadapt.losses.isotropy import covariance_isotropy_loss, istar_isotropy_loss
+from isoadapt.losses.variance import variance_hinge_loss
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

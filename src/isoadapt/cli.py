@@ -279,21 +279,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def command_train(args: argparse.Namespace) -> None:
-    from isoadapt.training.train_command import run_training
+    from isoadapt.api import fit
 
-    run_training(config_from_args(args))
+    fit(config=config_from_args(args), verbose=True)  # prints the comparison and the run folder
 
 
 def command_evaluate(args: argparse.Namespace) -> None:
-    from isoadapt.training.evaluate_command import evaluate_run
+    from isoadapt.api import Adapter, evaluate
+    from isoadapt.fileio import atomic_write_json
+    from isoadapt.training.evaluate_command import check_evaluation_output, print_evaluation
 
-    evaluate_run(
-        Path(args.run_dir),
-        Path(args.data),
-        Path(args.cache_dir),
-        Path(args.output) if args.output else None,
-        Path(args.sts_data) if args.sts_data else None,
-    )
+    adapter = Adapter.load(Path(args.run_dir), Path(args.cache_dir))  # a damaged run fails here, first
+    output = Path(args.output) if args.output else None
+    if output:
+        check_evaluation_output(output)
+    result = evaluate(adapter, Path(args.data), Path(args.sts_data) if args.sts_data else None)
+    print_evaluation(result)
+    if output:
+        atomic_write_json(output, result)
 
 
 def command_prepare(args: argparse.Namespace) -> None:

@@ -12,12 +12,10 @@ from torch import nn
 
 from isoadapt.errors import InputError, describe
 from isoadapt.fileio import atomic_write_json, read_json
+from isoadapt.head_options import ADAPT_SIDES
 
 CONFIG_FILE = "head_config.json"
 WEIGHTS_FILE = "head.safetensors"
-
-
-ADAPT_SIDES = ("both", "query")  # which texts pass through the head; documents keep base vectors with "query"
 
 
 class LinearHead(nn.Module):
@@ -93,7 +91,6 @@ class AffineHead(nn.Module):
 
 
 HEAD_TYPES = {"linear": LinearHead, "mlp": MLPHead, "affine": AffineHead}
-TRAINABLE_HEADS = ("linear", "mlp")
 
 
 # What each head's config may hold besides "type", and which of it is required: a config can set only these.

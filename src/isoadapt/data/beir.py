@@ -93,15 +93,22 @@ def build_splits(
     for split, path in files.items():
         qrels = read_qrels(path, report)
         splits[split] = finish_split(report, str(path), {q: queries[q] for q in qrels if q in queries}, corpus, qrels)
-    train = None
-    if "train" in splits:
-        rng, pool, train = random.Random(seed), sorted(corpus), []
-        for qid, judged in splits["train"].qrels.items():
-            relevant = {d for d, g in judged.items() if g > 0}
-            for doc_id in sorted(relevant):
-                negative = sample_negative(rng, pool, set(judged))
-                train.append(TrainExample(queries[qid], corpus[doc_id], corpus[negative] if negative else None))
+    train = train_pairs(queries, corpus, splits["train"].qrels, seed) if "train" in splits else None
     return train, splits
+
+
+def train_pairs(
+    queries: dict[str, str], corpus: dict[str, str], qrels: dict[str, dict[str, int]], seed: int
+) -> list[TrainExample]:
+    """One (query, positive, sampled negative) pair per relevant judgment; the negative is drawn, seeded,
+    from the documents the query's judgments do not name."""
+    rng, pool, train = random.Random(seed), sorted(corpus), []
+    for qid, judged in qrels.items():
+        relevant = {d for d, g in judged.items() if g > 0}
+        for doc_id in sorted(relevant):
+            negative = sample_negative(rng, pool, set(judged))
+            train.append(TrainExample(queries[qid], corpus[doc_id], corpus[negative] if negative else None))
+    return train
 
 
 def write_splits(

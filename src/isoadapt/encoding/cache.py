@@ -18,13 +18,16 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from filelock import FileLock
 
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json, sha256_file
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +263,8 @@ def cached_embed(
     """text indices (k,) -> projected embeddings (k, d), from cached base vectors: gathered into RAM once
     when they fit in IN_MEMORY_BYTES, else read batch by batch from the memory-mapped shards. A None head
     gives the base vectors themselves (documents under a query-only head)."""
+    import torch  # here, not at the top: the command line imports this module and starts without torch
+
     head = head if head is not None else torch.nn.Identity()
     if len(locations) * vectors.encoder.dim * 4 <= IN_MEMORY_BYTES:
         table = torch.from_numpy(vectors.gather(locations)).to(device)  # (texts, d)

@@ -12,9 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from isoadapt.data.formats import load_eval, load_sts, load_train
 from isoadapt.data.readers import check_text, read_jsonl
 from isoadapt.encoding.cache import EmbeddingCache
@@ -53,6 +50,9 @@ def _json_texts(path: Path) -> list[str]:
 
 
 def _parquet_texts(path: Path, column: str) -> list[str]:
+    import pyarrow as pa  # here: the command line imports this module (ENGINES) and starts without pyarrow
+    import pyarrow.parquet as pq
+
     try:
         file = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as err:

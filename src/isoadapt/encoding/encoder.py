@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from isoadapt.encoding.offline_models import model_identity, resolve_model
-from isoadapt.encoding.onnx_backend import OnnxRunner, export_onnx
 from isoadapt.encoding.precomputed import PrecomputedEncoder, is_precomputed
 from isoadapt.errors import InputError
 from isoadapt.progress import progress
@@ -73,6 +72,8 @@ class Encoder:
         self.calls = 0
         self.runner = None
         if backend != "torch":
+            from isoadapt.encoding.onnx_backend import OnnxRunner, export_onnx  # torch.onnx: only for this backend
+
             if device != "cpu":
                 raise InputError(f"--encode_backend {backend}: runs on the CPU only; use --device cpu")
             onnx_path = export_onnx(

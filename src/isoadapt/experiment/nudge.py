@@ -21,6 +21,18 @@ from isoadapt.errors import InputError
 
 VARIANTS = {"nudge-m": "NUDGEM", "nudge-n": "NUDGEN"}
 SIMILARITY = {"nudge-m": "dot", "nudge-n": "cosine"}
+EXTRA = "pip install 'isoadapt[nudge]'"  # the authors' package is an extra: only plans with NUDGE rows need it
+
+
+def check_installed(where: str) -> None:
+    """NUDGE rows need the authors' package; without it a plan stops here, while it is being checked,
+    not after its other rows have trained."""
+    try:
+        import nudge  # noqa: F401
+    except ImportError:
+        raise InputError(
+            f"{where}: kind 'nudge' runs the authors' package nudge-ft, which is not installed; {EXTRA}"
+        ) from None
 
 
 def training_answers(

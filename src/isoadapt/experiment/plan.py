@@ -12,6 +12,7 @@ from pathlib import Path
 
 from isoadapt.errors import InputError
 from isoadapt.experiment.nudge import VARIANTS as NUDGE_VARIANTS
+from isoadapt.experiment.nudge import check_installed as check_nudge_installed
 from isoadapt.posthoc import POSTHOC
 from isoadapt.training.config import TrainConfig, check_seeds, plan_settable
 
@@ -106,6 +107,8 @@ def _entry(path: Path, index: int, raw, defaults: dict, seen: set[str]) -> PlanE
         raise InputError(f"{path}: {where}: transform {transform!r} must be one of {sorted(POSTHOC)}")
     if kind == "nudge" and transform not in NUDGE_VARIANTS:
         raise InputError(f"{path}: {where}: transform {transform!r} must be one of {sorted(NUDGE_VARIANTS)}")
+    if kind == "nudge":
+        check_nudge_installed(f"{path}: {where}")
     settings = {k: v for k, v in {**defaults, **raw}.items() if k in SETTABLE}
     if kind == "train":
         try:

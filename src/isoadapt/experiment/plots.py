@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from isoadapt.experiment.plan import Plan  # noqa: E402
-from isoadapt.losses.objective import LOGGED_TERMS  # noqa: E402
+from isoadapt.losses import LOGGED_TERMS  # noqa: E402
 
 # Colour, marker and legend label of each plan kind (plan.KINDS).
 KIND_STYLE = {

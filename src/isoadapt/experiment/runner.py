@@ -22,7 +22,7 @@ from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import NOTHING_KEPT, InputError, Interrupted, failure
-from isoadapt.evaluate import Evaluation, evaluate_split, evaluate_sts, per_query_ndcg_at_10, split_vectors
+from isoadapt.evaluation import Evaluation, evaluate_split, evaluate_sts, per_query_ndcg_at_10, split_vectors
 from isoadapt.experiment.nudge import SIMILARITY, nudge_documents, split_answers, training_answers
 from isoadapt.experiment.plan import Plan, PlanEntry, load_plan
 from isoadapt.experiment.report import recommendations, write_report

@@ -1,8 +1,9 @@
-"""Loss terms that score embeddings (they never encode), and their weighted sum."""
+"""Loss terms that score embeddings (they never encode), and their weighted sum (objective.py).
 
-from isoadapt.losses.contrastive import margin_contrastive_loss
-from isoadapt.losses.isotropy import covariance_isotropy_loss
-from isoadapt.losses.objective import Batch, WeightedObjective
-from isoadapt.losses.variance import variance_hinge_loss
+The names below are plain data (no torch): the settings and the trackers use them without loading torch."""
 
-__all__ = ["Batch", "WeightedObjective", "covariance_isotropy_loss", "margin_contrastive_loss", "variance_hinge_loss"]
+LOSS_TERMS = ("contrastive", "isotropy", "variance")  # the named, weighted parts of the objective
+LOGGED_TERMS = ("total", *LOSS_TERMS)  # what every step records
+CONTRASTIVE_LOSSES = ("margin", "infonce")  # margin stays the default: the research's command runs as written
+ISOTROPY_LOSS_NAMES = ("covariance", "istar")  # ours, and I-STAR's (Rudman & Eickhoff 2024)
+INFONCE_TEMPERATURE = 0.05  # sentence-transformers' MultipleNegativesRankingLoss scale of 20

@@ -8,15 +8,12 @@ from dataclasses import dataclass
 import torch
 
 from isoadapt.errors import InputError
+from isoadapt.losses import CONTRASTIVE_LOSSES, INFONCE_TEMPERATURE, ISOTROPY_LOSS_NAMES
 from isoadapt.losses.contrastive import infonce_loss, margin_contrastive_loss
 from isoadapt.losses.isotropy import covariance_isotropy_loss, istar_isotropy_loss
 from isoadapt.losses.variance import variance_hinge_loss
 
-LOSS_TERMS = ("contrastive", "isotropy", "variance")  # the named, weighted parts of the objective
-LOGGED_TERMS = ("total", *LOSS_TERMS)  # what every step records
-INFONCE_TEMPERATURE = 0.05  # sentence-transformers' MultipleNegativesRankingLoss scale of 20
-CONTRASTIVE_LOSSES = ("margin", "infonce")  # margin stays the default: the research's command runs as written
-ISOTROPY_LOSSES = {"covariance": covariance_isotropy_loss, "istar": istar_isotropy_loss}
+ISOTROPY_LOSSES = dict(zip(ISOTROPY_LOSS_NAMES, (covariance_isotropy_loss, istar_isotropy_loss)))
 
 
 @dataclass

@@ -14,10 +14,14 @@ import torch
 
 from isoadapt.encoding.offline_models import model_identity, resolve_model
 from isoadapt.errors import InputError
-from isoadapt.head import AffineHead, LinearHead
+from isoadapt.fileio import atomic_write_json, read_json
+from isoadapt.head import AffineHead, LinearHead, save_head
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.model_card import model_card
-from isoadapt.training.run_folder import open_run
+from isoadapt.training.run_folder import OpenedRun, open_run
+
+EXPORT_ADAPTER = "adapter"  # in an export: the head in isoadapt's own format, for isoadapt.Adapter.load
+ADAPTER_FILE = "adapter.json"  # beside it: {"run": the run's config.json, "card": its metrics, "fine_tuned"}
 
 
 def head_as_affine(head: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,8 +79,20 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
     exported.max_seq_length = model.max_seq_length
     with staged_folder(out_dir, "export") as staging:
         exported.save(str(staging))
+        write_adapter(run, staging / EXPORT_ADAPTER)
         card = model_card(run_dir, out_dir, head.config())  # replaces the generic card sentence-transformers wrote
         (staging / "README.md").write_text(card, encoding="utf-8")
         for path in staging.rglob("*"):  # readable by every user of the hub or the share it goes to
             path.chmod(0o755 if path.is_dir() else 0o644)
     return out_dir
+
+
+def write_adapter(run: OpenedRun, folder: Path) -> None:
+    """The head as the run saved it, its settings and its metrics: what `isoadapt.Adapter.load` reads from an
+    export (sentence-transformers ignores the folder; its Dense module holds the same weights)."""
+    save_head(run.head, folder)
+    metrics = run.folder / "metrics.json"
+    card = read_json(metrics) if metrics.is_file() else {}
+    atomic_write_json(
+        folder / ADAPTER_FILE, {"run": run.document, "card": card, "fine_tuned": run.fine_tuned is not None}
+    )

@@ -6,16 +6,20 @@ from __future__ import annotations
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from isoadapt.encoding.encoder import BACKENDS, TOKEN_BUDGET
 from isoadapt.encoding.offline_models import MINILM, MPNET
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
 from isoadapt.fileio import sha256_file
-from isoadapt.head import ADAPT_SIDES, TRAINABLE_HEADS
-from isoadapt.losses.objective import CONTRASTIVE_LOSSES, INFONCE_TEMPERATURE, ISOTROPY_LOSSES, WeightedObjective
+from isoadapt.head_options import ADAPT_SIDES, TRAINABLE_HEADS
+from isoadapt.losses import CONTRASTIVE_LOSSES, INFONCE_TEMPERATURE, ISOTROPY_LOSS_NAMES
 from isoadapt.owned_folders import check_folder_path
 from isoadapt.training.tracking import TRACKERS
+
+if TYPE_CHECKING:
+    from isoadapt.losses.objective import WeightedObjective
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
 CACHE_DIR_HELP = "where models are unpacked, embeddings cached and plan results stored"  # every command's --cache_dir
@@ -169,7 +173,7 @@ class TrainConfig:
     batch_size: int = setting(16, "pairs per step (>= 2; the other positives are in-batch negatives)")
     seed: int = setting(0, "seed for shuffling and initialisation", PER_RUN)
     head: str = setting("linear", "linear d->d (identity init) or a residual MLP", choices=TRAINABLE_HEADS)
-    isotropy_loss: str = setting("covariance", "which isotropy loss to use", choices=tuple(sorted(ISOTROPY_LOSSES)))
+    isotropy_loss: str = setting("covariance", "which isotropy loss to use", choices=ISOTROPY_LOSS_NAMES)
     variance_target: float = setting(1.0, "per-dimension std target of the variance hinge")
     cache_dir: str = setting(str(DEFAULT_CACHE_DIR), CACHE_DIR_HELP, PLACE)
     device: str = setting("cpu", "torch device (cpu, cuda, cuda:N or mps)", PER_RUN)
@@ -329,6 +333,8 @@ class TrainConfig:
             )
 
     def objective(self) -> WeightedObjective:
+        from isoadapt.losses.objective import WeightedObjective  # torch: the flags are built without it
+
         return WeightedObjective(
             self.lambda_contrastive,
             self.lambda_isotropy,

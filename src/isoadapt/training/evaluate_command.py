@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from isoadapt.data.formats import check_texts_are_real, load_eval, load_sts
+from isoadapt.data.formats import EvalSet, StsPairs, check_texts_are_real, load_eval, load_sts
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.errors import InputError
-from isoadapt.evaluate import change_pct, evaluate_split, evaluate_sts, format_comparison, format_sts
-from isoadapt.fileio import atomic_write_json, read_json
+from isoadapt.evaluation import (
+    VectorSource,
+    change_pct,
+    evaluate_split,
+    evaluate_sts,
+    format_comparison,
+    format_sts,
+)
+from isoadapt.fileio import read_json
 from isoadapt.owned_folders import check_output_file, check_replaceable
-from isoadapt.training.run_folder import open_run
+from isoadapt.training.run_folder import OpenedRun
 
 EVALUATION_KIND = "isoadapt-evaluation"  # marks an --output file as ours, so a later run may replace it
 
 
-def _check_replaceable(output: Path) -> None:
+def check_evaluation_output(output: Path) -> None:
     """--output may replace an earlier evaluation, never another file (a dataset, a config)."""
+    check_output_file(output, "--output")
     if not output.exists():
         return
     try:
@@ -26,39 +35,42 @@ def _check_replaceable(output: Path) -> None:
     check_replaceable(f"--output {output}", kind, EVALUATION_KIND, "an evaluation")
 
 
-def evaluate_run(
-    run_dir: Path, data: Path, cache_dir: Path, output: Path | None = None, sts_data: Path | None = None
+def score_head(
+    split: EvalSet, base_vectors: VectorSource, trained_vectors: VectorSource, head, sts: StsPairs | None = None
 ) -> dict:
-    run = open_run(run_dir)
-    if output:
-        check_output_file(output, "--output")
-        _check_replaceable(output)
-    check_texts_are_real(data, run.config["base_model"])
-    split = load_eval(data)
-    sts = load_sts(sts_data) if sts_data else None
-    head = run.head
-    base_vectors = CachedVectors(run.base_encoder(cache_dir, show_progress=True), cache_dir)
+    """Baseline and head on one split (and STS pairs): the metrics part of an evaluation."""
     baseline = evaluate_split(split, base_vectors).metrics
-    trained_vectors = (
-        CachedVectors(run.trained_encoder(cache_dir, show_progress=True), cache_dir) if run.fine_tuned else base_vectors
-    )
     trained = evaluate_split(split, trained_vectors, head).metrics
-    result = {
-        "kind": EVALUATION_KIND,
-        "data": str(data),
-        "run_dir": str(run_dir),
-        "baseline": baseline,
-        "trained": trained,
-        "change_pct": change_pct(baseline, trained),
-    }
-    print(format_comparison(str(data), baseline, trained))
+    result = {"baseline": baseline, "trained": trained, "change_pct": change_pct(baseline, trained)}
     if sts:
         result["sts_spearman"] = {
-            "data": str(sts_data),
             "baseline": evaluate_sts(sts, base_vectors),
             "trained": evaluate_sts(sts, trained_vectors, head),
         }
-        print(format_sts(str(sts_data), result["sts_spearman"]["baseline"], result["sts_spearman"]["trained"]))
-    if output:
-        atomic_write_json(output, result)
     return result
+
+
+def evaluate_run(
+    run: OpenedRun, data: Path, cache_dir: Path, sts_data: Path | None = None, open_base: Callable | None = None
+) -> dict:
+    """What `isoadapt evaluate` writes to --output: the run's head against its base model on `data`, every
+    input checked before the model loads. `open_base` gives `run.base_encoder`, perhaps already loaded."""
+    check_texts_are_real(data, run.config["base_model"])
+    split = load_eval(data)
+    sts = load_sts(sts_data) if sts_data else None
+    base_encoder = open_base() if open_base else run.base_encoder(cache_dir, show_progress=True)
+    base_vectors = CachedVectors(base_encoder, cache_dir)
+    trained_vectors = (
+        CachedVectors(run.trained_encoder(cache_dir, show_progress=True), cache_dir) if run.fine_tuned else base_vectors
+    )
+    scores = score_head(split, base_vectors, trained_vectors, run.head, sts)
+    if sts:
+        scores["sts_spearman"] = {"data": str(sts_data), **scores["sts_spearman"]}
+    return {"kind": EVALUATION_KIND, "data": str(data), "run_dir": str(run.folder), **scores}
+
+
+def print_evaluation(result: dict) -> None:
+    print(format_comparison(result["data"], result["baseline"], result["trained"]))
+    sts = result.get("sts_spearman")
+    if sts:
+        print(format_sts(sts["data"], sts["baseline"], sts["trained"]))

@@ -14,7 +14,8 @@ import torch
 
 from isoadapt.data.formats import TrainExample
 from isoadapt.errors import InputError
-from isoadapt.losses.objective import LOGGED_TERMS, Batch, WeightedObjective
+from isoadapt.losses import LOGGED_TERMS
+from isoadapt.losses.objective import Batch, WeightedObjective
 from isoadapt.progress import progress
 from isoadapt.training.checkpoint import Position, load_checkpoint, save_checkpoint
 from isoadapt.training.selection import ValidationSelector

@@ -229,6 +229,7 @@ class OpenedRun:
     head: object  # the loaded head (torch.nn.Module)
     head_sha256: str
     recorded_weights: str | None  # the base model's weights sha256 when the run was made, if recorded
+    document: dict  # the whole config.json: config, encoder identity, versions, git commit
 
     @property
     def fine_tuned(self) -> Path | None:
@@ -277,4 +278,4 @@ def open_run(run_dir: Path) -> OpenedRun:
     head = load_head(run_dir / "head")
     digest = hashlib.sha256((run_dir / "head" / WEIGHTS_FILE).read_bytes()).hexdigest()
     recorded = document.get("encoder") or {}
-    return OpenedRun(run_dir, document["config"], head, digest, recorded.get("weights_sha256"))
+    return OpenedRun(run_dir, document["config"], head, digest, recorded.get("weights_sha256"), document)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from isoadapt.errors import InputError, describe
-from isoadapt.losses.objective import LOGGED_TERMS
+from isoadapt.losses import LOGGED_TERMS
 from isoadapt.owned_folders import check_output_file
 
 log = logging.getLogger(__name__)

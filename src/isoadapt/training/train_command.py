@@ -17,7 +17,7 @@ from isoadapt.data.sampling import sample_pairs
 from isoadapt.encoding.cache import CachedVectors, cached_embed, memoized
 from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
-from isoadapt.evaluate import (
+from isoadapt.evaluation import (
     Evaluation,
     VectorSource,
     change_pct,
@@ -30,7 +30,7 @@ from isoadapt.evaluate import (
 )
 from isoadapt.fileio import read_json
 from isoadapt.head import build_head, save_head
-from isoadapt.losses.objective import LOGGED_TERMS
+from isoadapt.losses import LOGGED_TERMS
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS
 from isoadapt.posthoc import initial_head
 from isoadapt.training.checkpoint import STATE
