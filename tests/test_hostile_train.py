@@ -74,7 +74,7 @@ FLAG_CASES = [
     ({"hard_negative_margin": "nan"}, "--hard_negative_margin nan: must be >= 0 and < 1"),
     (
         {"negatives": "mined"},
-        "isoadapt train: argument --negatives: invalid choice: 'mined' (choose from file, hard) (see `isoadapt train --help`)",
+        "isoadapt train: argument --negatives: invalid choice: 'mined' (choose from 'file', 'hard') (see `isoadapt train --help`)",
     ),
     ({"epochs": "abc"}, "isoadapt train: argument --epochs: invalid int value: 'abc' (see `isoadapt train --help`)"),
     ({"seed": "1.5"}, "isoadapt train: argument --seed: invalid int value: '1.5' (see `isoadapt train --help`)"),
