@@ -83,3 +83,15 @@ def test_the_choice_matches_sentence_transformers_mine_hard_negatives(tmp_path):
     theirs = dict(zip(theirs["query"], theirs["negative"]))
     assert len(theirs) >= 50
     assert all(e.negative == theirs[e.query] for e in ours if e.query in theirs)
+
+
+def test_a_sample_of_pairs_still_excludes_every_positive_of_the_file():
+    """The file judges A and B relevant to q; trained on a sample holding (q, A) only, q's mined negative
+    must not be B (another query's positive in the sample): C is."""
+    table = {"q": [1.0, 0.0], "r": [0.0, 1.0], "A": [0.9, 0.436], "B": [0.7, 0.714], "C": [0.3, 0.954]}
+    file_pairs = [TrainExample("q", "A", None), TrainExample("q", "B", None), TrainExample("r", "B", "C")]
+    sample = [file_pairs[0], file_pairs[2]]
+    alone, _ = mine_hard_negatives(sample, vectors_of(table), relative_margin=0.05)
+    assert alone[0].negative == "B"  # without the file's judgments B looks like the hardest negative
+    mined, _ = mine_hard_negatives(sample, vectors_of(table), relative_margin=0.05, judged=file_pairs)
+    assert mined[0].negative == "C"

@@ -211,6 +211,28 @@ def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_
     assert [r["pairs"] for r in results["trained.n8"]] == [8, 8]
     assert [r["pairs"] for r in results["trained.n1000"]] == [48, 48]
     assert [r["seed"] for r in results["nudge-m.n8"]] == [0, 1]
+    from isoadapt.data.formats import load_train
+    from isoadapt.training.train_command import load_inputs
+
+    from conftest import train_config
+
+    every_pair = load_train(root / "tiny" / "train.json")
+    for seed in (0, 1):  # NUDGE's sample is the one training drew for the same seed
+        cfg = train_config(
+            {
+                "train": root / "tiny" / "train.json",
+                "dev": root / "tiny" / "dev.json",
+                "test": root / "tiny" / "test.json",
+            },
+            tmp_path,
+            train_pairs=8,
+            seed=seed,
+            batch_size=4,
+        )
+        trained_on = load_inputs(cfg, ("val",)).examples
+        from isoadapt.data.sampling import sample_pairs
+
+        assert sample_pairs(every_pair, 8, seed) == trained_on
     assert all(set(r["probes"]) == {"rewritten"} for rows in results.values() for r in rows)
     curve = report["meta"]["learning_curve"]
     assert [c["family"] for c in curve["curves"]] == ["trained", "nudge-m"]
@@ -218,6 +240,7 @@ def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_
     assert (folder / "learning_curve.png").stat().st_size > 1000
     text = (folder / "report.md").read_text()
     assert "## Learning curve" in text and "| row | 8 pairs | 48 pairs |" in text and "probe rewritten" in text
+    assert f"Reproduce: `isoadapt experiment --plan {plan.path} --data tiny --base_model {fake_encoder.name} --seeds 0,1`" in text
 
 
 def test_the_demos_plan_loads_with_its_nudge_rows():

@@ -303,3 +303,23 @@ def test_hard_negatives_replace_the_files_negatives_before_training(tiny_data, t
     assert [(e.query, e.positive) for e in mined] == [(e["query"], e["positive"]) for e in examples]
     assert all(e.negative not in relevant[e.query] for e in mined)
     assert sum(e.negative != x.get("negative") for e, x in zip(mined, examples)) > len(examples) // 2
+
+
+def test_the_hard_negative_margin_and_the_files_judgments_reach_the_miner(
+    tiny_data, tmp_path, fake_encoder, monkeypatch
+):
+    import isoadapt.training.train_command as train_command
+
+    seen = {}
+    real = train_command.mine_hard_negatives
+
+    def spy(examples, vectors, margin, judged=None):
+        seen.update(margin=margin, sampled=len(examples), judged=len(judged))
+        return real(examples, vectors, margin, judged=judged)
+
+    monkeypatch.setattr(train_command, "mine_hard_negatives", spy)
+    settings = {"negatives": "hard", "hard_negative_margin": 0.2, "train_pairs": 16, "batch_size": 4, "epochs": 1}
+    metrics = run_training(config(tiny_data, tmp_path, **settings), encoder=fake_encoder).metrics
+    assert seen == {"margin": 0.2, "sampled": 16, "judged": 48}
+    assert metrics["hard_negatives"]["pairs"] == 16
+    assert metrics["hard_negatives"]["mined"] + metrics["hard_negatives"]["kept"] == 16

@@ -325,6 +325,7 @@ def write_report(
         + ".",
         f"Ran {meta['started_utc']} UTC in {meta['seconds']} s on {meta['machine']['processor']} "
         f"({meta['machine']['cores']} cores), isoadapt {meta['isoadapt']}.",
+        f"Reproduce: `{reproduce_command(meta)}`",
         "",
         "`val NDCG@10` is what selection saw (a trained head's selected state, a post-hoc fit, NUDGE's choice of",
         "step); every other metric is on the test split, mean ± std over seeds. `vs base` is the relative change",
@@ -348,6 +349,13 @@ def write_report(
     if collapsed:
         text += ["Collapse details:", *[f"- {r['label']}: {'; '.join(r['collapse_reasons'])}" for r in collapsed], ""]
     atomic_write_bytes(folder / "report.md", "\n".join(text).encode("utf-8"))
+
+
+def reproduce_command(meta: dict) -> str:
+    """The command line that reruns this plan on these data (the data root and runs root left at their
+    defaults; the engine and the backend change no number beyond the seeds' spread)."""
+    command = f"isoadapt experiment --plan {meta['plan']} --data {meta['data']} --base_model {meta['base_model']}"
+    return command + f" --seeds {','.join(map(str, meta['seeds']))}"
 
 
 def _cpu_model() -> str:

@@ -71,17 +71,19 @@ def ranked_candidates(
 
 
 def mine_hard_negatives(
-    examples: list[TrainExample], vectors, relative_margin: float
+    examples: list[TrainExample], vectors, relative_margin: float, judged: list[TrainExample] | None = None
 ) -> tuple[list[TrainExample], MiningReport]:
     """The same pairs with mined negatives (see the module docstring); `vectors(texts)` gives base vectors.
-    Candidates are the training file's documents (its positives and negatives)."""
+    `judged` (default: `examples`) is every pair of the training file: when the pairs trained on are a sample,
+    a query's positives left out of it stay excluded, and the file's documents stay the candidates."""
+    judged = examples if judged is None else judged
     queries = list(dict.fromkeys(e.query for e in examples))
-    documents = list(dict.fromkeys(t for e in examples for t in (e.positive, e.negative) if t is not None))
+    documents = list(dict.fromkeys(t for e in [*judged, *examples] for t in (e.positive, e.negative) if t is not None))
     doc_index = {text: i for i, text in enumerate(documents)}
-    positives: dict[str, list[int]] = {}
-    for e in examples:
-        positives.setdefault(e.query, [])
-        if doc_index[e.positive] not in positives[e.query]:
+    asked = set(queries)
+    positives: dict[str, list[int]] = {q: [] for q in queries}
+    for e in [*examples, *judged]:
+        if e.query in asked and doc_index[e.positive] not in positives[e.query]:
             positives[e.query].append(doc_index[e.positive])
     ranked, refused = ranked_candidates(
         vectors(queries), vectors(documents), [positives[t] for t in queries], relative_margin

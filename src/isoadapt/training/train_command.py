@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,7 @@ def seed_everything(seed: int) -> torch.Generator:
 class Inputs:
     examples: list[TrainExample]  # the pairs trained on
     unlabelled: list[str]  # every text of the training file, labels unused (what --init_texts all fits on)
+    judged: list[TrainExample]  # every pair of the file: what hard-negative mining must never call negative
     val: EvalSet  # selection's split, always loaded
     splits: dict[str, EvalSet]  # the splits reported in metrics.json
     sts: StsPairs | None
@@ -95,6 +96,7 @@ def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
     splits = {name: split for name, split in splits.items() if name in splits_to_report} or splits
     sts = load_sts(cfg.sts_data) if cfg.sts_data else None
     unlabelled = list(dict.fromkeys(t for e in examples for t in (e.query, e.positive, e.negative) if t))
+    judged = examples
     examples = examples[: cfg.max_train_examples] if cfg.max_train_examples else examples
     if cfg.train_pairs is not None:  # the run's own sample, from its seed
         examples = sample_pairs(examples, cfg.train_pairs, cfg.seed)
@@ -102,7 +104,7 @@ def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
         raise InputError(
             f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}"
         )
-    return Inputs(examples, unlabelled, val, splits, sts)
+    return Inputs(examples, unlabelled, judged, val, splits, sts)
 
 
 def build_trainable(
@@ -403,8 +405,11 @@ def run_training(
         backend=cfg.encode_backend,
     )
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
+    mining = None
     if cfg.negatives == "hard":
-        inputs.examples = mine_hard_negatives(inputs.examples, base_vectors, cfg.hard_negative_margin)[0]
+        inputs.examples, mining = mine_hard_negatives(
+            inputs.examples, base_vectors, cfg.hard_negative_margin, judged=inputs.judged
+        )
     table = TrainTable.from_examples(inputs.examples)
     folder.open(resume_view(cfg))
     try:
@@ -421,6 +426,7 @@ def run_training(
         metrics = {
             **build_metrics(baseline, trained, sts, history, inputs, table, seconds),
             "validation": selector.summary(),
+            **({"hard_negatives": asdict(mining)} if mining else {}),
         }
         folder.write_json("metrics.json", metrics)
         folder.write_json(
