@@ -240,7 +240,10 @@ def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_
     assert (folder / "learning_curve.png").stat().st_size > 1000
     text = (folder / "report.md").read_text()
     assert "## Learning curve" in text and "| row | 8 pairs | 48 pairs |" in text and "probe rewritten" in text
-    assert f"Reproduce: `isoadapt experiment --plan {plan.path} --data tiny --base_model {fake_encoder.name} --seeds 0,1`" in text
+    assert (
+        f"Reproduce: `isoadapt experiment --plan {plan.path} --data tiny --base_model {fake_encoder.name} --seeds 0,1`"
+        in text
+    )
 
 
 def test_the_demos_plan_loads_with_its_nudge_rows():
