@@ -156,6 +156,32 @@ def test_mlflow_logs_to_a_local_sqlite_store(tiny_data, tmp_path, fake_encoder):
     assert "test/trained/ndcg_at_10" in runs[0].data.metrics
 
 
+def test_train_prints_the_step_metrics_json_selected_and_writes_validation_png(tiny_data, tmp_path, capsys, fake_model):
+    from PIL import Image
+
+    from isoadapt.cli import main
+
+    from hostile import train_argv
+
+    assert (
+        main([str(a) for a in train_argv(tiny_data, tmp_path / "run", tmp_path / "cache", epochs=3, eval_steps=5)]) == 0
+    )
+    validation = json.loads((tmp_path / "run" / "metrics.json").read_text())["validation"]
+    selected, start = validation["selected"], validation["start"]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("selected on validation")]
+    assert lines == [
+        f"selected on validation: step {selected['step']} (epoch {selected['epoch']}), NDCG@10 {selected['ndcg@10']:.4f}, "
+        + (
+            "the start: no later state scored higher"
+            if selected["step"] == 0
+            else f"{start:.4f} at the start ({100 * (selected['ndcg@10'] - start) / start:+.2f}%)"
+        )
+    ]
+    with Image.open(tmp_path / "run" / "validation.png") as image:
+        image.verify()  # a whole, readable PNG
+        assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
+
+
 def test_memory_mapped_training_path_gives_the_same_head(tiny_data, tmp_path, fake_encoder, monkeypatch):
     import isoadapt.encoding.cache as cache
 
