@@ -240,6 +240,12 @@ def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, re
     exported = tmp_path / "exported"
     assert main(["export", "--run_dir", str(out), "--out", str(exported), "--cache_dir", str(cache)]) == 0
     check_model_card(exported / "README.md", out, exported)
+    # The export carries the picture its card shows, and nothing else of the run folder.
+    assert (exported / "validation.png").read_bytes() == (out / "validation.png").read_bytes()
+    assert "](validation.png)" in (exported / "README.md").read_text()
+    assert not {"head", "metrics.json", "train_log.jsonl", "status.json", "tensorboard"} & {
+        p.name for p in exported.iterdir()
+    }
     split = json.loads(real_slice["test"].read_text())
     texts = list(split["queries"].values())[:20] + list(split["corpus"].values())[:20]
     (tmp_path / "texts.json").write_text(json.dumps(texts))
