@@ -260,7 +260,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def command_train(args: argparse.Namespace) -> None:
     from isoadapt.training.train_command import run_training
 
-    run_training(config_from_args(args))
+    result = run_training(config_from_args(args))
+    if args.tracker == "mlflow":  # the run's files and its export, once the run folder is complete
+        from isoadapt.store.mlflow_export import log_run_to_mlflow
+
+        model = log_run_to_mlflow(result.folder, Path(args.cache_dir))
+        print(f"mlflow: the run's files and {f'the model {model}' if model else 'no model'} logged")
 
 
 def command_evaluate(args: argparse.Namespace) -> None:

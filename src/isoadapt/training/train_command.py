@@ -415,6 +415,7 @@ def run_training(
                 "encoder": {"folder": str(encoder.folder), **encoder.identity},
                 "versions": library_versions(),
                 "git": git_commit(),
+                **tracker.reference(),  # where MLflow holds this run, for `log_run_to_mlflow`
             },
         )
         final = folder.commit()
