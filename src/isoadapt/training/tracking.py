@@ -67,7 +67,7 @@ class TensorBoardTracker(NullTracker):
 class MLflowTracker(NullTracker):
     """MLflow through its client: no process-wide tracking URI and no global active run, so a caller's own
     MLflow state is left alone. Each step's losses wait in a buffer and go in one `log_batch` call per
-    MLflow's largest batch (1000 metrics) or FLUSH_SECONDS: one call per step cost ~30 ms on a SQLite
+    MLflow's largest batch (1000 metrics) or FLUSH_SECONDS: one call per step cost about 34 ms on a SQLite
     store, most of MLflow's overhead on a run of a few hundred steps (bench/mlflow_overhead.py)."""
 
     def __init__(self, uri: str, run_name: str):
