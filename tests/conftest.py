@@ -26,6 +26,7 @@ RUN_FOLDER_FILES = [
     "status.json",
     "tensorboard",
     "train_log.jsonl",
+    "validation.png",
 ]
 CHERCHE_ARCHIVE = REPO / "data" / "raw" / "cherche-2.2.1.tar.gz"
 

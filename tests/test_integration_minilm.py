@@ -1,6 +1,7 @@
 """End to end with the real MiniLM model on a small real Semanlink slice (slow: loads a model)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -240,6 +241,12 @@ def test_export_loads_in_plain_sentence_transformers_and_matches(trained_run, re
     exported = tmp_path / "exported"
     assert main(["export", "--run_dir", str(out), "--out", str(exported), "--cache_dir", str(cache)]) == 0
     check_model_card(exported / "README.md", out, exported)
+    # The export carries the picture its card shows, and nothing else of the run folder.
+    assert (exported / "validation.png").read_bytes() == (out / "validation.png").read_bytes()
+    assert "](validation.png)" in (exported / "README.md").read_text()
+    assert not {"head", "metrics.json", "train_log.jsonl", "status.json", "tensorboard"} & {
+        p.name for p in exported.iterdir()
+    }
     split = json.loads(real_slice["test"].read_text())
     texts = list(split["queries"].values())[:20] + list(split["corpus"].values())[:20]
     (tmp_path / "texts.json").write_text(json.dumps(texts))
@@ -464,3 +471,51 @@ def test_query_only_export_routes_queries_through_the_head_in_plain_sentence_tra
         theirs = np.load(tmp_path / saved)
         cosine = (theirs * ours).sum(axis=1) / np.linalg.norm(theirs, axis=1) / np.linalg.norm(ours, axis=1)
         assert cosine.min() >= 0.9999, saved
+
+
+def test_mlflow_run_holds_the_runs_files_and_its_export_loads_with_the_flavour(
+    real_slice, trained_run, tmp_path, monkeypatch, capsys
+):
+    """`--tracker mlflow` on a local SQLite store under tmp_path: the MLflow run holds the head, config.json,
+    metrics.json, validation.png and the model card byte for byte, and `mlflow.sentence_transformers.load_model`
+    gives back a SentenceTransformer that reproduces the run's embeddings; nothing lands in the working folder."""
+    pytest.importorskip("mlflow")
+    import mlflow.sentence_transformers
+    import numpy as np
+
+    from isoadapt.encoding.encoder import Encoder
+    from isoadapt.head import apply_head, load_head
+
+    _, cache, _ = trained_run
+    elsewhere, store, run = tmp_path / "cwd", tmp_path / "store", tmp_path / "run"
+    elsewhere.mkdir()
+    store.mkdir()
+    monkeypatch.chdir(elsewhere)
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    argv = ["train", "--train_data", real_slice["train"], "--val_data", real_slice["dev"], "--base_model", MINILM]
+    argv += ["--epochs", "1", "--batch_size", "16", "--output_dir", run, "--cache_dir", cache]
+    other = f"sqlite:///{store / 'the-users-own.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", other)  # a caller's own MLflow set-up, left as it was
+    assert main([str(a) for a in [*argv, "--tracker", "mlflow", "--tracking_uri", uri]]) == 0
+    assert os.environ["MLFLOW_TRACKING_URI"] == other and mlflow.get_tracking_uri() == other
+    run_id = json.loads((run / "config.json").read_text())["mlflow"]["run_id"]
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("mlflow:")]
+    model_uri = printed[0].split("the model ")[1].split()[0]
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    downloaded = Path(client.download_artifacts(run_id, "run", str(tmp_path / "downloaded")))
+    for name in ("head/head.safetensors", "head/head_config.json", "config.json", "metrics.json", "validation.png"):
+        assert (downloaded / name).read_bytes() == (run / name).read_bytes(), name
+    card = (downloaded / "README.md").read_text()
+    assert f"# isoadapt adapter over {MINILM}" in card and "](validation.png)" in card
+
+    texts = list(json.loads(real_slice["test"].read_text())["queries"].values())[:20]
+    ours = apply_head(load_head(run / "head"), Encoder(MINILM, cache).encode(texts))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # where load_model looks the URIs up, as a user would set it
+    for uri_form in (model_uri, f"runs:/{run_id}/model"):
+        theirs = mlflow.sentence_transformers.load_model(uri_form).encode(texts)
+        cosine = (theirs * ours).sum(axis=1) / np.linalg.norm(theirs, axis=1) / np.linalg.norm(ours, axis=1)
+        assert cosine.min() >= 0.9999, uri_form
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert list(elsewhere.iterdir()) == []  # artifacts beside the store (store/mlruns), not in the working folder
+    assert (store / "mlruns").is_dir()

@@ -28,6 +28,9 @@ def test_card_carries_the_runs_figures_and_a_command_that_reproduces_it(tmp_path
     assert 'query_encode_kwargs={"task": "query"}' in libraries and "AdapterEmbedding(model_name=" in libraries
     assert "import isoadapt.integrations.lancedb" in libraries
     assert f"The head was selected on validation at step {metrics['validation']['selected']['step']}" in card
+    assert "![Validation NDCG@10 against the training step; the dot is the selected state](validation.png)" in card
+    (run / "validation.png").unlink()  # a folder without the picture (a plan's post-hoc transform) links none
+    assert "validation.png" not in model_card(run, tmp_path / "out", load_head(run / "head").config())
     config = json.loads((run / "config.json").read_text())["config"]
     command = train_command(config)
     assert "--margin 0.2" in command and "--adapt query" in command and "--epochs 1" in command

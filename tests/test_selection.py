@@ -64,3 +64,29 @@ def test_early_stopping_stops_after_patience(tmp_path, fake_encoder):
     )
     validation = run.metrics["validation"]
     assert validation["stopped_early"] and len(validation["curve"]) == 3 and run.metrics["train"]["steps"] == 2 * 6
+
+
+def test_first_best_is_the_point_the_selector_keeps_among_ties():
+    from isoadapt.training.selection import ValidationSelector, first_best
+
+    scores = iter([0.50, 0.62, 0.62, 0.55, 0.62])
+    selector = ValidationSelector({}, lambda step: next(scores))
+    for step in range(5):
+        selector.observe(step * 10, step / 2)
+    assert selector.best["step"] == 10 and first_best(selector.curve) == selector.best
+
+
+def test_selection_line_names_the_step_and_says_when_the_start_was_kept():
+    from isoadapt.training.selection import selection_line
+
+    curve = [{"step": 0, "epoch": 0.0, "ndcg@10": 0.40}, {"step": 6, "epoch": 1.0, "ndcg@10": 0.44}]
+    later = {"curve": curve, "start": 0.40, "selected": curve[1], "stopped_early": False}
+    assert (
+        selection_line(later)
+        == "selected on validation: step 6 (epoch 1.0), NDCG@10 0.4400, 0.4000 at the start (+10.00%)"
+    )
+    start = {**later, "selected": curve[0], "stopped_early": True}
+    assert selection_line(start) == (
+        "selected on validation: step 0 (epoch 0.0), NDCG@10 0.4000, the start: no later state scored higher; "
+        "stopped early (patience)"
+    )

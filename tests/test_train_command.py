@@ -143,17 +143,100 @@ def test_tensorboard_validation_series_is_the_curve_step_for_step(tiny_data, tmp
     ]
 
 
+def mlflow_run(tmp_path):
+    """The MLflow client of the run's store and the run config.json names."""
+    from mlflow import MlflowClient
+
+    where = json.loads((tmp_path / "run" / "config.json").read_text())["mlflow"]
+    return MlflowClient(tracking_uri=where["tracking_uri"]), where["run_id"]
+
+
 def test_mlflow_logs_to_a_local_sqlite_store(tiny_data, tmp_path, fake_encoder):
     pytest.importorskip("mlflow")
-    import mlflow
-
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_training(config(tiny_data, tmp_path, tracker="mlflow", tracking_uri=uri), encoder=fake_encoder)
-    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    client, run_id = mlflow_run(tmp_path)
     runs = client.search_runs([client.get_experiment_by_name("isoadapt").experiment_id])
-    assert len(runs) == 1 and runs[0].data.params["lambda_contrastive"] == "1.0"
-    assert len(client.get_metric_history(runs[0].info.run_id, "loss_total")) == 3 * (48 // 8)
-    assert "test/trained/ndcg_at_10" in runs[0].data.metrics
+    assert [r.info.run_id for r in runs] == [run_id] and runs[0].data.params["lambda_contrastive"] == "1.0"
+    assert runs[0].info.status == "FINISHED" and "test/trained/ndcg_at_10" in runs[0].data.metrics
+    experiment = client.get_experiment_by_name("isoadapt")
+    assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()  # beside the store, not in the cwd
+
+
+@pytest.mark.parametrize("flush_seconds", [0.0, 15.0])
+def test_mlflow_validation_series_is_the_curve_step_for_step(
+    tiny_data, tmp_path, fake_encoder, monkeypatch, flush_seconds
+):
+    """val/ndcg_at_10 in MLflow is metrics.json's validation curve at its real steps, the selected point is
+    marked at its own step, and every step's losses arrive, whether flushed every step or batched."""
+    pytest.importorskip("mlflow")
+    import isoadapt.training.tracking as tracking
+
+    monkeypatch.setattr(tracking, "FLUSH_SECONDS", flush_seconds)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = config(tiny_data, tmp_path, epochs=3, eval_steps=5, tracker="mlflow", tracking_uri=uri)
+    run = run_training(cfg, encoder=fake_encoder, quiet=True)
+    client, run_id = mlflow_run(tmp_path)
+    series = sorted((m.step, m.value) for m in client.get_metric_history(run_id, "val/ndcg_at_10"))
+    curve = run.metrics["validation"]["curve"]
+    assert [step for step, _ in series] == [p["step"] for p in curve] and len(curve) > 3
+    assert [value for _, value in series] == pytest.approx([p["ndcg@10"] for p in curve], abs=1e-6)
+    selected = run.metrics["validation"]["selected"]
+    assert [
+        (m.step, pytest.approx(m.value, abs=1e-6)) for m in client.get_metric_history(run_id, "val/selected_ndcg_at_10")
+    ] == [(selected["step"], selected["ndcg@10"])]
+    losses = sorted((m.step, m.value) for m in client.get_metric_history(run_id, "loss_total"))
+    assert losses == [(h["step"], pytest.approx(h["total"], rel=1e-6)) for h in run.history]
+
+
+@pytest.mark.parametrize(
+    "stop, raised, status",
+    [(RuntimeError("disk full"), Failed, "FAILED"), (KeyboardInterrupt(), Interrupted, "KILLED")],
+)
+def test_a_stopped_run_ends_its_mlflow_run_failed_or_killed(
+    tiny_data, tmp_path, fake_encoder, monkeypatch, stop, raised, status
+):
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    import isoadapt.training.train_command as training_run
+
+    def stopped(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr(training_run, "save_head", stopped)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(raised):
+        run_training(config(tiny_data, tmp_path, tracker="mlflow", tracking_uri=uri), encoder=fake_encoder)
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("isoadapt").experiment_id])
+    assert [r.info.status for r in runs] == [status]
+
+
+def test_train_prints_the_step_metrics_json_selected_and_writes_validation_png(tiny_data, tmp_path, capsys, fake_model):
+    from PIL import Image
+
+    from isoadapt.cli import main
+
+    from hostile import train_argv
+
+    assert (
+        main([str(a) for a in train_argv(tiny_data, tmp_path / "run", tmp_path / "cache", epochs=3, eval_steps=5)]) == 0
+    )
+    validation = json.loads((tmp_path / "run" / "metrics.json").read_text())["validation"]
+    selected, start = validation["selected"], validation["start"]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("selected on validation")]
+    assert lines == [
+        f"selected on validation: step {selected['step']} (epoch {selected['epoch']}), NDCG@10 {selected['ndcg@10']:.4f}, "
+        + (
+            "the start: no later state scored higher"
+            if selected["step"] == 0
+            else f"{start:.4f} at the start ({100 * (selected['ndcg@10'] - start) / start:+.2f}%)"
+        )
+    ]
+    with Image.open(tmp_path / "run" / "validation.png") as image:
+        image.verify()  # a whole, readable PNG
+        assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
 
 
 def test_memory_mapped_training_path_gives_the_same_head(tiny_data, tmp_path, fake_encoder, monkeypatch):

@@ -281,7 +281,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def command_train(args: argparse.Namespace) -> None:
     from isoadapt.api import fit
 
-    fit(config=config_from_args(args), verbose=True)  # prints the comparison and the run folder
+    config = config_from_args(args)
+    fit(config=config, verbose=True)  # prints the comparison and the run folder
+    if args.tracker == "mlflow":  # the run's files and its export, once the run folder is complete
+        from isoadapt.store.mlflow_export import log_run_to_mlflow
+
+        model = log_run_to_mlflow(Path(config.output_dir), Path(args.cache_dir))
+        print(f"mlflow: the run's files and {f'the model {model}' if model else 'no model'} logged")
 
 
 def command_evaluate(args: argparse.Namespace) -> None:

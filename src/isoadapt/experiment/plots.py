@@ -13,6 +13,8 @@ import numpy as np  # noqa: E402
 
 from isoadapt.experiment.plan import Plan  # noqa: E402
 from isoadapt.losses import LOGGED_TERMS  # noqa: E402
+from isoadapt.training.selection import first_best  # noqa: E402
+from isoadapt.training.validation_plot import draw_curve  # noqa: E402
 
 # Colour, marker and legend label of each plan kind (plan.KINDS).
 KIND_STYLE = {
@@ -121,11 +123,7 @@ def plot_validation(plan: Plan, results: dict) -> bytes:
     fig, panels = _panels(len(trained))
     for ax, entry in zip(panels, trained):
         for result in results[entry.name]:
-            epochs = [p["epoch"] for p in result.curve]
-            scores = [p["ndcg@10"] for p in result.curve]
-            line = ax.plot(epochs, scores, linewidth=1, label=f"seed {result.seed}")[0]
-            best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-            ax.plot([epochs[best]], [scores[best]], "o", color=line.get_color())
+            draw_curve(ax, result.curve, first_best(result.curve), x="epoch", linewidth=1, label=f"seed {result.seed}")
         ax.set_title(entry.name, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.set_ylabel("val NDCG@10", fontsize=8)

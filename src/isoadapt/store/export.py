@@ -8,6 +8,7 @@ does, silently. Every wrapper that calls `encode` must name the side (see isoada
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from isoadapt.head import AffineHead, LinearHead, save_head
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.model_card import model_card
 from isoadapt.training.run_folder import OpenedRun, open_run
+from isoadapt.training.validation_plot import VALIDATION_PLOT
 
 EXPORT_ADAPTER = "adapter"  # in an export: the head in isoadapt's own format, for isoadapt.Adapter.load
 ADAPTER_FILE = "adapter.json"  # beside it: {"run": the run's config.json, "card": its metrics, "fine_tuned"}
@@ -44,14 +46,13 @@ def check_export_target(run_dir: Path, out_dir: Path, overwrite: bool) -> None:
     check_output_folder(out_dir, "--out", "export", overwrite)
 
 
-def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = False) -> Path:
+def sentence_transformer(run: OpenedRun, cache_dir: Path):
+    """The run as one SentenceTransformer on the CPU: what `export` saves and what MLflow logs."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Router
 
-    run = open_run(run_dir)  # a damaged head fails here, before the model is loaded
-    check_export_target(run_dir, out_dir, overwrite)
     head = run.head
-    weight, bias = head_as_affine(head)
+    weight, bias = head_as_affine(head)  # an MLP head is refused here, before the model loads
     base_folder = run.fine_tuned or resolve_model(run.config["base_model"], cache_dir)
     if run.fine_tuned is None:
         run.check_weights(model_identity(base_folder, cache_dir)["weights_sha256"])
@@ -77,11 +78,22 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
     else:
         exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")
     exported.max_seq_length = model.max_seq_length
+    return exported
+
+
+def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = False) -> Path:
+    """The SentenceTransformer folder, its model card, and the run's validation.png that the card shows;
+    nothing else of the run folder."""
+    run = open_run(run_dir)  # a damaged head fails here, before the model is loaded
+    check_export_target(run_dir, out_dir, overwrite)
+    exported = sentence_transformer(run, cache_dir)
     with staged_folder(out_dir, "export") as staging:
         exported.save(str(staging))
         write_adapter(run, staging / EXPORT_ADAPTER)
-        card = model_card(run_dir, out_dir, head.config())  # replaces the generic card sentence-transformers wrote
+        card = model_card(run_dir, out_dir, run.head.config())  # replaces the generic card sentence-transformers wrote
         (staging / "README.md").write_text(card, encoding="utf-8")
+        if (run_dir / VALIDATION_PLOT).is_file():
+            shutil.copyfile(run_dir / VALIDATION_PLOT, staging / VALIDATION_PLOT)
         for path in staging.rglob("*"):  # readable by every user of the hub or the share it goes to
             path.chmod(0o755 if path.is_dir() else 0o644)
     return out_dir

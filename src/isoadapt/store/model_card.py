@@ -11,6 +11,7 @@ from pathlib import Path
 from isoadapt.fileio import read_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
 from isoadapt.training.config import INPUT, OPERATION, PLACE, TrainConfig, fields_with
+from isoadapt.training.validation_plot import VALIDATION_PLOT
 
 ISOTROPY_FIGURES = ("isoscore", "mean_cosine", "embedding_std_mean")
 
@@ -218,6 +219,11 @@ def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
             + (f", test on `{shown(config['test_data'])}`." if config.get("test_data") else "."),
         ]
     lines += ["", "## Results against the base model", "", *results_section(metrics)]
+    if (run_dir / VALIDATION_PLOT).is_file():  # export copies it beside the card
+        lines += [
+            "",
+            f"![Validation NDCG@10 against the training step; the dot is the selected state]({VALIDATION_PLOT})",
+        ]
     lines += ["", "## How to load", "", *how_to_load(out_dir, adapt)]
     lines += ["", "## In LangChain, LlamaIndex and LanceDB", "", *in_other_libraries(out_dir, adapt)]
     lines += ["", "## How it was made", "", "```"]

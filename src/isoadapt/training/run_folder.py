@@ -135,6 +135,9 @@ class RunFolder:
     def write_json(self, name: str, obj) -> None:
         atomic_write_json(self.staging / name, obj)
 
+    def write_bytes(self, name: str, data: bytes) -> None:
+        atomic_write_bytes(self.staging / name, data)
+
     def commit(self) -> Path:
         """The head is saved: drop the optimizer state, mark the folder a run, and move it into place."""
         if self.checkpoint_dir.is_dir():

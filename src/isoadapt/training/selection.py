@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from isoadapt.metrics.retrieval import percent_change
+
 
 @dataclass
 class ValidationSelector:
@@ -65,3 +67,23 @@ class ValidationSelector:
             name: {k.removeprefix(f"best.{name}."): v for k, v in tensors.items() if k.startswith(f"best.{name}.")}
             for name in self.modules
         }
+
+
+def first_best(curve: list[dict]) -> dict:
+    """The point `ValidationSelector` keeps from a curve: the first of its highest scores, since a later
+    state must be strictly better to replace an earlier one."""
+    return max(curve, key=lambda point: point["ndcg@10"])  # max keeps the first of equal keys
+
+
+def selection_line(summary: dict) -> str:
+    """The line `isoadapt train` ends with: the step and epoch selection kept (from `summary()`, as
+    metrics.json records it), and that state's validation NDCG@10 against the start's."""
+    selected, start = summary["selected"], summary["start"]
+    change = percent_change(selected["ndcg@10"], start)
+    against = f"{start:.4f} at the start" + (f" ({change:+.2f}%)" if change is not None else "")
+    kept = "the start: no later state scored higher" if selected["step"] == 0 else against
+    stopped = "; stopped early (patience)" if summary["stopped_early"] else ""
+    return (
+        f"selected on validation: step {selected['step']} (epoch {selected['epoch']}), "
+        f"NDCG@10 {selected['ndcg@10']:.4f}, {kept}{stopped}"
+    )

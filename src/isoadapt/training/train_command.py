@@ -39,8 +39,9 @@ from isoadapt.training.config import TrainConfig, resume_view
 from isoadapt.training.hard_negatives import mine_hard_negatives
 from isoadapt.training.loop import LoopSettings, TrainTable, last_epoch_means, train
 from isoadapt.training.run_folder import RunFolder, StepLog, git_commit, library_versions
-from isoadapt.training.selection import ValidationSelector
+from isoadapt.training.selection import ValidationSelector, selection_line
 from isoadapt.training.tracking import open_tracker
+from isoadapt.training.validation_plot import VALIDATION_PLOT, validation_png
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +348,9 @@ def build_metrics(
     }
 
 
-def print_summary(cfg: TrainConfig, baseline: dict, trained: dict, sts: dict | None, final: Path) -> None:
+def print_summary(
+    cfg: TrainConfig, metrics: dict, baseline: dict, trained: dict, sts: dict | None, final: Path
+) -> None:
     for name in trained:
         print(
             format_comparison(
@@ -358,6 +361,7 @@ def print_summary(cfg: TrainConfig, baseline: dict, trained: dict, sts: dict | N
         )
     if sts:
         print(format_sts(cfg.sts_data, sts["baseline"], sts["trained"]))
+    print(selection_line(metrics["validation"]))
     print(f"run folder: {final}")
 
 
@@ -429,6 +433,7 @@ def run_training(
             **({"hard_negatives": asdict(mining)} if mining else {}),
         }
         folder.write_json("metrics.json", metrics)
+        folder.write_bytes(VALIDATION_PLOT, validation_png(metrics["validation"]))
         folder.write_json(
             "config.json",
             {
@@ -436,6 +441,7 @@ def run_training(
                 "encoder": {"folder": str(encoder.folder), **encoder.identity},
                 "versions": library_versions(),
                 "git": git_commit(),
+                **tracker.reference(),  # where MLflow holds this run, for `log_run_to_mlflow`
             },
         )
         final = folder.commit()
@@ -448,5 +454,5 @@ def run_training(
     except Exception as err:
         raise failure(err, folder.close_failed(keep=True)) from err
     if not quiet:
-        print_summary(cfg, baseline, trained, sts, final)
+        print_summary(cfg, metrics, baseline, trained, sts, final)
     return RunResult(metrics, trainable.head, history, baseline, trained, final)

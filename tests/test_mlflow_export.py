@@ -1,0 +1,45 @@
+"""A finished run into its MLflow run (store/mlflow_export.py), on the fake encoder: the run's files arrive
+byte for byte with the model card, an MLP head logs no model and says so, a run MLflow never tracked is
+refused. The export as an MLflow model needs a real base model: tests/test_integration_minilm.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from isoadapt.errors import InputError
+from isoadapt.training.train_command import run_training
+
+from conftest import train_config
+
+pytest.importorskip("mlflow")
+
+
+def test_an_mlp_head_logs_the_runs_files_and_no_model(tiny_data, tmp_path, fake_encoder, caplog):
+    from mlflow import MlflowClient
+
+    from isoadapt.store.mlflow_export import log_run_to_mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = train_config(tiny_data, tmp_path, head="mlp", tracker="mlflow", tracking_uri=uri)
+    run = run_training(cfg, encoder=fake_encoder, quiet=True).folder
+    with caplog.at_level(logging.WARNING):
+        assert log_run_to_mlflow(run, tmp_path / "cache") is None
+    run_id = json.loads((run / "config.json").read_text())["mlflow"]["run_id"]
+    assert f"MLflow run {run_id} holds the run's files but no model: export: a mlp head" in caplog.text
+    client = MlflowClient(tracking_uri=uri)
+    downloaded = client.download_artifacts(run_id, "run", str(tmp_path / "downloaded"))
+    for name in ("head/head.safetensors", "head/head_config.json", "config.json", "metrics.json", "validation.png"):
+        assert (tmp_path / "downloaded" / "run" / name).read_bytes() == (run / name).read_bytes(), name
+    assert "## Results against the base model" in (tmp_path / "downloaded" / "run" / "README.md").read_text()
+    assert downloaded.endswith("run") and not client.search_logged_models([client.get_run(run_id).info.experiment_id])
+
+
+def test_a_run_that_mlflow_never_tracked_is_refused(tiny_data, tmp_path, fake_encoder):
+    from isoadapt.store.mlflow_export import log_run_to_mlflow
+
+    run = run_training(train_config(tiny_data, tmp_path, tracker="none"), encoder=fake_encoder, quiet=True).folder
+    with pytest.raises(InputError, match=r"config.json names no MLflow run \(trained without --tracker mlflow\)"):
+        log_run_to_mlflow(run, tmp_path / "cache")
