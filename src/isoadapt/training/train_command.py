@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, check_texts_are_real, load_eval, load_sts, load_train
+from isoadapt.encoding.backend_choice import probe_from_split
 from isoadapt.encoding.cache import CachedVectors, cached_embed, memoized
 from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
@@ -383,7 +384,9 @@ def run_training(
         cfg.encode_batch_size,
         show_progress=not quiet,
         backend=cfg.encode_backend,
+        probe=probe_from_split(inputs.val, cfg.val_data),
     )
+    cfg = replace(cfg, encode_backend=encoder.backend)  # `auto` resolved: the run records the backend it ran
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
     table = TrainTable.from_examples(inputs.examples)
     folder.open(resume_view(cfg))
@@ -408,6 +411,7 @@ def run_training(
             {
                 "config": cfg.to_dict(),
                 "encoder": {"folder": str(encoder.folder), **encoder.identity},
+                **({"encode_backend_choice": encoder.backend_choice} if encoder.backend_choice else {}),
                 "versions": library_versions(),
                 "git": git_commit(),
             },
