@@ -25,9 +25,10 @@ from isoadapt.encoding.backend_choice import (
 from isoadapt.encoding.encode_command import EncoderSpec, encode_into_cache
 from isoadapt.encoding.encoder import open_encoder
 from isoadapt.errors import InputError
+from isoadapt.experiment.runner import run_experiment
 from isoadapt.training.train_command import run_training
 
-from conftest import FakeEncoder, train_config
+from conftest import FakeEncoder, tiny_dataset, train_config
 
 CPU = {"model": "Fake CPU 9000", "flags": "avx2 fma sse4_2", "cpus": 2, "torch_threads": 2}
 
@@ -213,3 +214,23 @@ def test_encode_fills_the_cache_under_the_resolved_backend(monkeypatch, tmp_path
     assert summary["encoded"] == 50 and Path(summary["cache"]).name == openvino.fingerprint[:24]
     reopened = open_encoder("fake", tmp_path, backend="auto")  # the cached choice: no probe needed
     assert reopened.backend == "openvino" and reopened.fingerprint == openvino.fingerprint
+
+
+def test_a_plan_records_the_backend_auto_resolved_to(monkeypatch, tmp_path):
+    machine = Machine(monkeypatch, {"torch": (1.0, 0.0), "onnx": (0.5, 0.0)})
+    machine.as_encoder_class(monkeypatch)
+    tiny_dataset(tmp_path / "processed" / "tiny")
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'name = "mini"\nseeds = [0]\n[defaults]\nepochs = 1\nbatch_size = 8\n'
+        '[[configs]]\nname = "baseline"\nkind = "baseline"\n[[configs]]\nname = "trained"\n',
+        encoding="utf-8",
+    )
+    folder = run_experiment(
+        plan, "tiny", None, "fake", tmp_path / "cache", tmp_path / "processed", tmp_path / "runs", encode_backend="auto"
+    )
+    meta = json.loads((folder / "report.json").read_text())["meta"]
+    assert meta["encode_backend"] == "onnx" and meta["encode_backend_choice"]["requested"] == "auto"
+    assert "tiny/dev.json" in meta["encode_backend_choice"]["probe"]["source"]
+    run = json.loads((folder / "runs" / "trained" / "seed0" / "config.json").read_text())
+    assert run["config"]["encode_backend"] == "onnx" and run["encode_backend_choice"]["backend"] == "onnx"

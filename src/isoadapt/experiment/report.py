@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ttest_rel
 
+from isoadapt.encoding.backend_choice import cpu_signature
 from isoadapt.experiment.plan import Plan
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
@@ -269,7 +270,10 @@ def write_report(
     rows = summarise(plan, results, base_sts)
     selection, selection_lines = selection_section(plan, results, rows, shift, base_sts_dev)
     meta = {**meta, "selection": selection}
-    meta = {**meta, "machine": {"platform": platform.platform(), "processor": _cpu_model(), "cores": _cores()}}
+    meta = {
+        **meta,
+        "machine": {"platform": platform.platform(), "processor": cpu_signature()["model"], "cores": _cores()},
+    }
     atomic_write_json(
         folder / "report.json",
         {"meta": meta, "rows": rows, "results": {k: [asdict(r) for r in v] for k, v in results.items()}},
@@ -313,16 +317,6 @@ def write_report(
     if collapsed:
         text += ["Collapse details:", *[f"- {r['label']}: {'; '.join(r['collapse_reasons'])}" for r in collapsed], ""]
     atomic_write_bytes(folder / "report.md", "\n".join(text).encode("utf-8"))
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _cores() -> int:
