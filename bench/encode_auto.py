@@ -4,8 +4,8 @@ choice against PyTorch.
 1. The choice, measured from scratch (a fresh cache folder, so no earlier choice is reused): every installed
    backend timed on the held slice of Semanlink's dev.json that `isoadapt train` would give it, with each
    one's speed, minimum cosine and NDCG@10 against PyTorch, on the CPU named by its model and flags.
-2. The demo's texts (every text of data/processed/semanlink and data/processed/stsb, what `make demo`
-   encodes): encoded with PyTorch and with the chosen backend, interleaved in chunks of 2,048 texts (each
+2. The demo's texts (every text of the Semanlink and STS-B files that `make demo`'s adapters plan reads,
+   16,777): encoded with PyTorch and with the chosen backend, interleaved in chunks of 2,048 texts (each
    chunk by both, the first to run alternating) so that a load spike on the shared machine hits both; then
    the chosen backend's quality on the whole splits: minimum cosine over every text, NDCG@10 on Semanlink's
    test split and on STS-B's test retrieval split.
@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,6 +34,7 @@ from isoadapt.encoding.encode_command import collect_texts  # noqa: E402
 from isoadapt.encoding.encoder import open_encoder  # noqa: E402
 from isoadapt.encoding.offline_models import MINILM  # noqa: E402
 from isoadapt.evaluate import evaluate_split  # noqa: E402
+from isoadapt.experiment.runner import ExperimentData  # noqa: E402
 from isoadapt.metrics.retrieval import percent_change  # noqa: E402
 
 CHUNK = 2048
@@ -52,7 +54,7 @@ def print_choice(record: dict) -> None:
         change = "–" if row["ndcg_change_pct"] is None else f"{row['ndcg_change_pct']:+.2f}%"
         ndcg = "–" if row["ndcg@10"] is None else f"{row['ndcg@10']:.4f}"
         print(
-            f"{row['backend']:<11}{row['texts_per_s']:>9.1f}{row['speedup']:>8.2f}x{row['min_cosine']:>9.4f}"
+            f"{row['backend']:<11}{row['texts_per_s']:>9.1f}{row['speedup']:>8.2f}x{row['min_cosine']:>9.5f}"
             f"{ndcg:>9}{change:>10}  {row['verdict']}"
         )
     print(f"auto chose {record['backend']}: {record['why']} (measured at load {record['loadavg']})")
@@ -77,6 +79,13 @@ def split_ndcg(split, texts: list[str], vectors: np.ndarray) -> float:
     return evaluate_split(split, lambda ts: np.stack([memo[t] for t in ts])).metrics["ndcg@10"]
 
 
+def demo_texts(data_root: Path) -> list[str]:
+    """Every text `make demo`'s adapters plan encodes: the files its runner locates for Semanlink with STS-B."""
+    files = ExperimentData.locate(data_root, "semanlink", data_root / "stsb" / "sts_test.json")
+    paths = [p for p in asdict(files).values() if p is not None]
+    return list(dict.fromkeys(t for path in paths for t in collect_texts(Path(path))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base_model", default=MINILM)
@@ -84,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     dev = args.data_root / "semanlink" / "dev.json"
-    texts = list(dict.fromkeys(collect_texts(args.data_root / "semanlink") + collect_texts(args.data_root / "stsb")))
+    texts = demo_texts(args.data_root)
     print(f"{args.base_model}; torch threads {torch.get_num_threads()}; {load_now()}")
     with tempfile.TemporaryDirectory() as cache:
         started = time.perf_counter()
@@ -105,7 +114,7 @@ def main() -> None:
         for encoder in encoders.values():
             encoder.encode(texts[:64])  # warm-up
         seconds, vectors = interleaved_seconds(encoders, texts)
-    print(f"\nthe demo's texts: {len(texts)} (Semanlink and STS-B, every file), chunks of {CHUNK}, interleaved")
+    print(f"\nthe demo's texts: {len(texts)} (the adapters plan's files), chunks of {CHUNK}, interleaved")
     print(f"at the end: {load_now()}")
     for name, value in seconds.items():
         print(f"{name:<11}{value:>8.1f} s{len(texts) / value:>9.1f} texts/s")
@@ -117,7 +126,7 @@ def main() -> None:
         "stsb test": args.data_root / "stsb" / "test.json",
     }
     cosine = min_cosine(vectors[chosen.backend], vectors["torch"])
-    print(f"{chosen.backend} against torch on every text: min cosine {cosine:.4f}")
+    print(f"{chosen.backend} against torch on every text: min cosine {cosine:.5f}")
     for label, path in splits.items():
         split = load_eval(path)
         base, other = split_ndcg(split, texts, vectors["torch"]), split_ndcg(split, texts, vectors[chosen.backend])

@@ -105,12 +105,13 @@ def test_the_fastest_backend_within_tolerance_wins(monkeypatch, tmp_path, probe)
     rows = rows_by_name(encoder)
     assert encoder.backend == "onnx-int8" and encoder.backend_choice["backend"] == "onnx-int8"
     assert rows["onnx-int8"]["speedup"] == pytest.approx(2.0) and rows["onnx"]["speedup"] == pytest.approx(1.25)
-    assert rows["onnx-int8"]["min_cosine"] >= MIN_COSINE and rows["onnx-int8"]["verdict"] == "eligible"
+    assert rows["onnx-int8"]["min_cosine"] >= MIN_COSINE and rows["onnx-int8"]["verdict"] == "chosen"
+    assert rows["onnx"]["verdict"] == "within tolerance"
     assert rows["openvino"]["speedup"] == pytest.approx(4.0), "the fastest of all is the one refused"
     assert rows["openvino"]["min_cosine"] < MIN_COSINE
     assert rows["openvino"]["verdict"] == f"refused: min cosine {rows['openvino']['min_cosine']:.4f} < {MIN_COSINE}"
     assert encoder.backend_choice["why"].startswith("2.00x PyTorch's speed, min cosine")
-    assert "openvino refused: min cosine" in encoder.backend_choice["why"]
+    assert "openvino 4.00x: refused: min cosine" in encoder.backend_choice["why"]
 
 
 def test_a_backend_that_loses_ndcg_is_refused_even_with_close_vectors(monkeypatch, tmp_path, probe):

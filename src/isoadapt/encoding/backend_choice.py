@@ -41,6 +41,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")  # how the frozen encoder 
 AUTO = "auto"  # a request, never an identity: it resolves to one of BACKENDS
 BACKEND_CHOICES = (*BACKENDS, AUTO)
 REFERENCE = "torch"
+WITHIN = "within tolerance"  # a backend's verdict when it may replace PyTorch
 NEEDS = {  # the packages each backend imports (the ONNX export itself needs `onnx`)
     "torch": ("torch",),
     "onnx": ("onnx", "onnxruntime"),
@@ -206,23 +207,29 @@ def measure_backends(encoders: dict[str, object], probe: Probe) -> list[dict]:
             "ndcg@10": None if ndcg is None else round(ndcg, 4),
             "ndcg_change_pct": None if ndcg is None else round(percent_change(ndcg, base_ndcg) or 0.0, 3),
         }
-        row["verdict"] = "reference" if name == REFERENCE else verdict(row) or "eligible"
+        row["verdict"] = "reference" if name == REFERENCE else verdict(row) or WITHIN
         rows.append(row)
     return rows
 
 
 def decide(rows: list[dict]) -> tuple[str, str]:
-    """The fastest eligible backend (PyTorch when none is), and why, in one line."""
-    eligible = [r for r in rows if r["verdict"] in ("reference", "eligible")]
+    """The fastest backend within tolerance (PyTorch when no other is), and why, in one line. The chosen
+    row's verdict becomes "chosen"."""
+    eligible = [r for r in rows if r["verdict"] in ("reference", WITHIN)]
     best = max(eligible, key=lambda r: r["texts_per_s"])
-    others = "; ".join(f"{r['backend']} {r['verdict']}" for r in rows if r is not best and r["backend"] != REFERENCE)
+    others = "; ".join(
+        f"{r['backend']} {r['speedup']:.2f}x: {r['verdict']}"
+        for r in rows
+        if r is not best and r["backend"] != REFERENCE
+    )
     if best["backend"] == REFERENCE:
         return REFERENCE, f"no other backend is within tolerance and {MIN_SPEEDUP:.2f}x faster ({others or 'none'})"
+    best["verdict"] = "chosen"
     quality = f"min cosine {best['min_cosine']:.4f}"
     if best["ndcg_change_pct"] is not None:
         quality += f", NDCG@10 {best['ndcg_change_pct']:+.2f}%"
     why = f"{best['speedup']:.2f}x PyTorch's speed, {quality} against PyTorch"
-    return best["backend"], why + (f" ({others})" if others else "")
+    return best["backend"], why + (f" (others: {others})" if others else "")
 
 
 def measure_choice(encoders: dict[str, object], key: dict, probe: Probe) -> dict:
