@@ -41,6 +41,7 @@ class FakeEncoder:
         self.dim = dim
         self.seed = seed
         self.backend = "torch"  # it stands in for a torch encoder; its fingerprint keeps its vectors apart in the cache
+        self.backend_choice = None  # a named backend, not one `--encode_backend auto` chose
         weights = hashlib.sha256(self.name.encode()).hexdigest()  # its "weights" are its width and seed
         self.identity = {"name": self.name, "dim": dim, "seed": seed, "weights_sha256": weights}
         self.fingerprint = hashlib.sha256(json.dumps(self.identity).encode()).hexdigest()

@@ -76,6 +76,14 @@ FLAG_CASES = [
         {"negatives": "mined"},
         "isoadapt train: argument --negatives: invalid choice: 'mined' (choose from 'file', 'hard') (see `isoadapt train --help`)",
     ),
+    (
+        {"encode_backend": "auto", "freeze_base": "false"},
+        "--encode_backend auto: full fine-tuning needs the torch backend",
+    ),
+    (
+        {"encode_backend": "auto", "base_model": "vectors:openai/x"},
+        "--encode_backend auto: vectors:openai/x is precomputed, nothing is encoded",
+    ),
     ({"epochs": "abc"}, "isoadapt train: argument --epochs: invalid int value: 'abc' (see `isoadapt train --help`)"),
     ({"seed": "1.5"}, "isoadapt train: argument --seed: invalid int value: '1.5' (see `isoadapt train --help`)"),
     (

@@ -418,7 +418,13 @@ def command_export(args: argparse.Namespace) -> None:
 
 def command_encode(args: argparse.Namespace) -> None:
     from isoadapt.data.formats import check_texts_are_real
-    from isoadapt.encoding.encode_command import EncoderSpec, collect_texts, encode_into_cache, format_summary
+    from isoadapt.encoding.encode_command import (
+        EncoderSpec,
+        auto_probe,
+        collect_texts,
+        encode_into_cache,
+        format_summary,
+    )
 
     check_engine(args)
     if not 1 <= args.batch_size <= 1 << 16:
@@ -426,7 +432,8 @@ def command_encode(args: argparse.Namespace) -> None:
     check_texts_are_real(args.data, args.base_model)
     texts = collect_texts(Path(args.data), args.text_column)
     spec = EncoderSpec(args.base_model, str(Path(args.cache_dir).resolve()), args.encode_backend, args.batch_size)
-    summary = encode_into_cache(texts, spec, Path(args.cache_dir), args.engine, args.workers, args.ray_address)
+    probe = auto_probe(spec, Path(args.data), texts)
+    summary = encode_into_cache(texts, spec, Path(args.cache_dir), args.engine, args.workers, args.ray_address, probe)
     print(format_summary(summary, args.engine))
 
 

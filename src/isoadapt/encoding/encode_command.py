@@ -9,11 +9,12 @@ format, so `train` and `experiment` read the result unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from isoadapt.data.formats import load_eval, load_sts, load_train
 from isoadapt.data.readers import check_text, read_jsonl
+from isoadapt.encoding.backend_choice import AUTO, Probe, probe_from_split, probe_from_texts
 from isoadapt.encoding.cache import EmbeddingCache
 from isoadapt.encoding.encoder import open_encoder
 from isoadapt.errors import InputError, describe
@@ -30,10 +31,24 @@ class EncoderSpec:
     backend: str = "torch"
     batch_size: int = 32
 
-    def __call__(self):
+    def __call__(self, probe: Probe | None = None):
         return open_encoder(
-            self.base_model, Path(self.cache_dir), batch_size=self.batch_size, show_progress=False, backend=self.backend
+            self.base_model,
+            Path(self.cache_dir),
+            batch_size=self.batch_size,
+            show_progress=False,
+            backend=self.backend,
+            probe=probe,
         )
+
+
+def auto_probe(spec: EncoderSpec, data: Path, texts: list[str]) -> Probe | None:
+    """What `--encode_backend auto` measures on: the dataset's dev.json when --data is a processed dataset
+    holding one, else the first texts to encode (then cosine alone judges quality). None for a named backend."""
+    if spec.backend != AUTO:
+        return None
+    dev = data / "dev.json"
+    return probe_from_split(load_eval(dev), str(dev)) if dev.is_file() else probe_from_texts(texts, str(data))
 
 
 def _json_texts(path: Path) -> list[str]:
@@ -101,13 +116,16 @@ def encode_into_cache(
     engine: str = "local",
     workers: int = 1,
     ray_address: str | None = None,
+    probe: Probe | None = None,
 ) -> dict:
-    """Encode the texts the cache lacks; `spec` builds an encoder (here, and in every Ray actor)."""
+    """Encode the texts the cache lacks; `spec` builds an encoder (here, and in every Ray actor). `probe`:
+    what `--encode_backend auto` measures on, when it has to."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine}: expected one of {list(ENGINES)}")
     if workers < 1:
         raise InputError(f"--workers {workers}: must be at least 1")
-    encoder = spec()
+    encoder = spec(probe)
+    spec = replace(spec, backend=encoder.backend)  # Ray actors build what `auto` resolved to, never `auto` again
     cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity)
     missing = cache.missing(texts)
     summary = {"texts": len(texts), "cached_before": len(texts) - len(missing), "encoded": len(missing)}

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from isoadapt.encoding.backend_choice import AUTO, BACKEND_CHOICES, BACKENDS, Probe, choose_encoder
 from isoadapt.encoding.offline_models import model_identity, resolve_model
 from isoadapt.encoding.precomputed import PrecomputedEncoder, is_precomputed
 from isoadapt.errors import InputError
 from isoadapt.progress import progress
 
 log = logging.getLogger(__name__)
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")  # how the frozen encoder runs; vectors are cached per backend
 TOKEN_BUDGET = 512  # padded tokens per batch (every backend): near the matmul rate here for short and long texts
 
 
@@ -43,6 +43,8 @@ def length_batches(lengths: Sequence[int], max_tokens: int, max_texts: int) -> l
 
 class Encoder:
     """Wraps a SentenceTransformer; `encode` returns float32 vectors, `fingerprint` names them for the cache."""
+
+    backend_choice: dict | None = None  # what `--encode_backend auto` measured to pick `backend`; None when named
 
     def __init__(
         self,
@@ -117,7 +119,15 @@ class Encoder:
         return [len(ids) for ids in encoded["input_ids"]]
 
 
-DESCRIBED = ("name", "identity", "fingerprint", "dim", "backend", "folder")  # all the cache and a run need
+DESCRIBED = (
+    "name",
+    "identity",
+    "fingerprint",
+    "dim",
+    "backend",
+    "backend_choice",
+    "folder",
+)  # what the cache and a run need
 
 
 def describe_encoder(encoder) -> dict:
@@ -153,11 +163,22 @@ def open_encoder(
     batch_size: int = 32,
     show_progress: bool = True,
     backend: str = "torch",
+    probe: Probe | None = None,
 ):
     """The base for a --base_model name: a SentenceTransformer, or the precomputed vectors a user stored
-    with `isoadapt prepare vectors` (`vectors:NAME`); both give vectors with the same interface."""
+    with `isoadapt prepare vectors` (`vectors:NAME`); both give vectors with the same interface. `auto`
+    resolves to a named backend here (measured on `probe` the first time on this CPU and model)."""
+    if backend not in BACKEND_CHOICES:
+        raise InputError(f"--encode_backend {backend}: expected one of {list(BACKEND_CHOICES)}")
     if is_precomputed(base_model):
         if backend != "torch":
             raise InputError(f"--encode_backend {backend}: {base_model} is precomputed, nothing is encoded")
         return PrecomputedEncoder(base_model, cache_dir)
+    if backend == AUTO:
+        return choose_encoder(
+            lambda name: Encoder(base_model, cache_dir, device, batch_size, show_progress, name),
+            cache_dir,
+            device,
+            probe,
+        )
     return Encoder(base_model, cache_dir, device, batch_size, show_progress, backend)

@@ -44,6 +44,7 @@ class PrecomputedEncoder:
     """The vectors one provider's model gave, looked up by text in the cache; nothing is encoded."""
 
     backend = "torch"  # the config's default value: no encoder runs, so there is no backend to choose
+    backend_choice = None
 
     def __init__(self, base_model: str, cache_dir: Path):
         self.name = base_model

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ttest_rel
 
+from isoadapt.encoding.backend_choice import cpu_signature
 from isoadapt.experiment.learning_curve import curve_section, curves, flat_lines
 from isoadapt.experiment.plan import Plan
 from isoadapt.experiment.recommend import PROBE_TOLERANCE, STS_TOLERANCE, TIE_P, Candidate, mean_probes, recommend
@@ -300,7 +301,10 @@ def write_report(
     selection, selection_lines = selection_section(plan, results, rows, shift, base_sts_dev)
     curve, curve_lines = curve_section(plan, results, rows)
     meta = {**meta, "selection": selection, **({"learning_curve": curve} if curve else {})}
-    meta = {**meta, "machine": {"platform": platform.platform(), "processor": _cpu_model(), "cores": _cores()}}
+    meta = {
+        **meta,
+        "machine": {"platform": platform.platform(), "processor": cpu_signature()["model"], "cores": _cores()},
+    }
     atomic_write_json(
         folder / "report.json",
         {"meta": meta, "rows": rows, "results": {k: [asdict(r) for r in v] for k, v in results.items()}},
@@ -356,16 +360,6 @@ def reproduce_command(meta: dict) -> str:
     defaults; the engine and the backend change no number beyond the seeds' spread)."""
     command = f"isoadapt experiment --plan {meta['plan']} --data {meta['data']} --base_model {meta['base_model']}"
     return command + f" --seeds {','.join(map(str, meta['seeds']))}"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _cores() -> int:

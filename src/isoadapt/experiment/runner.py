@@ -18,6 +18,7 @@ import torch
 
 from isoadapt.data.formats import EvalSet, check_texts_are_real, load_eval, load_sts, load_train
 from isoadapt.data.sampling import sample_pairs
+from isoadapt.encoding.backend_choice import AUTO, probe_from_split
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
 from isoadapt.encoding.precomputed import is_precomputed
@@ -173,7 +174,8 @@ def run_experiment(
     check_texts_are_real(data.dev, base_model)
     check_device(device)
     check_folder_path(runs_root, "--runs_root")
-    encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend)
+    probe = probe_from_split(load_eval(data.dev), str(data.dev)) if encode_backend == AUTO else None
+    encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend, probe=probe)
     _check_posthoc_widths(plan, encoder.dim)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     final = runs_root / f"{plan.name}-{data_name}-{stamp}"
@@ -375,6 +377,7 @@ class PlanRun:
             "seeds": seeds or self.plan.seeds,
             "encoder": self.encoder.identity,
             "encode_backend": self.encoder.backend,
+            **({"encode_backend_choice": self.encoder.backend_choice} if self.encoder.backend_choice else {}),
             "isoadapt": library_versions()["isoadapt"],
             "started_utc": stamp,
             "seconds": round(time.perf_counter() - self.started, 1),

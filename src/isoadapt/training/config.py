@@ -8,7 +8,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from isoadapt.encoding.encoder import BACKENDS, TOKEN_BUDGET
+from isoadapt.encoding.backend_choice import BACKEND_CHOICES
+from isoadapt.encoding.encoder import TOKEN_BUDGET
 from isoadapt.encoding.offline_models import MINILM, MPNET
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
@@ -183,9 +184,10 @@ class TrainConfig:
     encode_backend: str = setting(
         "torch",
         "how the frozen encoder runs: PyTorch, ONNX Runtime (fp32 or int8 weights), or OpenVINO on the fp32 "
-        "ONNX export (vectors cached per backend)",
+        "ONNX export (vectors cached per backend); auto: the fastest installed one whose vectors stay within "
+        "tolerance of PyTorch's, measured once per CPU and model on validation texts, then reused",
         PER_RUN,
-        choices=BACKENDS,
+        choices=BACKEND_CHOICES,
     )
     overwrite: bool = setting(False, "replace an --output_dir that already holds a run", PLACE, flag=True)
     max_train_examples: int | None = setting(
@@ -278,8 +280,8 @@ class TrainConfig:
             _at_least("save_steps", self.save_steps, 1)
         if self.tracker not in TRACKERS:
             raise InputError(f"--tracker {self.tracker}: expected one of {list(TRACKERS)}")
-        if self.encode_backend not in BACKENDS:
-            raise InputError(f"--encode_backend {self.encode_backend}: expected one of {list(BACKENDS)}")
+        if self.encode_backend not in BACKEND_CHOICES:
+            raise InputError(f"--encode_backend {self.encode_backend}: expected one of {list(BACKEND_CHOICES)}")
         if self.encode_backend != "torch" and not self.freeze_base:
             raise InputError(f"--encode_backend {self.encode_backend}: full fine-tuning needs the torch backend")
         if is_precomputed(self.base_model) and not self.freeze_base:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from isoadapt.encoding.encoder import BACKENDS, Encoder, open_encoder
+from isoadapt.encoding.backend_choice import BACKENDS
+from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import NOTHING_KEPT, InputError
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json
 from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, load_head

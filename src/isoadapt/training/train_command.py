@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ import torch
 
 from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, check_texts_are_real, load_eval, load_sts, load_train
 from isoadapt.data.sampling import sample_pairs
+from isoadapt.encoding.backend_choice import probe_from_split
 from isoadapt.encoding.cache import CachedVectors, cached_embed, memoized
 from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
@@ -407,7 +408,9 @@ def run_training(
         cfg.encode_batch_size,
         show_progress=not quiet,
         backend=cfg.encode_backend,
+        probe=probe_from_split(inputs.val, cfg.val_data),
     )
+    cfg = replace(cfg, encode_backend=encoder.backend)  # `auto` resolved: the run records the backend it ran
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
     mining = None
     if cfg.negatives == "hard":
@@ -439,6 +442,7 @@ def run_training(
             {
                 "config": cfg.to_dict(),
                 "encoder": {"folder": str(encoder.folder), **encoder.identity},
+                **({"encode_backend_choice": encoder.backend_choice} if encoder.backend_choice else {}),
                 "versions": library_versions(),
                 "git": git_commit(),
                 **tracker.reference(),  # where MLflow holds this run, for `log_run_to_mlflow`
