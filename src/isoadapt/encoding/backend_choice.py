@@ -33,7 +33,6 @@ from filelock import FileLock
 from isoadapt.data.formats import EvalSet
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.metrics.retrieval import exact_search, percent_change, retrieval_scores
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +152,8 @@ def choice_file(cache_dir: Path, key: dict) -> Path:
 
 def probe_ndcg(split: EvalSet, vectors: dict[str, np.ndarray]) -> float:
     """NDCG@10 of the probe's queries over its documents, from vectors by text."""
+    from isoadapt.metrics.retrieval import exact_search, retrieval_scores  # torch: not for --help
+
     query_ids, doc_ids = list(split.queries), list(split.corpus)
     queries = np.stack([vectors[split.queries[q]] for q in query_ids])  # (queries, d)
     documents = np.stack([vectors[split.corpus[d]] for d in doc_ids])  # (documents, d)
@@ -193,6 +194,8 @@ def verdict(row: dict) -> str:
 
 def measure_backends(encoders: dict[str, object], probe: Probe) -> list[dict]:
     """One row per backend: speed, its ratio to PyTorch, min cosine and NDCG@10 against PyTorch, verdict."""
+    from isoadapt.metrics.retrieval import percent_change
+
     seconds, vectors = time_backends(encoders, probe.texts)
     reference = vectors[REFERENCE]
     base_ndcg = probe_ndcg(probe.split, dict(zip(probe.texts, reference))) if probe.split else None
