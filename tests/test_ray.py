@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -136,13 +137,15 @@ def test_encode_and_plan_on_a_local_ray_match_local(plan_data, local_report, tmp
     assert (on_ray / "tune" / "trials").is_dir()  # Tune's storage lives under the report folder
 
 
+@dataclass
 class KilledOnce:
-    """A fake encoder whose process dies (SIGKILL) the first time it encodes: a killed Ray worker."""
+    """A fake encoder spec whose process dies (SIGKILL) the first time it encodes: a killed Ray worker. Like
+    the real spec, a dataclass with the backend it builds, called with the probe `auto` would measure on."""
 
-    def __init__(self, marker: str):
-        self.marker = marker
+    marker: str
+    backend: str = "torch"
 
-    def __call__(self):
+    def __call__(self, probe=None):
         return _Killer(self.marker)
 
 
