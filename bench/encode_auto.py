@@ -5,10 +5,10 @@ choice against PyTorch.
    backend timed on the held slice of Semanlink's dev.json that `isoadapt train` would give it, with each
    one's speed, minimum cosine and NDCG@10 against PyTorch, on the CPU named by its model and flags.
 2. The demo's texts (every text of the Semanlink and STS-B files that `make demo`'s adapters plan reads,
-   16,777): encoded with PyTorch and with the chosen backend, interleaved in chunks of 2,048 texts (each
-   chunk by both, the first to run alternating) so that a load spike on the shared machine hits both; then
-   the chosen backend's quality on the whole splits: minimum cosine over every text, NDCG@10 on Semanlink's
-   test split and on STS-B's test retrieval split.
+   its shift probes included): encoded with PyTorch and with the chosen backend, interleaved in chunks of
+   2,048 texts (each chunk by both, the first to run alternating) so that a load spike on the shared
+   machine hits both; then the chosen backend's quality on the whole splits: minimum cosine over every
+   text, NDCG@10 on Semanlink's test split and on STS-B's test retrieval split.
 
     .venv/bin/python bench/encode_auto.py [--base_model sentence-transformers/all-MiniLM-L6-v2]
 """
@@ -20,7 +20,6 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -82,8 +81,7 @@ def split_ndcg(split, texts: list[str], vectors: np.ndarray) -> float:
 def demo_texts(data_root: Path) -> list[str]:
     """Every text `make demo`'s adapters plan encodes: the files its runner locates for Semanlink with STS-B."""
     files = ExperimentData.locate(data_root, "semanlink", data_root / "stsb" / "sts_test.json")
-    paths = [p for p in asdict(files).values() if p is not None]
-    return list(dict.fromkeys(t for path in paths for t in collect_texts(Path(path))))
+    return list(dict.fromkeys(t for path in files.files() for t in collect_texts(path)))
 
 
 def main() -> None:

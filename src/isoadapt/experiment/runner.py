@@ -84,6 +84,11 @@ class ExperimentData:
             probes["stsb_dev"] = stsb_dev
         return probes
 
+    def files(self) -> list[Path]:
+        """Every file the plan reads, probes included: what its runs encode."""
+        single = [Path(v) for k, v in asdict(self).items() if v is not None and k != "probes"]
+        return [*single, *self.probes.values()]
+
     @classmethod
     def locate(cls, data_root: Path, name: str, sts: Path | None, encodes: bool = True) -> ExperimentData:
         """The plan's files; `encodes` False (precomputed vectors) leaves out the STS-B sets found by
