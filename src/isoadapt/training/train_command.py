@@ -14,7 +14,7 @@ import torch
 
 from isoadapt.data.formats import EvalSet, StsPairs, TrainExample, check_texts_are_real, load_eval, load_sts, load_train
 from isoadapt.data.sampling import sample_pairs
-from isoadapt.encoding.backend_choice import probe_from_split
+from isoadapt.encoding.backend_choice import AUTO, probe_from_split
 from isoadapt.encoding.cache import CachedVectors, cached_embed, memoized
 from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
@@ -408,7 +408,7 @@ def run_training(
         cfg.encode_batch_size,
         show_progress=not quiet,
         backend=cfg.encode_backend,
-        probe=probe_from_split(inputs.val, cfg.val_data),
+        probe=probe_from_split(inputs.val, cfg.val_data) if cfg.encode_backend == AUTO else None,
     )
     cfg = replace(cfg, encode_backend=encoder.backend)  # `auto` resolved: the run records the backend it ran
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
