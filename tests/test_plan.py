@@ -2,12 +2,13 @@
 runs on the fake encoder."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from isoadapt.errors import InputError
 from isoadapt.experiment.plan import load_plan
-from isoadapt.experiment.runner import run_experiment
+from isoadapt.experiment.runner import ExperimentData, run_experiment
 
 
 def write_plan(tmp_path, body: str):
@@ -250,3 +251,14 @@ def test_the_demos_plan_loads_with_its_nudge_rows():
     """make demo runs plans/adapters.toml; its NUDGE rows need the nudge extra, which make demo installs."""
     plan = load_plan("plans/adapters.toml")
     assert {e.transform for e in plan.entries if e.kind == "nudge"} == {"nudge-m", "nudge-n"}
+
+
+def test_experiment_data_files_lists_every_file_a_plan_reads_probes_included(tmp_path):
+    for name in ("tiny/train.json", "tiny/dev.json", "tiny/test.json", "tiny/probe_titles.json", "stsb/dev.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    data = ExperimentData.locate(tmp_path, "tiny", None)
+    files = data.files()
+    assert tmp_path / "tiny" / "probe_titles.json" in files and tmp_path / "stsb" / "dev.json" in files
+    assert {tmp_path / "tiny" / f"{split}.json" for split in ("train", "dev", "test")} <= set(files)
+    assert all(isinstance(path, Path) for path in files)
