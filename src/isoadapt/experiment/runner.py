@@ -84,10 +84,13 @@ class ExperimentData:
             probes["stsb_dev"] = stsb_dev
         return probes
 
+    def paths(self) -> dict[str, Path]:
+        """The single files by field name: every field but the probes, those found."""
+        return {k: Path(v) for k, v in asdict(self).items() if v is not None and k != "probes"}
+
     def files(self) -> list[Path]:
         """Every file the plan reads, probes included: what its runs encode."""
-        single = [Path(v) for k, v in asdict(self).items() if v is not None and k != "probes"]
-        return [*single, *self.probes.values()]
+        return [*self.paths().values(), *self.probes.values()]
 
     @classmethod
     def locate(cls, data_root: Path, name: str, sts: Path | None, encodes: bool = True) -> ExperimentData:
@@ -128,7 +131,7 @@ class PlanRecipe:
 
     def absolute(self) -> PlanRecipe:
         """The same recipe with absolute paths: a trial runs in its own working folder, maybe on another node."""
-        paths = {k: Path(v).resolve() for k, v in asdict(self.data).items() if v is not None and k != "probes"}
+        paths = {k: v.resolve() for k, v in self.data.paths().items()}
         data = replace(self.data, **paths, probes={k: v.resolve() for k, v in self.data.probes.items()})
         plan = replace(self.plan, path=self.plan.path.resolve())
         return replace(self, plan=plan, data=data, cache_dir=self.cache_dir.resolve(), staging=self.staging.resolve())
