@@ -210,7 +210,7 @@ class Adapter:
             )
         if self._model is None:
             self._model = self.run.trained_encoder(self.cache_dir) if self.fine_tuned else self.base_encoder()
-        return self._project(self._model.encode(texts), side)
+        return self._project(self._model.encode(self._model.prompts.texts(texts, side)), side)
 
     def base_encoder(self) -> Encoder:
         """The base model (refused when its weights are not the ones the run was trained on), loaded once."""

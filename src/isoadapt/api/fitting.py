@@ -11,9 +11,10 @@ from typing import NamedTuple
 
 from isoadapt.api.adapter import Adapter
 from isoadapt.encoding.arrays import Vectors, check_split, stage_arrays
+from isoadapt.encoding.offline_models import object_folder
 from isoadapt.encoding.precomputed import PREFIX
 from isoadapt.errors import InputError
-from isoadapt.training.config import TrainConfig
+from isoadapt.training.config import DEFAULT_CACHE_DIR, TrainConfig
 from isoadapt.training.evaluate_command import EVALUATION_KIND, evaluate_run, score_head
 from isoadapt.training.train_command import run_training
 
@@ -54,6 +55,7 @@ def fit(
     config.json names the temporary files they were staged in). `verbose` shows progress bars and prints
     the command line's summary."""
     values = _settings(config, settings)
+    values = _model_object(values, isinstance(data, Vectors))
     arrays = _splits(data, val, test, values)
     if arrays:
         values["base_model"] = _arrays_model(config, settings)
@@ -89,6 +91,25 @@ def _settings(config: TrainConfig | None, settings: dict) -> dict:
         raise InputError(f"fit: unknown settings {unknown}; the settings are TrainConfig's fields")
     given = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}
     return {**(asdict(config) if config is not None else {}), **given}
+
+
+def _model_object(values: dict, arrays: bool) -> dict:
+    """`base_model` given as a SentenceTransformer object: saved once into the cache as a folder (its path is
+    what the run records and every command reopens)."""
+    model = values.get("base_model")
+    if model is None or isinstance(model, str):
+        return values
+    if arrays:
+        raise InputError("fit: with isoadapt.Vectors, base_model is the name of the model that made them")
+    from sentence_transformers import SentenceTransformer
+
+    if not isinstance(model, SentenceTransformer):
+        raise InputError(
+            f"fit: base_model is a {type(model).__name__}; give a model name, a hub id, a folder or a "
+            "SentenceTransformer object"
+        )
+    cache_dir = Path(values.get("cache_dir") or DEFAULT_CACHE_DIR)
+    return {**values, "base_model": str(object_folder(model, cache_dir))}
 
 
 def _splits(data, val, test, values: dict) -> dict[str, Vectors]:

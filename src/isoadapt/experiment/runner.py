@@ -170,6 +170,8 @@ def run_experiment(
     encoder: Encoder | None = None,
     encode_backend: str = "torch",
     run_jobs: RunJobs = run_locally,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> Path:
     """Check everything, run every (configuration, seed) into a staging folder through `run_jobs` (the
     engine: `run_locally`, or `ray_trials.RayJobs`), write the report, and move the folder into place; a
@@ -183,7 +185,8 @@ def run_experiment(
     check_device(device)
     check_folder_path(runs_root, "--runs_root")
     probe = probe_from_split(load_eval(data.dev), str(data.dev)) if encode_backend == AUTO else None
-    encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend, probe=probe)
+    prompts = {"query_prompt": query_prompt, "document_prompt": document_prompt}
+    encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend, probe=probe, **prompts)
     _check_posthoc_widths(plan, encoder.dim)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     final = runs_root / f"{plan.name}-{data_name}-{stamp}"
@@ -220,6 +223,7 @@ class PlanRun:
             "smoke": load_train(data.train_smoke),
             "full": load_train(data.train_full) if needs_full else None,
         }
+        self._prompt(encoder.prompts)
         self.vectors = CachedVectors(encoder, self.cache_dir)
         self.vectors(self._every_text())  # encode once, up front: later steps only hit the cache
         self.baseline = {"test": evaluate_split(self.splits["test"], self.vectors)}
@@ -232,6 +236,14 @@ class PlanRun:
     cache_dir = property(lambda self: self.recipe.cache_dir)
     staging = property(lambda self: self.recipe.staging)
     device = property(lambda self: self.recipe.device)
+
+    def _prompt(self, prompts) -> None:
+        """Every text as the encoder sees it on its side (encoding/prompts.py); nothing changes without prompts."""
+        self.splits = {name: prompts.split(split) for name, split in self.splits.items()}
+        self.shift = self.shift and prompts.split(self.shift)
+        self.probes = {name: prompts.split(split) for name, split in self.probes.items()}
+        self.sts, self.sts_dev = self.sts and prompts.sts(self.sts), self.sts_dev and prompts.sts(self.sts_dev)
+        self.train = {name: examples and prompts.examples(examples) for name, examples in self.train.items()}
 
     def _every_text(self) -> list[str]:
         splits = [*self.splits.values(), *([self.shift] if self.shift else []), *self.probes.values()]
@@ -318,7 +330,8 @@ class PlanRun:
         save_head(head, folder / "head")
         config = {"base_model": self.encoder.name, "encode_backend": self.encoder.backend, "kind": "posthoc"}
         config = {**config, "transform": entry.transform, **entry.options}
-        atomic_write_json(folder / "config.json", {"config": config, "encoder": self.encoder.identity})
+        encoder = {**self.encoder.identity, "prompts": self.encoder.prompts.as_dict()}
+        atomic_write_json(folder / "config.json", {"config": config, "encoder": encoder})
         atomic_write_json(folder / "status.json", {"completed": True})
         test = evaluate_split(self.splits["test"], self.vectors, head)
         sts = evaluate_sts(self.sts, self.vectors, head) if self.sts else None
@@ -384,6 +397,7 @@ class PlanRun:
             "base_model": base_model,
             "seeds": seeds or self.plan.seeds,
             "encoder": self.encoder.identity,
+            **({"prompts": self.encoder.prompts.as_dict()} if self.encoder.prompts else {}),
             "encode_backend": self.encoder.backend,
             **({"encode_backend_choice": self.encoder.backend_choice} if self.encoder.backend_choice else {}),
             "isoadapt": library_versions()["isoadapt"],
@@ -438,6 +452,8 @@ def _train_entry(
         sts_data=str(data.sts) if data.sts else None,
         output_dir=str(staging / "runs" / entry.name / f"seed{seed}"),
         base_model=encoder.name,
+        query_prompt=encoder.prompts.query,
+        document_prompt=encoder.prompts.document,
         cache_dir=str(cache_dir),
         seed=seed,
         device=device,

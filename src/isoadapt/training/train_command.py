@@ -109,6 +109,19 @@ def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
     return Inputs(examples, unlabelled, judged, val, splits, sts)
 
 
+def prompted_inputs(inputs: Inputs, prompts) -> Inputs:
+    """Every text as the encoder sees it on its side (encoding/prompts.py): queries and documents of the
+    pairs, the splits and the STS pairs. Without prompts nothing changes."""
+    if not prompts:
+        return inputs
+    judged = prompts.examples(inputs.judged)
+    unlabelled = list(dict.fromkeys(t for e in judged for t in (e.query, e.positive, e.negative) if t))
+    val = prompts.split(inputs.val)
+    splits = {name: val if split is inputs.val else prompts.split(split) for name, split in inputs.splits.items()}
+    sts = prompts.sts(inputs.sts) if inputs.sts else None
+    return Inputs(prompts.examples(inputs.examples), unlabelled, judged, val, splits, sts)
+
+
 def build_trainable(
     cfg: TrainConfig,
     encoder: Encoder,
@@ -409,8 +422,11 @@ def run_training(
         show_progress=not quiet,
         backend=cfg.encode_backend,
         probe=probe_from_split(inputs.val, cfg.val_data) if cfg.encode_backend == AUTO else None,
+        query_prompt=cfg.query_prompt,
+        document_prompt=cfg.document_prompt,
     )
     cfg = replace(cfg, encode_backend=encoder.backend)  # `auto` resolved: the run records the backend it ran
+    inputs = prompted_inputs(inputs, encoder.prompts)
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
     mining = None
     if cfg.negatives == "hard":
@@ -441,7 +457,7 @@ def run_training(
             "config.json",
             {
                 "config": cfg.to_dict(),
-                "encoder": {"folder": str(encoder.folder), **encoder.identity},
+                "encoder": {"folder": str(encoder.folder), **encoder.identity, "prompts": encoder.prompts.as_dict()},
                 **({"encode_backend_choice": encoder.backend_choice} if encoder.backend_choice else {}),
                 "versions": library_versions(),
                 "git": git_commit(),
