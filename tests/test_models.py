@@ -208,6 +208,33 @@ def test_evaluate_applies_the_runs_recorded_prompts(tmp_path, capsys, fake_model
     assert config["encoder"]["prompts"] == {"query": "query: ", "document": "passage: "}
 
 
+def test_a_prompted_plan_equals_a_plan_on_texts_prompted_by_hand(tmp_path):
+    """Plans prompt every split, the training pairs and the post-hoc fits as a run does."""
+    from isoadapt.experiment.runner import run_experiment
+
+    plan = tmp_path / "mini.toml"
+    plan.write_text(
+        'name = "mini"\nseeds = [0]\n[defaults]\nepochs = 2\nbatch_size = 8\n'
+        '[[configs]]\nname = "baseline"\nkind = "baseline"\n[[configs]]\nname = "trained"\n'
+        '[[configs]]\nname = "whitening"\nkind = "posthoc"\ntransform = "whitening"\n'
+    )
+    data = tiny_dataset(tmp_path / "processed" / "tiny")
+    prefixed_dataset(data, tmp_path / "reference" / "tiny", "query: ", "passage: ")
+    reports = {}
+    for name, root, encoder in (
+        ("prompted", tmp_path / "processed", FakeEncoder(prompts=Prompts("query: ", "passage: "))),
+        ("reference", tmp_path / "reference", FakeEncoder()),
+    ):
+        folder = run_experiment(
+            plan, "tiny", None, encoder.name, tmp_path / "cache", root, tmp_path / name, encoder=encoder
+        )
+        reports[name] = json.loads((folder / "report.json").read_text())
+    for row, reference in zip(reports["prompted"]["rows"], reports["reference"]["rows"]):
+        assert (row["name"], row["ndcg@10"]) == (reference["name"], reference["ndcg@10"])
+    assert reports["prompted"]["meta"]["prompts"] == {"query": "query: ", "document": "passage: "}
+    assert "prompts" not in reports["reference"]["meta"]
+
+
 def test_encode_fills_the_cache_for_both_sides(tmp_path, capsys, fake_model):
     data = tiny_dataset(tmp_path / "data")
     argv = ["encode", "--data", data["dev"], "--base_model", "m", "--cache_dir", tmp_path / "cache"]
