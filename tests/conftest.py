@@ -132,6 +132,7 @@ def fake_model(monkeypatch):
     import isoadapt.store.lancedb_index
     import isoadapt.training.run_folder
     import isoadapt.training.train_command
+    import isoadapt.training.trainable
     from isoadapt.encoding.encoder import open_encoder
 
     def build(name="", *args, **kwargs):
@@ -139,6 +140,7 @@ def fake_model(monkeypatch):
 
     for module in (
         isoadapt.training.train_command,
+        isoadapt.training.trainable,
         isoadapt.training.run_folder,
         isoadapt.experiment.runner,
         isoadapt.experiment.ray_trials,

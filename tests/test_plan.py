@@ -8,7 +8,8 @@ import pytest
 
 from isoadapt.errors import InputError
 from isoadapt.experiment.plan import load_plan
-from isoadapt.experiment.runner import ExperimentData, run_experiment
+from isoadapt.experiment.plan_data import ExperimentData
+from isoadapt.experiment.runner import run_experiment
 
 
 def write_plan(tmp_path, body: str):
@@ -213,7 +214,7 @@ def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_
     assert [r["pairs"] for r in results["trained.n1000"]] == [48, 48]
     assert [r["seed"] for r in results["nudge-m.n8"]] == [0, 1]
     from isoadapt.data.formats import load_train
-    from isoadapt.training.train_command import load_inputs
+    from isoadapt.training.train_inputs import load_inputs
 
     from conftest import train_config
 

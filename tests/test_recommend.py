@@ -8,7 +8,7 @@ import pytest
 
 from isoadapt.experiment.plan import Plan, PlanEntry
 from isoadapt.experiment.recommend import candidates, recommend
-from isoadapt.experiment.runner import SeedResult
+from isoadapt.experiment.seed_result import SeedResult
 
 QIDS = [f"q{i}" for i in range(200)]
 
