@@ -205,15 +205,9 @@ def distinct_runs(two_runs):
 
 def adapted(run_dir: Path, vectors: np.ndarray, side: str) -> np.ndarray:
     """The adapter's vectors on one side ("query" or "document"), the reference every integration is held
-    to (compared by cosine): `isoadapt.Adapter.transform` (written on branch api) once it is in the tree,
-    until then `head.apply_head`, which that method wraps."""
-    try:
-        from isoadapt import Adapter
-    except ImportError:
-        from isoadapt.head import apply_head, document_head, load_head
+    to (compared by cosine): `isoadapt.Adapter.transform`."""
+    from isoadapt import Adapter
 
-        head = load_head(run_dir / "head")
-        return apply_head(head if side == "query" else document_head(head), vectors)
     return Adapter.load(run_dir).transform(vectors, side)
 
 

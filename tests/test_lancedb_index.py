@@ -45,9 +45,9 @@ def test_lancedb_top10_equals_isoadapt_exact_search(trained, capsys, run):
     split = load_eval(data["test"])
     query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
     queries = query_vectors(space, [split.queries[q] for q in query_ids])
-    from isoadapt.head import apply_head, document_head
+    from isoadapt.head import apply_head
 
-    documents = apply_head(document_head(space.run.head), doc_vectors)
+    documents = doc_vectors if run == "query" else apply_head(space.run.head, doc_vectors)  # query-only: base
     expected = exact_search(queries, documents, query_ids, doc_ids, top_k=10)
     found = search(open_index(root / "db", "documents", space.run), queries, 10)
     for qid, hits in zip(query_ids, found):
