@@ -4,7 +4,6 @@ files `isoadapt export` writes."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,13 +13,13 @@ from numpy.typing import ArrayLike
 
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.head import WEIGHTS_FILE, load_head, save_head, side_head, to_side
+from isoadapt.fileio import read_json
+from isoadapt.head import WEIGHTS_FILE, load_head, side_head, to_side
 from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_output_folder, staged_folder
-from isoadapt.store.export import ADAPTER_FILE, EXPORT_ADAPTER
+from isoadapt.store.export import ADAPTER_FILE, EXPORT_ADAPTER, check_modules
 from isoadapt.training.config import DEFAULT_CACHE_DIR
-from isoadapt.training.run_folder import OpenedRun, open_run
+from isoadapt.training.run_folder import OpenedRun, check_head_digest, open_run, write_run
 
 if TYPE_CHECKING:
     from torch import nn
@@ -76,7 +75,8 @@ class Adapter:
         if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
             raise InputError(f"{recorded}: expected an object with a 'run' object holding the run's 'config'")
         head = load_head(folder / EXPORT_ADAPTER)
-        digest = hashlib.sha256((folder / EXPORT_ADAPTER / WEIGHTS_FILE).read_bytes()).hexdigest()
+        digest = check_head_digest(folder / EXPORT_ADAPTER / WEIGHTS_FILE, saved.get("head_sha256"), recorded)
+        check_modules(folder, head)  # encode_* answers through the export's modules: they must carry this head
         weights = (document.get("encoder") or {}).get("weights_sha256")
         run = OpenedRun(folder, document["config"], head, digest, weights, document)
         card = saved.get("card") if isinstance(saved.get("card"), dict) else {}
@@ -99,14 +99,8 @@ class Adapter:
         return folder
 
     def _write_run(self, staging: Path) -> None:
-        """What `open_run` reads: config.json, status.json, the head, metrics.json (and a tuned encoder)."""
-        atomic_write_json(staging / "config.json", self.run.document)
-        if self.card:
-            atomic_write_json(staging / "metrics.json", self.card)
-        save_head(self.head, staging / "head")
-        if self.fine_tuned:
-            shutil.copytree(self.run.fine_tuned, staging / "encoder")
-        atomic_write_json(staging / "status.json", {"completed": True})
+        """What `open_run` reads (training/run_folder.py's write_run), with the tuned encoder if there is one."""
+        write_run(staging, self.run.document, self.head, self.card, self.run.fine_tuned if self.fine_tuned else None)
 
     # -- what it is --------------------------------------------------------------------------------------
 

@@ -28,12 +28,12 @@ from isoadapt.experiment.nudge import SIMILARITY, nudge_documents, split_answers
 from isoadapt.experiment.plan import Plan, PlanEntry, load_plan
 from isoadapt.experiment.report import recommendations, write_report
 from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.head import load_head, save_head
+from isoadapt.head import load_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
 from isoadapt.posthoc import fit_posthoc
 from isoadapt.progress import progress
 from isoadapt.training.config import TrainConfig, check_device, check_seeds, reuse_view
-from isoadapt.training.run_folder import library_versions, source_digest
+from isoadapt.training.run_folder import library_versions, source_digest, write_run
 from isoadapt.training.train_command import run_training, seed_everything
 
 log = logging.getLogger(__name__)
@@ -315,11 +315,9 @@ class PlanRun:
         texts = list(dict.fromkeys(t for e in self.train[entry.train] for t in (e.query, e.positive, e.negative) if t))
         head = fit_posthoc(entry.transform, self.vectors(texts), **entry.options)  # training texts only
         folder = self.staging / "runs" / entry.name
-        save_head(head, folder / "head")
         config = {"base_model": self.encoder.name, "encode_backend": self.encoder.backend, "kind": "posthoc"}
         config = {**config, "transform": entry.transform, **entry.options}
-        atomic_write_json(folder / "config.json", {"config": config, "encoder": self.encoder.identity})
-        atomic_write_json(folder / "status.json", {"completed": True})
+        write_run(folder, {"config": config, "encoder": self.encoder.identity}, head)
         test = evaluate_split(self.splits["test"], self.vectors, head)
         sts = evaluate_sts(self.sts, self.vectors, head) if self.sts else None
         return _seed_result(test, sts=sts, seed=None, sts_dev=self.sts_dev_of(head), **self.validation(head))
