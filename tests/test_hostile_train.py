@@ -12,7 +12,7 @@ import pytest
 from isoadapt.cli import main
 from isoadapt.training.config import MAX_SEED
 
-from conftest import tiny_dataset, write_json
+from conftest import completed_status, tiny_dataset, write_json
 from hostile import ERROR, one_line, refused, train_argv, tree, write
 
 
@@ -498,7 +498,7 @@ def test_resume_with_the_same_settings_finishes(interrupted, capsys):
 
     w = interrupted
     assert main([str(a) for a in train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=2, resume=True)]) == 0
-    assert json.loads((w["out"] / "status.json").read_text()) == {"completed": True}
+    assert json.loads((w["out"] / "status.json").read_text()) == completed_status(w["out"])
     assert not (w["t"] / ".out.partial").exists()
 
 

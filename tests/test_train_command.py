@@ -8,7 +8,7 @@ from isoadapt.errors import Failed, InputError, Interrupted
 from isoadapt.training.config import TrainConfig
 from isoadapt.training.train_command import run_training
 
-from conftest import RUN_FOLDER_FILES, train_config
+from conftest import RUN_FOLDER_FILES, completed_status, train_config
 
 
 def config(tiny_data, tmp_path, **overrides) -> TrainConfig:
@@ -20,7 +20,7 @@ def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == RUN_FOLDER_FILES
     assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-    assert json.loads((run / "status.json").read_text()) == {"completed": True}
+    assert json.loads((run / "status.json").read_text()) == completed_status(run)
     assert metrics["train"]["steps"] == 3 * (48 // 8)
     assert not list(tmp_path.glob(".run.partial"))
 

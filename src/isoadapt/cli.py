@@ -17,6 +17,7 @@ from pathlib import Path
 from isoadapt import __version__
 from isoadapt.encoding.encode_command import ENGINES
 from isoadapt.errors import InputError, Interrupted, describe
+from isoadapt.head_options import SIDES
 from isoadapt.training.config import TrainConfig, declared_types
 
 log = logging.getLogger("isoadapt")
@@ -207,9 +208,9 @@ def add_apply_arguments(commands) -> None:
     apply.add_argument("--out", required=True, help="parquet to write (vectors L2-normalised, like the export)")
     apply.add_argument(
         "--side",
-        choices=["document", "query"],
-        default="document",
-        help="which texts the vectors are: a query-only head copies documents unchanged",
+        choices=SIDES,
+        help="which texts the vectors are: required for a query-only head (it adapts queries and copies "
+        "documents unchanged); a both-sides head maps both alike",
     )
     apply.add_argument("--model", help="the model that made the vectors (default: the file's isoadapt.model metadata)")
     apply.add_argument("--id_column", default="id", help="the id column")

@@ -4,7 +4,6 @@ files `isoadapt export` writes."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,26 +13,18 @@ from numpy.typing import ArrayLike
 
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.head import WEIGHTS_FILE, apply_head, document_head, load_head, save_head
+from isoadapt.fileio import read_json
+from isoadapt.head import WEIGHTS_FILE, load_head, side_head, to_side
+from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_output_folder, staged_folder
-from isoadapt.store.export import ADAPTER_FILE, EXPORT_ADAPTER
+from isoadapt.store.export import ADAPTER_FILE, EXPORT_ADAPTER, check_modules
 from isoadapt.training.config import DEFAULT_CACHE_DIR
-from isoadapt.training.run_folder import OpenedRun, open_run
+from isoadapt.training.run_folder import OpenedRun, check_head_digest, open_run, write_run
 
 if TYPE_CHECKING:
     from torch import nn
 
     from isoadapt.encoding.encoder import Encoder
-
-SIDES = ("query", "document")
-NORM_EPS = 1e-12  # torch.nn.functional.normalize's floor, as `isoadapt apply` and the export's Normalize use
-
-
-def l2_normalized(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (an all-zero row stays zero), as the run scores them: by cosine."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, NORM_EPS)).astype(np.float32, copy=False)
 
 
 class Adapter:
@@ -84,7 +75,8 @@ class Adapter:
         if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
             raise InputError(f"{recorded}: expected an object with a 'run' object holding the run's 'config'")
         head = load_head(folder / EXPORT_ADAPTER)
-        digest = hashlib.sha256((folder / EXPORT_ADAPTER / WEIGHTS_FILE).read_bytes()).hexdigest()
+        digest = check_head_digest(folder / EXPORT_ADAPTER / WEIGHTS_FILE, saved.get("head_sha256"), recorded)
+        check_modules(folder, head)  # encode_* answers through the export's modules: they must carry this head
         weights = (document.get("encoder") or {}).get("weights_sha256")
         run = OpenedRun(folder, document["config"], head, digest, weights, document)
         card = saved.get("card") if isinstance(saved.get("card"), dict) else {}
@@ -107,14 +99,8 @@ class Adapter:
         return folder
 
     def _write_run(self, staging: Path) -> None:
-        """What `open_run` reads: config.json, status.json, the head, metrics.json (and a tuned encoder)."""
-        atomic_write_json(staging / "config.json", self.run.document)
-        if self.card:
-            atomic_write_json(staging / "metrics.json", self.card)
-        save_head(self.head, staging / "head")
-        if self.fine_tuned:
-            shutil.copytree(self.run.fine_tuned, staging / "encoder")
-        atomic_write_json(staging / "status.json", {"completed": True})
+        """What `open_run` reads (training/run_folder.py's write_run), with the tuned encoder if there is one."""
+        write_run(staging, self.run.document, self.head, self.card, self.run.fine_tuned if self.fine_tuned else None)
 
     # -- what it is --------------------------------------------------------------------------------------
 
@@ -156,9 +142,10 @@ class Adapter:
 
     # -- using it ----------------------------------------------------------------------------------------
 
-    def transform(self, vectors: ArrayLike, side: str = "query") -> np.ndarray:
-        """Base vectors (n, dim) (or one vector (dim,)) -> adapted, L2-normalised vectors. On the document
-        side a query-only head returns the input, normalised."""
+    def transform(self, vectors: ArrayLike, side: str | None = None) -> np.ndarray:
+        """Base vectors (n, dim) (or one vector (dim,)) -> adapted, L2-normalised vectors. `side` is "query"
+        or "document"; a query-only head needs it named (on the document side it returns the input,
+        normalised), a both-sides head maps both alike and takes None (head.side_head: the one rule)."""
         self.check_base_vectors()
         return self._project(vectors, side)
 
@@ -179,8 +166,7 @@ class Adapter:
             )
 
     def _project(self, vectors: ArrayLike, side: str) -> np.ndarray:
-        if side not in SIDES:
-            raise InputError(f"side {side!r}: expected one of {list(SIDES)}")
+        side_head(self.head, side)  # an unknown side, or none for a query-only head: refused before the input
         array = np.asarray(vectors, dtype=np.float32)
         single = array.ndim == 1
         array = array[None, :] if single else array
@@ -191,8 +177,7 @@ class Adapter:
             )
         if not np.isfinite(array).all():
             raise InputError("transform: the vectors hold NaN or infinite values")
-        head = self.head if side == "query" else document_head(self.head)
-        out = l2_normalized(apply_head(head, array))
+        out = to_side(self.head, array, side)
         return out[0] if single else out
 
     def _encode(self, texts: list[str], side: str) -> np.ndarray:
@@ -202,7 +187,7 @@ class Adapter:
         if self.export is not None:
             model = self._exported_model()
             encode = model.encode_query if side == "query" else model.encode_document
-            return l2_normalized(encode(texts, convert_to_numpy=True, show_progress_bar=False))
+            return l2_normalize(encode(texts, convert_to_numpy=True, show_progress_bar=False))
         if is_precomputed(self.base_model):
             raise InputError(
                 f"{self.where}: its base is {self.base_model}, precomputed vectors: there is no model to encode "

@@ -9,9 +9,8 @@ from isoadapt.experiment.nudge import SIMILARITY, nudge_documents, split_answers
 from isoadapt.experiment.plan import PlanEntry
 from isoadapt.experiment.plan_inputs import PlanInputs
 from isoadapt.experiment.seed_result import SeedResult, seed_result
-from isoadapt.fileio import atomic_write_json
-from isoadapt.head import save_head
 from isoadapt.posthoc import fit_posthoc
+from isoadapt.training.run_folder import write_run
 
 
 def baseline_row(run: PlanInputs, entry: PlanEntry, seed: int | None) -> SeedResult:
@@ -22,11 +21,9 @@ def posthoc_row(run: PlanInputs, entry: PlanEntry, seed: int | None) -> SeedResu
     texts = list(dict.fromkeys(t for e in run.train[entry.train] for t in (e.query, e.positive, e.negative) if t))
     head = fit_posthoc(entry.transform, run.vectors(texts), **entry.options)  # training texts only
     folder = run.staging / "runs" / entry.name
-    save_head(head, folder / "head")
     config = {"base_model": run.encoder.name, "encode_backend": run.encoder.backend, "kind": "posthoc"}
     config = {**config, "transform": entry.transform, **entry.options}
-    atomic_write_json(folder / "config.json", {"config": config, "encoder": run.encoder.identity})
-    atomic_write_json(folder / "status.json", {"completed": True})
+    write_run(folder, {"config": config, "encoder": run.encoder.identity}, head)
     test = evaluate_split(run.splits["test"], run.vectors, head)
     sts = evaluate_sts(run.sts, run.vectors, head) if run.sts else None
     return seed_result(test, sts=sts, seed=None, sts_dev=run.sts_dev_of(head), **run.validation(head))

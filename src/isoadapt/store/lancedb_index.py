@@ -30,10 +30,11 @@ from isoadapt.data.formats import check_texts_are_real, load_eval
 from isoadapt.data.vector_files import VectorBatch, VectorColumns, VectorFile, check_width
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
+from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
 from isoadapt.store.apply import APPLY_KIND, HEAD_KEY, check_adaptable, check_model, model_of
-from isoadapt.store.run_space import open_space, to_space, unit, width
+from isoadapt.store.run_space import open_space, to_space, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def index_vectors(
 
     def adapted() -> Iterator[pa.RecordBatch]:
         for batch in file.batches(all_columns=True):
-            vectors = unit(batch.vectors) if kept else to_space(run, batch.vectors, "document")  # (rows, width)
+            vectors = l2_normalize(batch.vectors) if kept else to_space(run, batch.vectors, "document")  # (rows, width)
             yield _table_rows(batch, schema, vectors)
 
     write_table(db, table, overwrite, run, cache_dir, schema, adapted())

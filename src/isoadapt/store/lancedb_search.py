@@ -21,6 +21,7 @@ import numpy as np
 from isoadapt.data.readers import check_text
 from isoadapt.errors import InputError, describe
 from isoadapt.fileio import read_json
+from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.store.apply import check_adaptable
 from isoadapt.store.lancedb_index import ID, INDEX_KIND, TEXT, VECTOR, check_table_name, connect
 from isoadapt.store.run_space import check_encodes_text, open_space, query_vectors, to_space
@@ -142,7 +143,7 @@ def _hit(row: dict, query: np.ndarray) -> dict:
     """A LanceDB row as a hit: id, the true cosine to the stored vector, then the table's other columns."""
     stored = np.asarray(row.pop(VECTOR), dtype=np.float64)
     row.pop("_distance", None)
-    score = float(stored @ query / (np.linalg.norm(stored) * np.linalg.norm(query)))
+    score = float(l2_normalize(stored) @ l2_normalize(np.asarray(query, dtype=np.float64)))
     return {"id": row.pop(ID), "score": score, **row}
 
 
