@@ -141,6 +141,29 @@ PLANS = [
         GOOD + '[[configs]]\nname = "w"\nkind = "posthoc"\ntransform = "whitening"\nkeep = 100\n',
         "{p}: config 'w': keep = 100 exceeds the encoder's 16 dimensions",
     ),
+    (
+        "seed for seeds",
+        "seed = [0, 1, 2]\n" + GOOD,
+        "{p}: unknown top-level key 'seed'; did you mean 'seeds'? a plan holds name, seeds, defaults, configs "
+        "(training settings go in [defaults] or a [[configs]] entry)",
+    ),
+    (
+        "a setting outside [defaults]",
+        "epochs = 3\n" + GOOD,
+        "{p}: top-level key 'epochs' is a training setting; put it under [defaults]",
+    ),
+    (
+        "config for configs",
+        GOOD.replace("[[configs]]", "[[config]]"),
+        "{p}: unknown top-level key 'config'; did you mean 'configs'? a plan holds name, seeds, defaults, configs "
+        "(training settings go in [defaults] or a [[configs]] entry)",
+    ),
+    (
+        "nothing close",
+        "zzz = 1\n" + GOOD,
+        "{p}: unknown top-level key 'zzz'; a plan holds name, seeds, defaults, configs "
+        "(training settings go in [defaults] or a [[configs]] entry)",
+    ),
 ]
 
 
