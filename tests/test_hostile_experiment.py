@@ -233,3 +233,15 @@ def test_a_nudge_row_without_the_nudge_extra(world, capsys, monkeypatch):
         "pip install 'isoadapt[nudge]'"
     )
     refused(capsys, experiment_argv(world, plan), message, world, skip=("cache", "plan.toml"))
+
+
+@pytest.mark.parametrize("sizes", ["[16, 1000]", "[100, 1000]"])
+def test_a_train_size_above_the_training_file_is_refused(world, capsys, sizes):
+    """tiny's smoke split holds 48 pairs: two sizes above it must never give one result under two labels."""
+    plan = write(world / "plan.toml", GOOD + f"train_sizes = {sizes}\n")
+    big = [int(s) for s in sizes.strip("[]").split(",") if int(s) > 48][0]
+    message = (
+        f"{plan}: config 'trained': train size {big} is more than the 48 training pairs in "
+        f"{world / 'processed' / 'tiny' / 'train.json'}; list sizes up to 48"
+    )
+    refused(capsys, experiment_argv(world, plan), message, world, skip=("cache", "plan.toml"))
