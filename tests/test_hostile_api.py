@@ -176,3 +176,91 @@ def test_a_fine_tuned_run_refuses_base_vectors(run):
     )
     refused(lambda: adapter.transform(FakeEncoder().encode(TEXTS)), message, run["t"])
     refused(lambda: isoadapt.evaluate(adapter, vectors()), message, run["t"])
+
+
+def stop_at_step(monkeypatch, step: int, error: BaseException) -> None:
+    """The optimizer's `step`-th call raises `error`, as Ctrl-C mid-run would."""
+    import torch
+
+    real, calls = torch.optim.AdamW.step, {"n": 0}
+
+    def step_or_stop(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step_or_stop)
+
+
+def test_ctrl_c_in_fit_stays_a_keyboard_interrupt_that_except_exception_cannot_swallow(tmp_path, monkeypatch):
+    """A grid search's `except Exception: continue` must not start the next fit after Ctrl-C; the message
+    does not point at the temporary folder fit removes on the way out."""
+    stop_at_step(monkeypatch, 2, KeyboardInterrupt())
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # other processes share the real one
+    with pytest.raises(KeyboardInterrupt) as caught:
+        try:
+            isoadapt.fit(vectors(), vectors(), epochs=3, batch_size=2, save_steps=1)
+        except Exception:  # what a grid search writes; Ctrl-C must pass through it
+            pytest.fail("Ctrl-C was caught by `except Exception`")
+    assert isinstance(caught.value, isoadapt.errors.Interrupted)
+    assert str(caught.value) == (
+        "fit interrupted: nothing was kept (without output_dir the run lives in a temporary folder, removed on "
+        "the way out); give output_dir to keep a checkpoint to resume"
+    )
+    assert list((tmp_path / "tmp").glob("isoadapt-*")) == []
+
+
+def test_ctrl_c_in_fit_with_output_dir_gives_the_command_lines_message(tmp_path, monkeypatch):
+    stop_at_step(monkeypatch, 2, KeyboardInterrupt())
+    out = tmp_path / "run"
+    with pytest.raises(isoadapt.errors.Interrupted) as caught:
+        isoadapt.fit(vectors(), vectors(), output_dir=out, epochs=3, batch_size=2, save_steps=1)
+    staging = tmp_path / ".run.partial"
+    assert str(caught.value) == (
+        f"training of {out} interrupted: its checkpoint is kept in {staging}; rerun the same command with "
+        "--resume to continue"
+    )
+    assert (staging / "checkpoint" / "checkpoint.json").is_file()
+
+
+SIGTERM_FIT = """
+import sys, time, numpy as np, torch, isoadapt
+real = torch.optim.AdamW.step
+def slow(self, *a, **k):
+    print("step", flush=True)
+    time.sleep(0.05)
+    return real(self, *a, **k)
+torch.optim.AdamW.step = slow
+rng = np.random.default_rng(0)
+def v():
+    return isoadapt.Vectors(rng.normal(size=(8, 16)), rng.normal(size=(8, 16)), pairs=[(i, i) for i in range(8)])
+try:
+    isoadapt.fit(v(), v(), epochs=10_000, batch_size=4)
+except KeyboardInterrupt as err:
+    print("caught", type(err).__name__, err, flush=True)
+    sys.exit(130)
+"""
+
+
+def test_sigterm_in_fit_on_arrays_leaves_no_staged_copy_in_the_temp_folder(tmp_path):
+    """SIGTERM stops fit() as Ctrl-C does: the staged copy of the user's vectors is removed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_FIT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout.readline() == "step\n"  # training has started: the arrays are staged
+    assert list(scratch.glob("isoadapt-fit-*"))
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert out.splitlines()[-1].startswith("caught Interrupted fit interrupted: nothing was kept")
+    assert list(scratch.glob("isoadapt-*")) == []  # (torch's own compile cache may stay)

@@ -5,18 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from pathlib import Path
 
 from isoadapt import __version__
 from isoadapt.encoding.encode_command import ENGINES
-from isoadapt.errors import InputError, Interrupted, describe
+from isoadapt.errors import InputError, Interrupted, describe, sigterm_as_ctrl_c
 from isoadapt.head_options import SIDES
 from isoadapt.training.config import TrainConfig, declared_types
 
@@ -505,24 +501,6 @@ def _debug_wanted(argv: list[str] | None) -> bool:
         "",
         "0",
     )
-
-
-@contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (kill, `timeout`, a scheduler's preemption) stops a command the way Ctrl-C does: the same
-    clean-up of staging folders, the same message and exit 130. The previous handler comes back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from isoadapt.api.adapter import Adapter
 from isoadapt.encoding.arrays import Vectors, check_split, stage_arrays
 from isoadapt.encoding.precomputed import PREFIX
-from isoadapt.errors import InputError
+from isoadapt.errors import NOTHING_KEPT, Failed, InputError, Interrupted, sigterm_as_ctrl_c
 from isoadapt.training.config import TrainConfig
 from isoadapt.training.evaluate_command import EVALUATION_KIND, evaluate_run, score_head
 from isoadapt.training.train_command import run_training
@@ -57,22 +57,39 @@ def fit(
     arrays = _splits(data, val, test, values)
     if arrays:
         values["base_model"] = _arrays_model(config, settings)
-    with tempfile.TemporaryDirectory(prefix="isoadapt-fit-") as scratch:
+    with sigterm_as_ctrl_c(), tempfile.TemporaryDirectory(prefix="isoadapt-fit-") as scratch:
         scratch = Path(scratch)
         kept = bool(values.get("output_dir"))
         if not kept:
             values |= {"output_dir": str(scratch / "run"), "tracker": settings.get("tracker", "none")}
         cfg = _checked_config(values, kept)
-        if arrays:
-            files = stage_arrays(arrays, cfg.base_model.removeprefix(PREFIX), scratch, cfg.seed)
-            cfg = replace(
-                cfg, cache_dir=str(scratch / "cache"), **{SPLIT_SETTINGS[n]: str(p) for n, p in files.items()}
-            )
-        result = run_training(cfg, quiet=not verbose)
+        try:
+            if arrays:
+                files = stage_arrays(arrays, cfg.base_model.removeprefix(PREFIX), scratch, cfg.seed)
+                cfg = replace(
+                    cfg, cache_dir=str(scratch / "cache"), **{SPLIT_SETTINGS[n]: str(p) for n, p in files.items()}
+                )
+            result = run_training(cfg, quiet=not verbose)
+        except (Interrupted, Failed, InputError) as err:
+            if kept or str(scratch) not in str(err):
+                raise
+            raise _in_scratch(err) from None
         adapter = Adapter.load(result.folder, values.get("cache_dir"))
         if not kept:
             adapter.folder = None
     return Fit(adapter, adapter.card)
+
+
+SCRATCH_GONE = f"{NOTHING_KEPT} (without output_dir the run lives in a temporary folder, removed on the way out)"
+
+
+def _in_scratch(err: Exception) -> Exception:
+    """The error of a run built in fit's temporary folder, without pointing into it: that folder (and any
+    checkpoint in it) is removed as the error leaves `fit`. Ctrl-C stays a KeyboardInterrupt."""
+    if isinstance(err, Interrupted):
+        return Interrupted(f"fit interrupted: {SCRATCH_GONE}; give output_dir to keep a checkpoint to resume")
+    reason = str(err).split("; its checkpoint is kept in ")[0]
+    return type(err)(f"fit: {reason}; {SCRATCH_GONE}")
 
 
 def _arrays_model(config: TrainConfig | None, settings: dict) -> str:

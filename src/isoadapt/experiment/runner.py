@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from isoadapt.data.formats import check_texts_are_real, load_eval
+from isoadapt.data.formats import check_texts_are_real, load_eval, load_train
 from isoadapt.encoding.backend_choice import AUTO, probe_from_split
 from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
 from isoadapt.encoding.precomputed import is_precomputed
@@ -67,6 +67,7 @@ def run_experiment(
     probe = probe_from_split(load_eval(data.dev), str(data.dev)) if encode_backend == AUTO else None
     encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend, probe=probe)
     _check_posthoc_widths(plan, encoder.dim)
+    _check_train_sizes(plan, data)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     final = runs_root / f"{plan.name}-{data_name}-{stamp}"
     staging = new_staging(final)
@@ -153,6 +154,22 @@ def _close_failed(staging: Path) -> str:
         return f"the finished runs are kept in {staging}"
     remove_owned(staging)
     return NOTHING_KEPT
+
+
+def _check_train_sizes(plan: Plan, data: ExperimentData) -> None:
+    """A learning curve's size above the training file would train on every pair under a label that says
+    more (and two such sizes give one result twice): refused before anything is encoded or written."""
+    sizes: dict[Path, int] = {}
+    for entry in plan.entries:
+        file = data.train_full if entry.train == "full" else data.train_smoke
+        if entry.pairs is None:
+            continue
+        have = sizes.setdefault(file, len(load_train(file)))
+        if entry.pairs > have:
+            raise InputError(
+                f"{plan.path}: config {entry.family!r}: train size {entry.pairs} is more than the {have} "
+                f"training pairs in {file}; list sizes up to {have}"
+            )
 
 
 def _check_posthoc_widths(plan: Plan, dim: int) -> None:

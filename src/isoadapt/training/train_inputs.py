@@ -34,9 +34,20 @@ def load_inputs(cfg: TrainConfig, splits_to_report: tuple[str, ...]) -> Inputs:
     judged = examples
     examples = examples[: cfg.max_train_examples] if cfg.max_train_examples else examples
     if cfg.train_pairs is not None:  # the run's own sample, from its seed
+        check_train_pairs(cfg, len(examples))
         examples = sample_pairs(examples, cfg.train_pairs, cfg.seed)
     if cfg.batch_size > len(examples):  # checked here, before the run folder is opened
         raise InputError(
             f"--batch_size {cfg.batch_size}: larger than the {len(examples)} training examples in {cfg.train_data}"
         )
     return Inputs(examples, unlabelled, judged, val, splits, sts)
+
+
+def check_train_pairs(cfg: TrainConfig, have: int) -> None:
+    """More pairs than the file holds would train on all of them while config.json and the row's label
+    keep the larger number: refused."""
+    if cfg.train_pairs > have:
+        raise InputError(
+            f"--train_pairs {cfg.train_pairs}: more than the {have} training pairs in {cfg.train_data}; "
+            f"give at most {have}, or leave it out to train on every pair"
+        )
