@@ -125,22 +125,26 @@ def wait_ready(url: str, alive, timeout: float = 120) -> None:
 @contextlib.contextmanager
 def process_server(*argv: str, env: dict | None = None):
     """`isoadapt serve ... --port 0` in its own process (tests/fake_serve.py: the tokenizing fake as base);
-    yields (base url, the Popen). Stopped with SIGTERM at the end unless the test stopped it."""
+    yields (base url, the Popen; `process.log()` reads its stderr so far). Stopped with SIGTERM at the end
+    unless the test stopped it."""
+    import tempfile
+
     command = [sys.executable, str(REPO / "tests" / "fake_serve.py"), "serve", *argv, "--port", "0"]
     environment = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
-    try:
-        line = process.stdout.readline()
-        assert line.startswith("serving "), line + process.stderr.read()[-3000:]
-        url = line.split(" on ")[1].split()[0].removesuffix("/v1")
-        wait_ready(url, lambda: process.poll() is None)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(60)
-        process.stdout.close()
-        process.stderr.close()
+    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a full pipe would stall the server
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=environment)
+        process.log = lambda: (log.seek(0), log.read())[1]
+        try:
+            line = process.stdout.readline()
+            assert line.startswith("serving "), line + process.log()[-3000:]
+            url = line.split(" on ")[1].split()[0].removesuffix("/v1")
+            wait_ready(url, lambda: process.poll() is None)
+            yield url, process
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(60)
+            process.stdout.close()
 
 
 def get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:

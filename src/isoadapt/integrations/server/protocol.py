@@ -81,9 +81,9 @@ def _json_object(body: bytes) -> dict:
     if not body.strip():
         raise ApiError(400, "the request body is empty; send a JSON object with 'model' and 'input'")
     try:
-        fields = json.loads(body)
-    except UnicodeDecodeError:
-        raise ApiError(400, "the request body is not UTF-8 text") from None
+        fields = json.loads(body.decode("utf-8"))  # JSON on the wire is UTF-8 (RFC 8259); no guessing
+    except UnicodeDecodeError as err:
+        raise ApiError(400, f"the request body is not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise ApiError(
             400, f"the request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
