@@ -164,3 +164,21 @@ def request(method: str, url: str, data: bytes | None, headers: dict | None) -> 
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
+
+
+def open_fake_model(run_dir: Path):
+    """In a Ray Serve replica: the served run with the tokenizing fake as its base (this module travels to
+    the replica by value; see test_ray_serve)."""
+    import isoadapt.integrations.server.model as served
+    from isoadapt.api.adapter import Adapter
+
+    served.open_encoder = lambda *args, **kwargs: TokenizingFake()
+    return served.open_served(Adapter.load(run_dir), Path("/nonexistent-cache"), None, None)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

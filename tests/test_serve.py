@@ -208,3 +208,34 @@ def test_a_vectors_run_is_refused_at_start_with_one_line(tmp_path, capsys):
     line = one_line(capsys, ["serve", "--run_dir", tmp_path / "run-vectors", "--cache_dir", tmp_path / "vcache"])
     assert "precomputed vectors: there is no model to embed text with" in line
     assert Path(tmp_path / "run-vectors").is_dir()
+
+
+@pytest.mark.slow
+def test_ray_serve_with_one_replica_gives_the_same_vectors(runs):
+    """The same app as a Ray Serve deployment on a local Ray (seconds to a minute: Ray starts)."""
+    import functools
+
+    import ray
+    from ray import cloudpickle, serve
+
+    from isoadapt.integrations.server.ray_deployment import start_on_ray
+    from isoadapt.integrations.server.settings import ServeSettings
+
+    import conftest
+    import hostile
+    import serving
+
+    for module in (serving, conftest, hostile):  # the fake travels to the replica with its code
+        cloudpickle.register_pickle_by_value(module)
+    port = serving.free_port()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        start_on_ray(functools.partial(serving.open_fake_model, runs["query"]), ServeSettings(), "127.0.0.1", port, 1)
+        client = openai_client(f"http://127.0.0.1:{port}")
+        for side, texts in (("query", QUERIES), ("document", DOCUMENTS)):
+            answer = client.embeddings.create(model=f"query:{side}", input=texts)
+            close(vectors_of(answer), reference(runs["query"], texts, side))
+        assert get(f"http://127.0.0.1:{port}/health")[0] == 200
+    finally:
+        serve.shutdown()
+        ray.shutdown()
