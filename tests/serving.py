@@ -123,13 +123,14 @@ def wait_ready(url: str, alive, timeout: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def process_server(*argv: str, env: dict | None = None):
+def process_server(*argv: str, env: dict | None = None, fake: bool = True):
     """`isoadapt serve ... --port 0` in its own process (tests/fake_serve.py: the tokenizing fake as base);
     yields (base url, the Popen; `process.log()` reads its stderr so far). Stopped with SIGTERM at the end
     unless the test stopped it."""
     import tempfile
 
-    command = [sys.executable, str(REPO / "tests" / "fake_serve.py"), "serve", *argv, "--port", "0"]
+    program = [str(REPO / "tests" / "fake_serve.py")] if fake else ["-m", "isoadapt.cli"]  # fake: the real model
+    command = [sys.executable, *program, "serve", *argv, "--port", "0"]
     environment = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
     with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a full pipe would stall the server
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=environment)

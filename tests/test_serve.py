@@ -239,3 +239,44 @@ def test_ray_serve_with_one_replica_gives_the_same_vectors(runs):
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_minilm_run_and_export_served_equal_the_adapter_and_cut_long_texts_as_it_does(tmp_path):
+    """A query-only MiniLM run and its export, each served by the real command: both sides equal
+    Adapter.encode_query / encode_document (a text far past the window included: both cut it at 256 tokens),
+    and usage counts what MiniLM's own tokenizer reads."""
+    from transformers import AutoTokenizer
+
+    from isoadapt.api.adapter import Adapter
+    from isoadapt.encoding.offline_models import resolve_model
+
+    from conftest import move_head_off_identity
+    from hostile import train_argv
+
+    minilm = "sentence-transformers/all-MiniLM-L6-v2"
+    data, cache = tiny_dataset(tmp_path / "data", topics=4), tmp_path / "cache"
+    assert main([str(a) for a in train_argv(data, tmp_path / "run", cache, base_model=minilm, adapt="query")]) == 0
+    move_head_off_identity(tmp_path / "run", seed=3)
+    assert (
+        main(
+            ["export", "--run_dir", str(tmp_path / "run"), "--out", str(tmp_path / "export"), "--cache_dir", str(cache)]
+        )
+        == 0
+    )
+    long = "semantic web " * 400  # about 800 tokens, past MiniLM's 256
+    texts = {"query": [*QUERIES, long], "document": [*DOCUMENTS, long]}
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(minilm, cache)))
+    expected_tokens = sum(min(len(tokenizer(t)["input_ids"]), 256) for t in texts["query"])
+    for flag, folder in (("--run_dir", tmp_path / "run"), ("--export", tmp_path / "export")):
+        adapter = Adapter.load(folder, cache)
+        with process_server(flag, str(folder), "--cache_dir", str(cache), fake=False) as (url, _):
+            client = openai_client(url)
+            for side in ("query", "document"):
+                answer = client.embeddings.create(model=f"{folder.name}:{side}", input=texts[side])
+                reference_vectors = (
+                    adapter.encode_query(texts[side]) if side == "query" else adapter.encode_document(texts[side])
+                )
+                close(vectors_of(answer), reference_vectors)
+            query_answer = client.embeddings.create(model=f"{folder.name}:query", input=texts["query"])
+            assert query_answer.usage.prompt_tokens == expected_tokens
