@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_encode_arguments(commands)
     add_apply_arguments(commands)
     add_store_arguments(commands)
+    add_serve_arguments(commands)
 
     prepare = commands.add_parser("prepare", help="build data/processed/<name>/ from a source")
     sources = prepare.add_subparsers(dest="dataset", required=True)
@@ -250,6 +251,33 @@ def add_store_arguments(commands) -> None:
     )
     search.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     add_setting(search, "cache_dir")
+
+
+def add_serve_arguments(commands) -> None:
+    from isoadapt.encoding.backend_choice import BACKEND_CHOICES
+    from isoadapt.integrations.server.settings import ServeSettings
+
+    serve = commands.add_parser("serve", help="serve an adapter as an OpenAI-compatible embeddings endpoint")
+    source = serve.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run_dir", help="a run folder, or RUNS/<plan>/runs/<posthoc-name>")
+    source.add_argument("--export", help="instead: a folder written by `isoadapt export`")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (loopback: this machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="the port (0: any free one, printed)")
+    serve.add_argument("--name", help="the model id clients send (default: the folder's name)")
+    serve.add_argument("--api_key", help="require 'Authorization: Bearer KEY' on /v1 (default: ISOADAPT_API_KEY)")
+    serve.add_argument("--encode_backend", choices=list(BACKEND_CHOICES), help="default: the run's own")
+    for name, text in (
+        ("max_inputs", "texts per request"),
+        ("max_request_bytes", "bytes per request body"),
+        ("max_batch_tokens", "tokens per encode call, all batched requests together"),
+        ("max_queue", "texts waiting for the encoder; beyond: 503 with Retry-After"),
+    ):
+        serve.add_argument(f"--{name}", type=int, default=getattr(ServeSettings, name), help=text)
+    serve.add_argument("--max_wait_ms", type=float, default=ServeSettings.max_wait_ms, help="batching wait")
+    serve.add_argument("--engine", choices=["local", "ray"], default="local", help="serve here, or on Ray Serve")
+    serve.add_argument("--replicas", type=int, default=1, help="with --engine ray: replicas, each with a model")
+    serve.add_argument("--ray_address", help="with --engine ray: a running cluster; default: start a local one")
+    add_setting(serve, "cache_dir")
 
 
 def add_vectors_arguments(sources) -> None:
@@ -466,6 +494,23 @@ def command_index(args: argparse.Namespace) -> None:
     print(f"indexed: {count} documents -> {db} table {args.table}")
 
 
+def command_serve(args: argparse.Namespace) -> None:
+    import functools
+
+    from isoadapt.api.adapter import Adapter
+    from isoadapt.integrations.server.command import serve
+    from isoadapt.integrations.server.settings import ServeSettings
+
+    if args.ray_address and args.engine != "ray":
+        raise InputError("--ray_address: only with --engine ray")
+    names = ("max_inputs", "max_request_bytes", "max_batch_tokens", "max_wait_ms", "max_queue")
+    api_key = args.api_key or os.environ.get("ISOADAPT_API_KEY") or None
+    settings = ServeSettings(api_key, **{name: getattr(args, name) for name in names})
+    load = functools.partial(Adapter.load, args.run_dir or args.export, args.cache_dir)
+    engine = {"engine": args.engine, "replicas": args.replicas, "ray_address": args.ray_address}
+    serve(load, Path(args.cache_dir), settings, args.host, args.port, args.name, args.encode_backend, **engine)
+
+
 def command_search(args: argparse.Namespace) -> None:
     from isoadapt.store.lancedb_search import run_search
 
@@ -487,6 +532,7 @@ COMMANDS = {
     "encode": command_encode,
     "index": command_index,
     "search": command_search,
+    "serve": command_serve,
     "apply": command_apply,
     "export": command_export,
     "train": command_train,
