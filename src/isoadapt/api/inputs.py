@@ -19,6 +19,8 @@ def text_problem(item: object) -> str | None:
         except UnicodeEncodeError as err:
             return f"holds a lone surrogate at character {err.start} (not valid Unicode text)"
         return None
+    if item is None:
+        return "is None, not a string"
     if isinstance(item, (bytes, bytearray)):
         return "is bytes; decode it to str first (e.g. .decode('utf-8'))"
     return f"is {type(item).__name__} {item!r:.40}, not a string"
