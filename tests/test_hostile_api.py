@@ -346,3 +346,13 @@ def test_a_vectors_negative_for_some_pairs_only_or_outside_training_is_refused(t
     refused(lambda: isoadapt.fit(vectors(), vectors(pairs=[(0, 0, 1)])), message, tmp_path)
     message = "train.pairs[1]: negative row 9 is not a row number below 4"
     refused(lambda: isoadapt.fit(vectors(pairs=[(0, 0, 1), (1, 1, 9)]), vectors()), message, tmp_path)
+
+
+def test_the_same_check_names_a_flag_on_the_command_line_and_an_argument_in_python(tmp_path, capsys):
+    """One check, two wordings: `isoadapt train --epochs 0` says `--epochs 0`, `fit(epochs=0)` `epochs=0`."""
+    from hostile import one_line, train_argv
+
+    data = tiny_dataset(tmp_path / "data")
+    line = one_line(capsys, train_argv(data, tmp_path / "run", tmp_path / "cache", epochs=0))
+    assert line == "isoadapt: error: --epochs 0: must be between 1 and 10000"
+    refused(lambda: isoadapt.fit(tmp_path / "data", epochs=0), "epochs=0: must be between 1 and 10000", tmp_path)

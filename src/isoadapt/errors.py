@@ -7,6 +7,10 @@ was kept (exit 130). Failed: anything else that stopped a command, with where th
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 NOTHING_KEPT = "nothing was kept"  # what a failure says when it removed everything it had started
 
 
@@ -56,3 +60,21 @@ def failure(err: Exception, kept: str) -> Exception:
     if isinstance(err, OSError):
         return InputError(f"{describe(err)}; {kept}")
     return Failed(f"{describe(err)}; {kept}")
+
+
+_COMMAND_LINE = contextvars.ContextVar("isoadapt_command_line", default=False)
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """Marks the work of one command: its messages name flags (`--epochs`); the same checks called from
+    Python name arguments (`epochs=`, see isoadapt.api.wording)."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def on_the_command_line() -> bool:
+    return _COMMAND_LINE.get()

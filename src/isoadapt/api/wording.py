@@ -2,7 +2,8 @@
 validation, model resolution, run folders, exports) name settings as flags, `--epochs 0: must be ...`;
 a Python caller passed `epochs=0`. `python_terms` renders such a message in argument names, and
 `speaks_python` applies it to every InputError leaving a public API function: the one place the wording
-is routed, so a check written once serves both surfaces and a new check needs no second message."""
+is routed, so a check written once serves both surfaces and a new check needs no second message. The
+command line calls these functions too (inside `errors.command_line()`): there the flags stay."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from isoadapt.errors import InputError
+from isoadapt.errors import InputError, on_the_command_line
 
 F = TypeVar("F", bound=Callable)
 _SUBJECT = re.compile(r"(^|; )--(\w+) (.+?): ")  # what a message is about: "--name value: what is wrong"
@@ -50,6 +51,8 @@ def speaks_python(renamed: dict[str, str] | None = None) -> Callable[[F], F]:
             try:
                 return function(*args, **kwargs)
             except InputError as err:
+                if on_the_command_line():  # the command line calls the API too: its users typed flags
+                    raise
                 raise InputError(python_terms(str(err), renamed)) from err.__cause__
 
         return wrapper  # type: ignore[return-value]
