@@ -12,7 +12,7 @@ from pathlib import Path
 
 from isoadapt import __version__
 from isoadapt.encoding.encode_command import ENGINES
-from isoadapt.errors import InputError, Interrupted, describe, sigterm_as_ctrl_c
+from isoadapt.errors import InputError, Interrupted, command_line, describe, sigterm_as_ctrl_c
 from isoadapt.head_options import SIDES
 from isoadapt.training.config import TrainConfig, declared_types
 
@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     Ctrl-C or SIGTERM, 1 for anything else; `--debug` (or ISOADAPT_DEBUG=1) shows the traceback instead."""
     for name in OFFLINE:  # set once, here: `import isoadapt` leaves the environment alone
         os.environ.setdefault(name, "1")
-    with sigterm_as_ctrl_c():
+    with sigterm_as_ctrl_c(), command_line():  # messages name flags, not Python arguments
         return _run(argv, parser)
 
 

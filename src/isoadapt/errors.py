@@ -8,6 +8,7 @@ swallows it. Failed: anything else that stopped a command, with where the work w
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import threading
 from collections.abc import Iterator
@@ -82,3 +83,21 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+_COMMAND_LINE = contextvars.ContextVar("isoadapt_command_line", default=False)
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """Marks the work of one command: its messages name flags (`--epochs`); the same checks called from
+    Python name arguments (`epochs=`, see isoadapt.api.wording)."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def on_the_command_line() -> bool:
+    return _COMMAND_LINE.get()

@@ -42,8 +42,10 @@ def run_training(
     quiet: bool = False,
     base_evaluations: dict[str, Evaluation] | None = None,
     splits_to_report: tuple[str, ...] = ("val", "test"),
+    summary: bool | None = None,
 ) -> RunResult:
-    """Raises InputError before writing anything on bad input. `base_evaluations` skips re-measuring
+    """Raises InputError before writing anything on bad input. `summary` prints the result lines (default:
+    unless quiet; `isoadapt.fit` shows progress bars without them). `base_evaluations` skips re-measuring
     the baseline when a caller (the plan runner) already has it; `splits_to_report` lets it skip the
     splits it does not report (the plan reports test only)."""
     cfg.validate()
@@ -82,7 +84,7 @@ def run_training(
         raise
     except Exception as err:
         raise failure(err, folder.close_failed(keep=True)) from err
-    if not quiet:
+    if (not quiet) if summary is None else summary:
         print_summary(cfg, metrics, baseline, trained, sts, final)
     return RunResult(metrics, trainable.head, history, baseline, trained, final)
 
