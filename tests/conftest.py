@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from isoadapt.encoding.prompts import NO_PROMPTS, Prompts
+
 pytest.register_assert_rewrite("hostile")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,8 +37,9 @@ class FakeEncoder:
     """Maps each text to a fixed pseudo-random vector seeded by its hash, plus a shared offset so the
     space is anisotropic like a real encoder's; counts how often it is asked to encode."""
 
-    def __init__(self, dim: int = 16, seed: int = 0):
+    def __init__(self, dim: int = 16, seed: int = 0, prompts: Prompts = NO_PROMPTS):
         self.name = f"fake-{dim}-{seed}"
+        self.prompts = prompts  # what a real encoder resolves from its model and the prompt settings
         self.folder = Path("/fake")
         self.dim = dim
         self.seed = seed
@@ -135,8 +138,10 @@ def fake_model(monkeypatch):
     import isoadapt.training.trainable
     from isoadapt.encoding.encoder import open_encoder
 
-    def build(name="", *args, **kwargs):
-        return open_encoder(name, *args, **kwargs) if name.startswith("vectors:") else FakeEncoder()
+    def build(name="", *args, query_prompt=None, document_prompt=None, **kwargs):
+        if name.startswith("vectors:"):
+            return open_encoder(name, *args, query_prompt=query_prompt, document_prompt=document_prompt, **kwargs)
+        return FakeEncoder(prompts=Prompts(query_prompt or "", document_prompt or ""))  # a model with no prompts
 
     for module in (
         isoadapt.training.train_command,

@@ -91,8 +91,14 @@ FLAG_CASES = [
         "isoadapt train: argument --freeze_base: expected true or false, got 'maybe' (see `isoadapt train --help`)",
     ),
     (
-        {"base_model": "nope/model"},
-        "--base_model nope/model: unknown model; available: sentence-transformers/all-mpnet-base-v2, sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
+        {"base_model": "no such/model"},
+        "--base_model no such/model: no such folder, and not a Hugging Face hub id (owner/name); available: "
+        "sentence-transformers/all-mpnet-base-v2, sentence-transformers/all-MiniLM-L6-v2, a Hugging Face hub id "
+        "in the local Hugging Face cache, or a local folder",
+    ),
+    (
+        {"base_model": "vectors:openai/x", "query_prompt": "query: "},
+        "--query_prompt/--document_prompt: vectors:openai/x is precomputed, nothing is encoded",
     ),
 ]
 
@@ -630,13 +636,17 @@ def test_output_dir_holding_a_run_is_refused(tmp_path, tiny_data, capsys):
     assert (out / "metrics.json").read_text() == "{}"
 
 
-def test_unknown_model_lists_the_available_ones(tmp_path, tiny_data, capsys):
-    code, out = run_train(tmp_path, tiny_data, base_model="bert-base-uncased")
+def test_uncached_hub_model_says_where_it_looked_and_how_to_fetch_it(tmp_path, tiny_data, capsys, monkeypatch):
+    """Any hub id is looked up in the Hugging Face cache (HF_HUB_CACHE); offline, one that is not there is
+    one line naming the cache and the command that fetches it, before anything is written."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    code, out = run_train(tmp_path, tiny_data, base_model="BAAI/bge-small-en-v1.5")
     assert_one_line_error(
         capsys,
         code,
-        "--base_model bert-base-uncased: unknown model; available: sentence-transformers/all-mpnet-base-v2, "
-        "sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
+        f"--base_model BAAI/bge-small-en-v1.5: not in the Hugging Face cache at {tmp_path / 'hf'}; fetch it on a "
+        "connected machine with `hf download BAAI/bge-small-en-v1.5` (or `huggingface-cli download "
+        "BAAI/bge-small-en-v1.5`) and copy that cache here, or point HF_HUB_CACHE at a cache that holds it",
     )
     assert not out.exists()
 

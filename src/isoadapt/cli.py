@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument("--seeds", help="comma-separated seeds, overriding the plan's (e.g. 0,1,2)")
     add_setting(experiment, "base_model")
+    add_setting(experiment, "query_prompt")
+    add_setting(experiment, "document_prompt")
     experiment.add_argument("--data_root", default="data/processed", help="parent folder of the processed datasets")
     experiment.add_argument(
         "--runs_root", default="runs", help="the report goes to RUNS_ROOT/<plan>-<data>-<timestamp>/"
@@ -191,6 +193,8 @@ def add_encode_arguments(commands) -> None:
     )
     encode.add_argument("--data", required=True, help="a processed dataset folder, or a .json, .jsonl or .parquet file")
     add_setting(encode, "base_model")
+    add_setting(encode, "query_prompt")
+    add_setting(encode, "document_prompt")
     add_engine_arguments(encode, "encode", "Ray actors, each holding its own copy of the model", 1)
     encode.add_argument("--text_column", default="text", help="the text field of a .jsonl or .parquet file")
     encode.add_argument("--batch_size", type=int, default=32, help="texts per forward pass")
@@ -412,6 +416,8 @@ def command_experiment(args: argparse.Namespace) -> None:
         args.device,
         encode_backend=args.encode_backend,
         run_jobs=ray_jobs(args) if args.engine == "ray" else run_locally,
+        query_prompt=args.query_prompt,
+        document_prompt=args.document_prompt,
     )
     print((folder / "report.md").read_text(encoding="utf-8"))
     print(f"report folder: {folder}")
@@ -456,7 +462,14 @@ def command_encode(args: argparse.Namespace) -> None:
         raise InputError(f"--batch_size {args.batch_size}: must be between 1 and 65536")
     check_texts_are_real(args.data, args.base_model)
     texts = collect_texts(Path(args.data), args.text_column)
-    spec = EncoderSpec(args.base_model, str(Path(args.cache_dir).resolve()), args.encode_backend, args.batch_size)
+    spec = EncoderSpec(
+        args.base_model,
+        str(Path(args.cache_dir).resolve()),
+        args.encode_backend,
+        args.batch_size,
+        args.query_prompt,
+        args.document_prompt,
+    )
     probe = auto_probe(spec, Path(args.data), texts)
     summary = encode_into_cache(texts, spec, Path(args.cache_dir), args.engine, args.workers, args.ray_address, probe)
     print(format_summary(summary, args.engine))

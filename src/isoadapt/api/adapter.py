@@ -275,7 +275,7 @@ class Adapter:
         if self._model is None:
             self._model = self.run.trained_encoder(self.cache_dir) if self.fine_tuned else self.base_encoder()
         with options.applied_to(self._model):
-            base = self._model.encode(texts)
+            base = self._model.encode(self._model.prompts.texts(texts, side))
         return self._project(base, side)
 
     def base_encoder(self) -> Encoder:

@@ -16,10 +16,10 @@ from isoadapt.api.adapter import Adapter
 from isoadapt.api.training_data import is_texts, stage_texts
 from isoadapt.api.wording import speaks_python
 from isoadapt.encoding.arrays import Vectors, check_split, stage_arrays
-from isoadapt.encoding.offline_models import MINILM
+from isoadapt.encoding.offline_models import MINILM, object_folder
 from isoadapt.encoding.precomputed import PREFIX
 from isoadapt.errors import NOTHING_KEPT, Failed, InputError, Interrupted, sigterm_as_ctrl_c
-from isoadapt.training.config import TrainConfig
+from isoadapt.training.config import DEFAULT_CACHE_DIR, TrainConfig
 from isoadapt.training.evaluate_command import EVALUATION_KIND, evaluate_run, score_head
 from isoadapt.training.train_command import run_training
 
@@ -89,6 +89,7 @@ def fit(
     config.json names the temporary files they were staged in). Progress bars show on a terminal
     (`show_progress_bar=False` hides them); `verbose` also prints the command line's summary."""
     values = _settings(config, settings)
+    values = _model_object(values, isinstance(data, Vectors))
     with sigterm_as_ctrl_c(), tempfile.TemporaryDirectory(prefix="isoadapt-fit-") as scratch:
         scratch = Path(scratch)
         arrays = _splits(data, val, test, values, scratch / "texts")
@@ -158,6 +159,25 @@ def _plain(value: object) -> object:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _model_object(values: dict, arrays: bool) -> dict:
+    """`base_model` given as a SentenceTransformer object: saved once into the cache as a folder (its path is
+    what the run records and every command reopens)."""
+    model = values.get("base_model")
+    if model is None or isinstance(model, str):
+        return values
+    if arrays:
+        raise InputError("fit: with isoadapt.Vectors, base_model is the name of the model that made them")
+    from sentence_transformers import SentenceTransformer
+
+    if not isinstance(model, SentenceTransformer):
+        raise InputError(
+            f"fit: base_model is a {type(model).__name__}; give a model name, a hub id, a folder or a "
+            "SentenceTransformer object"
+        )
+    cache_dir = Path(values.get("cache_dir") or DEFAULT_CACHE_DIR)
+    return {**values, "base_model": str(object_folder(model, cache_dir))}
 
 
 def _splits(data, val, test, values: dict, staging: Path) -> dict[str, Vectors]:

@@ -33,6 +33,7 @@ class PlanInputs:
             "smoke": load_train(data.train_smoke),
             "full": load_train(data.train_full) if needs_full else None,
         }
+        self._prompt(encoder.prompts)
         self.vectors = CachedVectors(encoder, self.cache_dir)
         self.vectors(self._every_text())  # encode once, up front: later steps only hit the cache
         self.baseline = {"test": evaluate_split(self.splits["test"], self.vectors)}
@@ -44,6 +45,14 @@ class PlanInputs:
     cache_dir = property(lambda self: self.recipe.cache_dir)
     staging = property(lambda self: self.recipe.staging)
     device = property(lambda self: self.recipe.device)
+
+    def _prompt(self, prompts) -> None:
+        """Every text as the encoder sees it on its side (encoding/prompts.py); nothing changes without prompts."""
+        self.splits = {name: prompts.split(split) for name, split in self.splits.items()}
+        self.shift = self.shift and prompts.split(self.shift)
+        self.probes = {name: prompts.split(split) for name, split in self.probes.items()}
+        self.sts, self.sts_dev = self.sts and prompts.sts(self.sts), self.sts_dev and prompts.sts(self.sts_dev)
+        self.train = {name: examples and prompts.examples(examples) for name, examples in self.train.items()}
 
     def _every_text(self) -> list[str]:
         splits = [*self.splits.values(), *([self.shift] if self.shift else []), *self.probes.values()]

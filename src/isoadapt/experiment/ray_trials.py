@@ -59,8 +59,15 @@ def trial_runner(recipe: PlanRecipe) -> PlanRun:
 
     def load_model():
         log.info("a text is not cached: loading %s in this trial", described["name"])
+        prompts = described["prompts"]
         return open_encoder(
-            described["name"], recipe.cache_dir, recipe.device, show_progress=False, backend=described["backend"]
+            described["name"],
+            recipe.cache_dir,
+            recipe.device,
+            show_progress=False,
+            backend=described["backend"],
+            query_prompt=prompts.query,
+            document_prompt=prompts.document,
         )
 
     return PlanRun(recipe, CachedFirst(described, load_model))

@@ -23,7 +23,8 @@ def posthoc_row(run: PlanInputs, entry: PlanEntry, seed: int | None) -> SeedResu
     folder = run.staging / "runs" / entry.name
     config = {"base_model": run.encoder.name, "encode_backend": run.encoder.backend, "kind": "posthoc"}
     config = {**config, "transform": entry.transform, **entry.options}
-    write_run(folder, {"config": config, "encoder": run.encoder.identity}, head)
+    encoder = {**run.encoder.identity, "prompts": run.encoder.prompts.as_dict()}
+    write_run(folder, {"config": config, "encoder": encoder}, head)
     test = evaluate_split(run.splits["test"], run.vectors, head)
     sts = evaluate_sts(run.sts, run.vectors, head) if run.sts else None
     return seed_result(test, sts=sts, seed=None, sts_dev=run.sts_dev_of(head), **run.validation(head))

@@ -52,6 +52,8 @@ def run_experiment(
     encoder: Encoder | None = None,
     encode_backend: str = "torch",
     run_jobs: RunJobs = run_locally,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> Path:
     """Check everything, run every (configuration, seed) into a staging folder through `run_jobs` (the
     engine: `run_locally`, or `ray_trials.RayJobs`), write the report, and move the folder into place; a
@@ -65,7 +67,8 @@ def run_experiment(
     check_device(device)
     check_folder_path(runs_root, "--runs_root")
     probe = probe_from_split(load_eval(data.dev), str(data.dev)) if encode_backend == AUTO else None
-    encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend, probe=probe)
+    prompts = {"query_prompt": query_prompt, "document_prompt": document_prompt}
+    encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend, probe=probe, **prompts)
     _check_posthoc_widths(plan, encoder.dim)
     _check_train_sizes(plan, data)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -139,6 +142,7 @@ class PlanRun(PlanInputs):
             "base_model": base_model,
             "seeds": seeds or self.plan.seeds,
             "encoder": self.encoder.identity,
+            **({"prompts": self.encoder.prompts.as_dict()} if self.encoder.prompts else {}),
             "encode_backend": self.encoder.backend,
             **({"encode_backend_choice": self.encoder.backend_choice} if self.encoder.backend_choice else {}),
             "isoadapt": library_versions()["isoadapt"],

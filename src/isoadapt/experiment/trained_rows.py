@@ -47,6 +47,8 @@ def _train_entry(run: PlanInputs, entry: PlanEntry, seed: int) -> tuple[SeedResu
         sts_data=str(data.sts) if data.sts else None,
         output_dir=str(run.staging / "runs" / entry.name / f"seed{seed}"),
         base_model=encoder.name,
+        query_prompt=encoder.prompts.query,
+        document_prompt=encoder.prompts.document,
         cache_dir=str(cache_dir),
         seed=seed,
         device=run.device,

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from isoadapt.encoding.offline_models import model_identity, resolve_model
+from isoadapt.encoding.prompts import resolve_prompts
 from isoadapt.errors import InputError, describe
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, AffineHead, LinearHead, side_head
@@ -79,6 +80,9 @@ def sentence_transformer(run: OpenedRun, cache_dir: Path):
     else:
         exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")
     exported.max_seq_length = model.max_seq_length
+    # The run's prompts under sentence-transformers' names, so encode_query / encode_document apply them.
+    prompts = resolve_prompts(base_folder, run.prompts["query_prompt"], run.prompts["document_prompt"])
+    exported.prompts = {**model.prompts, **prompts.as_dict()}
     return exported
 
 

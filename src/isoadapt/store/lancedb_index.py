@@ -94,8 +94,11 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     corpus = load_eval(data).corpus  # every input checked before the model loads
     space = open_space(run, cache_dir)
     ids, texts = list(corpus), list(corpus.values())
+    prompts = space.encoder.prompts  # the documents' prompt, if the run's model has one
     parts = [
-        to_space(run, space.vectors(texts[start : start + CHUNK]), "document")  # (chunk, width)
+        to_space(
+            run, space.vectors(prompts.texts(texts[start : start + CHUNK], "document")), "document"
+        )  # (chunk, width)
         for start in progress(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk")
     ]
     schema = pa.schema([(ID, pa.string()), (TEXT, pa.string()), (VECTOR, pa.list_(pa.float32(), width(run)))])

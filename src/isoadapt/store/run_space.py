@@ -55,4 +55,4 @@ def open_space(run: OpenedRun, cache_dir: Path) -> RunSpace:
 
 
 def query_vectors(space: RunSpace, queries: list[str]) -> np.ndarray:  # (n, width), through the query side
-    return to_space(space.run, space.encoder.encode(queries), "query")
+    return to_space(space.run, space.encoder.encode(space.encoder.prompts.texts(queries, "query")), "query")

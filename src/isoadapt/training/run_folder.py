@@ -290,10 +290,23 @@ class OpenedRun:
         folder = self.folder / "encoder"
         return folder if folder.is_dir() else None
 
+    @property
+    def prompts(self) -> dict:
+        """The prompts the run applied, as open_encoder's arguments: those recorded with its encoder, else
+        its settings (a run made before prompts were recorded: None, the model's own)."""
+        recorded = (self.document.get("encoder") or {}).get("prompts")
+        if isinstance(recorded, dict):
+            return {"query_prompt": recorded.get("query", ""), "document_prompt": recorded.get("document", "")}
+        return {"query_prompt": self.config.get("query_prompt"), "document_prompt": self.config.get("document_prompt")}
+
     def base_encoder(self, cache_dir: Path, show_progress: bool = False):
         """The frozen base, refused when its weights are not the ones the run was trained on."""
         encoder = open_encoder(
-            self.config["base_model"], cache_dir, show_progress=show_progress, backend=self.config["encode_backend"]
+            self.config["base_model"],
+            cache_dir,
+            show_progress=show_progress,
+            backend=self.config["encode_backend"],
+            **self.prompts,
         )
         self.check_weights(encoder.identity.get("weights_sha256"))
         self.check_width(encoder.dim)
@@ -303,7 +316,7 @@ class OpenedRun:
         """The encoder whose vectors the head reads: the fine-tuned one if the run tuned it, else the base."""
         if self.fine_tuned is None:
             return self.base_encoder(cache_dir, show_progress)
-        encoder = Encoder(str(self.fine_tuned), cache_dir, show_progress=show_progress)
+        encoder = Encoder(str(self.fine_tuned), cache_dir, show_progress=show_progress, **self.prompts)
         self.check_width(encoder.dim)
         return encoder
 

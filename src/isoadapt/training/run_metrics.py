@@ -77,7 +77,7 @@ def write_run_files(folder: RunFolder, cfg: TrainConfig, encoder: Encoder, metri
         "config.json",
         {
             "config": cfg.to_dict(),
-            "encoder": {"folder": str(encoder.folder), **encoder.identity},
+            "encoder": {"folder": str(encoder.folder), **encoder.identity, "prompts": encoder.prompts.as_dict()},
             **({"encode_backend_choice": encoder.backend_choice} if encoder.backend_choice else {}),
             "versions": library_versions(),
             "git": git_commit(),

@@ -22,7 +22,7 @@ from isoadapt.training.run_metrics import build_metrics, print_summary, write_ru
 from isoadapt.training.seeding import seed_everything
 from isoadapt.training.tracking import open_tracker
 from isoadapt.training.train_and_score import train_and_score
-from isoadapt.training.train_inputs import Inputs, load_inputs
+from isoadapt.training.train_inputs import Inputs, load_inputs, prompted_inputs
 from isoadapt.training.trainable import build_trainable
 
 
@@ -54,6 +54,7 @@ def run_training(
     generator = seed_everything(cfg.seed)
     encoder = encoder or _open_encoder(cfg, inputs, quiet)
     cfg = replace(cfg, encode_backend=encoder.backend)  # `auto` resolved: the run records the backend it ran
+    inputs = prompted_inputs(inputs, encoder.prompts)
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
     mining = None
     if cfg.negatives == "hard":
@@ -99,6 +100,8 @@ def _open_encoder(cfg: TrainConfig, inputs: Inputs, quiet: bool) -> Encoder:
         show_progress=not quiet,
         backend=cfg.encode_backend,
         probe=probe_from_split(inputs.val, cfg.val_data) if cfg.encode_backend == AUTO else None,
+        query_prompt=cfg.query_prompt,
+        document_prompt=cfg.document_prompt,
     )
 
 

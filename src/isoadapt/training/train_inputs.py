@@ -51,3 +51,16 @@ def check_train_pairs(cfg: TrainConfig, have: int) -> None:
             f"--train_pairs {cfg.train_pairs}: more than the {have} training pairs in {cfg.train_data}; "
             f"give at most {have}, or leave it out to train on every pair"
         )
+
+
+def prompted_inputs(inputs: Inputs, prompts) -> Inputs:
+    """Every text as the encoder sees it on its side (encoding/prompts.py): queries and documents of the
+    pairs, the splits and the STS pairs. Without prompts nothing changes."""
+    if not prompts:
+        return inputs
+    judged = prompts.examples(inputs.judged)
+    unlabelled = list(dict.fromkeys(t for e in judged for t in (e.query, e.positive, e.negative) if t))
+    val = prompts.split(inputs.val)
+    splits = {name: val if split is inputs.val else prompts.split(split) for name, split in inputs.splits.items()}
+    sts = prompts.sts(inputs.sts) if inputs.sts else None
+    return Inputs(prompts.examples(inputs.examples), unlabelled, judged, val, splits, sts)
