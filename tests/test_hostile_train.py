@@ -12,7 +12,7 @@ import pytest
 from isoadapt.cli import main
 from isoadapt.training.config import MAX_SEED
 
-from conftest import tiny_dataset, write_json
+from conftest import completed_status, tiny_dataset, write_json
 from hostile import ERROR, one_line, refused, train_argv, tree, write
 
 
@@ -504,7 +504,7 @@ def test_resume_with_the_same_settings_finishes(interrupted, capsys):
 
     w = interrupted
     assert main([str(a) for a in train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=2, resume=True)]) == 0
-    assert json.loads((w["out"] / "status.json").read_text()) == {"completed": True}
+    assert json.loads((w["out"] / "status.json").read_text()) == completed_status(w["out"])
     assert not (w["t"] / ".out.partial").exists()
 
 
@@ -695,3 +695,15 @@ def test_sigterm_stops_a_run_like_ctrl_c(world, tmp_path):
         "rerun the same command with --resume to continue"
     )
     assert (staging / "checkpoint" / "checkpoint.json").is_file() and not world["out"].exists()
+
+
+@pytest.mark.parametrize("pairs", [49, 1000, 9223372036854775807])
+def test_more_train_pairs_than_the_file_holds_is_refused(world, capsys, fake_model, pairs):
+    """48 pairs in the file: training on all of them while config.json and the label keep the asked-for
+    number would lie."""
+    message = (
+        f"--train_pairs {pairs}: more than the 48 training pairs in {world['data']['train']}; give at most 48, "
+        "or leave it out to train on every pair"
+    )
+    argv = train_argv(world["data"], world["out"], world["cache"], train_pairs=pairs)
+    refused(capsys, argv, message, world["t"], skip=())

@@ -21,7 +21,9 @@ from pathlib import Path
 from isoadapt.encoding.encoder import CachedFirst, open_encoder
 from isoadapt.encoding.ray_encode import start_ray
 from isoadapt.errors import InputError
-from isoadapt.experiment.runner import Jobs, PlanRecipe, PlanRun, SeedResult
+from isoadapt.experiment.plan_data import PlanRecipe
+from isoadapt.experiment.runner import Jobs, PlanRun
+from isoadapt.experiment.seed_result import SeedResult
 from isoadapt.fileio import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
