@@ -248,6 +248,32 @@ def test_encode_fills_the_cache_for_both_sides(tmp_path, capsys, fake_model):
     assert len(cache) == 2 * len(set(texts))
 
 
+def test_the_server_encodes_each_side_with_the_runs_prompts(tmp_path, capsys, fake_model, monkeypatch):
+    """`isoadapt serve` opens the base with the run's recorded prompts and prompts each request by its side:
+    its vectors equal the head on an unprompted fake's vectors of hand-prompted texts."""
+    import isoadapt.integrations.server.model as served
+    from isoadapt import Adapter
+
+    from hostile import train_argv
+    from serving import TokenizingFake
+
+    data = tiny_dataset(tmp_path / "data")
+    argv = train_argv(data, tmp_path / "run", tmp_path / "cache", query_prompt="q: ", document_prompt="d: ")
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+
+    def open_fake(*args, query_prompt=None, document_prompt=None, **kwargs):
+        return TokenizingFake(prompts=Prompts(query_prompt or "", document_prompt or ""))
+
+    monkeypatch.setattr(served, "open_encoder", open_fake)
+    adapter = Adapter.load(tmp_path / "run", tmp_path / "cache")
+    model = served.open_served(adapter, tmp_path / "cache")
+    texts = ["topic1 what is topic1", "topic2 document 0 about topic2"]
+    query, document = model.encode([(texts, "query"), (texts, "document")])
+    assert np.allclose(query, adapter.transform(FakeEncoder().encode(["q: " + t for t in texts]), "query"))
+    assert np.allclose(document, adapter.transform(FakeEncoder().encode(["d: " + t for t in texts]), "document"))
+
+
 # -- the real model (slow): vectors equal plain sentence-transformers on the shipped folder --------------------
 
 

@@ -42,8 +42,8 @@ class ServedModel:
     def encode(self, requests: list[tuple[list[str], str]]) -> list[np.ndarray]:
         """(texts, side) per request -> their vectors: one base encode over every text of every request
         (length-sorted batches inside), then each request's rows through its side of the adapter."""
-        texts = [text for group, _ in requests for text in group]
-        base = self.encoder.encode(texts)  # (n, dim)
+        texts = [text for group, side in requests for text in self.encoder.prompts.texts(group, side)]
+        base = self.encoder.encode(texts)  # (n, dim): each text with its side's prompt, as the run encoded it
         out, start = [], 0
         for group, side in requests:
             out.append(self.adapter.transform(base[start : start + len(group)], side))  # (len(group), width)
@@ -65,7 +65,9 @@ def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str 
         raise InputError(f"serve {adapter.where}: the run fine-tuned its encoder; serve a frozen-encoder adapter")
     backend = backend or adapter.config.get("encode_backend", "torch")
     probe = _probe(adapter.config) if backend == AUTO else None
-    encoder = open_encoder(base_model, cache_dir, show_progress=False, backend=backend, probe=probe)
+    encoder = open_encoder(
+        base_model, cache_dir, show_progress=False, backend=backend, probe=probe, **adapter.run.prompts
+    )
     adapter.run.check_weights(encoder.identity.get("weights_sha256"))
     adapter.run.check_width(encoder.dim)
     log.info("serve: %s on %s (%s backend)", adapter.where, base_model, encoder.backend)
