@@ -320,6 +320,7 @@ def test_a_folder_with_e5_prompts_prompts_each_side_everywhere(tmp_path, capsys)
 
     from isoadapt import Adapter
     from isoadapt.encoding.encoder import Encoder
+    from isoadapt.integrations.llama_index import AdapterEmbedding
 
     model = prompted_model(tmp_path / "e5-minilm", shipped_minilm(tmp_path), E5)
     data = tiny_dataset(tmp_path / "data")
@@ -349,6 +350,9 @@ def test_a_folder_with_e5_prompts_prompts_each_side_everywhere(tmp_path, capsys)
     exported = SentenceTransformer(str(tmp_path / "export"), device="cpu", local_files_only=True)
     assert np.allclose(exported.encode_query(queries), expected["query"], atol=1e-5)
     assert np.allclose(exported.encode_document(documents), expected["document"], atol=1e-5)
+    llama = AdapterEmbedding(model_name=str(tmp_path / "export"), device="cpu")  # LlamaIndex blanks the prompts
+    assert np.allclose(llama.get_query_embedding(queries[0]), expected["query"][0], atol=1e-5)
+    assert np.allclose(llama.get_text_embedding(documents[0]), expected["document"][0], atol=1e-5)
     encoder = Encoder(str(model), cache)
     rows = EmbeddingCache(cache, encoder.fingerprint, encoder.identity, create=False)
     assert text_key("query: " + queries[0]) in rows and text_key(queries[0]) not in rows

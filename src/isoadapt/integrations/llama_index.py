@@ -17,9 +17,22 @@ base model's on documents:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 TASKS = {"query": "query", "text": "document"}  # LlamaIndex's prompt name -> sentence-transformers' task
+
+
+def _export_prompts(model_name) -> dict:
+    """The prompts an export folder's config_sentence_transformers.json holds (isoadapt writes the run's
+    query and document prompts there); {} for a hub id or a folder without them."""
+    config = Path(str(model_name)) / "config_sentence_transformers.json"
+    if model_name is None or not config.is_file():
+        return {}
+    prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts")
+    return prompts if isinstance(prompts, dict) else {}
 
 
 class AdapterEmbedding(HuggingFaceEmbedding):
@@ -29,6 +42,13 @@ class AdapterEmbedding(HuggingFaceEmbedding):
         if kwargs.get("parallel_process"):
             raise ValueError("AdapterEmbedding: parallel_process is not supported; it encodes in this process")
         super().__init__(*args, **kwargs)
+        # LlamaIndex passes SentenceTransformer prompts={"query": ..., "text": ...} (its instructions, "" when
+        # not given), which replace the export's own prompts: an export's prompts are put back unless given.
+        saved = _export_prompts(kwargs.get("model_name", args[0] if args else None))
+        if kwargs.get("query_instruction") is None and "query" in saved:
+            self._model.prompts["query"] = saved["query"]
+        if kwargs.get("text_instruction") is None and "document" in saved:
+            self._model.prompts["text"] = saved["document"]
 
     @classmethod
     def class_name(cls) -> str:
