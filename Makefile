@@ -29,7 +29,7 @@ setup: .venv/.installed-extras $(RAW)/cherche-2.2.1.tar.gz
 	touch $@
 
 .venv/.installed-extras: .venv/.installed
-	$(PIP) install -q -e '.[dev,tracking,mlflow,onnx,bench,ray,lancedb,integrations]'
+	$(PIP) install -q -e '.[dev,tracking,mlflow,onnx,bench,ray,lancedb,integrations,serve]'
 	touch $@
 
 # The Semanlink files ship only in cherche's source archive; we read them from it, never import cherche.

@@ -1,0 +1,114 @@
+"""Dynamic batching: requests that arrive together share one encode call.
+
+One worker thread runs the encoder (torch uses every core for one call; two calls at once only fight over
+them). While it runs, new requests queue; when it is free it takes queued requests up to a token budget,
+after waiting `max_wait_s` for company when the queue holds less than that budget. The queue is bounded in
+texts: a request that would overflow it is refused at once (503, Retry-After) rather than held in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class QueueFull(Exception):
+    """The queue cannot take the request's texts now."""
+
+
+@dataclass
+class Job:
+    texts: list[str]
+    side: str
+    tokens: int  # what the model reads of them: each text's tokens, cut at the window
+    future: asyncio.Future = field(repr=False)
+
+
+class Batcher:
+    def __init__(
+        self,
+        encode: Callable[[list[tuple[list[str], str]]], list[np.ndarray]],
+        max_batch_tokens: int,
+        max_wait_s: float,
+        max_queue_texts: int,
+        observe_batch: Callable[[int, int], None] = lambda texts, requests: None,
+    ):
+        self.encode, self.max_batch_tokens, self.max_wait_s = encode, max_batch_tokens, max_wait_s
+        self.max_queue_texts, self.observe_batch = max_queue_texts, observe_batch
+        self.pending: collections.deque[Job] = collections.deque()
+        self.queued_texts = 0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isoadapt-encode")
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Finish what is queued (the server has stopped taking requests), then stop the worker."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self.executor.shutdown(wait=True)
+
+    def submit(self, texts: list[str], side: str, tokens: int) -> asyncio.Future:
+        """A future for the texts' vectors (len(texts), width); QueueFull when the queue is full. Cancel the
+        future to drop the request (a client that went away): a queued job is then skipped."""
+        if self._closing:
+            raise QueueFull("the server is shutting down")
+        if self.queued_texts + len(texts) > self.max_queue_texts:
+            raise QueueFull(f"{self.queued_texts} texts are queued; at most {self.max_queue_texts} (--max_queue)")
+        job = Job(texts, side, tokens, asyncio.get_running_loop().create_future())
+        self.pending.append(job)
+        self.queued_texts += len(texts)
+        self._wake.set()
+        return job.future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self.pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self.max_wait_s > 0 and sum(j.tokens for j in self.pending) < self.max_batch_tokens:
+                await asyncio.sleep(self.max_wait_s)  # the worker was idle: give concurrent requests a moment
+            batch = self._take()
+            if not batch:
+                continue
+            self.observe_batch(sum(len(j.texts) for j in batch), len(batch))
+            try:
+                results = await loop.run_in_executor(self.executor, self.encode, [(j.texts, j.side) for j in batch])
+            except Exception as err:  # noqa: BLE001 (a bug or a model failure: each waiting request answers it)
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(err)
+                continue
+            for job, vectors in zip(batch, results):
+                if not job.future.done():  # cancelled: its client went away
+                    job.future.set_result(vectors)
+
+    def _take(self) -> list[Job]:
+        """Queued jobs, oldest first, up to the token budget (one job at least, whatever its size)."""
+        batch, tokens = [], 0
+        while self.pending:
+            job = self.pending[0]
+            if job.future.cancelled():
+                self.pending.popleft()
+                self.queued_texts -= len(job.texts)
+                continue
+            if batch and tokens + job.tokens > self.max_batch_tokens:
+                break
+            self.pending.popleft()
+            self.queued_texts -= len(job.texts)
+            batch.append(job)
+            tokens += job.tokens
+        return batch

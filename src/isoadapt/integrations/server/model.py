@@ -1,0 +1,79 @@
+"""What the server encodes with: the run's base encoder (our `Encoder`, its length-sorted batches and its
+`--encode_backend`, `auto` included) and the adapter's `transform`, the one function that decides what
+each side's vector is. Requests of both sides share one base encode; only the head differs by side."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from isoadapt.data.formats import load_eval
+from isoadapt.encoding.backend_choice import AUTO, probe_from_split
+from isoadapt.encoding.encoder import open_encoder
+from isoadapt.encoding.precomputed import is_precomputed
+from isoadapt.errors import InputError
+from isoadapt.integrations.server.protocol import SIDES, Catalog
+
+log = logging.getLogger(__name__)
+
+
+class ServedModel:
+    """An adapter (`isoadapt.Adapter`) and the base encoder its head reads, warmed up by one batch."""
+
+    def __init__(self, adapter, encoder, name: str):
+        self.adapter, self.encoder, self.name = adapter, encoder, name
+        self.tokenizer = encoder.model.tokenizer  # the SentenceTransformer's: usage counts what the model reads
+        self.window = int(encoder.model.max_seq_length)
+        self.catalog: Catalog | None = None  # known once warm_up has run one batch
+
+    def warm_up(self) -> None:
+        """One batch through the encoder and each side of the head; the widths are read off its output."""
+        base = self.encoder.encode(["warm-up"])  # (1, dim)
+        widths = {side: int(self.adapter.transform(base, side).shape[1]) for side in SIDES}
+        default = "document" if self.adapter.adapt == "both" else None
+        self.catalog = Catalog(self.name, widths, default)
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens per text before truncation (special tokens included); the model reads min(count, window)."""
+        return [len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
+
+    def encode(self, requests: list[tuple[list[str], str]]) -> list[np.ndarray]:
+        """(texts, side) per request -> their vectors: one base encode over every text of every request
+        (length-sorted batches inside), then each request's rows through its side of the adapter."""
+        texts = [text for group, _ in requests for text in group]
+        base = self.encoder.encode(texts)  # (n, dim)
+        out, start = [], 0
+        for group, side in requests:
+            out.append(self.adapter.transform(base[start : start + len(group)], side))  # (len(group), width)
+            start += len(group)
+        return out
+
+
+def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str | None = None) -> ServedModel:
+    """The adapter's base encoder, loaded and checked against the run (weights, width) before any port is
+    bound. A run on precomputed vectors (`vectors:`) has no model to embed text with, and a run that tuned
+    its encoder is served from its export: both are refused with one line."""
+    base_model = adapter.base_model
+    if is_precomputed(base_model):
+        raise InputError(
+            f"serve {adapter.where}: its base is {base_model}, precomputed vectors: there is no model to embed "
+            "text with; serve a run trained on a model, or use Adapter.transform on your own vectors"
+        )
+    if adapter.fine_tuned:
+        raise InputError(f"serve {adapter.where}: the run fine-tuned its encoder; serve a frozen-encoder adapter")
+    backend = backend or adapter.config.get("encode_backend", "torch")
+    probe = _probe(adapter.config) if backend == AUTO else None
+    encoder = open_encoder(base_model, cache_dir, show_progress=False, backend=backend, probe=probe)
+    adapter.run.check_weights(encoder.identity.get("weights_sha256"))
+    adapter.run.check_width(encoder.dim)
+    log.info("serve: %s on %s (%s backend)", adapter.where, base_model, encoder.backend)
+    folder = adapter.export or adapter.folder
+    return ServedModel(adapter, encoder, name or Path(folder).name)
+
+
+def _probe(config: dict):
+    """What `auto` measures on when this CPU has no recorded choice: the run's validation split."""
+    val = config.get("val_data")
+    return probe_from_split(load_eval(val), val) if val and Path(val).is_file() else None
