@@ -285,7 +285,7 @@ def test_empty_input_gives_empty_arrays_of_each_sides_width(two_runs):
         assert adapter.encode_query([]).shape == (0, adapter.out_dim)
         assert adapter.encode_document([]).shape == (0, adapter.dim)
         assert adapter.encode_query([], convert_to_tensor=True).shape == (0, adapter.out_dim)
-        assert adapter.transform(np.zeros((0, adapter.dim))).shape == (0, adapter.out_dim)
+        assert adapter.transform(np.zeros((0, adapter.dim)), "query").shape == (0, adapter.out_dim)
         assert adapter.transform(np.zeros((0, adapter.dim)), "document").dtype == np.float32
 
 

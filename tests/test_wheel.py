@@ -10,6 +10,7 @@ ISOADAPT_FRESH_VENV=1 installs every dependency from the package index instead (
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 
 from conftest import CHERCHE_ARCHIVE, REPO
 
+NUMBER = r"-?\d+\.\d+(?:e-?\d+)?"  # the floats of the printed lines (not the step, an integer)
 FRESH = os.environ.get("ISOADAPT_FRESH_VENV") == "1"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHERCHE_ARCHIVE.is_file(), reason="run `make setup` first")]
 
@@ -29,6 +31,12 @@ def readme_example() -> str:
     """The first python block of README.md, as written (the example its first screen shows)."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     return readme.split("\n```python\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+def readme_printed() -> list[float]:
+    """The numbers of the output README.md quotes for its Python example (the first block after "printed:")."""
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("\n## Python quickstart\n", 1)[1]
+    return [float(x) for x in re.findall(NUMBER, section.split("printed:\n\n```\n", 1)[1].split("\n```", 1)[0])]
 
 
 def build_wheel(tmp: Path) -> Path:
@@ -95,8 +103,10 @@ def test_the_wheel_installs_and_the_readme_example_runs_there(tmp_path):
     done = subprocess.run([str(python), "example.py"], cwd=work, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "'ndcg@10'" in done.stdout.splitlines()[0]  # the selected step's validation score
-    assert (work / "runs" / "minilm-infonce" / "head" / "head.safetensors").is_file()
+    assert (work / "runs" / "minilm-smoke" / "head" / "head.safetensors").is_file()
     print(done.stdout)  # what README.md quotes; shown with pytest -s
+    printed = [float(x) for x in re.findall(NUMBER, done.stdout)]
+    assert printed == pytest.approx(readme_printed(), abs=1e-4), "README.md quotes another output: update it"
     print(
         f"install {installed:.1f} s, example {time.perf_counter() - example_started:.1f} s ({'fresh' if FRESH else 'linked'})"
     )
