@@ -225,7 +225,7 @@ def evaluate(adapter: Adapter, split: str | Path | Vectors, sts: str | Path | No
         checked = check_split("split", split, adapter.dim)
         scores = score_head(checked.split, checked.lookup, checked.lookup, adapter.head)
         return {"kind": EVALUATION_KIND, "data": "arrays", "run_dir": adapter.folder and str(adapter.folder), **scores}
-    if adapter.export is not None and adapter.fine_tuned:
+    if adapter.export_folder is not None and adapter.fine_tuned:
         raise InputError(f"{adapter.where}: exported from a fine-tuned run; evaluate the run folder it came from")
     data, sts_data = Path(split), Path(sts) if sts is not None else None
     return evaluate_run(adapter.run, data, adapter.cache_dir, sts_data, adapter.base_encoder)
