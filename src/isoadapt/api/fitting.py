@@ -100,6 +100,7 @@ def fit(
         cfg = _checked_config(values, kept)
         if arrays:
             files = stage_arrays(arrays, cfg.base_model.removeprefix(PREFIX), scratch, cfg.seed)
+            _check_given_negatives(arrays["train"], cfg)  # after the arrays' own checks
             cfg = replace(
                 cfg, cache_dir=str(scratch / "cache"), **{SPLIT_SETTINGS[n]: str(p) for n, p in files.items()}
             )
@@ -110,6 +111,15 @@ def fit(
         if not kept:
             adapter.folder = None
     return Fit(adapter, adapter.metrics)
+
+
+def _check_given_negatives(train: Vectors, cfg: TrainConfig) -> None:
+    """Triples exist to train on their negatives; hard negatives would replace them without a word."""
+    if cfg.negatives == "hard" and train.pairs is not None and any(len(p) == 3 for p in train.pairs):
+        raise InputError(
+            "fit: the training pairs give negatives (triples), but negatives='hard' mines others in their "
+            "place; pass negatives='file' to train on yours"
+        )
 
 
 def _check_flag(name: str, value: object) -> None:
