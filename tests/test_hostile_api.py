@@ -461,3 +461,13 @@ def test_the_same_check_names_a_flag_on_the_command_line_and_an_argument_in_pyth
     line = one_line(capsys, train_argv(data, tmp_path / "run", tmp_path / "cache", epochs=0))
     assert line == "isoadapt: error: --epochs 0: must be between 1 and 10000"
     refused(lambda: isoadapt.fit(tmp_path / "data", epochs=0), "epochs=0: must be between 1 and 10000", tmp_path)
+
+
+def test_vectors_triples_with_hard_negatives_are_refused(tmp_path):
+    """Triples exist to train on their negatives: mining would replace them silently."""
+    triples = vectors(pairs=[(i, i, (i + 1) % 4) for i in range(4)])
+    message = (
+        "fit: the training pairs give negatives (triples), but negatives='hard' mines others in their place; "
+        "pass negatives='file' to train on yours"
+    )
+    refused(lambda: isoadapt.fit(triples, vectors(), batch_size=2), message, tmp_path)

@@ -69,7 +69,7 @@ def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str 
     adapter.run.check_weights(encoder.identity.get("weights_sha256"))
     adapter.run.check_width(encoder.dim)
     log.info("serve: %s on %s (%s backend)", adapter.where, base_model, encoder.backend)
-    folder = adapter.export or adapter.folder
+    folder = adapter.export_folder or adapter.folder
     return ServedModel(adapter, encoder, name or Path(folder).name)
 
 
