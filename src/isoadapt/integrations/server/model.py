@@ -4,7 +4,9 @@ each side's vector is. Requests of both sides share one base encode; only the he
 
 from __future__ import annotations
 
+import copy
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,11 @@ class ServedModel:
 
     def __init__(self, adapter, encoder, name: str):
         self.adapter, self.encoder, self.name = adapter, encoder, name
-        self.tokenizer = encoder.model.tokenizer  # the SentenceTransformer's: usage counts what the model reads
+        # The SentenceTransformer's tokenizer (usage counts what the model reads), copied: a fast tokenizer
+        # called from two threads with different truncation settings fails ("Already borrowed"), and the
+        # encoder's thread calls it with truncation on.
+        self.tokenizer = copy.deepcopy(encoder.model.tokenizer)
+        self.counting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isoadapt-tokens")
         self.window = int(encoder.model.max_seq_length)
         self.catalog: Catalog | None = None  # known once warm_up has run one batch
 
