@@ -39,16 +39,15 @@ def make_run(folder: Path, dim: int) -> None:
     """A run folder with a random linear head, as `isoadapt train` writes it (config, head, status)."""
     import torch
 
-    from isoadapt.head import LinearHead, save_head
+    from isoadapt.head import LinearHead
     from isoadapt.owned_folders import mark_owned
+    from isoadapt.training.run_folder import write_run
 
     folder.mkdir()
     head = LinearHead(dim)
     with torch.no_grad():
         head.linear.weight.add_(0.01 * torch.randn(dim, dim, generator=torch.Generator().manual_seed(0)))
-    save_head(head, folder / "head")
-    (folder / "config.json").write_text(json.dumps({"config": {"base_model": "vectors:bench/random"}}))
-    (folder / "status.json").write_text(json.dumps({"completed": True}))
+    write_run(folder, {"config": {"base_model": "vectors:bench/random"}}, head)
     mark_owned(folder, "run")
 
 

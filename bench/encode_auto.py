@@ -33,7 +33,7 @@ from isoadapt.encoding.encode_command import collect_texts  # noqa: E402
 from isoadapt.encoding.encoder import open_encoder  # noqa: E402
 from isoadapt.encoding.offline_models import MINILM  # noqa: E402
 from isoadapt.evaluation import evaluate_split  # noqa: E402
-from isoadapt.experiment.runner import ExperimentData  # noqa: E402
+from isoadapt.experiment.plan_data import ExperimentData  # noqa: E402
 from isoadapt.metrics.retrieval import percent_change  # noqa: E402
 
 CHUNK = 2048

@@ -51,7 +51,7 @@ def one_size(pairs: int, storage: str, dim: int, cache_root: Path) -> dict:
     from isoadapt.encoding.cache import IN_MEMORY_BYTES, CachedVectors
     from isoadapt.training.config import TrainConfig
     from isoadapt.training.loop import TrainTable
-    from isoadapt.training.train_command import train_head
+    from isoadapt.training.trainable import train_head
 
     vectors = CachedVectors(SyntheticEncoder(dim), cache_root, storage)
     texts = [f"q{i}" for i in range(pairs)] + [f"p{i}" for i in range(pairs)]

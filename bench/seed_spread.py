@@ -20,7 +20,7 @@ from isoadapt.encoding.offline_models import MINILM
 from isoadapt.evaluation import evaluate_split
 from isoadapt.training.config import DEFAULT_CACHE_DIR, TrainConfig
 from isoadapt.training.loop import TrainTable
-from isoadapt.training.train_command import train_head
+from isoadapt.training.trainable import train_head
 
 
 def main() -> None:

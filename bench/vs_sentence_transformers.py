@@ -49,7 +49,8 @@ from isoadapt.losses.objective import (  # noqa: E402
 )
 from isoadapt.training.config import DEFAULT_CACHE_DIR, TrainConfig  # noqa: E402
 from isoadapt.training.loop import TrainTable  # noqa: E402
-from isoadapt.training.train_command import run_training, train_head  # noqa: E402
+from isoadapt.training.train_command import run_training  # noqa: E402
+from isoadapt.training.trainable import train_head  # noqa: E402
 
 SWEEP = {
     "exp1": (0.1, 1.0),

@@ -2,7 +2,8 @@
 """Check reproduced plan reports against the committed ones: every row's test NDCG@10 within a tolerance
 derived from the committed report's own seed spread (the median standard deviation over seeds of its
 trained rows: a drift larger than what one seed changes is not a reproduction). Prints a table of the
-differences; exits 1 naming each row that drifts or is missing, 0 when all hold.
+differences; exits 1 naming each row that drifts or is missing, 0 when all hold, 2 with one line naming
+the file and the row when a report is missing or malformed.
 
     python scripts/check_reports.py --new runs/reproduce --committed docs/results --suffix semanlink-mpnet \\
         --plans research adapters
@@ -12,16 +13,62 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
 
 
+class ReportError(Exception):
+    """A report that cannot be compared: one line naming the file, the row and what is wrong."""
+
+
 def newest_report(root: Path, plan: str, data: str) -> Path:
     found = sorted(root.glob(f"{plan}-{data}-*/report.json"))
     if not found:
-        raise SystemExit(f"check_reports: no {plan}-{data}-*/report.json under {root}")
+        raise ReportError(f"no {plan}-{data}-*/report.json under {root}")
     return found[-1]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_row(path: Path, index: int, row) -> None:
+    if not isinstance(row, dict):
+        raise ReportError(f"{path}: rows[{index}]: expected an object, got {type(row).__name__}")
+    name = row.get("name")
+    if not isinstance(name, str) or not name:
+        raise ReportError(f"{path}: rows[{index}]: 'name' must be a non-empty string, got {name!r}")
+    where = f"{path}: row {name!r}"
+    if not isinstance(row.get("kind"), str):
+        raise ReportError(f"{where}: 'kind' must be a string, got {row.get('kind')!r}")
+    if not _number(row.get("ndcg@10")):
+        got = "missing" if "ndcg@10" not in row else repr(row["ndcg@10"])
+        raise ReportError(f"{where}: 'ndcg@10' must be a finite number, got {got}")
+    if row.get("ndcg@10_std") is not None and not _number(row["ndcg@10_std"]):
+        raise ReportError(f"{where}: 'ndcg@10_std' must be a finite number or null, got {row['ndcg@10_std']!r}")
+
+
+def load_report(path: Path) -> dict:
+    """A plan's report.json, checked for what the comparison reads: a `rows` list of named rows, each with a
+    kind and a finite NDCG@10, every name once."""
+    if not path.is_file():
+        raise ReportError(f"{path}: file not found")
+    try:
+        report = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ReportError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("rows"), list):
+        got = type(report.get("rows") if isinstance(report, dict) else report).__name__
+        raise ReportError(f"{path}: expected an object with a 'rows' list, got {got}")
+    seen = set()
+    for index, row in enumerate(report["rows"]):
+        _check_row(path, index, row)
+        if row["name"] in seen:
+            raise ReportError(f"{path}: row {row['name']!r} appears twice")
+        seen.add(row["name"])
+    return report
 
 
 def tolerance(rows: list[dict]) -> float:
@@ -55,12 +102,20 @@ def main() -> int:
     parser.add_argument("--suffix", default="semanlink-mpnet", help="committed folders are PLAN-SUFFIX")
     parser.add_argument("--plans", nargs="+", default=["research", "adapters"])
     args = parser.parse_args()
+    try:
+        return check_plans(args)
+    except ReportError as err:
+        print(f"check_reports: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+
+
+def check_plans(args: argparse.Namespace) -> int:
     data = args.suffix.split("-")[0]
     failed = []
     for plan in args.plans:
         committed_file = args.committed / f"{plan}-{args.suffix}" / "report.json"
         new_file = newest_report(args.new, plan, data)
-        lines, drifting, tol = compare(json.loads(committed_file.read_text()), json.loads(new_file.read_text()))
+        lines, drifting, tol = compare(load_report(committed_file), load_report(new_file))
         print(f"{plan}: {new_file} against {committed_file} (tolerance {tol:.4f} NDCG@10, the median seed spread)")
         print("\n".join(lines))
         failed += [f"{plan}/{name}" for name in drifting]

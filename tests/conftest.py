@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from isoadapt.encoding.prompts import NO_PROMPTS, Prompts
+
 pytest.register_assert_rewrite("hostile")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,8 +37,9 @@ class FakeEncoder:
     """Maps each text to a fixed pseudo-random vector seeded by its hash, plus a shared offset so the
     space is anisotropic like a real encoder's; counts how often it is asked to encode."""
 
-    def __init__(self, dim: int = 16, seed: int = 0):
+    def __init__(self, dim: int = 16, seed: int = 0, prompts: Prompts = NO_PROMPTS):
         self.name = f"fake-{dim}-{seed}"
+        self.prompts = prompts  # what a real encoder resolves from its model and the prompt settings
         self.folder = Path("/fake")
         self.dim = dim
         self.seed = seed
@@ -132,13 +135,17 @@ def fake_model(monkeypatch):
     import isoadapt.store.lancedb_index
     import isoadapt.training.run_folder
     import isoadapt.training.train_command
+    import isoadapt.training.trainable
     from isoadapt.encoding.encoder import open_encoder
 
-    def build(name="", *args, **kwargs):
-        return open_encoder(name, *args, **kwargs) if name.startswith("vectors:") else FakeEncoder()
+    def build(name="", *args, query_prompt=None, document_prompt=None, **kwargs):
+        if name.startswith("vectors:"):
+            return open_encoder(name, *args, query_prompt=query_prompt, document_prompt=document_prompt, **kwargs)
+        return FakeEncoder(prompts=Prompts(query_prompt or "", document_prompt or ""))  # a model with no prompts
 
     for module in (
         isoadapt.training.train_command,
+        isoadapt.training.trainable,
         isoadapt.training.run_folder,
         isoadapt.experiment.runner,
         isoadapt.experiment.ray_trials,
@@ -186,6 +193,7 @@ def move_head_off_identity(run_dir: Path, seed: int, scale: float = 0.5) -> None
     import torch
 
     from isoadapt.head import load_head, save_head
+    from isoadapt.training.run_folder import mark_completed
 
     head = load_head(run_dir / "head")
     dim = head.linear.weight.shape[1]
@@ -193,6 +201,7 @@ def move_head_off_identity(run_dir: Path, seed: int, scale: float = 0.5) -> None
     with torch.no_grad():
         head.linear.weight.copy_(torch.eye(*head.linear.weight.shape) + scale * noise)
     save_head(head, run_dir / "head")
+    mark_completed(run_dir)  # as training it again into the folder would record it
 
 
 @pytest.fixture
@@ -205,18 +214,66 @@ def distinct_runs(two_runs):
 
 def adapted(run_dir: Path, vectors: np.ndarray, side: str) -> np.ndarray:
     """The adapter's vectors on one side ("query" or "document"), the reference every integration is held
-    to (compared by cosine): `isoadapt.Adapter.transform` (written on branch api) once it is in the tree,
-    until then `head.apply_head`, which that method wraps."""
-    try:
-        from isoadapt import Adapter
-    except ImportError:
-        from isoadapt.head import apply_head, document_head, load_head
+    to (compared by cosine): `isoadapt.Adapter.transform`."""
+    from isoadapt import Adapter
 
-        head = load_head(run_dir / "head")
-        return apply_head(head if side == "query" else document_head(head), vectors)
     return Adapter.load(run_dir).transform(vectors, side)
+
+
+def completed_status(run_dir: Path) -> dict:
+    """What status.json of a completed run holds: the digest of its head file, by hashlib."""
+    digest = hashlib.sha256((run_dir / "head" / "head.safetensors").read_bytes()).hexdigest()
+    return {"completed": True, "head_sha256": digest}
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # row by row
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_TEXTS = ["topic1 what is topic1", "topic2 document 0 about topic2", "a library for knowledge graphs in Python"]
+
+
+@pytest.fixture(scope="session")
+def minilm(tmp_path_factory):
+    """Two MiniLM runs on tiny data (one epoch; a both-sides and a query-only head), their heads moved off
+    the identity so that each side's vectors are told apart, and their exports; plus MiniLM's base vectors
+    of MINILM_TEXTS and each run's LanceDB table of the test corpus."""
+    from isoadapt.cli import main
+    from isoadapt.encoding.encoder import Encoder
+
+    from hostile import train_argv
+
+    root = tmp_path_factory.mktemp("minilm")
+    data, cache = tiny_dataset(root / "data", topics=4), root / "cache"
+    for seed, (run, flags) in enumerate((("both", {}), ("query", {"adapt": "query"}))):
+        assert main([str(a) for a in train_argv(data, root / run, cache, base_model=MINILM, **flags)]) == 0
+        move_head_off_identity(root / run, seed)
+        assert (
+            main(
+                [
+                    "export",
+                    "--run_dir",
+                    str(root / run),
+                    "--out",
+                    str(root / f"{run}-export"),
+                    "--cache_dir",
+                    str(cache),
+                ]
+            )
+            == 0
+        )
+        index = [
+            "index",
+            "--run_dir",
+            root / run,
+            "--data",
+            data["test"],
+            "--db",
+            root / f"db-{run}",
+            "--cache_dir",
+            cache,
+        ]
+        assert main([str(a) for a in index]) == 0
+    return {"root": root, "cache": cache, "base": Encoder(MINILM, cache, show_progress=False).encode(MINILM_TEXTS)}

@@ -31,7 +31,8 @@ def test_apply_matches_the_head_and_keeps_other_columns(two_runs, capsys):
 
 def test_a_query_only_head_copies_documents_and_adapts_queries(two_runs, capsys):
     source = write_vectors(two_runs / "in.parquet")
-    assert main([str(a) for a in apply_argv(two_runs / "query", source, two_runs / "docs.parquet")]) == 0
+    argv = apply_argv(two_runs / "query", source, two_runs / "docs.parquet", "--side", "document")
+    assert main([str(a) for a in argv]) == 0
     assert "copied: 40 document vectors unchanged" in capsys.readouterr().out
     copied = pq.read_table(two_runs / "docs.parquet").column("vector").to_pylist()
     assert copied == pq.read_table(source).column("vector").to_pylist()

@@ -63,6 +63,6 @@ def test_query_only_head_leaves_documents_alone(tmp_path, fake_encoder):
     saved = json.loads((tmp_path / "run" / "head" / "head_config.json").read_text())
     assert saved == {"type": "linear", "dim": fake_encoder.dim, "out_dim": fake_encoder.dim, "adapt": "query"}
     assert run.metrics["validation"]["selected"]["step"] > 0  # it learned something on the queries' side
-    from isoadapt.head import document_head
+    from isoadapt.head import side_head
 
-    assert document_head(run.head) is None
+    assert side_head(run.head, "document") is None and side_head(run.head, "query") is run.head

@@ -141,6 +141,29 @@ PLANS = [
         GOOD + '[[configs]]\nname = "w"\nkind = "posthoc"\ntransform = "whitening"\nkeep = 100\n',
         "{p}: config 'w': keep = 100 exceeds the encoder's 16 dimensions",
     ),
+    (
+        "seed for seeds",
+        "seed = [0, 1, 2]\n" + GOOD,
+        "{p}: unknown top-level key 'seed'; did you mean 'seeds'? a plan holds name, seeds, defaults, configs "
+        "(training settings go in [defaults] or a [[configs]] entry)",
+    ),
+    (
+        "a setting outside [defaults]",
+        "epochs = 3\n" + GOOD,
+        "{p}: top-level key 'epochs' is a training setting; put it under [defaults]",
+    ),
+    (
+        "config for configs",
+        GOOD.replace("[[configs]]", "[[config]]"),
+        "{p}: unknown top-level key 'config'; did you mean 'configs'? a plan holds name, seeds, defaults, configs "
+        "(training settings go in [defaults] or a [[configs]] entry)",
+    ),
+    (
+        "nothing close",
+        "zzz = 1\n" + GOOD,
+        "{p}: unknown top-level key 'zzz'; a plan holds name, seeds, defaults, configs "
+        "(training settings go in [defaults] or a [[configs]] entry)",
+    ),
 ]
 
 
@@ -208,5 +231,17 @@ def test_a_nudge_row_without_the_nudge_extra(world, capsys, monkeypatch):
     message = (
         f"{plan}: config 'n': kind 'nudge' runs the authors' package nudge-ft, which is not installed; "
         "pip install 'isoadapt[nudge]'"
+    )
+    refused(capsys, experiment_argv(world, plan), message, world, skip=("cache", "plan.toml"))
+
+
+@pytest.mark.parametrize("sizes", ["[16, 1000]", "[100, 1000]"])
+def test_a_train_size_above_the_training_file_is_refused(world, capsys, sizes):
+    """tiny's smoke split holds 48 pairs: two sizes above it must never give one result under two labels."""
+    plan = write(world / "plan.toml", GOOD + f"train_sizes = {sizes}\n")
+    big = [int(s) for s in sizes.strip("[]").split(",") if int(s) > 48][0]
+    message = (
+        f"{plan}: config 'trained': train size {big} is more than the 48 training pairs in "
+        f"{world / 'processed' / 'tiny' / 'train.json'}; list sizes up to 48"
     )
     refused(capsys, experiment_argv(world, plan), message, world, skip=("cache", "plan.toml"))

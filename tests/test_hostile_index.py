@@ -166,3 +166,19 @@ def test_an_interrupted_write_drops_the_table_it_started(two_runs, capsys, monke
     assert line == "isoadapt: interrupted: stopped (Ctrl-C or SIGTERM) before anything was written"
     assert len(calls) == 2
     assert tree(two_runs, ("cache",)) == before  # no table, and no --db folder: the call made it
+
+
+@pytest.mark.parametrize("column", ["score", "_distance"])
+def test_a_column_named_like_searchs_score_is_refused(two_runs, capsys, column):
+    """A user's `score` column once replaced the cosine in `isoadapt search`'s lines and --json."""
+    source = two_runs / "scored.parquet"
+    vectors = pa.array(list(FakeEncoder().encode(TEXTS[:3])), pa.list_(pa.float32()))
+    table = pa.table({"id": ["a", "b", "c"], "vector": vectors, column: [92.0, 96.0, 85.0]}, metadata=RUN_MODEL)
+    pq.write_table(table, source)
+    refused(
+        capsys,
+        vectors_argv(two_runs, "both", source),
+        f"{source}: column {column!r} would be confused with the cosine that `isoadapt search` gives as its "
+        "score; rename it",
+        two_runs,
+    )

@@ -158,3 +158,55 @@ def test_a_vectors_run_cannot_search_with_a_text(tmp_path, capsys):
         "a query text; give the query's vector with --vector FILE",
         tmp_path,
     )
+
+
+PARTIAL = (
+    "LanceDB would apply only its first condition and ignore the rest (its parser stops at ';' or at anything "
+    "after a complete condition); give one condition, joined with AND / OR"
+)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "text = 'x'; id = 'y'",  # LanceDB filtered on the first half and --json recorded both as applied
+        "id = 'd1_0';",
+        "id = 'd1_0' garbage",
+        "id = 'd1_0' )",
+        "id = 'd1_0' LIMIT 1",
+        "id = 'd1_0') OR (id = 'd2_0'",
+    ],
+)
+def test_a_filter_lancedb_would_apply_only_in_part_is_refused(indexed, capsys, where):
+    refused(capsys, [*search_argv(indexed), "--where", where], f"--where {where!r}: {PARTIAL}", indexed["t"])
+
+
+def test_an_empty_npy_file_is_one_line(indexed, capsys):
+    path = indexed["t"] / "empty.npy"
+    path.write_bytes(b"")
+    refused(
+        capsys,
+        vector_argv(indexed, path),
+        f"--vector {path}: is an empty file; expected one query vector",
+        indexed["t"],
+    )
+    np.save(path, np.zeros(0, np.float32))
+    message = f"--vector {path}: has 0 values, but the head of {indexed['run']} reads 16 (a query vector of {MPNET})"
+    refused(capsys, vector_argv(indexed, path), message, indexed["t"])
+
+
+def test_a_table_with_a_column_named_score_is_refused(indexed, capsys):
+    """A table an older `isoadapt index` wrote with a user's `score` column: search would print that column
+    where the cosine belongs."""
+    from isoadapt.store.lancedb_index import connect
+
+    table = connect(indexed["db"]).open_table("documents")
+    table.add_columns({"score": "CAST(92.0 AS DOUBLE)"})
+    refused(
+        capsys,
+        search_argv(indexed),
+        "--table documents: has a column named 'score', which would hide or replace search's own; rename it in "
+        "the parquet file and index again",
+        indexed["t"],
+        skip=("cache", "db"),
+    )

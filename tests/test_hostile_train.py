@@ -12,7 +12,7 @@ import pytest
 from isoadapt.cli import main
 from isoadapt.training.config import MAX_SEED
 
-from conftest import tiny_dataset, write_json
+from conftest import completed_status, tiny_dataset, write_json
 from hostile import ERROR, one_line, refused, train_argv, tree, write
 
 
@@ -91,8 +91,14 @@ FLAG_CASES = [
         "isoadapt train: argument --freeze_base: expected true or false, got 'maybe' (see `isoadapt train --help`)",
     ),
     (
-        {"base_model": "nope/model"},
-        "--base_model nope/model: unknown model; available: sentence-transformers/all-mpnet-base-v2, sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
+        {"base_model": "no such/model"},
+        "--base_model no such/model: no such folder, and not a Hugging Face hub id (owner/name); available: "
+        "sentence-transformers/all-mpnet-base-v2, sentence-transformers/all-MiniLM-L6-v2, a Hugging Face hub id "
+        "in the local Hugging Face cache, or a local folder",
+    ),
+    (
+        {"base_model": "vectors:openai/x", "query_prompt": "query: "},
+        "--query_prompt/--document_prompt: vectors:openai/x is precomputed, nothing is encoded",
     ),
 ]
 
@@ -498,7 +504,7 @@ def test_resume_with_the_same_settings_finishes(interrupted, capsys):
 
     w = interrupted
     assert main([str(a) for a in train_argv(w["data"], w["out"], w["cache"], save_steps=2, epochs=2, resume=True)]) == 0
-    assert json.loads((w["out"] / "status.json").read_text()) == {"completed": True}
+    assert json.loads((w["out"] / "status.json").read_text()) == completed_status(w["out"])
     assert not (w["t"] / ".out.partial").exists()
 
 
@@ -630,13 +636,17 @@ def test_output_dir_holding_a_run_is_refused(tmp_path, tiny_data, capsys):
     assert (out / "metrics.json").read_text() == "{}"
 
 
-def test_unknown_model_lists_the_available_ones(tmp_path, tiny_data, capsys):
-    code, out = run_train(tmp_path, tiny_data, base_model="bert-base-uncased")
+def test_uncached_hub_model_says_where_it_looked_and_how_to_fetch_it(tmp_path, tiny_data, capsys, monkeypatch):
+    """Any hub id is looked up in the Hugging Face cache (HF_HUB_CACHE); offline, one that is not there is
+    one line naming the cache and the command that fetches it, before anything is written."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    code, out = run_train(tmp_path, tiny_data, base_model="BAAI/bge-small-en-v1.5")
     assert_one_line_error(
         capsys,
         code,
-        "--base_model bert-base-uncased: unknown model; available: sentence-transformers/all-mpnet-base-v2, "
-        "sentence-transformers/all-MiniLM-L6-v2, or a local SentenceTransformer folder",
+        f"--base_model BAAI/bge-small-en-v1.5: not in the Hugging Face cache at {tmp_path / 'hf'}; fetch it on a "
+        "connected machine with `hf download BAAI/bge-small-en-v1.5` (or `huggingface-cli download "
+        "BAAI/bge-small-en-v1.5`) and copy that cache here, or point HF_HUB_CACHE at a cache that holds it",
     )
     assert not out.exists()
 
@@ -685,3 +695,15 @@ def test_sigterm_stops_a_run_like_ctrl_c(world, tmp_path):
         "rerun the same command with --resume to continue"
     )
     assert (staging / "checkpoint" / "checkpoint.json").is_file() and not world["out"].exists()
+
+
+@pytest.mark.parametrize("pairs", [49, 1000, 9223372036854775807])
+def test_more_train_pairs_than_the_file_holds_is_refused(world, capsys, fake_model, pairs):
+    """48 pairs in the file: training on all of them while config.json and the label keep the asked-for
+    number would lie."""
+    message = (
+        f"--train_pairs {pairs}: more than the 48 training pairs in {world['data']['train']}; give at most 48, "
+        "or leave it out to train on every pair"
+    )
+    argv = train_argv(world["data"], world["out"], world["cache"], train_pairs=pairs)
+    refused(capsys, argv, message, world["t"], skip=())

@@ -11,7 +11,7 @@ import pytest
 from isoadapt.cli import main
 from isoadapt.data.semanlink import prepare_semanlink
 
-from conftest import CHERCHE_ARCHIVE, REPO, RUN_FOLDER_FILES
+from conftest import CHERCHE_ARCHIVE, REPO, RUN_FOLDER_FILES, completed_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHERCHE_ARCHIVE.is_file(), reason="run `make setup` first")]
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -343,7 +343,7 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(real_slice, tr
     ours, theirs = (json.loads((p / "metrics.json").read_text()) for p in (out, tmp_path / "reference"))
     assert ours["loss_final"] == theirs["loss_final"]
     assert ours["val"]["trained"] == theirs["val"]["trained"]
-    assert json.loads((out / "status.json").read_text()) == {"completed": True}
+    assert json.loads((out / "status.json").read_text()) == completed_status(out)
 
 
 def test_token_budget_batches_give_sentence_transformers_vectors_in_order(real_slice, tmp_path):
@@ -383,9 +383,9 @@ def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
     import numpy as np
 
     from isoadapt.encoding.encoder import Encoder
-    from isoadapt.fileio import atomic_write_json
-    from isoadapt.head import apply_head, save_head
+    from isoadapt.head import apply_head
     from isoadapt.posthoc import fit_posthoc
+    from isoadapt.training.run_folder import write_run
 
     encoder = Encoder(MINILM, tmp_path / "cache", show_progress=False)
     split = json.loads(real_slice["test"].read_text())
@@ -393,11 +393,9 @@ def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):
     base = encoder.encode(texts)
     folder = tmp_path / "runs" / "whitening"
     head = fit_posthoc("whitening", base, keep=64)
-    save_head(head, folder / "head")
-    atomic_write_json(
-        folder / "config.json", {"config": {"base_model": MINILM, "kind": "posthoc", "transform": "whitening"}}
-    )
-    atomic_write_json(folder / "status.json", {"completed": True})  # as the plan runner writes it
+    folder.mkdir(parents=True)
+    config = {"config": {"base_model": MINILM, "kind": "posthoc", "transform": "whitening"}}
+    write_run(folder, config, head)  # as the plan runner writes it
     assert (
         main(
             [

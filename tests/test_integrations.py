@@ -14,6 +14,7 @@ import pytest
 from isoadapt.cli import main
 from isoadapt.errors import InputError
 
+from conftest import MINILM_TEXTS as TEXTS
 from conftest import FakeEncoder, adapted, cosines, move_head_off_identity
 
 pytest.importorskip("lancedb")
@@ -67,54 +68,6 @@ def test_lancedb_refuses_a_run_whose_head_changed_since_indexing(distinct_runs, 
     move_head_off_identity(root / "both", seed=7)  # trained again into the same folder, say
     with pytest.raises(InputError, match="its head changed since the table was indexed"):
         table.search(QUERY).limit(3).to_list()
-
-
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-TEXTS = ["topic1 what is topic1", "topic2 document 0 about topic2", "a library for knowledge graphs in Python"]
-
-
-@pytest.fixture(scope="module")
-def minilm(tmp_path_factory):
-    """Two MiniLM runs on tiny data (one epoch; a both-sides and a query-only head), their heads moved off
-    the identity so that each side's vectors are told apart, and their exports; plus MiniLM's base vectors
-    of TEXTS and each run's LanceDB table of the test corpus."""
-    from isoadapt.encoding.encoder import Encoder
-
-    from conftest import tiny_dataset
-    from hostile import train_argv
-
-    root = tmp_path_factory.mktemp("minilm")
-    data, cache = tiny_dataset(root / "data", topics=4), root / "cache"
-    for seed, (run, flags) in enumerate((("both", {}), ("query", {"adapt": "query"}))):
-        assert main([str(a) for a in train_argv(data, root / run, cache, base_model=MINILM, **flags)]) == 0
-        move_head_off_identity(root / run, seed)
-        assert (
-            main(
-                [
-                    "export",
-                    "--run_dir",
-                    str(root / run),
-                    "--out",
-                    str(root / f"{run}-export"),
-                    "--cache_dir",
-                    str(cache),
-                ]
-            )
-            == 0
-        )
-        index = [
-            "index",
-            "--run_dir",
-            root / run,
-            "--data",
-            data["test"],
-            "--db",
-            root / f"db-{run}",
-            "--cache_dir",
-            cache,
-        ]
-        assert main([str(a) for a in index]) == 0
-    return {"root": root, "cache": cache, "base": Encoder(MINILM, cache, show_progress=False).encode(TEXTS)}
 
 
 def check_sides(minilm, run, queries, documents) -> None:

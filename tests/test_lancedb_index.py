@@ -17,7 +17,7 @@ from isoadapt.head import load_head, save_head
 from isoadapt.metrics.retrieval import exact_search
 from isoadapt.store.lancedb_search import open_index, search
 from isoadapt.store.run_space import open_space, query_vectors
-from isoadapt.training.run_folder import open_run
+from isoadapt.training.run_folder import mark_completed, open_run
 
 from conftest import FakeEncoder, adapted, cosines, tiny_dataset
 from hostile import TEXTS, apply_argv, refused, train_argv, write, write_vectors
@@ -45,9 +45,9 @@ def test_lancedb_top10_equals_isoadapt_exact_search(trained, capsys, run):
     split = load_eval(data["test"])
     query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
     queries = query_vectors(space, [split.queries[q] for q in query_ids])
-    from isoadapt.head import apply_head, document_head
+    from isoadapt.head import apply_head
 
-    documents = apply_head(document_head(space.run.head), doc_vectors)
+    documents = doc_vectors if run == "query" else apply_head(space.run.head, doc_vectors)  # query-only: base
     expected = exact_search(queries, documents, query_ids, doc_ids, top_k=10)
     found = search(open_index(root / "db", "documents", space.run), queries, 10)
     for qid, hits in zip(query_ids, found):
@@ -76,6 +76,7 @@ def test_search_refuses_another_head_and_index_keeps_foreign_tables(trained, cap
     with torch.no_grad():
         other.linear.weight.mul_(1.5)  # selection may keep the identity start in both runs: make this head differ
     save_head(other, root / "query" / "head")
+    mark_completed(root / "query")  # as training it again would
     refused(
         capsys,
         ["search", "topic1 x", "--db", db, "--run_dir", root / "query", "--cache_dir", cache],

@@ -8,7 +8,8 @@ import pytest
 
 from isoadapt.errors import InputError
 from isoadapt.experiment.plan import load_plan
-from isoadapt.experiment.runner import ExperimentData, run_experiment
+from isoadapt.experiment.plan_data import ExperimentData
+from isoadapt.experiment.runner import run_experiment
 
 
 def write_plan(tmp_path, body: str):
@@ -164,12 +165,12 @@ name = "baseline"
 kind = "baseline"
 [[configs]]
 name = "trained"
-train_sizes = [8, 1000]
+train_sizes = [8, 48]
 [[configs]]
 name = "nudge-m"
 kind = "nudge"
 transform = "nudge-m"
-train_sizes = [8, 1000]
+train_sizes = [8, 48]
 [[configs]]
 name = "whitening"
 kind = "posthoc"
@@ -178,7 +179,7 @@ transform = "whitening"
 
 
 def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_curve(tmp_path, fake_encoder):
-    """train_sizes = [8, 1000]: one row per size, 8 pairs drawn per seed (1000 covers the whole file), NUDGE
+    """train_sizes = [8, 48]: one row per size, 8 pairs drawn per seed (48 is the whole file), NUDGE
     learning from the same pairs; the report has the curve table, learning_curve.png and the probes."""
     import shutil
 
@@ -191,9 +192,9 @@ def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_
     assert [e.name for e in plan.entries] == [
         "baseline",
         "trained.n8",
-        "trained.n1000",
+        "trained.n48",
         "nudge-m.n8",
-        "nudge-m.n1000",
+        "nudge-m.n48",
         "whitening",
     ]
     assert plan.entries[1].settings["train_pairs"] == 8 and plan.entries[1].family == "trained"
@@ -210,10 +211,10 @@ def test_a_learning_curve_plan_expands_sizes_draws_pairs_per_seed_and_plots_the_
     report = json.loads((folder / "report.json").read_text())
     results = report["results"]
     assert [r["pairs"] for r in results["trained.n8"]] == [8, 8]
-    assert [r["pairs"] for r in results["trained.n1000"]] == [48, 48]
+    assert [r["pairs"] for r in results["trained.n48"]] == [48, 48]
     assert [r["seed"] for r in results["nudge-m.n8"]] == [0, 1]
     from isoadapt.data.formats import load_train
-    from isoadapt.training.train_command import load_inputs
+    from isoadapt.training.train_inputs import load_inputs
 
     from conftest import train_config
 

@@ -224,8 +224,8 @@ def test_a_trial_on_a_cached_plan_never_loads_the_model(plan_data, monkeypatch, 
 
     from isoadapt.encoding.encoder import describe_encoder, open_encoder
     from isoadapt.experiment.plan import load_plan
+    from isoadapt.experiment.plan_data import ExperimentData, PlanRecipe
     from isoadapt.experiment.ray_trials import trial_runner
-    from isoadapt.experiment.runner import ExperimentData, PlanRecipe
 
     root, cache = plan_data
     driver = open_encoder(MINILM, cache, show_progress=False)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from isoadapt.experiment.per_use import per_use_section
 from isoadapt.experiment.plan import Plan, PlanEntry
-from isoadapt.experiment.recommend import candidates, recommend
-from isoadapt.experiment.runner import SeedResult
+from isoadapt.experiment.recommend import candidates, per_use, recommend
+from isoadapt.experiment.seed_result import SeedResult
 
 QIDS = [f"q{i}" for i in range(200)]
 
@@ -110,3 +111,63 @@ def test_test_numbers_never_enter():
     }
     assert recommend(plan, results, base_sts_dev=0.80)[0] == "a"
     assert [c.name for c in candidates(plan, results, 0.80)] == ["a", "b"]
+
+
+DOCS_BASE = {"style": 0.40, "documents": 0.75}
+
+
+def test_a_head_losing_over_one_percent_on_documents_as_queries_is_refused_and_named_for_in_domain_use():
+    """The MiniLM story: the query-only head leads in-domain beyond the noise but loses 2% when whole
+    documents are the queries. The rule refuses it; rule 4 names it for in-domain queries only, with that
+    loss as its cost, and the rule's pick for mixed traffic, with the validation NDCG@10 it gives up."""
+    plan = plan_of("query-only", "identity")
+    results = {
+        "base": [result(0.40, DOCS_BASE)],
+        "query-only": [result(0.54, {"style": 0.46, "documents": 0.735}, 0.001, s, noise=0.01) for s in (0, 1)],
+        "identity": [result(0.52, {"style": 0.45, "documents": 0.748}, 0.001, s, noise=0.01) for s in (0, 1)],
+    }
+    chosen, found = recommend(plan, results, base_sts_dev=0.80)
+    assert chosen == "identity"
+    assert next(c for c in found if c.name == "query-only").excluded == ["probe documents -2.0%"]
+    uses = per_use(found)
+    assert (uses.in_domain, uses.mixed, uses.one_head) == ("query-only", "identity", False)
+    assert uses.in_domain_documents_change == pytest.approx(-2.0)
+    assert uses.mixed_val_cost == pytest.approx(0.02)  # both rows' seed 1 sits 0.001 higher: the means differ by 0.02
+
+
+def test_one_head_serves_both_uses_when_the_leader_holds_documents_as_queries():
+    plan = plan_of("query-only", "identity")
+    results = {
+        "base": [result(0.40, DOCS_BASE)],
+        "query-only": [result(0.54, {"style": 0.46, "documents": 0.746}, 0.001, s, noise=0.01) for s in (0, 1)],
+        "identity": [result(0.52, {"style": 0.45, "documents": 0.748}, 0.001, s, noise=0.01) for s in (0, 1)],
+    }
+    chosen, found = recommend(plan, results, base_sts_dev=0.80)
+    uses = per_use(found)
+    assert chosen == uses.in_domain == uses.mixed == "query-only" and uses.one_head
+
+
+def test_the_report_names_each_use_with_its_cost_and_says_no_head_serves_both():
+    plan = plan_of("query-only", "identity")
+    results = {
+        "base": [result(0.40, DOCS_BASE)],
+        "query-only": [result(0.54, {"style": 0.46, "documents": 0.735}, 0.001, s, noise=0.01) for s in (0, 1)],
+        "identity": [result(0.52, {"style": 0.45, "documents": 0.748}, 0.001, s, noise=0.01) for s in (0, 1)],
+    }
+    found = recommend(plan, results, base_sts_dev=0.80)[1]
+    by_name = {"query-only": {"label": "QO", "ndcg@10": 0.55}, "identity": {"label": "ID", "ndcg@10": 0.53}}
+    record, lines = per_use_section(found, by_name)
+    text = "\n".join(lines)
+    assert "no head both leads in-domain and holds the documents-as-queries probe" in text
+    assert (
+        "In-domain queries only: QO (`query-only`), test NDCG@10 0.5500; its cost: documents as queries -2.0%" in text
+    )
+    assert "Mixed traffic (queries that may be whole documents): ID (`identity`), test NDCG@10 0.5300" in text
+    assert "in-domain validation NDCG@10 -0.0200, test -0.0200" in text
+    assert record["one_head"] is False and record["in_domain"] == "query-only"
+
+
+def test_without_a_documents_probe_the_report_adds_no_per_use_section():
+    plan = plan_of("a")
+    results = {"base": [result(0.40, BASE)], "a": [result(0.5, BASE, 0.0, s) for s in (0, 1)]}
+    assert per_use_section(recommend(plan, results, base_sts_dev=0.80)[1], {}) == (None, [])

@@ -9,7 +9,7 @@ def test_recommendation_uses_validation_and_the_sts_dev_guard_only():
     tolerance; test NDCG@10 and test STS never enter (scrambling them changes nothing)."""
     from isoadapt.experiment.plan import Plan, PlanEntry
     from isoadapt.experiment.report import recommendations
-    from isoadapt.experiment.runner import SeedResult
+    from isoadapt.experiment.seed_result import SeedResult
 
     def result(val, sts_dev, test=0.5, sts=0.8):
         return SeedResult(

@@ -6,15 +6,18 @@ import pytest
 
 from isoadapt.cli import main
 from isoadapt.data.formats import load_eval, load_train
-from isoadapt.data.semanlink import GENERIC_TAG
+from isoadapt.data.sampling import split_ids
+from isoadapt.data.semanlink import GENERIC_TAG, prepare_semanlink
+from isoadapt.experiment.runner import ExperimentData
 
 from conftest import CHERCHE_ARCHIVE
 
-pytestmark = pytest.mark.skipif(
+needs_archive = pytest.mark.skipif(
     not CHERCHE_ARCHIVE.is_file(), reason="run `make setup` first: it fetches cherche's source archive"
 )
 
 
+@needs_archive
 def test_prepare_semanlink_counts_and_contract(tmp_path, capsys):
     assert main(["prepare", "semanlink", "--source", str(CHERCHE_ARCHIVE), "--out_root", str(tmp_path)]) == 0
     summary = capsys.readouterr().out
@@ -35,6 +38,7 @@ def test_prepare_semanlink_counts_and_contract(tmp_path, capsys):
     ).read_bytes()
 
 
+@needs_archive
 def test_prepare_semanlink_is_deterministic(tmp_path):
     main(["prepare", "semanlink", "--source", str(CHERCHE_ARCHIVE), "--out_root", str(tmp_path / "a")])
     main(["prepare", "semanlink", "--source", str(CHERCHE_ARCHIVE), "--out_root", str(tmp_path / "b")])
@@ -42,6 +46,7 @@ def test_prepare_semanlink_is_deterministic(tmp_path):
         assert (tmp_path / "a" / "semanlink" / name).read_bytes() == (tmp_path / "b" / "semanlink" / name).read_bytes()
 
 
+@needs_archive
 def test_negatives_are_never_relevant(tmp_path):
     main(["prepare", "semanlink", "--source", str(CHERCHE_ARCHIVE), "--out_root", str(tmp_path)])
     records = json.loads((tmp_path / "semanlink" / "train.json").read_text())
@@ -59,6 +64,7 @@ def test_missing_archive_is_one_line(tmp_path, capsys):
     )
 
 
+@needs_archive
 def test_the_shift_probes_are_new_queries_or_rewritten_dev_queries_never_train_or_test(tmp_path, capsys):
     """probe_arxiv: the bookmarks prepare leaves out (an arXiv summary), their abstract as the query;
     probe_titles: dev bookmarks' titles, keyword-style. Neither holds a train or test query."""
@@ -74,3 +80,64 @@ def test_the_shift_probes_are_new_queries_or_rewritten_dev_queries_never_train_o
     assert all(titles.qrels[q] == dev.qrels[q] for q in titles.queries)
     assert all(t == t.lower() and "." not in t and "," not in t for t in titles.queries.values())
     assert arxiv.corpus == dev.corpus and GENERIC_TAG not in {d for q in arxiv.qrels.values() for d in q}
+
+
+def semanlink_fixture(folder):
+    """A tiny docs.json + tags.json: 40 bookmarks over 4 tags, and three arXiv papers whose summaries become
+    the documents-as-queries probe's queries. A test bookmark and four others share one text word for word
+    (split_ids, seed 0, says which bookmarks prepare puts in test)."""
+    test_ids = split_ids([f"b{i}" for i in range(40)], (0.8, 0.1, 0.1), 0)[2]
+    repeated = {test_ids[0], "b1", "b2", "b3", "b4"}
+    tag = "http://www.semanlink.net/tag/{}".format
+    tags = {tag(n): {"prefLabel": [n]} for n in ("nlp", "vision", "graphs", "audio")}
+    tags[GENERIC_TAG] = {"prefLabel": ["arxiv doc"]}
+    names = list(tags)[:4]
+    docs = [
+        {
+            "document": f"b{i}",
+            "title": "a repeated title" if f"b{i}" in repeated else f"bookmark {i} on {names[i % 4].rsplit('/', 1)[1]}",
+            "tag": [names[i % 4], *([names[(i + 1) % 4]] if i % 3 == 0 else [])],
+        }
+        for i in range(40)
+    ]
+    docs += [
+        {"document": "p0", "title": "paper", "arxiv_summary": "an  abstract\non nlp", "tag": [names[0], GENERIC_TAG]},
+        {"document": "p1", "title": "paper", "arxiv_summary": "about graphs and audio", "tag": names[2:4]},
+        {"document": "p2", "title": "paper", "arxiv_summary": "only generic", "tag": [GENERIC_TAG]},
+    ]
+    folder.mkdir()
+    (folder / "docs.json").write_text(json.dumps(docs))
+    (folder / "tags.json").write_text(json.dumps(tags))
+    return docs
+
+
+def test_the_documents_probe_asks_with_abstracts_against_train_and_dev_bookmarks_graded_by_shared_tags(tmp_path):
+    """probe_documents: each arXiv abstract is a query against the train and dev bookmarks' texts; a bookmark's
+    grade is the number of (non-generic) tags it shares with the paper; no test bookmark, nor any text equal
+    to a test bookmark's, is a document; a paper sharing no tag is left out. Checked against the fixture's
+    own tags, computed here independently."""
+    docs = semanlink_fixture(tmp_path / "src")
+    summary = prepare_semanlink(tmp_path / "src", tmp_path / "out")
+    folder = tmp_path / "out" / "semanlink"
+    probe = load_eval(folder / "probe_documents.json")
+    dev, test = load_eval(folder / "dev.json"), load_eval(folder / "test.json")
+    train_queries = {e.query for e in load_train(folder / "train.json")}
+    assert summary.probes["probe_documents"] == 2 and set(probe.queries) == {"p0", "p1"}
+    assert probe.queries["p0"] == "an abstract on nlp"  # whitespace collapsed, as probe_arxiv does
+    assert not set(probe.corpus) & set(test.queries)
+    assert not set(probe.corpus.values()) & set(test.queries.values())
+    assert any(text == "a repeated title" for text in test.queries.values())  # the fixture exercises the case
+    assert set(probe.corpus.values()) <= train_queries | set(dev.queries.values())
+    assert set(probe.corpus) & set(dev.queries)  # dev bookmarks are documents too
+    tags_of = {d["document"]: set(d["tag"]) - {GENERIC_TAG} for d in docs}
+    for paper in ("p0", "p1"):
+        expected = {b: len(tags_of[paper] & tags_of[b]) for b in probe.corpus if tags_of[paper] & tags_of[b]}
+        assert probe.qrels[paper] == expected and expected
+    assert max(probe.qrels["p1"].values()) == 2  # bookmarks tagged graphs and audio share both
+
+
+def test_the_experiment_finds_the_documents_probe_prepare_wrote(tmp_path):
+    semanlink_fixture(tmp_path / "src")
+    prepare_semanlink(tmp_path / "src", tmp_path / "out")
+    probes = ExperimentData.find_probes(tmp_path / "out", "semanlink", encodes=False)
+    assert probes["documents"] == tmp_path / "out" / "semanlink" / "probe_documents.json"

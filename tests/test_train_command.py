@@ -8,7 +8,7 @@ from isoadapt.errors import Failed, InputError, Interrupted
 from isoadapt.training.config import TrainConfig
 from isoadapt.training.train_command import run_training
 
-from conftest import RUN_FOLDER_FILES, train_config
+from conftest import RUN_FOLDER_FILES, completed_status, train_config
 
 
 def config(tiny_data, tmp_path, **overrides) -> TrainConfig:
@@ -20,7 +20,7 @@ def test_run_folder_contents(tiny_data, tmp_path, fake_encoder):
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == RUN_FOLDER_FILES
     assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-    assert json.loads((run / "status.json").read_text()) == {"completed": True}
+    assert json.loads((run / "status.json").read_text()) == completed_status(run)
     assert metrics["train"]["steps"] == 3 * (48 // 8)
     assert not list(tmp_path.glob(".run.partial"))
 
@@ -44,7 +44,7 @@ def test_contrastive_training_lowers_its_loss(tiny_data, tmp_path, fake_encoder)
 
 
 def test_failure_mid_run_leaves_no_output(tiny_data, tmp_path, fake_encoder, monkeypatch):
-    import isoadapt.training.train_command as training_run
+    import isoadapt.training.train_and_score as training_run
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -199,7 +199,7 @@ def test_a_stopped_run_ends_its_mlflow_run_failed_or_killed(
     pytest.importorskip("mlflow")
     from mlflow import MlflowClient
 
-    import isoadapt.training.train_command as training_run
+    import isoadapt.training.train_and_score as training_run
 
     def stopped(*args, **kwargs):
         raise stop
@@ -293,7 +293,7 @@ def test_editing_the_loss_code_changes_what_plans_key_results_by(tmp_path, monke
     """Plans reuse a stored result only for the same source: an edit to the loss code is a new key."""
     import shutil
 
-    import isoadapt.experiment.runner as runner
+    import isoadapt.experiment.trained_rows as trained_rows
     from isoadapt.training.run_folder import PACKAGE, source_digest
 
     copy = tmp_path / "isoadapt"
@@ -311,14 +311,14 @@ def test_editing_the_loss_code_changes_what_plans_key_results_by(tmp_path, monke
 
     keys = set()
     for digest in (before, source_digest(copy)):
-        monkeypatch.setattr(runner, "source_digest", lambda digest=digest: digest)
-        keys.add(runner._result_key(cfg, Described()))
+        monkeypatch.setattr(trained_rows, "source_digest", lambda digest=digest: digest)
+        keys.add(trained_rows._result_key(cfg, Described()))
     assert len(keys) == 2
 
 
 def test_train_pairs_draws_its_own_sample_per_seed(tiny_data, tmp_path, fake_encoder):
     """--train_pairs N: N pairs, drawn with --seed (other seeds, other pairs); --max_train_examples N: the first N."""
-    from isoadapt.training.train_command import load_inputs
+    from isoadapt.training.train_inputs import load_inputs
 
     first = load_inputs(config(tiny_data, tmp_path, train_pairs=10, batch_size=4), ("val",)).examples
     again = load_inputs(config(tiny_data, tmp_path, train_pairs=10, batch_size=4), ("val",)).examples
@@ -337,13 +337,13 @@ def test_init_texts_all_fits_the_start_on_every_text_of_the_file(tiny_data, tmp_
     (as the post-hoc whitening row does), so the start equals that row's transform."""
     import numpy as np
 
-    import isoadapt.training.train_command as train_command
+    import isoadapt.training.trainable as trainable
     from isoadapt.posthoc import fit_posthoc
 
     seen = []
-    real = train_command.initial_head
+    real = trainable.initial_head
     monkeypatch.setattr(
-        train_command, "initial_head", lambda kind, dim, fit_on, *a: seen.append(fit_on) or real(kind, dim, fit_on, *a)
+        trainable, "initial_head", lambda kind, dim, fit_on, *a: seen.append(fit_on) or real(kind, dim, fit_on, *a)
     )
     common = {"head_init": "whitening", "train_pairs": 6, "batch_size": 2, "epochs": 1}
     run_training(config(tiny_data, tmp_path, output_dir=str(tmp_path / "pairs"), **common), encoder=fake_encoder)

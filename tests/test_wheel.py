@@ -1,6 +1,6 @@
 """The built wheel, installed into a new virtual environment in a temporary folder (no source tree on the
 path): `isoadapt --version`, then the installed command prepares Semanlink and STS-B in a work folder and
-README.md's "Use it from Python" example runs there as written (slow).
+README.md's Python example (its first python block) runs there as written (slow).
 
 By default the new environment sees this environment's third-party packages (not its isoadapt, an
 editable install) through a folder of links that a .pth file adds, so pip installs the wheel alone, with
@@ -10,6 +10,7 @@ ISOADAPT_FRESH_VENV=1 installs every dependency from the package index instead (
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -21,14 +22,21 @@ import pytest
 
 from conftest import CHERCHE_ARCHIVE, REPO
 
+NUMBER = r"-?\d+\.\d+(?:e-?\d+)?"  # the floats of the printed lines (not the step, an integer)
 FRESH = os.environ.get("ISOADAPT_FRESH_VENV") == "1"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHERCHE_ARCHIVE.is_file(), reason="run `make setup` first")]
 
 
 def readme_example() -> str:
-    """The first python block of README.md's "Use it from Python" section, as written."""
-    section = (REPO / "README.md").read_text(encoding="utf-8").split("\n## Use it from Python\n", 1)[1]
-    return section.split("```python\n", 1)[1].split("\n```", 1)[0] + "\n"
+    """The first python block of README.md, as written (the example its first screen shows)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return readme.split("\n```python\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+def readme_printed() -> list[float]:
+    """The numbers of the output README.md quotes for its Python example (the first block after "printed:")."""
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("\n## Python quickstart\n", 1)[1]
+    return [float(x) for x in re.findall(NUMBER, section.split("printed:\n\n```\n", 1)[1].split("\n```", 1)[0])]
 
 
 def build_wheel(tmp: Path) -> Path:
@@ -95,8 +103,10 @@ def test_the_wheel_installs_and_the_readme_example_runs_there(tmp_path):
     done = subprocess.run([str(python), "example.py"], cwd=work, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "'ndcg@10'" in done.stdout.splitlines()[0]  # the selected step's validation score
-    assert (work / "runs" / "minilm-infonce" / "head" / "head.safetensors").is_file()
+    assert (work / "runs" / "minilm-smoke" / "head" / "head.safetensors").is_file()
     print(done.stdout)  # what README.md quotes; shown with pytest -s
+    printed = [float(x) for x in re.findall(NUMBER, done.stdout)]
+    assert printed == pytest.approx(readme_printed(), abs=1e-4), "README.md quotes another output: update it"
     print(
         f"install {installed:.1f} s, example {time.perf_counter() - example_started:.1f} s ({'fresh' if FRESH else 'linked'})"
     )

@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import MISSING, fields
 from pathlib import Path
 
 from isoadapt import __version__
 from isoadapt.encoding.encode_command import ENGINES
-from isoadapt.errors import InputError, Interrupted, describe
+from isoadapt.errors import InputError, Interrupted, command_line, describe, sigterm_as_ctrl_c
+from isoadapt.head_options import SIDES
 from isoadapt.training.config import TrainConfig, declared_types
 
 log = logging.getLogger("isoadapt")
@@ -111,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument("--seeds", help="comma-separated seeds, overriding the plan's (e.g. 0,1,2)")
     add_setting(experiment, "base_model")
+    add_setting(experiment, "query_prompt")
+    add_setting(experiment, "document_prompt")
     experiment.add_argument("--data_root", default="data/processed", help="parent folder of the processed datasets")
     experiment.add_argument(
         "--runs_root", default="runs", help="the report goes to RUNS_ROOT/<plan>-<data>-<timestamp>/"
@@ -194,6 +193,8 @@ def add_encode_arguments(commands) -> None:
     )
     encode.add_argument("--data", required=True, help="a processed dataset folder, or a .json, .jsonl or .parquet file")
     add_setting(encode, "base_model")
+    add_setting(encode, "query_prompt")
+    add_setting(encode, "document_prompt")
     add_engine_arguments(encode, "encode", "Ray actors, each holding its own copy of the model", 1)
     encode.add_argument("--text_column", default="text", help="the text field of a .jsonl or .parquet file")
     encode.add_argument("--batch_size", type=int, default=32, help="texts per forward pass")
@@ -208,9 +209,9 @@ def add_apply_arguments(commands) -> None:
     apply.add_argument("--out", required=True, help="parquet to write (vectors L2-normalised, like the export)")
     apply.add_argument(
         "--side",
-        choices=["document", "query"],
-        default="document",
-        help="which texts the vectors are: a query-only head copies documents unchanged",
+        choices=SIDES,
+        help="which texts the vectors are: required for a query-only head (it adapts queries and copies "
+        "documents unchanged); a both-sides head maps both alike",
     )
     apply.add_argument("--model", help="the model that made the vectors (default: the file's isoadapt.model metadata)")
     apply.add_argument("--id_column", default="id", help="the id column")
@@ -415,6 +416,8 @@ def command_experiment(args: argparse.Namespace) -> None:
         args.device,
         encode_backend=args.encode_backend,
         run_jobs=ray_jobs(args) if args.engine == "ray" else run_locally,
+        query_prompt=args.query_prompt,
+        document_prompt=args.document_prompt,
     )
     print((folder / "report.md").read_text(encoding="utf-8"))
     print(f"report folder: {folder}")
@@ -459,7 +462,14 @@ def command_encode(args: argparse.Namespace) -> None:
         raise InputError(f"--batch_size {args.batch_size}: must be between 1 and 65536")
     check_texts_are_real(args.data, args.base_model)
     texts = collect_texts(Path(args.data), args.text_column)
-    spec = EncoderSpec(args.base_model, str(Path(args.cache_dir).resolve()), args.encode_backend, args.batch_size)
+    spec = EncoderSpec(
+        args.base_model,
+        str(Path(args.cache_dir).resolve()),
+        args.encode_backend,
+        args.batch_size,
+        args.query_prompt,
+        args.document_prompt,
+    )
     probe = auto_probe(spec, Path(args.data), texts)
     summary = encode_into_cache(texts, spec, Path(args.cache_dir), args.engine, args.workers, args.ray_address, probe)
     print(format_summary(summary, args.engine))
@@ -552,30 +562,12 @@ def _debug_wanted(argv: list[str] | None) -> bool:
     )
 
 
-@contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (kill, `timeout`, a scheduler's preemption) stops a command the way Ctrl-C does: the same
-    clean-up of staging folders, the same message and exit 130. The previous handler comes back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     """Run one command. Every failure is one line on stderr: exit 2 for input the user can fix, 130 for
     Ctrl-C or SIGTERM, 1 for anything else; `--debug` (or ISOADAPT_DEBUG=1) shows the traceback instead."""
     for name in OFFLINE:  # set once, here: `import isoadapt` leaves the environment alone
         os.environ.setdefault(name, "1")
-    with sigterm_as_ctrl_c():
+    with sigterm_as_ctrl_c(), command_line():  # messages name flags, not Python arguments
         return _run(argv, parser)
 
 

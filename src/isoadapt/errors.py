@@ -1,11 +1,18 @@
 """How isoadapt fails: every failure a user can cause or meet is one line, never a traceback.
 
-InputError: bad input or an unusable setting or path (exit 2). Interrupted: Ctrl-C, with where the work
-was kept (exit 130). Failed: anything else that stopped a command, with where the work was kept (exit 1;
+InputError: bad input or an unusable setting or path (exit 2). Interrupted: Ctrl-C (or SIGTERM), with
+where the work was kept (exit 130); a KeyboardInterrupt, so that Python's `except Exception` never
+swallows it. Failed: anything else that stopped a command, with where the work was kept (exit 1;
 `--debug` shows the traceback behind it).
 """
 
 from __future__ import annotations
+
+import contextvars
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 NOTHING_KEPT = "nothing was kept"  # what a failure says when it removed everything it had started
 
@@ -24,8 +31,9 @@ class InputError(Exception):
         super().__init__(_one_line(message))
 
 
-class Interrupted(Exception):
-    """The user pressed Ctrl-C; the message says what was kept and where."""
+class Interrupted(KeyboardInterrupt):
+    """The user pressed Ctrl-C (or sent SIGTERM); the message says what was kept and where. It stays a
+    KeyboardInterrupt: a grid search's `except Exception: continue` must not start the next fit."""
 
     def __init__(self, message: str):
         super().__init__(_one_line(message))
@@ -56,3 +64,40 @@ def failure(err: Exception, kept: str) -> Exception:
     if isinstance(err, OSError):
         return InputError(f"{describe(err)}; {kept}")
     return Failed(f"{describe(err)}; {kept}")
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, `timeout`, a scheduler's preemption) stops work the way Ctrl-C does: the same
+    clean-up of staging folders and temporary files, the same message. The previous handler comes back
+    after; outside the main thread (where Python allows no handler) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+_COMMAND_LINE = contextvars.ContextVar("isoadapt_command_line", default=False)
+
+
+@contextmanager
+def command_line() -> Iterator[None]:
+    """Marks the work of one command: its messages name flags (`--epochs`); the same checks called from
+    Python name arguments (`epochs=`, see isoadapt.api.wording)."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def on_the_command_line() -> bool:
+    return _COMMAND_LINE.get()

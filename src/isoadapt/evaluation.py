@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from isoadapt.data.formats import EvalSet, StsPairs
-from isoadapt.head import apply_head, document_head
+from isoadapt.head import apply_head, side_head
 from isoadapt.metrics.isotropy import covariance_spectrum, isotropy_report, per_dimension_std
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, exact_search, percent_change, retrieval_scores
 from isoadapt.metrics.sts import sts_spearman
@@ -41,7 +41,8 @@ def per_query_ndcg_at_10(
     split: EvalSet, query_ids, query_vectors, doc_ids, doc_vectors, head=None, similarity: str = "cosine"
 ) -> dict[str, float]:
     """Each judged query's NDCG@10 on vectors already computed (what a paired test on validation needs)."""
-    queries, documents = apply_head(head, query_vectors), apply_head(document_head(head), doc_vectors)
+    queries = apply_head(side_head(head, "query"), query_vectors)
+    documents = apply_head(side_head(head, "document"), doc_vectors)
     run = exact_search(queries, documents, query_ids, doc_ids, top_k=10, similarity=similarity)
     return retrieval_scores(split.qrels, run)[1]
 
@@ -65,7 +66,8 @@ def evaluate_split(
     `documents` replaces the corpus' vectors (in the split's corpus order): NUDGE's stored vectors."""
     query_ids, query_vectors, doc_ids, doc_vectors = split_vectors(split, vectors)
     doc_vectors = documents if documents is not None else doc_vectors
-    query_vectors, doc_vectors = apply_head(head, query_vectors), apply_head(document_head(head), doc_vectors)
+    query_vectors = apply_head(side_head(head, "query"), query_vectors)
+    doc_vectors = apply_head(side_head(head, "document"), doc_vectors)
     run = exact_search(query_vectors, doc_vectors, query_ids, doc_ids, top_k=100, similarity=similarity)
     scores, per_query = retrieval_scores(split.qrels, run)
     space = np.concatenate([query_vectors, doc_vectors])
@@ -89,8 +91,8 @@ def evaluate_split(
 def evaluate_sts(pairs: StsPairs, vectors: VectorSource, head: torch.nn.Module | None = None) -> float:
     """Spearman of cosine vs gold score through the same (optional) head."""
     return sts_spearman(
-        apply_head(head, vectors(pairs.sentence1)),
-        apply_head(document_head(head), vectors(pairs.sentence2)),  # a query-only head: sentence1 is the query
+        apply_head(side_head(head, "query"), vectors(pairs.sentence1)),
+        apply_head(side_head(head, "document"), vectors(pairs.sentence2)),  # a query-only head: sentence1 is the query
         np.asarray(pairs.scores),
     )
 

@@ -12,7 +12,8 @@ from torch import nn
 
 from isoadapt.errors import InputError, describe
 from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.head_options import ADAPT_SIDES
+from isoadapt.head_options import ADAPT_SIDES, SIDES
+from isoadapt.metrics.normalize import l2_normalize
 
 CONFIG_FILE = "head_config.json"
 WEIGHTS_FILE = "head.safetensors"
@@ -165,6 +166,30 @@ def apply_head(head: torch.nn.Module | None, vectors: np.ndarray, chunk: int = 8
     return np.concatenate(out).astype(np.float32, copy=False)
 
 
-def document_head(head: torch.nn.Module | None) -> torch.nn.Module | None:
-    """The head documents pass through: none for a query-only head (documents keep their base vectors)."""
-    return head if head is not None and getattr(head, "adapt", "both") == "both" else None
+def side_head(head: torch.nn.Module | None, side: str | None, what: str = "side") -> torch.nn.Module | None:
+    """Which module a vector on `side` passes through: the one side-routing rule, called by the API
+    (Adapter.transform / encode_*), `isoadapt apply`, index, search, LanceDB's function, evaluation and the
+    server. Returns the head, or None for "the base vectors" (a query-only head's documents).
+
+    `side` is one of SIDES ("query", "document"). There is no default side where the answer depends on
+    it: a query-only head (adapt="query") needs the side named, and `side=None` is refused, as the
+    export's Router (no default route) refuses `encode` without a task. Either default would be wrong in
+    silence for half the callers: "query" turns documents into query vectors, "document" gives queries the
+    base vectors and loses the whole gain. A both-sides head maps both sides alike, so there `None` is
+    accepted and means either. `what` names the argument in the error ("side", "--side", "task")."""
+    if side is not None and side not in SIDES:
+        raise InputError(f"{what} {side!r}: expected one of {list(SIDES)}")
+    if head is None or getattr(head, "adapt", "both") == "both":
+        return head
+    if side is None:
+        raise InputError(
+            f"{what}: this adapter's head is query-only (queries pass through it, documents keep the base "
+            f"vectors), so the side must be named: one of {list(SIDES)}"
+        )
+    return head if side == "query" else None
+
+
+def to_side(head: torch.nn.Module | None, vectors: np.ndarray, side: str | None, what: str = "side") -> np.ndarray:
+    """Base vectors (n, dim) on `side` of the head's space, L2-normalised: (n, out_dim), or the base width
+    for a query-only head's documents. Every caller that hands out adapted vectors goes through here."""
+    return l2_normalize(apply_head(side_head(head, side, what), np.asarray(vectors, dtype=np.float32)))

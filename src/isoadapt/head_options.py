@@ -6,3 +6,4 @@ from __future__ import annotations
 
 TRAINABLE_HEADS = ("linear", "mlp")  # --head: the kinds of head a run trains (post-hoc transforms are fitted)
 ADAPT_SIDES = ("both", "query")  # which texts pass through the head; documents keep base vectors with "query"
+SIDES = ("query", "document")  # which side a vector is on; head.side_head routes each (no default: see there)

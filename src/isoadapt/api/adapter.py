@@ -1,39 +1,39 @@
 """`Adapter`: a trained head with the base model it reads, loaded from a run or an export folder. It adds
 no maths of its own: the head is applied by `head.apply_head`, runs are read by `open_run`, exports by the
-files `isoadapt export` writes."""
+files `isoadapt export` writes (and written by `store/export.py`), the card by `store/model_card.py`.
+It is used as a SentenceTransformer is: `encode_query("text")`, `encode_document(texts, batch_size=64)`."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from isoadapt.api.export_files import read_export
+from isoadapt.api.inputs import check_texts, check_vectors
+from isoadapt.api.sentence_transformers_habits import EncodeOptions
+from isoadapt.api.wording import speaks_python
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
-from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.head import WEIGHTS_FILE, apply_head, document_head, load_head, save_head
+from isoadapt.fileio import read_json
+from isoadapt.head import side_head, to_side
+from isoadapt.head_options import SIDES
+from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_output_folder, staged_folder
-from isoadapt.store.export import ADAPTER_FILE, EXPORT_ADAPTER
+from isoadapt.store.export import export_run, sentence_transformer
+from isoadapt.store.model_card import ModelCard, card_text
 from isoadapt.training.config import DEFAULT_CACHE_DIR
-from isoadapt.training.run_folder import OpenedRun, open_run
+from isoadapt.training.run_folder import OpenedRun, open_run, write_run
+from isoadapt.training.validation_plot import VALIDATION_PLOT
 
 if TYPE_CHECKING:
     from torch import nn
 
     from isoadapt.encoding.encoder import Encoder
-
-SIDES = ("query", "document")
-NORM_EPS = 1e-12  # torch.nn.functional.normalize's floor, as `isoadapt apply` and the export's Normalize use
-
-
-def l2_normalized(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (an all-zero row stays zero), as the run scores them: by cosine."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, NORM_EPS)).astype(np.float32, copy=False)
 
 
 class Adapter:
@@ -41,14 +41,23 @@ class Adapter:
 
     `Adapter.load(folder)` reads a run folder (`isoadapt train`, `isoadapt.fit`, a plan's run or post-hoc
     folder) or an export folder (`isoadapt export`). `transform` maps base vectors into the adapter's space;
-    `encode_query` / `encode_document` embed texts with the base model first. Outputs are L2-normalised,
-    as the run scored them. A query-only head (`adapt == "query"`) leaves documents in the base space."""
+    `encode_query` / `encode_document` embed texts with the base model first, as sentence-transformers'
+    methods of the same names do (a string or a list, its keyword arguments). Outputs are L2-normalised, as
+    the run scored them. A query-only head (`adapt == "query"`) leaves documents in the base space.
+    `metrics` holds what the run measured, `card` its model card; `export` writes a SentenceTransformer
+    folder, `to_sentence_transformer` returns that model. Bad input raises `isoadapt.errors.InputError`, one
+    line naming the argument (and the index) and what is wrong."""
 
     def __init__(
-        self, run: OpenedRun, card: dict, cache_dir: Path, export: Path | None = None, fine_tuned: bool | None = None
+        self,
+        run: OpenedRun,
+        metrics: dict,
+        cache_dir: Path,
+        export: Path | None = None,
+        fine_tuned: bool | None = None,
     ):
         self.run = run  # the run as open_run reads it: head, settings, the base model's recorded weights
-        self.card = card  # the run's metrics.json: val (and test) baseline vs trained, `validation`'s selection
+        self.metrics = metrics  # the run's metrics.json: val (and test) baseline vs trained, `validation`'s selection
         self.cache_dir = cache_dir  # where base models are unpacked and base vectors cached
         self.folder: Path | None = run.folder  # None once a fit's temporary run folder is gone
         self.export = export  # the export folder it was loaded from, else None
@@ -60,6 +69,7 @@ class Adapter:
     # -- loading and saving ------------------------------------------------------------------------------
 
     @classmethod
+    @speaks_python({"run_dir": "folder"})
     def load(cls, folder: str | Path, cache_dir: str | Path | None = None) -> Adapter:
         """A run folder (it holds config.json) or an export folder (it holds modules.json). `cache_dir` is
         where base models are unpacked (default ~/.cache/isoadapt, as the command line's)."""
@@ -73,23 +83,11 @@ class Adapter:
 
     @classmethod
     def _from_export(cls, folder: Path, cache_dir: Path) -> Adapter:
-        recorded = folder / EXPORT_ADAPTER / ADAPTER_FILE
-        if not recorded.is_file():
-            raise InputError(
-                f"{folder}: a SentenceTransformer folder without {EXPORT_ADAPTER}/{ADAPTER_FILE}; "
-                "not written by `isoadapt export` (or by an older one: export the run again)"
-            )
-        saved = read_json(recorded)
-        document = saved.get("run") if isinstance(saved, dict) else None
-        if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
-            raise InputError(f"{recorded}: expected an object with a 'run' object holding the run's 'config'")
-        head = load_head(folder / EXPORT_ADAPTER)
-        digest = hashlib.sha256((folder / EXPORT_ADAPTER / WEIGHTS_FILE).read_bytes()).hexdigest()
-        weights = (document.get("encoder") or {}).get("weights_sha256")
-        run = OpenedRun(folder, document["config"], head, digest, weights, document)
-        card = saved.get("card") if isinstance(saved.get("card"), dict) else {}
-        return cls(run, card, cache_dir, export=folder, fine_tuned=bool(saved.get("fine_tuned")))
+        saved = read_export(folder)  # every file it reads checked here, not at the first encode
+        run = OpenedRun(folder, saved.document["config"], saved.head, saved.head_sha256, saved.weights, saved.document)
+        return cls(run, saved.metrics, cache_dir, export=folder, fine_tuned=saved.fine_tuned)
 
+    @speaks_python()
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
         """Write a copy that `Adapter.load` reads back: a run folder for an adapter loaded from a run (every
         `--run_dir` command takes it), an export folder for one loaded from an export. Built in a hidden
@@ -107,16 +105,46 @@ class Adapter:
         return folder
 
     def _write_run(self, staging: Path) -> None:
-        """What `open_run` reads: config.json, status.json, the head, metrics.json (and a tuned encoder)."""
-        atomic_write_json(staging / "config.json", self.run.document)
-        if self.card:
-            atomic_write_json(staging / "metrics.json", self.card)
-        save_head(self.head, staging / "head")
-        if self.fine_tuned:
-            shutil.copytree(self.run.fine_tuned, staging / "encoder")
-        atomic_write_json(staging / "status.json", {"completed": True})
+        """What `open_run` reads (training/run_folder.py's write_run), with the tuned encoder if there is one."""
+        write_run(staging, self.run.document, self.head, self.metrics, self.run.fine_tuned if self.fine_tuned else None)
+
+    @speaks_python({"out": "folder"})
+    def export(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the adapter as a SentenceTransformer folder, as `isoadapt export` does (base modules, a Dense
+        module holding the head, Normalize; a Router for a query-only head; the model card as README.md):
+        `SentenceTransformer(folder)` loads it anywhere, `Adapter.load(folder)` too."""
+        folder = Path(folder)
+        if self.export is not None:  # already an export: a copy is the export
+            return self.save(folder, overwrite)
+        if self.folder is not None:
+            return export_run(self.folder, folder, self.cache_dir, overwrite)
+        with tempfile.TemporaryDirectory(prefix="isoadapt-export-") as scratch:  # a fit's run, gone from disk
+            run = Path(scratch) / "run"
+            self.save(run)
+            return export_run(run, folder, self.cache_dir, overwrite)
+
+    @speaks_python()
+    def to_sentence_transformer(self):
+        """The adapter as one `sentence_transformers.SentenceTransformer` on the CPU: what `export` saves
+        (`encode_query` applies the head; for a query-only head `encode_document` gives the base vectors)."""
+        if self.export is not None:
+            from sentence_transformers import SentenceTransformer
+
+            return SentenceTransformer(str(self.export), device="cpu", local_files_only=True)
+        return sentence_transformer(self.run, self.cache_dir)
 
     # -- what it is --------------------------------------------------------------------------------------
+
+    @property
+    def card(self) -> ModelCard:
+        """The model card (markdown in `.text`, shown as markdown in a notebook): the card of the export
+        it was loaded from, else the one `export` would write."""
+        if self.export is not None and (self.export / "README.md").is_file():
+            return ModelCard((self.export / "README.md").read_text(encoding="utf-8"), self.metrics)
+        run_dir = self.folder or Path(f"adapter-{self.base_model.rsplit('/', 1)[-1]}")
+        plot = self.folder is not None and (self.folder / VALIDATION_PLOT).is_file()
+        text = card_text(self.run.document, self.metrics or None, self.head.config(), run_dir, run_dir, plot)
+        return ModelCard(text, self.metrics)
 
     @property
     def head(self) -> nn.Module:
@@ -156,19 +184,66 @@ class Adapter:
 
     # -- using it ----------------------------------------------------------------------------------------
 
-    def transform(self, vectors: ArrayLike, side: str = "query") -> np.ndarray:
-        """Base vectors (n, dim) (or one vector (dim,)) -> adapted, L2-normalised vectors. On the document
-        side a query-only head returns the input, normalised."""
+    @speaks_python()
+    def transform(self, vectors: ArrayLike, side: str | None = None) -> np.ndarray:
+        """Base vectors (n, dim) (or one vector (dim,)) -> adapted, L2-normalised vectors; (0, dim) gives
+        (0, width). `side` is "query" or "document"; a query-only head needs it named (on the document side it
+        returns the input, normalised), a both-sides head maps both alike and takes None (head.side_head: the
+        one rule). An all-zero row
+        is refused (InputError): it has no direction, and the head would map it to its bias direction, a
+        unit vector that means nothing."""
         self.check_base_vectors()
         return self._project(vectors, side)
 
-    def encode_query(self, texts: list[str]) -> np.ndarray:
-        """Texts -> adapted query vectors (n, out_dim), through the base model (or the export) first."""
-        return self._encode(texts, "query")
+    def encode_query(self, sentences: str | list[str], **options) -> np.ndarray:
+        """Texts -> adapted query vectors (n, out_dim), through the base model (or the export) first; one
+        string gives one vector (out_dim,). The keyword arguments are `encode`'s."""
+        return self.encode(sentences, task="query", **options)
 
-    def encode_document(self, texts: list[str]) -> np.ndarray:
+    def encode_document(self, sentences: str | list[str], **options) -> np.ndarray:
         """Texts -> adapted document vectors; a query-only head gives the base vectors, normalised."""
-        return self._encode(texts, "document")
+        return self.encode(sentences, task="document", **options)
+
+    @speaks_python()
+    def encode(
+        self,
+        sentences: str | list[str],
+        task: str | None = None,
+        *,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        normalize_embeddings: bool = True,
+        device: str | None = None,
+    ):
+        """sentence-transformers' `encode` with its keyword arguments, on one side (`task="query"` or
+        `"document"`: the head is side-specific, so there is no default side). A string gives one vector, a
+        list (n, width), an empty list (0, width). `convert_to_tensor` gives a torch tensor, and
+        `convert_to_numpy=False` a list of tensors, as sentence-transformers does. The vectors are always
+        unit length, whatever `normalize_embeddings` says: the run scored by cosine, and the export ends in
+        a Normalize module that sentence-transformers applies whatever the flag. `device` moves the model
+        there (as sentence-transformers' `encode(device=...)` does); `show_progress_bar=None` shows progress
+        on a terminal for long lists."""
+        if task not in SIDES:
+            raise InputError(
+                f"encode: task={task!r}; name the side, task='query' or task='document' (or call "
+                "encode_query / encode_document): a query-only head treats them differently"
+            )
+        if not isinstance(normalize_embeddings, bool):
+            raise InputError(f"normalize_embeddings={normalize_embeddings!r}: expected True or False")
+        options = EncodeOptions.checked(batch_size, show_progress_bar, convert_to_numpy, convert_to_tensor, device)
+        texts, single = check_texts(f"encode_{task}: sentences", sentences)
+        if not texts:
+            vectors = np.empty((0, self.width(task)), dtype=np.float32)
+        else:
+            vectors = self._encode(texts, task, options)
+        return options.output(vectors, single)
+
+    def width(self, side: str) -> int:
+        """The width of one side's vectors: the head's output, or the base width for a query-only head's
+        documents."""
+        return self.out_dim if side == "query" or self.adapt == "both" else self.dim
 
     def check_base_vectors(self) -> None:
         """The head reads the base model's vectors, unless the run fine-tuned its encoder."""
@@ -179,30 +254,19 @@ class Adapter:
             )
 
     def _project(self, vectors: ArrayLike, side: str) -> np.ndarray:
-        if side not in SIDES:
-            raise InputError(f"side {side!r}: expected one of {list(SIDES)}")
-        array = np.asarray(vectors, dtype=np.float32)
-        single = array.ndim == 1
-        array = array[None, :] if single else array
-        if array.ndim != 2 or array.shape[1] != self.dim:
-            raise InputError(
-                f"transform: vectors of shape {np.asarray(vectors).shape}; {self.where} reads {self.dim}-dim "
-                f"vectors of {self.base_model} (shape (n, {self.dim}))"
-            )
-        if not np.isfinite(array).all():
-            raise InputError("transform: the vectors hold NaN or infinite values")
-        head = self.head if side == "query" else document_head(self.head)
-        out = l2_normalized(apply_head(head, array))
+        side_head(self.head, side)  # an unknown side, or none for a query-only head: refused before the input
+        reads = f"{self.where} reads {self.dim}-dim vectors of {self.base_model}"
+        array, single = check_vectors("transform", vectors, self.dim, reads)
+        if not len(array):
+            return np.empty((0, self.width(side)), dtype=np.float32)
+        out = to_side(self.head, array, side)
         return out[0] if single else out
 
-    def _encode(self, texts: list[str], side: str) -> np.ndarray:
-        if isinstance(texts, str):
-            raise InputError(f"encode_{side}: expected a list of texts, got one string; wrap it in a list")
-        texts = list(texts)
+    def _encode(self, texts: list[str], side: str, options: EncodeOptions) -> np.ndarray:
         if self.export is not None:
             model = self._exported_model()
             encode = model.encode_query if side == "query" else model.encode_document
-            return l2_normalized(encode(texts, convert_to_numpy=True, show_progress_bar=False))
+            return l2_normalize(encode(texts, convert_to_numpy=True, **options.sentence_transformers()))
         if is_precomputed(self.base_model):
             raise InputError(
                 f"{self.where}: its base is {self.base_model}, precomputed vectors: there is no model to encode "
@@ -210,7 +274,9 @@ class Adapter:
             )
         if self._model is None:
             self._model = self.run.trained_encoder(self.cache_dir) if self.fine_tuned else self.base_encoder()
-        return self._project(self._model.encode(texts), side)
+        with options.applied_to(self._model):
+            base = self._model.encode(self._model.prompts.texts(texts, side))
+        return self._project(base, side)
 
     def base_encoder(self) -> Encoder:
         """The base model (refused when its weights are not the ones the run was trained on), loaded once."""

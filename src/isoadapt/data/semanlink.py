@@ -8,6 +8,10 @@ Two shift probes are written beside the splits, validation-only (selection may r
 test set): `probe_arxiv.json`, the bookmarks left out because they carry an arXiv summary, with that summary
 (a paper abstract) as the query, against the same tags; and `probe_titles.json`, the dev bookmarks' titles
 alone, lower-cased and stripped of punctuation (short keyword-style queries), against the same tags.
+A third, `probe_documents.json`, asks with whole documents: each arXiv abstract is the query, the train and
+dev bookmarks' texts are the corpus (a test bookmark never is, nor any text equal to one), and a bookmark's
+grade is how many tags it shares with the paper. A head that adapts queries only, or moves long texts away
+from the space documents live in, shows it here and nowhere else.
 """
 
 from __future__ import annotations
@@ -156,6 +160,27 @@ def probe_splits(docs: list, corpus: dict[str, str], dev: EvalSet) -> dict[str, 
     }
 
 
+def document_probe(docs: list, texts: dict[str, str], relevant: dict[str, set[str]], held_out: set[str]) -> EvalSet:
+    """Documents as queries (module docstring): arXiv abstracts against the bookmark texts `texts` (train and
+    dev only), graded by shared tags. `held_out`: the test bookmarks' texts, never a document here even
+    when a train bookmark repeats one word for word. A paper sharing no tag with any bookmark is left out."""
+    corpus = {bid: text for bid, text in texts.items() if text not in held_out}
+    by_tag: dict[str, set[str]] = {}
+    for bid in corpus:
+        for tag in relevant[bid]:
+            by_tag.setdefault(tag, set()).add(bid)
+    queries, qrels = {}, {}
+    for doc in docs:
+        summary = " ".join((doc.get("arxiv_summary") or "").split())
+        shared: dict[str, int] = {}
+        for tag in {t for t in doc.get("tag", []) if t != GENERIC_TAG}:
+            for bid in by_tag.get(tag, ()):
+                shared[bid] = shared.get(bid, 0) + 1
+        if summary and shared:
+            queries[doc["document"]], qrels[doc["document"]] = summary, dict(sorted(shared.items()))
+    return EvalSet(queries, corpus, qrels)
+
+
 def prepare_semanlink(
     source: Path = DEFAULT_SOURCE, out_root: Path = Path("data/processed"), seed: int = 0
 ) -> SemanlinkSummary:
@@ -210,6 +235,8 @@ def prepare_semanlink(
 
     dev, test = split(dev_ids), split(test_ids)
     probes = probe_splits(docs, corpus, dev)
+    known = {q: queries[q] for q in (*train_ids, *dev_ids)}
+    probes["probe_documents"] = document_probe(docs, known, relevant, {queries[q] for q in test_ids})
     write_dataset(full, train, {"dev": dev, "test": test, **probes})
     write_dataset(smoke_folder, smoke, {"dev": dev, "test": test})
     return SemanlinkSummary(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from isoadapt.data.beir import train_pairs
-from isoadapt.data.formats import PLACEHOLDERS, EvalSet, write_dataset
+from isoadapt.data.formats import PLACEHOLDERS, EvalSet, TrainExample, write_dataset
 from isoadapt.data.readers import MAX_GRADE, check_id
 from isoadapt.encoding.precomputed import precomputed_cache
 from isoadapt.encoding.vector_import import placeholder
@@ -28,7 +28,13 @@ from isoadapt.errors import InputError
 class Vectors:
     """One split of your own vectors: `queries` (n_q, d) and `documents` (n_d, d), and what is relevant to
     what, either `qrels` {query_id: {document_id: grade}} or `pairs`, (query_row, document_row) tuples
-    that are relevant with grade 1. Ids default to the row numbers as strings ("0", "1", ...)."""
+    that are relevant with grade 1. Ids default to the row numbers as strings ("0", "1", ...); integer ids
+    are taken as their decimal strings, as `isoadapt prepare vectors` takes them.
+
+    For the training split, `pairs` may be (query_row, document_row, negative_row) triples: the pairs are
+    then trained on in that order with those negatives, as a processed train.json lists them, so a run on
+    the vectors of a processed split's texts reproduces the run on the texts. Without them each pair's
+    negative is drawn at random with the run's seed (another draw per seed than the stored file's)."""
 
     queries: np.ndarray
     documents: np.ndarray
@@ -44,6 +50,7 @@ class CheckedSplit:
 
     split: EvalSet
     vectors: dict[str, np.ndarray]  # placeholder text -> (d,)
+    triples: list[tuple[str, str, str]] | None = None  # (query, positive, negative) texts, given explicitly
 
     def lookup(self, texts: list[str]) -> np.ndarray:  # (len(texts), d): a VectorSource
         return np.stack([self.vectors[t] for t in texts])
@@ -67,13 +74,13 @@ def _matrix(where: str, array, dim: int | None) -> np.ndarray:
 def _ids(where: str, ids, rows: int) -> list[str]:
     if ids is None:
         return [str(i) for i in range(rows)]
-    ids = list(ids)
+    ids = [_id_string(item) for item in ids]
     if len(ids) != rows:
         raise InputError(f"{where}: {len(ids)} ids for {rows} rows")
     seen: set[str] = set()
     for index, item in enumerate(ids):
         if not isinstance(item, str) or not item:
-            raise InputError(f"{where}[{index}]: ids are non-empty strings, got {item!r}")
+            raise InputError(f"{where}[{index}]: ids are non-empty strings or integers, got {item!r}")
         check_id(where, "id", item)
         if item in seen:
             raise InputError(f"{where}[{index}]: id {item!r} appears twice")
@@ -81,22 +88,41 @@ def _ids(where: str, ids, rows: int) -> list[str]:
     return ids
 
 
-def _from_pairs(where: str, pairs, query_ids: list[str], document_ids: list[str]) -> dict[str, dict[str, int]]:
+def _id_string(item):
+    """An integer id (Python's or NumPy's, not a bool) as its decimal string; anything else as given."""
+    return str(int(item)) if isinstance(item, (int, np.integer)) and not isinstance(item, bool) else item
+
+
+def _from_pairs(
+    where: str, pairs, query_ids: list[str], document_ids: list[str], triples: bool
+) -> tuple[dict[str, dict[str, int]], list[tuple[int, int, int]]]:
+    """The qrels the pairs make (grade 1), and the (query, positive, negative) rows of the triples."""
     qrels: dict[str, dict[str, int]] = {}
+    given: list[tuple[int, int, int]] = []
+    shape = "(query_row, document_row[, negative_row]) tuple" if triples else "(query_row, document_row) pair"
     for index, pair in enumerate(pairs):
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise InputError(f"{where}[{index}]: expected a (query_row, document_row) pair, got {pair!r}")
-        for row, rows, side in ((pair[0], query_ids, "query"), (pair[1], document_ids, "document")):
+        if not isinstance(pair, (tuple, list)) or len(pair) not in ((2, 3) if triples else (2,)):
+            raise InputError(f"{where}[{index}]: expected a {shape}, got {pair!r}")
+        sides = zip(pair, (query_ids, document_ids, document_ids), ("query", "document", "negative"))
+        for row, rows, side in sides:
             if isinstance(row, bool) or not isinstance(row, (int, np.integer)) or not 0 <= row < len(rows):
                 raise InputError(f"{where}[{index}]: {side} row {row!r} is not a row number below {len(rows)}")
+        if len(pair) == 3:
+            given.append((int(pair[0]), int(pair[1]), int(pair[2])))
         qrels.setdefault(query_ids[pair[0]], {})[document_ids[pair[1]]] = 1
-    return qrels
+    if given and len(given) != len(pairs):
+        raise InputError(f"{where}: give a negative with every pair or with none ({len(given)} of {len(pairs)})")
+    return qrels, given
 
 
 def _checked_qrels(where: str, qrels, query_ids: list[str], document_ids: list[str]) -> dict[str, dict[str, int]]:
     if not isinstance(qrels, dict):
         raise InputError(f"{where}: expected {{query_id: {{document_id: grade}}}}, got {type(qrels).__name__}")
     known_queries, known_documents = set(query_ids), set(document_ids)
+    qrels = {
+        _id_string(q): ({_id_string(d): g for d, g in j.items()} if isinstance(j, dict) else j)
+        for q, j in qrels.items()
+    }
     for qid, judged in qrels.items():
         if qid not in known_queries:
             raise InputError(f"{where}[{qid!r}]: not a query id")
@@ -112,7 +138,8 @@ def _checked_qrels(where: str, qrels, query_ids: list[str], document_ids: list[s
 
 def check_split(name: str, given: Vectors, dim: int | None = None) -> CheckedSplit:
     """Every check of one split; its texts are `<side>:<name>/<id>`, so splits never share a vector by
-    accident. Queries without a relevant document are left out, as load_eval leaves them out."""
+    accident. Queries without a relevant document are left out, as load_eval leaves them out. Only the
+    training split may give negatives (triples)."""
     if not isinstance(given, Vectors):
         raise InputError(f"{name}: expected isoadapt.Vectors, got {type(given).__name__}")
     queries = _matrix(f"{name}.queries", given.queries, dim)
@@ -121,8 +148,9 @@ def check_split(name: str, given: Vectors, dim: int | None = None) -> CheckedSpl
     document_ids = _ids(f"{name}.document_ids", given.document_ids, len(documents))
     if (given.qrels is None) == (given.pairs is None):
         raise InputError(f"{name}: give qrels or pairs (one of them), to say which documents are relevant")
+    rows: list[tuple[int, int, int]] = []
     if given.pairs is not None:
-        qrels = _from_pairs(f"{name}.pairs", given.pairs, query_ids, document_ids)
+        qrels, rows = _from_pairs(f"{name}.pairs", given.pairs, query_ids, document_ids, name == "train")
     else:
         qrels = _checked_qrels(f"{name}.qrels", given.qrels, query_ids, document_ids)
     relevant = {qid: judged for qid, judged in qrels.items() if any(g > 0 for g in judged.values())}
@@ -132,7 +160,9 @@ def check_split(name: str, given: Vectors, dim: int | None = None) -> CheckedSpl
     document_text = {doc_id: placeholder("document", f"{name}/{doc_id}") for doc_id in document_ids}
     split = EvalSet({q: query_text[q] for q in query_ids if q in relevant}, document_text, relevant)
     vectors = dict(zip(query_text.values(), queries)) | dict(zip(document_text.values(), documents))
-    return CheckedSplit(split, vectors)
+    document = [document_text[d] for d in document_ids]
+    triples = [(query_text[query_ids[q]], document[p], document[n]) for q, p, n in rows]
+    return CheckedSplit(split, vectors, triples or None)
 
 
 SPLIT_FILES = {"train": "train.json", "val": "dev.json", "test": "test.json"}
@@ -146,8 +176,11 @@ def stage_arrays(splits: dict[str, Vectors], model: str, root: Path, seed: int) 
     for name, given in splits.items():
         checked[name] = check_split(name, given, dim)
         dim = next(iter(checked[name].vectors.values())).shape[0]
-    train = checked["train"].split
-    examples = train_pairs(train.queries, train.corpus, train.qrels, seed)
+    train = checked["train"]
+    if train.triples:
+        examples = [TrainExample(*triple) for triple in train.triples]
+    else:
+        examples = train_pairs(train.split.queries, train.split.corpus, train.split.qrels, seed)
     evaluated = {SPLIT_FILES[n].removesuffix(".json"): c.split for n, c in checked.items() if n != "train"}
     write_dataset(root / "data", examples, evaluated, {PLACEHOLDERS: {"model": model}})
     cache = precomputed_cache(model, root / "cache", create=True)

@@ -33,6 +33,7 @@ from filelock import FileLock
 from isoadapt.data.formats import EvalSet
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json, read_json
+from isoadapt.metrics.normalize import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,7 @@ def probe_ndcg(split: EvalSet, vectors: dict[str, np.ndarray]) -> float:
 
 
 def min_cosine(vectors: np.ndarray, reference: np.ndarray) -> float:  # (n, d), (n, d)
-    norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(reference, axis=1)
-    return float(((vectors * reference).sum(axis=1) / np.maximum(norms, 1e-12)).min())
+    return float((l2_normalize(vectors) * l2_normalize(reference)).sum(axis=1).min())
 
 
 def time_backends(encoders: dict[str, object], texts: list[str]) -> tuple[dict[str, float], dict[str, np.ndarray]]:

@@ -30,6 +30,8 @@ class EncoderSpec:
     cache_dir: str
     backend: str = "torch"
     batch_size: int = 32
+    query_prompt: str | None = None  # None: the model's own
+    document_prompt: str | None = None
 
     def __call__(self, probe: Probe | None = None):
         return open_encoder(
@@ -39,6 +41,8 @@ class EncoderSpec:
             show_progress=False,
             backend=self.backend,
             probe=probe,
+            query_prompt=self.query_prompt,
+            document_prompt=self.document_prompt,
         )
 
 
@@ -119,7 +123,8 @@ def encode_into_cache(
     probe: Probe | None = None,
 ) -> dict:
     """Encode the texts the cache lacks; `spec` builds an encoder (here, and in every Ray actor). `probe`:
-    what `--encode_backend auto` measures on, when it has to."""
+    what `--encode_backend auto` measures on, when it has to. With prompts every text is cached on both
+    sides (prompted as a query and as a document), since a text column does not say which it is."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine}: expected one of {list(ENGINES)}")
     if workers < 1:
@@ -127,6 +132,7 @@ def encode_into_cache(
     encoder = spec(probe)
     spec = replace(spec, backend=encoder.backend)  # Ray actors build what `auto` resolved to, never `auto` again
     cache = EmbeddingCache(cache_dir, encoder.fingerprint, encoder.identity)
+    texts = encoder.prompts.both_sides(texts) if encoder.prompts else texts
     missing = cache.missing(texts)
     summary = {"texts": len(texts), "cached_before": len(texts) - len(missing), "encoded": len(missing)}
     if missing and engine == "local":

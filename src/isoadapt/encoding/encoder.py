@@ -13,6 +13,7 @@ import numpy as np
 from isoadapt.encoding.backend_choice import AUTO, BACKEND_CHOICES, BACKENDS, Probe, choose_encoder
 from isoadapt.encoding.offline_models import model_identity, resolve_model
 from isoadapt.encoding.precomputed import PrecomputedEncoder, is_precomputed
+from isoadapt.encoding.prompts import resolve_prompts
 from isoadapt.errors import InputError
 from isoadapt.progress import progress
 
@@ -42,7 +43,9 @@ def length_batches(lengths: Sequence[int], max_tokens: int, max_texts: int) -> l
 
 
 class Encoder:
-    """Wraps a SentenceTransformer; `encode` returns float32 vectors, `fingerprint` names them for the cache."""
+    """Wraps a SentenceTransformer; `encode` returns float32 vectors, `fingerprint` names them for the cache.
+    `prompts` says what each side's texts are prefixed with before they reach `encode` (encoding/prompts.py):
+    `encode` itself encodes the strings it is given."""
 
     backend_choice: dict | None = None  # what `--encode_backend auto` measured to pick `backend`; None when named
 
@@ -54,9 +57,12 @@ class Encoder:
         batch_size: int = 32,
         show_progress: bool = True,
         backend: str = "torch",
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
     ):
         self.name = base_model
         self.folder = resolve_model(base_model, cache_dir)  # fails fast, before the heavy import
+        self.prompts = resolve_prompts(self.folder, query_prompt, document_prompt)
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(self.folder), device=device, local_files_only=True)
@@ -127,6 +133,7 @@ DESCRIBED = (
     "backend",
     "backend_choice",
     "folder",
+    "prompts",
 )  # what the cache and a run need
 
 
@@ -164,21 +171,27 @@ def open_encoder(
     show_progress: bool = True,
     backend: str = "torch",
     probe: Probe | None = None,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ):
     """The base for a --base_model name: a SentenceTransformer, or the precomputed vectors a user stored
     with `isoadapt prepare vectors` (`vectors:NAME`); both give vectors with the same interface. `auto`
-    resolves to a named backend here (measured on `probe` the first time on this CPU and model)."""
+    resolves to a named backend here (measured on `probe` the first time on this CPU and model). The
+    prompts (None: the model's own) are the encoder's `prompts`."""
     if backend not in BACKEND_CHOICES:
         raise InputError(f"--encode_backend {backend}: expected one of {list(BACKEND_CHOICES)}")
     if is_precomputed(base_model):
         if backend != "torch":
             raise InputError(f"--encode_backend {backend}: {base_model} is precomputed, nothing is encoded")
+        if query_prompt or document_prompt:
+            raise InputError(f"--query_prompt/--document_prompt: {base_model} is precomputed, nothing is encoded")
         return PrecomputedEncoder(base_model, cache_dir)
+    prompts = {"query_prompt": query_prompt, "document_prompt": document_prompt}
     if backend == AUTO:
         return choose_encoder(
-            lambda name: Encoder(base_model, cache_dir, device, batch_size, show_progress, name),
+            lambda name: Encoder(base_model, cache_dir, device, batch_size, show_progress, name, **prompts),
             cache_dir,
             device,
             probe,
         )
-    return Encoder(base_model, cache_dir, device, batch_size, show_progress, backend)
+    return Encoder(base_model, cache_dir, device, batch_size, show_progress, backend, **prompts)

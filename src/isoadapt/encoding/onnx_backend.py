@@ -18,6 +18,7 @@ import torch
 from filelock import FileLock
 
 from isoadapt.errors import InputError
+from isoadapt.metrics.normalize import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -124,5 +125,5 @@ class OnnxRunner:
             }
         ).astype(np.float32)
         if self.normalize:
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            vectors = l2_normalize(vectors)
         return vectors

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from isoadapt.encoding.cache import EmbeddingCache, text_key
+from isoadapt.encoding.prompts import NO_PROMPTS
 from isoadapt.errors import InputError
 
 PREFIX = "vectors:"
@@ -45,6 +46,7 @@ class PrecomputedEncoder:
 
     backend = "torch"  # the config's default value: no encoder runs, so there is no backend to choose
     backend_choice = None
+    prompts = NO_PROMPTS  # the vectors are looked up by the texts they were stored with
 
     def __init__(self, base_model: str, cache_dir: Path):
         self.name = base_model

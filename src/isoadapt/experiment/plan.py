@@ -5,6 +5,7 @@ A plan may only set known TrainConfig fields and a few plan keys: it can never n
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from isoadapt.posthoc import POSTHOC
 from isoadapt.training.config import TrainConfig, check_seeds, plan_settable
 
 KINDS = ("baseline", "train", "posthoc", "nudge")
+TOP_KEYS = ("name", "seeds", "defaults", "configs")  # a plan file's own keys: any other is a typo, refused
 PLAN_KEYS = {"name", "kind", "label", "train", "seeds", "transform", "keep", "remove", "train_sizes"}
 SIZED_KINDS = ("train", "nudge")  # the rows that learn from labels: a learning curve has a point per size
 SETTABLE = plan_settable(TrainConfig)  # per-run names, places and inputs come from the command, not the plan
@@ -63,6 +65,21 @@ def _read_toml(path: Path) -> dict:
         return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: malformed TOML: {err}") from None
+
+
+def _check_top_keys(path: Path, data: dict) -> None:
+    """A misspelt top-level key (`seed = [0, 1, 2]`) would silently run the default seeds and change every
+    spread, tie and p-value of the report: refused, with the keys it was probably meant to be."""
+    for key in data:
+        if key in SETTABLE:
+            raise InputError(f"{path}: top-level key {key!r} is a training setting; put it under [defaults]")
+        if key not in TOP_KEYS:
+            close = difflib.get_close_matches(key, [*TOP_KEYS, *SETTABLE], n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+            raise InputError(
+                f"{path}: unknown top-level key {key!r}; {hint}a plan holds {', '.join(TOP_KEYS)} "
+                "(training settings go in [defaults] or a [[configs]] entry)"
+            )
 
 
 def _posthoc_options(path: Path, where: str, raw: dict) -> dict:
@@ -160,6 +177,7 @@ def load_plan(path: str | Path) -> Plan:
     surface after hours of training."""
     path = Path(path)
     data = _read_toml(path)
+    _check_top_keys(path, data)
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not NAME.match(name):
         raise InputError(f"{path}: plan name {name!r} must be lowercase letters, digits, '.', '_' or '-'")

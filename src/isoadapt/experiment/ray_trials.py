@@ -21,7 +21,9 @@ from pathlib import Path
 from isoadapt.encoding.encoder import CachedFirst, open_encoder
 from isoadapt.encoding.ray_encode import start_ray
 from isoadapt.errors import InputError
-from isoadapt.experiment.runner import Jobs, PlanRecipe, PlanRun, SeedResult
+from isoadapt.experiment.plan_data import PlanRecipe
+from isoadapt.experiment.runner import Jobs, PlanRun
+from isoadapt.experiment.seed_result import SeedResult
 from isoadapt.fileio import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,15 @@ def trial_runner(recipe: PlanRecipe) -> PlanRun:
 
     def load_model():
         log.info("a text is not cached: loading %s in this trial", described["name"])
+        prompts = described["prompts"]
         return open_encoder(
-            described["name"], recipe.cache_dir, recipe.device, show_progress=False, backend=described["backend"]
+            described["name"],
+            recipe.cache_dir,
+            recipe.device,
+            show_progress=False,
+            backend=described["backend"],
+            query_prompt=prompts.query,
+            document_prompt=prompts.document,
         )
 
     return PlanRun(recipe, CachedFirst(described, load_model))

@@ -12,11 +12,15 @@ A user adopts a head for tomorrow's queries, not for our dev split, so the rule 
 3. **Robustness decides a tie.** Among the tied rows, the one with the smallest worst-case loss on the
    probes (the highest minimum relative change against the base model) wins; in-domain validation breaks
    what is left.
+4. **One head per use, when one cannot serve both.** The same rule run blind to the documents-as-queries
+   probe names the head for in-domain queries only; the rule itself names the head for mixed traffic (queries
+   that may be whole documents). When they differ, no head both leads in-domain and holds that probe, and
+   each comes with its measured cost (`per_use`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.stats import ttest_rel
@@ -27,6 +31,7 @@ from isoadapt.metrics.retrieval import percent_change
 STS_TOLERANCE = 0.01  # STS-B dev Spearman a recommended head may lose against the base model
 PROBE_TOLERANCE = 0.01  # relative NDCG@10 a recommended head may lose on any probe against the base model
 TIE_P = 0.05  # a validation margin with a larger paired p-value is a tie
+DOCUMENT_PROBE = "documents"  # prepare's probe_documents.json: whole documents as the queries
 
 
 @dataclass
@@ -143,3 +148,40 @@ def recommend(plan: Plan, results: dict, base_sts_dev: float | None) -> tuple[st
     found = candidates(plan, results, base_sts_dev)
     chosen = choose(found)
     return (chosen.name if chosen else None), found
+
+
+@dataclass
+class PerUse:
+    """Rule 4: the head for in-domain queries only and the head for mixed traffic, each with its cost."""
+
+    in_domain: str | None  # the rule blind to the documents probe
+    mixed: str | None  # the rule itself (every probe held)
+    in_domain_documents_change: float | None  # % NDCG@10 the in-domain head moves on documents-as-queries
+    mixed_val_cost: float | None  # in-domain validation NDCG@10 the mixed-traffic head gives up (absolute)
+
+    @property
+    def one_head(self) -> bool:
+        return self.in_domain is not None and self.in_domain == self.mixed
+
+
+def _blind_to_documents(c: Candidate) -> Candidate:
+    """The candidate as the rule would see it without the documents-as-queries probe."""
+    changes = {n: v for n, v in c.probe_change.items() if n != DOCUMENT_PROBE}
+    excluded = [e for e in c.excluded if not e.startswith(f"probe {DOCUMENT_PROBE} ")]
+    return replace(c, probe_change=changes, excluded=excluded)
+
+
+def per_use(found: list[Candidate]) -> PerUse | None:
+    """Rule 4 (module docstring); None when no row was scored on the documents-as-queries probe."""
+    if not any(DOCUMENT_PROBE in c.probe_change for c in found):
+        return None
+    mixed = choose([replace(c) for c in found])
+    in_domain = choose([_blind_to_documents(c) for c in found])
+    by_name = {c.name: c for c in found}
+    home = by_name[in_domain.name] if in_domain else None
+    return PerUse(
+        in_domain=home.name if home else None,
+        mixed=mixed.name if mixed else None,
+        in_domain_documents_change=home.probe_change.get(DOCUMENT_PROBE) if home else None,
+        mixed_val_cost=home.val - mixed.val if home and mixed else None,
+    )

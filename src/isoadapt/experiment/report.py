@@ -12,6 +12,7 @@ from scipy.stats import ttest_rel
 
 from isoadapt.encoding.backend_choice import cpu_signature
 from isoadapt.experiment.learning_curve import curve_section, curves, flat_lines
+from isoadapt.experiment.per_use import per_use_section
 from isoadapt.experiment.plan import Plan
 from isoadapt.experiment.recommend import PROBE_TOLERANCE, STS_TOLERANCE, TIE_P, Candidate, mean_probes, recommend
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json
@@ -215,6 +216,7 @@ def selection_section(
         "",
         *candidate_table(found, by_name, chosen),
         "",
+        *(uses := per_use_section(found, by_name))[1],
         "| row | role | val NDCG@10 | test NDCG@10 | p vs recommended (paired t, test) |",
         "|---|---|---|---|---|",
         f"| {row['label']} | recommended | {_fmt(row, 'val_ndcg@10')} | {_fmt(row, 'ndcg@10')} | – |",
@@ -241,7 +243,8 @@ def selection_section(
         ]
         lines += [f"- {name}: {value:.4f}" for name, value in shift["ndcg@10"].items()] + [""]
     shown = [{k: v for k, v in asdict(c).items() if k != "val_per_query"} for c in found]
-    return {"picks": picks, "p_values": p_values, "shift": shift, "candidates": shown}, lines
+    selection = {"picks": picks, "p_values": p_values, "shift": shift, "candidates": shown}
+    return {**selection, **({"per_use": uses[0]} if uses[0] else {})}, lines
 
 
 def rule_lines() -> list[str]:

@@ -57,7 +57,8 @@ class AdapterEmbeddings(TextEmbeddingFunction):
     def embed(self, texts, side: str) -> list[np.ndarray]:
         if self._space is None:
             self._space = open_space(self.opened_run(), Path(self.cache_dir))
-        vectors = self._space.encoder.encode(list(self.sanitize_input(texts)))  # (n, dim)
+        texts = self._space.encoder.prompts.texts(list(self.sanitize_input(texts)), side)  # as the run encoded them
+        vectors = self._space.encoder.encode(texts)  # (n, dim)
         return list(to_space(self._space.run, vectors, side))
 
     def compute_query_embeddings(self, query, *args, **kwargs) -> list[np.ndarray]:

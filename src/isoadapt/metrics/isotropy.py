@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from isoadapt.metrics.normalize import l2_normalize
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float64)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+def _unit(vectors: np.ndarray) -> np.ndarray:  # float64 inside, as every formula here
+    return l2_normalize(np.asarray(vectors, dtype=np.float64))
 
 
 def _covariance_eigenvalues(vectors: np.ndarray) -> np.ndarray:

@@ -24,12 +24,13 @@ from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
 from isoadapt.encoding.precomputed import PREFIX
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_path
+from isoadapt.head import apply_head, side_head
+from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_output_file, check_replaceable
 from isoadapt.progress import progress
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
-SIDES = ("document", "query")
 APPLY_KIND = "isoadapt-apply"  # parquet metadata that marks an output as ours: --overwrite may replace it
 MODEL_KEY = "isoadapt.model"  # parquet metadata: the model whose space the vectors are in
 HEAD_KEY = "isoadapt.head_sha256"  # parquet metadata: the head that transformed the vectors
@@ -114,18 +115,18 @@ def prefetched(items: Iterator):
             yield item
 
 
-@torch.no_grad()
 def _transform(head: torch.nn.Module, vectors: np.ndarray) -> pa.Array:  # (rows, dim) -> fixed-size lists
-    out = torch.nn.functional.normalize(head(torch.from_numpy(vectors)), dim=1).numpy()  # (rows, out_dim)
+    out = l2_normalize(apply_head(head, vectors))  # (rows, out_dim)
     return pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), out.shape[1])
 
 
-def _adapted(file: VectorFile, head, schema: pa.Schema, transformed: bool, what: str) -> Iterator[pa.RecordBatch]:
-    """Each batch of the file with its vectors through the head (or as read), in the output's schema."""
+def _adapted(file: VectorFile, run_head, head, schema: pa.Schema, what: str) -> Iterator[pa.RecordBatch]:
+    """Each batch of the file with its vectors through `head` (or, when None, as read), in the output's schema;
+    every batch is checked against the width the run's head reads."""
     for batch in file.batches(all_columns=True):
-        check_width(batch.where, batch.vectors.shape[1], head.dim, what)
+        check_width(batch.where, batch.vectors.shape[1], run_head.dim, what)
         table = batch.table
-        if transformed:
+        if head is not None:
             index = table.schema.get_field_index(file.columns.vector)
             table = table.set_column(index, schema.field(index), _transform(head, batch.vectors))
         yield pa.RecordBatch.from_arrays(table.columns, schema=schema)
@@ -135,31 +136,34 @@ def apply_run(
     run_dir: Path,
     source: Path,
     out: Path,
-    side: str = "document",
+    side: str | None = None,
     columns: VectorColumns = VectorColumns(),
     model: str | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> Applied:
-    if side not in SIDES:
-        raise InputError(f"--side {side}: expected one of {list(SIDES)}")
+    """`side` None: the head maps both sides alike; a query-only head needs "query" or "document" (side_head)."""
     run = open_run(run_dir)
     check_adaptable(run)
-    head, run_model = run.head, model_of(run.config["base_model"])
+    head, run_model = side_head(run.head, side, "--side"), model_of(run.config["base_model"])  # None: copied
     file = VectorFile(source, columns)
     check_model(run_dir, run_model, file, model)
     check_not_applied(file, run.head_sha256)
     check_apply_target(out, source, overwrite)
-    transformed = side == "query" or getattr(head, "adapt", "both") == "both"
+    transformed = head is not None
     out_dim = getattr(head, "out_dim", head.dim) if transformed else None
     meta = {"isoadapt.kind": APPLY_KIND, MODEL_KEY: run_model, "isoadapt.run": str(run_dir.resolve())}
-    meta |= {HEAD_KEY: run.head_sha256, "isoadapt.side": side, "isoadapt.normalized": str(transformed).lower()}
+    meta |= {
+        HEAD_KEY: run.head_sha256,
+        "isoadapt.side": side or "both",
+        "isoadapt.normalized": str(transformed).lower(),
+    }
     schema = _output_schema(file, columns.vector, out_dim, transformed, meta)
     rows = 0
     bar = progress(total=file.rows, desc=f"apply ({side})", unit="vec", unit_scale=True, show=show_progress)
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer, bar:  # the bar closes before an error
-        for table in prefetched(_adapted(file, head, schema, transformed, f"the head of {run_dir}")):
+        for table in prefetched(_adapted(file, run.head, head, schema, f"the head of {run_dir}")):
             writer.write_batch(table)
             rows += table.num_rows
             bar.update(table.num_rows)
-    return Applied(rows, transformed, out_dim or head.dim)
+    return Applied(rows, transformed, out_dim or run.head.dim)

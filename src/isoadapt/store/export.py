@@ -14,12 +14,14 @@ from pathlib import Path
 import torch
 
 from isoadapt.encoding.offline_models import model_identity, resolve_model
-from isoadapt.errors import InputError
+from isoadapt.encoding.prompts import resolve_prompts
+from isoadapt.errors import InputError, describe
 from isoadapt.fileio import atomic_write_json, read_json
-from isoadapt.head import AffineHead, LinearHead, save_head
+from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, AffineHead, LinearHead, side_head
+from isoadapt.head_options import SIDES
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.model_card import model_card
-from isoadapt.training.run_folder import OpenedRun, open_run
+from isoadapt.training.run_folder import HEAD, OpenedRun, open_run
 from isoadapt.training.validation_plot import VALIDATION_PLOT
 
 EXPORT_ADAPTER = "adapter"  # in an export: the head in isoadapt's own format, for isoadapt.Adapter.load
@@ -78,6 +80,9 @@ def sentence_transformer(run: OpenedRun, cache_dir: Path):
     else:
         exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")
     exported.max_seq_length = model.max_seq_length
+    # The run's prompts under sentence-transformers' names, so encode_query / encode_document apply them.
+    prompts = resolve_prompts(base_folder, run.prompts["query_prompt"], run.prompts["document_prompt"])
+    exported.prompts = {**model.prompts, **prompts.as_dict()}
     return exported
 
 
@@ -100,11 +105,79 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
 
 
 def write_adapter(run: OpenedRun, folder: Path) -> None:
-    """The head as the run saved it, its settings and its metrics: what `isoadapt.Adapter.load` reads from an
-    export (sentence-transformers ignores the folder; its Dense module holds the same weights)."""
-    save_head(run.head, folder)
+    """The head as the run saved it (its files copied, so its sha256 is the run's), its settings, metrics
+    and digest: what `isoadapt.Adapter.load` reads from an export (sentence-transformers ignores the folder;
+    its Dense module holds the same weights, and `check_modules` holds it to them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        shutil.copyfile(run.folder / HEAD / name, folder / name)
     metrics = run.folder / "metrics.json"
     card = read_json(metrics) if metrics.is_file() else {}
-    atomic_write_json(
-        folder / ADAPTER_FILE, {"run": run.document, "card": card, "fine_tuned": run.fine_tuned is not None}
-    )
+    adapter = {"run": run.document, "card": card, "fine_tuned": run.fine_tuned is not None}
+    atomic_write_json(folder / ADAPTER_FILE, {**adapter, "head_sha256": run.head_sha256})
+
+
+def module_kind(entry: dict) -> str:
+    """ "Dense" for "sentence_transformers.base.modules.dense.Dense" (the module path moves between versions)."""
+    return entry["type"].rsplit(".", 1)[-1]
+
+
+def export_routes(folder: Path) -> dict[str, list[tuple[str, Path]]]:
+    """Each side's modules in a SentenceTransformer folder, as (kind, folder): a Router's two routes, or one
+    chain that both sides share. Read from the files (modules.json, router_config.json); nothing loads."""
+    modules_file = folder / "modules.json"
+    modules = read_json(modules_file)
+    if not isinstance(modules, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("type"), str) and isinstance(m.get("path"), str) for m in modules
+    ):
+        raise InputError(f"{modules_file}: expected a list of modules, each with a 'type' and a 'path' string")
+    if len(modules) == 1 and module_kind(modules[0]) == "Router":
+        router = folder / modules[0]["path"]
+        config_file = router / "router_config.json"
+        config = read_json(config_file)
+        types, structure = (config.get(k) if isinstance(config, dict) else None for k in ("types", "structure"))
+        if not isinstance(types, dict) or not isinstance(structure, dict) or set(SIDES) - set(structure):
+            raise InputError(f"{config_file}: expected 'types' and a 'structure' with routes {list(SIDES)}")
+        return {
+            side: [(str(types.get(n, "")).rsplit(".", 1)[-1], router / n) for n in structure[side]] for side in SIDES
+        }
+    chain = [(module_kind(m), folder / m["path"]) for m in modules]
+    return dict.fromkeys(SIDES, chain)
+
+
+def check_modules(folder: Path, head: torch.nn.Module) -> None:
+    """An export answers with the head of its adapter/ folder on the sides the head adapts: the side's route
+    ends with a Dense module holding the head's weights, then Normalize; a query-only head's document route
+    holds no Dense. A modules.json that lost its Dense module would otherwise give base vectors in silence."""
+    modules_file = folder / "modules.json"
+    for side, chain in export_routes(folder).items():
+        expected = side_head(head, side)
+        if expected is None:
+            if any(kind == "Dense" for kind, _ in chain):
+                raise InputError(
+                    f"{modules_file}: the {side} route holds a Dense module; {folder / EXPORT_ADAPTER} "
+                    "holds a query-only head, which leaves documents as base vectors"
+                )
+            continue
+        if [kind for kind, _ in chain[-2:]] != ["Dense", "Normalize"]:
+            raise InputError(
+                f"{modules_file}: the {side} route does not end with the head of {folder / EXPORT_ADAPTER} (a Dense "
+                "module, then Normalize): it would give other vectors than the adapter; export the run again"
+            )
+        check_dense(chain[-2][1], expected, folder / EXPORT_ADAPTER)
+
+
+def check_dense(dense: Path, head: torch.nn.Module, adapter: Path) -> None:
+    """The Dense module's weights are the head's, exactly (export copies them)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = dense / "model.safetensors"
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise InputError(f"{weights}: not a readable safetensors file ({describe(err)})") from None
+    weight, bias = head_as_affine(head)
+    found = (state.get("linear.weight"), state.get("linear.bias"))
+    if any(f is None or f.shape != e.shape or not torch.equal(f.float(), e) for f, e in zip(found, (weight, bias))):
+        raise InputError(f"{weights}: not the weights of the head in {adapter}; export the run again")

@@ -30,10 +30,11 @@ from isoadapt.data.formats import check_texts_are_real, load_eval
 from isoadapt.data.vector_files import VectorBatch, VectorColumns, VectorFile, check_width
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
+from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
 from isoadapt.store.apply import APPLY_KIND, HEAD_KEY, check_adaptable, check_model, model_of
-from isoadapt.store.run_space import open_space, to_space, unit, width
+from isoadapt.store.run_space import open_space, to_space, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and 
 CHUNK = 8192  # documents encoded and adapted at once
 TABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 ID, TEXT, VECTOR = "id", "text", "vector"  # the table's own columns; a parquet file's others keep their names
+SEARCH_FIELDS = ("score", "_distance")  # what a search answer adds to a row: no column of the table may be named so
 
 
 def connect(db: Path):
@@ -92,8 +94,11 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     corpus = load_eval(data).corpus  # every input checked before the model loads
     space = open_space(run, cache_dir)
     ids, texts = list(corpus), list(corpus.values())
+    prompts = space.encoder.prompts  # the documents' prompt, if the run's model has one
     parts = [
-        to_space(run, space.vectors(texts[start : start + CHUNK]), "document")  # (chunk, width)
+        to_space(
+            run, space.vectors(prompts.texts(texts[start : start + CHUNK], "document")), "document"
+        )  # (chunk, width)
         for start in progress(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk")
     ]
     schema = pa.schema([(ID, pa.string()), (TEXT, pa.string()), (VECTOR, pa.list_(pa.float32(), width(run)))])
@@ -135,6 +140,11 @@ def table_schema(file: VectorFile, out_width: int) -> pa.Schema:
                 f"{file.path}: column {field.name!r} would clash with the table's own {field.name!r} column "
                 f"(made from --id_column {c.id!r}, --vector_column {c.vector!r}); rename it"
             )
+        if field.name in SEARCH_FIELDS:
+            raise InputError(
+                f"{file.path}: column {field.name!r} would be confused with the cosine that `isoadapt search` "
+                "gives as its score; rename it"
+            )
         fields.append(own.get(field.name, field))
     return pa.schema(fields)
 
@@ -172,7 +182,7 @@ def index_vectors(
 
     def adapted() -> Iterator[pa.RecordBatch]:
         for batch in file.batches(all_columns=True):
-            vectors = unit(batch.vectors) if kept else to_space(run, batch.vectors, "document")  # (rows, width)
+            vectors = l2_normalize(batch.vectors) if kept else to_space(run, batch.vectors, "document")  # (rows, width)
             yield _table_rows(batch, schema, vectors)
 
     write_table(db, table, overwrite, run, cache_dir, schema, adapted())

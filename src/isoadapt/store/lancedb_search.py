@@ -21,8 +21,9 @@ import numpy as np
 from isoadapt.data.readers import check_text
 from isoadapt.errors import InputError, describe
 from isoadapt.fileio import read_json
+from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.store.apply import check_adaptable
-from isoadapt.store.lancedb_index import ID, INDEX_KIND, TEXT, VECTOR, check_table_name, connect
+from isoadapt.store.lancedb_index import ID, INDEX_KIND, SEARCH_FIELDS, TEXT, VECTOR, check_table_name, connect
 from isoadapt.store.run_space import check_encodes_text, open_space, query_vectors, to_space
 from isoadapt.training.run_folder import OpenedRun, open_run
 
@@ -63,6 +64,12 @@ def open_index(db: Path, table: str, run: OpenedRun) -> Index:
     metadata = {k.decode(): v.decode() for k, v in (handle.schema.metadata or {}).items()}
     if metadata.get("isoadapt.kind") != INDEX_KIND:
         raise InputError(f"--table {table}: was not written by `isoadapt index`; it has no head to match")
+    hidden = [name for name in SEARCH_FIELDS if name in handle.schema.names]
+    if hidden:
+        raise InputError(
+            f"--table {table}: has a column named {hidden[0]!r}, which would hide or replace search's own; "
+            "rename it in the parquet file and index again"
+        )
     if metadata.get("isoadapt.head_sha256") != run.head_sha256:
         raise InputError(
             f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {run.folder}; "
@@ -71,17 +78,32 @@ def open_index(db: Path, table: str, run: OpenedRun) -> Index:
     return Index(db, table, handle)
 
 
+def _plans(index: Index, where: str) -> None:
+    query = index.handle.search(np.zeros(index.width, np.float32)).where(where, prefilter=True)
+    query.bypass_vector_index().limit(1).explain_plan()
+
+
 def check_where(index: Index, where: str) -> str:
-    """A SQL filter LanceDB can plan on this table (syntax, column names, types), found before any model loads."""
+    """A SQL filter LanceDB can plan on this table (syntax, column names, types), found before any model loads,
+    and one that LanceDB applies whole. Its parser stops at a `;` or after the first complete condition and
+    drops the rest (`year >= 2015; year < 2003` filters on the first half): the filter is planned a second
+    time as `nullif(<filter>, FALSE)`, which parses only when the filter is one whole condition, so that what
+    --json records as applied is what was applied."""
     if not where.strip():
         raise InputError(f"--where {where!r}: an empty filter; give a SQL condition such as \"source = 'crawl'\"")
     try:
-        query = index.handle.search(np.zeros(index.width, np.float32)).where(where, prefilter=True)
-        query.bypass_vector_index().limit(1).explain_plan()
+        _plans(index, where)
     except Exception as err:  # lance's own error types: a parse error, an unknown column, a type mismatch
         raise InputError(
             f"--where {where!r}: LanceDB cannot filter --table {index.table} with it ({describe(err)}); "
             f"its columns: {', '.join(c for c in index.columns if c != VECTOR)}"
+        ) from None
+    try:
+        _plans(index, f"nullif({where}\n, FALSE)")  # the newline ends a trailing `--` comment
+    except Exception:
+        raise InputError(
+            f"--where {where!r}: LanceDB would apply only its first condition and ignore the rest (its parser "
+            "stops at ';' or at anything after a complete condition); give one condition, joined with AND / OR"
         ) from None
     return where
 
@@ -113,9 +135,11 @@ def read_query_vector(path: Path, run: OpenedRun) -> np.ndarray:  # (1, dim): a 
         raise InputError(f"--vector {path}: expected a JSON list of numbers (.json) or a NumPy array (.npy)")
     if not path.is_file():
         raise InputError(f"--vector {path}: file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"--vector {path}: is an empty file; expected one query vector")
     try:
         values = np.load(path, allow_pickle=False) if path.suffix == ".npy" else read_json(path)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError) as err:  # an empty .npy file is an EOFError
         raise InputError(f"--vector {path}: not a readable NumPy file ({describe(err)})") from None
     numbers = isinstance(values, list) and all(type(v) in (int, float) for v in values)
     if path.suffix == ".json" and not numbers:
@@ -142,7 +166,7 @@ def _hit(row: dict, query: np.ndarray) -> dict:
     """A LanceDB row as a hit: id, the true cosine to the stored vector, then the table's other columns."""
     stored = np.asarray(row.pop(VECTOR), dtype=np.float64)
     row.pop("_distance", None)
-    score = float(stored @ query / (np.linalg.norm(stored) * np.linalg.norm(query)))
+    score = float(l2_normalize(stored) @ l2_normalize(np.asarray(query, dtype=np.float64)))
     return {"id": row.pop(ID), "score": score, **row}
 
 

@@ -3,6 +3,13 @@ weights and config, config.json, metrics.json, validation.png) and its model car
 export as an MLflow model of the `sentence_transformers` flavour, so that
 `mlflow.sentence_transformers.load_model(uri)` gives the SentenceTransformer that `isoadapt export` writes.
 
+Its signature declares a `task` parameter ("query" or "document"), so the pyfunc (and `mlflow models serve`)
+embeds either side: `mlflow.pyfunc.load_model(uri).predict(texts, params={"task": "query"})`; the flavour
+passes it to `encode(texts, task=...)`. The side rule is isoadapt's (head.side_head): `task` has no default;
+a query-only head's predict without one raises (its Router has no default route: "Could not determine route
+for task=None"), a both-sides head gives the same vectors with or without it. Without a params schema MLflow
+drops `params` with a warning, and a query-only model could not be served at all.
+
 It runs once the run folder is complete (the card and the export read it), so it lives here, above
 training, and the train command calls it after training; config.json names the MLflow run."""
 
@@ -24,6 +31,7 @@ log = logging.getLogger(__name__)
 RUN_FILES = ("head", "config.json", "metrics.json", VALIDATION_PLOT)  # what MLflow gets of the run folder
 MODEL_NAME = "model"
 TRACKING_VARIABLE = "MLFLOW_TRACKING_URI"
+TASK = "task"  # the pyfunc's parameter: sentence-transformers' `encode(texts, task=...)`, one of head_options.SIDES
 
 
 @contextmanager
@@ -65,10 +73,24 @@ def log_model(run, run_id: str, uri: str, cache_dir: Path) -> str:
         info = mlflow.sentence_transformers.log_model(
             model,
             name=MODEL_NAME,
+            signature=task_signature(model.get_embedding_dimension()),
             pip_requirements=mlflow.sentence_transformers.get_default_pip_requirements(),
             create_model_card=False,  # sentence-transformers' generic card; isoadapt's is run/README.md
         )
     return info.model_uri
+
+
+def task_signature(width: int):
+    """Texts in, (n, width) float32 vectors out, and the `task` parameter (no default: see the module)."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
+
+    return ModelSignature(
+        inputs=Schema([ColSpec(DataType.string)]),
+        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, width))]),
+        params=ParamSchema([ParamSpec(TASK, DataType.string, None)]),
+    )
 
 
 def log_run_to_mlflow(run_dir: Path, cache_dir: Path) -> str | None:

@@ -6,9 +6,10 @@ run folder; nothing is typed in by hand."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from isoadapt.fileio import read_json
+from isoadapt.fileio import atomic_write_bytes, read_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
 from isoadapt.training.config import INPUT, OPERATION, PLACE, TrainConfig, fields_with
 from isoadapt.training.validation_plot import VALIDATION_PLOT
@@ -186,10 +187,37 @@ def what_was_trained(config: dict) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """The card `isoadapt export` writes as README.md (`text`, markdown), with the metrics it shows
+    (`metrics`, the run's metrics.json): what `Adapter.card` returns. Printed or shown in a notebook, it
+    is the markdown."""
+
+    text: str
+    metrics: dict
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_markdown_(self) -> str:  # Jupyter renders it
+        return self.text
+
+    def save(self, path: str | Path) -> Path:
+        """Write the card as a markdown file (what a model hub shows as the model's page)."""
+        atomic_write_bytes(Path(path), self.text.encode("utf-8"))
+        return Path(path)
+
+
 def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
     doc = read_json(run_dir / "config.json")
-    config = doc["config"]
     metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else None
+    return card_text(doc, metrics, head_config, run_dir, out_dir, (run_dir / VALIDATION_PLOT).is_file())
+
+
+def card_text(doc: dict, metrics: dict | None, head_config: dict, run_dir: Path, out_dir: Path, plot: bool) -> str:
+    """The card of a run from its config.json (`doc`) and metrics, as `out_dir` will hold it (`plot`: the
+    validation plot is copied beside it)."""
+    config = doc["config"]
     adapt = head_config.get("adapt", "both")
     lines = [
         *front_matter(config, metrics),
@@ -219,7 +247,7 @@ def model_card(run_dir: Path, out_dir: Path, head_config: dict) -> str:
             + (f", test on `{shown(config['test_data'])}`." if config.get("test_data") else "."),
         ]
     lines += ["", "## Results against the base model", "", *results_section(metrics)]
-    if (run_dir / VALIDATION_PLOT).is_file():  # export copies it beside the card
+    if plot:  # export copies it beside the card
         lines += [
             "",
             f"![Validation NDCG@10 against the training step; the dot is the selected state]({VALIDATION_PLOT})",

@@ -15,18 +15,13 @@ import numpy as np
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
-from isoadapt.head import apply_head, document_head
+from isoadapt.head import to_side
 from isoadapt.training.run_folder import OpenedRun
 
 
-def unit(vectors: np.ndarray) -> np.ndarray:  # (n, d) -> rows of norm 1
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.finfo(np.float32).tiny)
-
-
 def to_space(run: OpenedRun, vectors: np.ndarray, side: str) -> np.ndarray:  # (n, dim) -> (n, width)
-    """Base vectors on the `side` ("query" or "document") of the run's space, L2-normalised."""
-    head = run.head if side == "query" else document_head(run.head)
-    return unit(apply_head(head, np.asarray(vectors, dtype=np.float32)))
+    """Base vectors on the `side` ("query" or "document") of the run's space, L2-normalised (head.to_side)."""
+    return to_side(run.head, vectors, side)
 
 
 def width(run: OpenedRun) -> int:
@@ -60,4 +55,4 @@ def open_space(run: OpenedRun, cache_dir: Path) -> RunSpace:
 
 
 def query_vectors(space: RunSpace, queries: list[str]) -> np.ndarray:  # (n, width), through the query side
-    return to_space(space.run, space.encoder.encode(queries), "query")
+    return to_space(space.run, space.encoder.encode(space.encoder.prompts.texts(queries, "query")), "query")

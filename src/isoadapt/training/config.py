@@ -158,7 +158,24 @@ class TrainConfig:
     sts_data: str | None = setting(
         None, "sts_*.json ({sentence1, sentence2, score} list): also report STS Spearman (optional)", INPUT
     )
-    base_model: str = setting(MPNET, f"{MPNET}, {MINILM}, a local SentenceTransformer folder, or vectors:NAME", PER_RUN)
+    base_model: str = setting(
+        MPNET,
+        f"{MPNET}, {MINILM}, any Hugging Face hub id in the local Hugging Face cache (HF_HUB_CACHE), a local "
+        "SentenceTransformer folder, or vectors:NAME (see docs/models.md)",
+        PER_RUN,
+    )
+    query_prompt: str | None = setting(
+        None,
+        "text prepended to every query before it is encoded; overrides the model's own 'query' prompt "
+        "(default: the model's own, if any; '' for none)",
+        PER_RUN,
+    )
+    document_prompt: str | None = setting(
+        None,
+        "text prepended to every document before it is encoded; overrides the model's own 'document' / "
+        "'passage' prompt (default: the model's own, if any; '' for none)",
+        PER_RUN,
+    )
     freeze_base: bool = setting(
         True,
         "train only the head on cached vectors (true); false fine-tunes the encoder too (slow, forgets)",

@@ -59,6 +59,7 @@ def evaluate_run(
     split = load_eval(data)
     sts = load_sts(sts_data) if sts_data else None
     base_encoder = open_base() if open_base else run.base_encoder(cache_dir, show_progress=True)
+    split, sts = base_encoder.prompts.split(split), sts and base_encoder.prompts.sts(sts)  # each side as encoded
     base_vectors = CachedVectors(base_encoder, cache_dir)
     trained_vectors = (
         CachedVectors(run.trained_encoder(cache_dir, show_progress=True), cache_dir) if run.fine_tuned else base_vectors

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from isoadapt.data.formats import TrainExample
+from isoadapt.metrics.normalize import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ class MiningReport:
         )
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
-
-
 def ranked_candidates(
     query_vectors: np.ndarray,  # (q, d)
     doc_vectors: np.ndarray,  # (n, d)
@@ -54,7 +51,7 @@ def ranked_candidates(
     relative_margin: float,
 ) -> tuple[list[list[int]], int]:
     """Per query, the valid negative candidates best first, and how many the margin refused."""
-    q, docs = _unit(query_vectors), _unit(doc_vectors)
+    q, docs = l2_normalize(query_vectors), l2_normalize(doc_vectors)
     out, refused = [], 0
     for start in range(0, len(q), CHUNK):
         scores = q[start : start + CHUNK] @ docs.T  # (chunk, n)

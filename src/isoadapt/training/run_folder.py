@@ -1,6 +1,11 @@
-"""The run folder: built in a hidden sibling and renamed into place when complete, so --output_dir never
-holds half a run; records versions, the git commit and the source digest; keeps the per-step log; and
-`open_run`, the one way every command (evaluate, export, apply, index, search) reads a finished run."""
+"""The run folder, the one module that writes and reads it. A run folder holds config.json (the settings,
+the encoder's identity, versions), head/ (head_config.json + head.safetensors), metrics.json, optionally
+encoder/ (a fine-tuned encoder), and status.json, written last: `{"completed": true, "head_sha256": ...}`,
+the digest of the head's weights as saved. `isoadapt train` builds it in a hidden sibling (RunFolder) and
+renames it into place when complete, so --output_dir never holds half a run; `Adapter.save` and a plan's
+post-hoc folders write it with `write_run`; `open_run` is the one way every command (evaluate, export,
+apply, index, search) and `Adapter.load` read it, and refuses a run that did not complete or whose head
+file changed since (corrupted but finite weights load without a word otherwise)."""
 
 from __future__ import annotations
 
@@ -18,12 +23,14 @@ from filelock import FileLock, Timeout
 from isoadapt.encoding.backend_choice import BACKENDS
 from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import NOTHING_KEPT, InputError
-from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json
-from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, load_head
+from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json, sha256_file
+from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, load_head, save_head
 from isoadapt.owned_folders import MARKER, check_output_folder, install, mark_owned, owned_kind, remove_owned
 
 LOCK = ".lock"
 SETTINGS = "settings.json"  # what the run was started with; --resume must match it
+STATUS = "status.json"  # written last: completed, and the head's digest
+HEAD = "head"  # the head's folder in a run
 LIBRARIES = (
     "isoadapt",
     "torch",
@@ -130,7 +137,7 @@ class RunFolder:
                 if child.name not in (LOCK, MARKER):
                     shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
             atomic_write_json(self.staging / SETTINGS, settings)
-        atomic_write_json(self.staging / "status.json", {"completed": False})
+        atomic_write_json(self.staging / STATUS, {"completed": False})
         return self.staging
 
     def write_json(self, name: str, obj) -> None:
@@ -143,7 +150,7 @@ class RunFolder:
         """The head is saved: drop the optimizer state, mark the folder a run, and move it into place."""
         if self.checkpoint_dir.is_dir():
             shutil.rmtree(self.checkpoint_dir)
-        atomic_write_json(self.staging / "status.json", {"completed": True})
+        mark_completed(self.staging)
         (self.staging / SETTINGS).unlink(missing_ok=True)  # config.json holds them all now
         try:
             check_output_folder(self.final, "--output_dir", "run", self.overwrite)
@@ -203,6 +210,48 @@ class StepLog:
         self.handle.close()
 
 
+def mark_completed(folder: Path) -> None:
+    """status.json, the last file a writer writes: the run is complete, and its head is the one saved now."""
+    atomic_write_json(folder / STATUS, {"completed": True, "head_sha256": sha256_file(folder / HEAD / WEIGHTS_FILE)})
+
+
+def write_run(folder: Path, document: dict, head, metrics: dict | None = None, encoder: Path | None = None) -> None:
+    """A complete run folder in `folder` (already made, and owned by the caller): what `open_run` reads.
+    For the writers that do not train: `Adapter.save` (a copy) and a plan's post-hoc transforms."""
+    save_head(head, folder / HEAD)
+    atomic_write_json(folder / "config.json", document)
+    if metrics:
+        atomic_write_json(folder / "metrics.json", metrics)
+    if encoder is not None:
+        shutil.copytree(encoder, folder / "encoder")
+    mark_completed(folder)
+
+
+def check_head_digest(weights: Path, recorded, where: Path) -> str:
+    """The head file's sha256, refused unless it is the one `where` recorded when the head was written."""
+    found = sha256_file(weights)
+    if not isinstance(recorded, str):
+        raise InputError(f"{where}: records no head_sha256 for {weights}; written by an older isoadapt: make it again")
+    if found != recorded:
+        raise InputError(
+            f"{weights}: sha256 {found[:16]} is not the {recorded[:16]} that {where} recorded when it was written; "
+            "the head file was changed or damaged since"
+        )
+    return found
+
+
+def check_completed(run_dir: Path) -> dict:
+    """status.json of a run that completed (`{"completed": false}` is a run still training, or stopped)."""
+    status_file = run_dir / STATUS
+    if not status_file.is_file():
+        raise InputError(f"--run_dir {run_dir}: not a completed run folder (no {STATUS})")
+    status = read_json(status_file)
+    if not isinstance(status, dict) or status.get("completed") is not True:
+        said = status.get("completed") if isinstance(status, dict) else status
+        raise InputError(f"--run_dir {run_dir}: not a completed run folder ({status_file} says completed: {said!r})")
+    return status
+
+
 def read_run_document(run_dir: Path) -> dict:
     """A run folder's (or a plan's post-hoc folder's) config.json, its `config` checked enough to rebuild
     the encoder: a hand-edited or foreign config.json stops here with one line, not deep inside loading."""
@@ -241,10 +290,23 @@ class OpenedRun:
         folder = self.folder / "encoder"
         return folder if folder.is_dir() else None
 
+    @property
+    def prompts(self) -> dict:
+        """The prompts the run applied, as open_encoder's arguments: those recorded with its encoder, else
+        its settings (a run made before prompts were recorded: None, the model's own)."""
+        recorded = (self.document.get("encoder") or {}).get("prompts")
+        if isinstance(recorded, dict):
+            return {"query_prompt": recorded.get("query", ""), "document_prompt": recorded.get("document", "")}
+        return {"query_prompt": self.config.get("query_prompt"), "document_prompt": self.config.get("document_prompt")}
+
     def base_encoder(self, cache_dir: Path, show_progress: bool = False):
         """The frozen base, refused when its weights are not the ones the run was trained on."""
         encoder = open_encoder(
-            self.config["base_model"], cache_dir, show_progress=show_progress, backend=self.config["encode_backend"]
+            self.config["base_model"],
+            cache_dir,
+            show_progress=show_progress,
+            backend=self.config["encode_backend"],
+            **self.prompts,
         )
         self.check_weights(encoder.identity.get("weights_sha256"))
         self.check_width(encoder.dim)
@@ -254,7 +316,7 @@ class OpenedRun:
         """The encoder whose vectors the head reads: the fine-tuned one if the run tuned it, else the base."""
         if self.fine_tuned is None:
             return self.base_encoder(cache_dir, show_progress)
-        encoder = Encoder(str(self.fine_tuned), cache_dir, show_progress=show_progress)
+        encoder = Encoder(str(self.fine_tuned), cache_dir, show_progress=show_progress, **self.prompts)
         self.check_width(encoder.dim)
         return encoder
 
@@ -275,11 +337,11 @@ class OpenedRun:
 
 
 def open_run(run_dir: Path) -> OpenedRun:
-    """Read a completed run folder: config checked, head loaded (a damaged head fails here, before any model)."""
+    """Read a completed run folder: config checked, head loaded and its digest checked (a damaged head fails
+    here, before any model)."""
     document = read_run_document(run_dir)
-    if not (run_dir / "status.json").is_file():
-        raise InputError(f"--run_dir {run_dir}: not a completed run folder (no status.json)")
-    head = load_head(run_dir / "head")
-    digest = hashlib.sha256((run_dir / "head" / WEIGHTS_FILE).read_bytes()).hexdigest()
+    status = check_completed(run_dir)
+    head = load_head(run_dir / HEAD)
+    digest = check_head_digest(run_dir / HEAD / WEIGHTS_FILE, status.get("head_sha256"), run_dir / STATUS)
     recorded = document.get("encoder") or {}
     return OpenedRun(run_dir, document["config"], head, digest, recorded.get("weights_sha256"), document)
