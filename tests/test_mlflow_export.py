@@ -64,7 +64,8 @@ def test_the_mlflow_pyfunc_embeds_the_side_its_task_names(minilm, tmp_path, run)
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
-    run_id = client.create_run(client.create_experiment("isoadapt")).info.run_id
+    experiment = client.create_experiment("isoadapt", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id
     model_uri = log_model(open_run(minilm["root"] / run), run_id, uri, minilm["cache"])
     with tracking_uri(uri):
         model = mlflow.pyfunc.load_model(model_uri)
