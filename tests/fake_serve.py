@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import isoadapt.integrations.server.model as served  # noqa: E402
 from isoadapt.cli import main  # noqa: E402
 
-from serving import TokenizingFake  # noqa: E402
+from serving import TokenizingFake, fake_for  # noqa: E402
 
 if __name__ == "__main__":
-    served.open_encoder = lambda *args, **kwargs: TokenizingFake()
+    served.open_encoder = lambda *args, **kwargs: fake_for(kind=TokenizingFake, **kwargs)
     sys.exit(main())

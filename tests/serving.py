@@ -20,6 +20,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from isoadapt.encoding.prompts import Prompts
+
 from conftest import REPO, FakeEncoder, move_head_off_identity, tiny_dataset
 from hostile import train_argv
 
@@ -46,35 +48,44 @@ class TokenizingFake(FakeEncoder):
         self.model = SimpleNamespace(tokenizer=WordTokenizer(), max_seq_length=WINDOW)
 
 
+def fake_for(query_prompt=None, document_prompt=None, kind=FakeEncoder, **ignored):
+    """The fake a run's settings open (open_encoder's prompt arguments honoured, the rest ignored)."""
+    return kind(prompts=Prompts(query_prompt or "", document_prompt or ""))
+
+
 def fake_runs(root: Path) -> dict[str, Path]:
-    """Two runs trained through the CLI on the fake: `both` and `query` (heads moved off the identity)."""
+    """Three runs trained through the CLI on the fake: `both`, `query` (query-only) and `prompted` (both
+    sides, trained with a query and a document prompt); heads moved off the identity."""
     import isoadapt.training.run_folder
     import isoadapt.training.train_command
+    import isoadapt.training.trainable
     from isoadapt.cli import main
     from isoadapt.encoding.encoder import open_encoder
 
     def build(name="", *args, **kwargs):
-        return open_encoder(name, *args, **kwargs) if name.startswith("vectors:") else FakeEncoder()
+        return open_encoder(name, *args, **kwargs) if name.startswith("vectors:") else fake_for(**kwargs)
 
     data, cache = tiny_dataset(root / "data"), root / "cache"
+    prompts = {"query_prompt": "query: ", "document_prompt": "passage: "}
     with pytest.MonkeyPatch.context() as patch:
-        for module in (isoadapt.training.train_command, isoadapt.training.run_folder):
+        for module in (isoadapt.training.train_command, isoadapt.training.trainable, isoadapt.training.run_folder):
             for name in ("Encoder", "open_encoder"):
                 if hasattr(module, name):
                     patch.setattr(module, name, build)
-        assert main([str(a) for a in train_argv(data, root / "both", cache)]) == 0
-        assert main([str(a) for a in train_argv(data, root / "query", cache, adapt="query")]) == 0
-    move_head_off_identity(root / "both", seed=1)
-    move_head_off_identity(root / "query", seed=2)
-    return {"both": root / "both", "query": root / "query", "cache": cache, "data": root / "data"}
+        for run, flags in (("both", {}), ("query", {"adapt": "query"}), ("prompted", prompts)):
+            assert main([str(a) for a in train_argv(data, root / run, cache, **flags)]) == 0
+    for seed, run in enumerate(("both", "query", "prompted"), start=1):
+        move_head_off_identity(root / run, seed=seed)
+    return {"both": root / "both", "query": root / "query", "prompted": root / "prompted", "cache": cache}
 
 
 def reference(run_dir: Path, texts: list[str], side: str) -> np.ndarray:  # (n, width)
-    """What `Adapter.encode_query` / `encode_document` give for the texts (the fake as the base)."""
+    """What `Adapter.encode_query` / `encode_document` give for the texts (the fake, with the run's prompts,
+    as the base)."""
     from isoadapt.api.adapter import Adapter
 
     adapter = Adapter.load(run_dir)
-    adapter._base = adapter._model = FakeEncoder()  # the base encoder the run was trained on
+    adapter._base = adapter._model = fake_for(**adapter.run.prompts)  # the base the run was trained on
     return adapter.encode_query(texts) if side == "query" else adapter.encode_document(texts)
 
 
@@ -95,7 +106,7 @@ def thread_server(run_dir: Path, **settings):
     from isoadapt.integrations.server.settings import ServeSettings
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(served, "open_encoder", lambda *args, **kwargs: TokenizingFake())
+        patch.setattr(served, "open_encoder", lambda *args, **kwargs: fake_for(kind=TokenizingFake, **kwargs))
         model = served.open_served(Adapter.load(run_dir), Path("/nonexistent-cache"), None, None)
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(build_app(model, ServeSettings(**settings)), log_level="warning"))
@@ -173,7 +184,7 @@ def open_fake_model(run_dir: Path):
     import isoadapt.integrations.server.model as served
     from isoadapt.api.adapter import Adapter
 
-    served.open_encoder = lambda *args, **kwargs: TokenizingFake()
+    served.open_encoder = lambda *args, **kwargs: fake_for(kind=TokenizingFake, **kwargs)
     return served.open_served(Adapter.load(run_dir), Path("/nonexistent-cache"), None, None)
 
 

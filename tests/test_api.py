@@ -431,3 +431,47 @@ def test_vectors_with_the_stored_negatives_reproduce_the_run_on_the_texts(tmp_pa
         for a, b in zip(arrays.adapter.head.state_dict().values(), texts.adapter.head.state_dict().values()):
             torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     assert texts.metrics["validation"]["selected"]["step"] > 0  # training moved the head
+
+
+@pytest.mark.slow
+def test_export_and_to_sentence_transformer_are_what_plain_sentence_transformers_computes(tmp_path):
+    """fit on pairs with the default recipe (MiniLM, query-only head), the head moved off the identity; the
+    reference is plain sentence-transformers on the base model with the head applied in NumPy: the adapter,
+    its export loaded by SentenceTransformer, to_sentence_transformer() and Adapter.load(export) agree."""
+    from sentence_transformers import SentenceTransformer
+
+    from isoadapt.encoding.offline_models import MINILM, resolve_model
+
+    topics = ["cooking pasta", "tuning a bicycle", "planting tomatoes", "learning the violin"]
+    pairs = [(f"how do I go about {t}?", f"A short guide to {t}, step {i}.") for t in topics for i in range(3)]
+    fitted = isoadapt.fit(pairs, pairs, cache_dir=tmp_path / "cache", epochs=1, batch_size=4)
+    adapter = fitted.adapter
+    assert adapter.base_model == MINILM and adapter.adapt == "query"
+    with torch.no_grad():
+        adapter.head.linear.weight.add_(
+            0.3 * torch.randn(adapter.head.linear.weight.shape, generator=torch.Generator().manual_seed(0))
+        )
+    texts = [p for pair in pairs[:5] for p in pair]
+    base = SentenceTransformer(str(resolve_model(MINILM, tmp_path)), device="cpu").encode(texts).astype(np.float64)
+    expected = {
+        "query": adapted_by_hand(adapter.head, base, "query"),
+        "document": adapted_by_hand(adapter.head, base, "document"),
+    }
+
+    def close(ours, side):
+        ours = np.asarray(ours, dtype=np.float64)
+        assert ((ours * expected[side]).sum(axis=1) / np.linalg.norm(ours, axis=1)).min() >= 0.9999, side
+
+    assert 1 - (expected["query"] * expected["document"]).sum(axis=1).max() > 1e-3  # the sides differ
+    exported = adapter.export(tmp_path / "export")
+    plain = SentenceTransformer(str(exported), device="cpu")
+    loaded = isoadapt.Adapter.load(exported, cache_dir=tmp_path / "cache")
+    model = adapter.to_sentence_transformer()
+    for side in ("query", "document"):
+        close(getattr(adapter, f"encode_{side}")(texts), side)
+        close(getattr(plain, f"encode_{side}")(texts), side)
+        close(getattr(model, f"encode_{side}")(texts), side)
+        close(getattr(loaded, f"encode_{side}")(texts, batch_size=2), side)
+    assert loaded.encode_query(texts[0]).shape == (adapter.out_dim,)
+    assert loaded.card.text == (exported / "README.md").read_text(encoding="utf-8")
+    assert loaded.metrics == fitted.metrics

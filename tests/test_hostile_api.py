@@ -168,7 +168,7 @@ def test_a_vectors_base_has_no_model_to_encode_with(tmp_path):
         "to encode text with; pass your vectors to transform()"
     )
     refused(lambda: adapter.encode_query(["a text"]), message, tmp_path)
-    assert adapter.transform(vectors().queries).shape == (4, 16)  # transform works
+    assert adapter.transform(vectors().queries, "query").shape == (4, 16)  # transform works
 
 
 def test_a_fine_tuned_run_refuses_base_vectors(run):
@@ -347,19 +347,36 @@ def test_evaluate_refuses_what_is_not_a_split_or_not_an_adapter(run):
 
 
 def export_by_hand(run_dir: Path, out: Path) -> Path:
-    """What Adapter.load reads of an export, written by hand from a run (no model needed): modules.json, the
-    head and adapter.json under adapter/."""
+    """What Adapter.load reads of an export, written by hand from a run (no model needed): modules.json whose
+    chain ends with the head's Dense module and Normalize, the head and adapter.json (with the head's sha256)
+    under adapter/."""
+    import hashlib
     import json
     import shutil
+
+    from safetensors.torch import save_file
+
+    from isoadapt.head import load_head
+    from isoadapt.store.export import head_as_affine
 
     shutil.copytree(run_dir / "head", out / "adapter")
     document = json.loads((run_dir / "config.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    (out / "adapter" / "adapter.json").write_text(json.dumps({"run": document, "card": metrics, "fine_tuned": False}))
-    (out / "1_Pooling").mkdir()
+    digest = hashlib.sha256((out / "adapter" / "head.safetensors").read_bytes()).hexdigest()
+    adapter = {"run": document, "card": metrics, "fine_tuned": False, "head_sha256": digest}
+    (out / "adapter" / "adapter.json").write_text(json.dumps(adapter))
+    for folder in ("1_Pooling", "2_Dense", "3_Normalize"):
+        (out / folder).mkdir()
+    weight, bias = head_as_affine(load_head(run_dir / "head"))
+    save_file(
+        {"linear.weight": weight.contiguous(), "linear.bias": bias.contiguous()},
+        str(out / "2_Dense" / "model.safetensors"),
+    )
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "T"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "P"},
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+        {"idx": 3, "name": "3", "path": "3_Normalize", "type": "sentence_transformers.models.Normalize"},
     ]
     (out / "modules.json").write_text(json.dumps(modules))
     return out
@@ -369,7 +386,7 @@ BROKEN_EXPORTS = [
     ("modules.json not JSON", "modules.json", "[{", "{e}/modules.json: malformed JSON at line 1 column 3: Expecting property name enclosed in double quotes"),
     ("modules.json an object", "modules.json", '{"a": 1}', "{e}/modules.json: expected a non-empty list of modules, got dict"),
     ("a module without a type", "modules.json", '[{"path": ""}]', "{e}/modules.json: module 0: expected an object with 'path' and 'type' strings"),
-    ("a module's folder gone", "modules.json", '[{"path": "2_Dense", "type": "D"}]', "{e}/modules.json: module 0: its folder '2_Dense' is missing"),
+    ("a module's folder gone", "modules.json", '[{"path": "4_Gone", "type": "D"}]', "{e}/modules.json: module 0: its folder '4_Gone' is missing"),
     ("adapter.json not JSON", "adapter/adapter.json", "{", "{e}/adapter/adapter.json: malformed JSON at line 1 column 2: Expecting property name enclosed in double quotes"),
     ("adapter.json a list", "adapter/adapter.json", "[]", "{e}/adapter/adapter.json: expected an object with a 'run' object holding the run's 'config'"),
     ("run a string", "adapter/adapter.json", '{"run": "x"}', "{e}/adapter/adapter.json: 'run' must be an object, got str"),
@@ -444,3 +461,13 @@ def test_the_same_check_names_a_flag_on_the_command_line_and_an_argument_in_pyth
     line = one_line(capsys, train_argv(data, tmp_path / "run", tmp_path / "cache", epochs=0))
     assert line == "isoadapt: error: --epochs 0: must be between 1 and 10000"
     refused(lambda: isoadapt.fit(tmp_path / "data", epochs=0), "epochs=0: must be between 1 and 10000", tmp_path)
+
+
+def test_vectors_triples_with_hard_negatives_are_refused(tmp_path):
+    """Triples exist to train on their negatives: mining would replace them silently."""
+    triples = vectors(pairs=[(i, i, (i + 1) % 4) for i in range(4)])
+    message = (
+        "fit: the training pairs give negatives (triples), but negatives='hard' mines others in their place; "
+        "pass negatives='file' to train on yours"
+    )
+    refused(lambda: isoadapt.fit(triples, vectors(), batch_size=2), message, tmp_path)

@@ -136,7 +136,10 @@ def test_the_same_head_twice_is_refused(two_runs, capsys):
         capsys, apply_argv(two_runs / "both", two_runs / "once.parquet", two_runs / "twice.parquet"), message, two_runs
     )
     # a query-only head's documents were copied unchanged: still base vectors, so they may pass again
-    assert main([str(a) for a in apply_argv(two_runs / "query", source, two_runs / "docs.parquet")]) == 0
+    assert (
+        main([str(a) for a in apply_argv(two_runs / "query", source, two_runs / "docs.parquet", "--side", "document")])
+        == 0
+    )
     assert (
         main(
             [

@@ -11,6 +11,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from isoadapt.training.run_folder import mark_completed
+
 from hostile import evaluate_argv, export_argv, record_other_weights, refused, write
 
 
@@ -129,6 +131,7 @@ def test_damaged_run_folders(run, capsys, command, name, relative, content, mess
 def test_a_head_for_another_width(run, capsys):
     damage(run["run"], HEAD_CONFIG, '{"type": "linear", "dim": 8}')
     damage(run["run"], HEAD, {"linear.weight": torch.eye(8), "linear.bias": torch.zeros(8)})
+    mark_completed(run["run"])  # a consistent run folder, its head made for 8-dim vectors
     refused(
         capsys,
         evaluate_argv(run),

@@ -45,3 +45,79 @@ def test_a_base_model_whose_weights_changed_since_training(run, capsys):
     record_other_weights(run["run"], "b" * 64, MINILM)
     now = model_identity(resolve_model(MINILM, run["cache"]), run["cache"])["weights_sha256"]
     refused(capsys, export_argv(run), changed_weights_line(run["run"], MINILM, "b" * 64, now), run["t"])
+
+
+def export_copy(minilm, run: str, to):
+    """A copy of the MiniLM fixture's export of `run` (made writable), to damage."""
+    import shutil
+
+    folder = shutil.copytree(minilm["root"] / f"{run}-export", to / f"{run}-export")
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return folder
+
+
+def refused_load(folder, message: str) -> None:
+    import isoadapt
+    from isoadapt.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        isoadapt.Adapter.load(folder)
+    assert str(err.value) == message
+
+
+@pytest.mark.slow
+def test_an_export_whose_modules_lost_the_head_is_refused(minilm, tmp_path):
+    """Before, Adapter.load read the head from adapter/ while encode_query answered through modules.json:
+    with its Dense module gone, encode_query gave the base model's vectors in silence."""
+    import json
+
+    both = export_copy(minilm, "both", tmp_path)
+    modules = json.loads((both / "modules.json").read_text())
+    (both / "modules.json").write_text(json.dumps([m for m in modules if not m["type"].endswith("Dense")]))
+    refused_load(
+        both,
+        f"{both}/modules.json: the query route does not end with the head of {both}/adapter (a Dense module, then "
+        "Normalize): it would give other vectors than the adapter; export the run again",
+    )
+    query = export_copy(minilm, "query", tmp_path)
+    router = json.loads((query / "router_config.json").read_text())
+    router["structure"]["query"] = router["structure"]["document"]
+    (query / "router_config.json").write_text(json.dumps(router))
+    refused_load(
+        query,
+        f"{query}/modules.json: the query route does not end with the head of {query}/adapter (a Dense module, then "
+        "Normalize): it would give other vectors than the adapter; export the run again",
+    )
+    (query / "modules.json").write_text("[{]")
+    refused_load(
+        query,
+        f"{query}/modules.json: malformed JSON at line 1 column 3: Expecting property name enclosed in double quotes",
+    )
+
+
+@pytest.mark.slow
+def test_an_export_whose_dense_weights_or_head_file_changed_is_refused(minilm, tmp_path):
+    import hashlib
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = export_copy(minilm, "both", tmp_path)
+    dense = folder / "3_Dense" / "model.safetensors"
+    state = load_file(str(dense))
+    save_file({**state, "linear.bias": state["linear.bias"] + 0.5}, str(dense))
+    refused_load(folder, f"{dense}: not the weights of the head in {folder}/adapter; export the run again")
+    folder = export_copy(minilm, "query", tmp_path)
+    weights = folder / "adapter" / "head.safetensors"
+    recorded = json.loads((folder / "adapter" / "adapter.json").read_text())["head_sha256"]
+    assert recorded == hashlib.sha256((minilm["root"] / "query" / "head" / "head.safetensors").read_bytes()).hexdigest()
+    save_file({k: v * 1.01 for k, v in load_file(str(weights)).items()}, str(weights))
+    found = hashlib.sha256(weights.read_bytes()).hexdigest()
+    refused_load(
+        folder,
+        f"{weights}: sha256 {found[:16]} is not the {recorded[:16]} that {folder}/adapter/adapter.json recorded when "
+        "it was written; the head file was changed or damaged since",
+    )
+    assert torch.isfinite(load_file(str(weights))["linear.weight"]).all()  # finite: it would have loaded and scored

@@ -285,7 +285,7 @@ def test_an_export_loads_as_the_adapter_of_its_run(trained_run, real_slice, tmp_
     exported = tmp_path / "exported"
     assert main(["export", "--run_dir", str(out), "--out", str(exported), "--cache_dir", str(cache)]) == 0
     run, export = isoadapt.Adapter.load(out, cache_dir=cache), isoadapt.Adapter.load(exported, cache_dir=cache)
-    assert export.card == run.card and export.config == run.config and export.export == exported
+    assert export.metrics == run.metrics and export.config == run.config and export.export_folder == exported
     split = json.loads(real_slice["test"].read_text())
     texts = list(split["queries"].values())[:10] + list(split["corpus"].values())[:10]
     base = run.base_encoder().encode(texts)

@@ -163,3 +163,45 @@ def test_lancedb_search_text_in_a_fresh_process(minilm, tmp_path, capsys):
         argv = ["search", TEXTS[0], "--db", root / f"db-{run}", "--run_dir", root / run, "--json"]
         assert main([str(a) for a in [*argv, "--cache_dir", minilm["cache"]]]) == 0
         assert found[run]["ids"] == [h["id"] for h in json.loads(capsys.readouterr().out)["hits"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", ["both", "query"])
+def test_langchain_adapter_embeddings_routes_each_side(minilm, run):
+    """isoadapt.integrations.langchain.AdapterEmbeddings over an Adapter loaded from the run, from its export,
+    and over the export as a plain SentenceTransformer: queries on the query side, documents on the document
+    side, whatever LangChain code calls it; and a LangChain vector store ranks by those vectors."""
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.vectorstores import InMemoryVectorStore
+    from sentence_transformers import SentenceTransformer
+
+    import isoadapt
+    from isoadapt.integrations.langchain import AdapterEmbeddings
+
+    root = minilm["root"]
+    export = SentenceTransformer(str(root / f"{run}-export"), device="cpu", local_files_only=True)
+    for model in (
+        isoadapt.Adapter.load(root / run, minilm["cache"]),
+        isoadapt.Adapter.load(root / f"{run}-export"),
+        export,
+    ):
+        embeddings = AdapterEmbeddings(model)
+        assert isinstance(embeddings, Embeddings)
+        queries = np.array([embeddings.embed_query(text) for text in TEXTS])
+        check_sides(minilm, run, queries, np.array(embeddings.embed_documents(TEXTS)))
+    store = InMemoryVectorStore.from_texts(TEXTS, embeddings)
+    hits = store.similarity_search_with_score(TEXTS[2], k=3)
+    query = adapted(root / run, minilm["base"][2:3], "query")
+    expected = cosines(np.repeat(query, 3, axis=0), adapted(root / run, minilm["base"], "document"))
+    assert [score for _, score in hits] == pytest.approx(sorted(expected, reverse=True), abs=1e-5)
+    assert embeddings.embed_documents([]) == []
+
+
+def test_langchain_adapter_embeddings_refuses_what_has_no_sides():
+    from isoadapt.integrations.langchain import AdapterEmbeddings
+
+    with pytest.raises(
+        InputError,
+        match="^AdapterEmbeddings: expected an isoadapt.Adapter .*, got str without encode_query / encode_document$",
+    ):
+        AdapterEmbeddings("runs/minilm")

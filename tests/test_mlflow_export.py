@@ -43,3 +43,39 @@ def test_a_run_that_mlflow_never_tracked_is_refused(tiny_data, tmp_path, fake_en
     run = run_training(train_config(tiny_data, tmp_path, tracker="none"), encoder=fake_encoder, quiet=True).folder
     with pytest.raises(InputError, match=r"config.json names no MLflow run \(trained without --tracker mlflow\)"):
         log_run_to_mlflow(run, tmp_path / "cache")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", ["both", "query"])
+def test_the_mlflow_pyfunc_embeds_the_side_its_task_names(minilm, tmp_path, run):
+    """`mlflow.pyfunc.load_model(uri).predict(texts, params={"task": ...})`, the path `mlflow models serve` takes,
+    gives each side as plain sentence-transformers does on the export; without a task a query-only model
+    refuses (no default side) and a both-sides one gives its only vectors. Before, MLflow dropped `params`
+    (no params schema): a query-only model could not embed at all."""
+    import mlflow.pyfunc
+    import numpy as np
+    from mlflow import MlflowClient
+    from sentence_transformers import SentenceTransformer
+
+    from isoadapt.store.mlflow_export import log_model, tracking_uri
+    from isoadapt.training.run_folder import open_run
+
+    from conftest import MINILM_TEXTS as TEXTS
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("isoadapt", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    model_uri = log_model(open_run(minilm["root"] / run), run_id, uri, minilm["cache"])
+    with tracking_uri(uri):
+        model = mlflow.pyfunc.load_model(model_uri)
+    export = SentenceTransformer(str(minilm["root"] / f"{run}-export"), device="cpu", local_files_only=True)
+    queries, documents = (model.predict(TEXTS, params={"task": side}) for side in ("query", "document"))
+    np.testing.assert_allclose(queries, export.encode_query(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(documents, export.encode_document(TEXTS), atol=1e-6)
+    assert not np.allclose(queries, minilm["base"] / np.linalg.norm(minilm["base"], axis=1, keepdims=True), atol=1e-3)
+    if run == "query":
+        with pytest.raises(ValueError, match="Could not determine route for task=None"):
+            model.predict(TEXTS)
+    else:
+        np.testing.assert_allclose(model.predict(TEXTS), queries, atol=1e-6)

@@ -78,6 +78,22 @@ def test_the_openai_client_gets_the_adapters_vectors_on_each_side(runs, both, qu
         )
 
 
+def test_a_run_trained_with_prompts_is_served_with_them_on_each_side(runs):
+    """Each side's prompt is prepended as the run encoded it (the vectors differ from unprompted ones), and
+    usage counts the prompt's tokens."""
+    from isoadapt.api.adapter import Adapter
+
+    with thread_server(runs["prompted"]) as (url, model):
+        client = openai_client(url)
+        for side, texts in (("query", QUERIES), ("document", DOCUMENTS)):
+            answer = client.embeddings.create(model=f"{model.name}:{side}", input=texts)
+            close(vectors_of(answer), reference(runs["prompted"], texts, side))
+            unprompted = Adapter.load(runs["prompted"]).transform(FakeEncoder().encode(texts), side)
+            assert cosines(vectors_of(answer), unprompted).max() < 0.999  # the prompt changed the vectors
+        usage = client.embeddings.create(model=f"{model.name}:query", input=["a b c"]).usage
+        assert usage.prompt_tokens == 1 + 3 + 2  # "query:" + three words + [CLS] [SEP]
+
+
 def test_the_openai_client_default_is_base64_and_decodes_to_the_float_answer(both):
     url, model = both
     raw = post(url + "/v1/embeddings", {"model": model.name, "input": QUERIES, "encoding_format": "base64"})

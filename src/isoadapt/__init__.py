@@ -1,9 +1,11 @@
 """isoadapt: projection heads (adapters) over frozen sentence encoders, measured against the base model.
 
-The public API: `Adapter` (load, transform, encode_query / encode_document, save, card), `fit` (train one
-with `isoadapt train`'s settings), `evaluate` (score one as `isoadapt evaluate` does), `Vectors` (your own
-vectors as arrays) and `TrainConfig` (every setting). They live in isoadapt.api and are imported on first
-use (PEP 562 `__getattr__`), so `import isoadapt` loads no torch and `isoadapt --help` stays fast.
+The public API (docs/python-api.md): `Adapter` (load, encode_query / encode_document / encode as in
+sentence-transformers, transform, metrics, card, export, save), `fit` (train one on pairs, a dataset or
+arrays, by default with the recipe the reports recommend), `evaluate` (score one as `isoadapt evaluate`
+does), `Vectors` (your own vectors as arrays) and `TrainConfig` (every setting). They live in
+isoadapt.api and are imported on first use (PEP 562 `__getattr__`), so `import isoadapt` loads no torch
+and `isoadapt --help` stays fast.
 Importing the package changes nothing in the host process: offline mode (HF_HUB_OFFLINE) is set by the
 command line's entry point and the Makefile, never here, so a user's other models can still download."""
 

@@ -60,7 +60,7 @@ class Adapter:
         self.metrics = metrics  # the run's metrics.json: val (and test) baseline vs trained, `validation`'s selection
         self.cache_dir = cache_dir  # where base models are unpacked and base vectors cached
         self.folder: Path | None = run.folder  # None once a fit's temporary run folder is gone
-        self.export = export  # the export folder it was loaded from, else None
+        self.export_folder = export  # the export folder it was loaded from, else None
         # The run tuned its encoder: the head reads that encoder's vectors, not the base model's.
         self.fine_tuned = run.fine_tuned is not None if fine_tuned is None else fine_tuned
         self._base = None  # the base model's encoder, loaded on first use and kept (encode, evaluate)
@@ -93,13 +93,15 @@ class Adapter:
         `--run_dir` command takes it), an export folder for one loaded from an export. Built in a hidden
         sibling and renamed into place; `overwrite` replaces only the same kind of isoadapt folder."""
         folder = Path(folder)
-        kind = "export" if self.export is not None else "run"
+        kind = "export" if self.export_folder is not None else "run"
         check_output_folder(folder, "save", kind, overwrite)
         if self.folder is not None and self.folder.resolve() == folder.resolve():
             raise InputError(f"save {folder}: is the folder this adapter was loaded from")
         with staged_folder(folder, kind) as staging:
-            if self.export is not None:
-                shutil.copytree(self.export, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".isoadapt-*"))
+            if self.export_folder is not None:
+                shutil.copytree(
+                    self.export_folder, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".isoadapt-*")
+                )
             else:
                 self._write_run(staging)
         return folder
@@ -114,7 +116,7 @@ class Adapter:
         module holding the head, Normalize; a Router for a query-only head; the model card as README.md):
         `SentenceTransformer(folder)` loads it anywhere, `Adapter.load(folder)` too."""
         folder = Path(folder)
-        if self.export is not None:  # already an export: a copy is the export
+        if self.export_folder is not None:  # already an export: a copy is the export
             return self.save(folder, overwrite)
         if self.folder is not None:
             return export_run(self.folder, folder, self.cache_dir, overwrite)
@@ -127,10 +129,10 @@ class Adapter:
     def to_sentence_transformer(self):
         """The adapter as one `sentence_transformers.SentenceTransformer` on the CPU: what `export` saves
         (`encode_query` applies the head; for a query-only head `encode_document` gives the base vectors)."""
-        if self.export is not None:
+        if self.export_folder is not None:
             from sentence_transformers import SentenceTransformer
 
-            return SentenceTransformer(str(self.export), device="cpu", local_files_only=True)
+            return SentenceTransformer(str(self.export_folder), device="cpu", local_files_only=True)
         return sentence_transformer(self.run, self.cache_dir)
 
     # -- what it is --------------------------------------------------------------------------------------
@@ -139,8 +141,8 @@ class Adapter:
     def card(self) -> ModelCard:
         """The model card (markdown in `.text`, shown as markdown in a notebook): the card of the export
         it was loaded from, else the one `export` would write."""
-        if self.export is not None and (self.export / "README.md").is_file():
-            return ModelCard((self.export / "README.md").read_text(encoding="utf-8"), self.metrics)
+        if self.export_folder is not None and (self.export_folder / "README.md").is_file():
+            return ModelCard((self.export_folder / "README.md").read_text(encoding="utf-8"), self.metrics)
         run_dir = self.folder or Path(f"adapter-{self.base_model.rsplit('/', 1)[-1]}")
         plot = self.folder is not None and (self.folder / VALIDATION_PLOT).is_file()
         text = card_text(self.run.document, self.metrics or None, self.head.config(), run_dir, run_dir, plot)
@@ -263,7 +265,7 @@ class Adapter:
         return out[0] if single else out
 
     def _encode(self, texts: list[str], side: str, options: EncodeOptions) -> np.ndarray:
-        if self.export is not None:
+        if self.export_folder is not None:
             model = self._exported_model()
             encode = model.encode_query if side == "query" else model.encode_document
             return l2_normalize(encode(texts, convert_to_numpy=True, **options.sentence_transformers()))
@@ -288,5 +290,5 @@ class Adapter:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(self.export), device="cpu", local_files_only=True)
+            self._model = SentenceTransformer(str(self.export_folder), device="cpu", local_files_only=True)
         return self._model

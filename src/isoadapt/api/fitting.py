@@ -104,6 +104,7 @@ def fit(
         try:
             if arrays:
                 files = stage_arrays(arrays, cfg.base_model.removeprefix(PREFIX), scratch, cfg.seed)
+                _check_given_negatives(arrays["train"], cfg)  # after the arrays' own checks
                 cfg = replace(
                     cfg, cache_dir=str(scratch / "cache"), **{SPLIT_SETTINGS[n]: str(p) for n, p in files.items()}
                 )
@@ -116,6 +117,15 @@ def fit(
         if not kept:
             adapter.folder = None
     return Fit(adapter, adapter.metrics)
+
+
+def _check_given_negatives(train: Vectors, cfg: TrainConfig) -> None:
+    """Triples exist to train on their negatives; hard negatives would replace them without a word."""
+    if cfg.negatives == "hard" and train.pairs is not None and any(len(p) == 3 for p in train.pairs):
+        raise InputError(
+            "fit: the training pairs give negatives (triples), but negatives='hard' mines others in their "
+            "place; pass negatives='file' to train on yours"
+        )
 
 
 def _check_flag(name: str, value: object) -> None:
@@ -262,7 +272,7 @@ def evaluate(adapter: Adapter, split: str | Path | Vectors, sts: str | Path | No
         checked = check_split("split", split, adapter.dim)
         scores = score_head(checked.split, checked.lookup, checked.lookup, adapter.head)
         return {"kind": EVALUATION_KIND, "data": "arrays", "run_dir": adapter.folder and str(adapter.folder), **scores}
-    if adapter.export is not None and adapter.fine_tuned:
+    if adapter.export_folder is not None and adapter.fine_tuned:
         raise InputError(f"{adapter.where}: exported from a fine-tuned run; evaluate the run folder it came from")
     data, sts_data = Path(split), Path(sts) if sts is not None else None
     return evaluate_run(adapter.run, data, adapter.cache_dir, sts_data, adapter.base_encoder)

@@ -152,9 +152,10 @@ def in_other_libraries(out_dir: Path, adapt: str) -> list[str]:
     folder = f'"path/to/{out_dir.name}"'
     if adapt == "query":
         langchain = (
-            f"`HuggingFaceEmbeddings(model_name={folder}, "
+            f"`isoadapt.integrations.langchain.AdapterEmbeddings(isoadapt.Adapter.load({folder}))`, which routes "
+            f"each side; or the stock `HuggingFaceEmbeddings(model_name={folder}, "
             'encode_kwargs={"task": "document"}, query_encode_kwargs={"task": "query"})` (set both: LangChain '
-            "falls back to `encode_kwargs` for queries)"
+            "falls back to `encode_kwargs` for queries, and this folder cannot tell a query from a document there)"
         )
         llama_index = (
             f"`isoadapt.integrations.llama_index.AdapterEmbedding(model_name={folder})` (`pip install isoadapt`; "

@@ -106,7 +106,9 @@ def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
             served = ready_model()
             body = await read_body(request, settings.max_request_bytes)
             asked = parse_request(body, served.catalog, settings.max_inputs)
-            counts = await asyncio.to_thread(served.token_counts, asked.texts)
+            counts = await asyncio.get_running_loop().run_in_executor(
+                served.counting, served.token_counts, asked.texts, asked.side
+            )
             read = [min(count, served.window) for count in counts]
             try:
                 future = state["batcher"].submit(asked.texts, asked.side, sum(read))

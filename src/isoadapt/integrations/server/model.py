@@ -1,10 +1,13 @@
-"""What the server encodes with: the run's base encoder (our `Encoder`, its length-sorted batches and its
-`--encode_backend`, `auto` included) and the adapter's `transform`, the one function that decides what
-each side's vector is. Requests of both sides share one base encode; only the head differs by side."""
+"""What the server encodes with: the run's base encoder (our `Encoder`, its length-sorted batches, its
+`--encode_backend`, `auto` included, and the prompts the run was trained with) and the adapter's
+`transform`, the one function that decides what each side's vector is. Requests of both sides share one
+base encode: each text carries its side's prompt (encoding/prompts.py), then its side of the head."""
 
 from __future__ import annotations
 
+import copy
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,11 @@ class ServedModel:
 
     def __init__(self, adapter, encoder, name: str):
         self.adapter, self.encoder, self.name = adapter, encoder, name
-        self.tokenizer = encoder.model.tokenizer  # the SentenceTransformer's: usage counts what the model reads
+        # The SentenceTransformer's tokenizer (usage counts what the model reads), copied: a fast tokenizer
+        # called from two threads with different truncation settings fails ("Already borrowed"), and the
+        # encoder's thread calls it with truncation on.
+        self.tokenizer = copy.deepcopy(encoder.model.tokenizer)
+        self.counting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isoadapt-tokens")
         self.window = int(encoder.model.max_seq_length)
         self.catalog: Catalog | None = None  # known once warm_up has run one batch
 
@@ -35,15 +42,17 @@ class ServedModel:
         default = "document" if self.adapter.adapt == "both" else None
         self.catalog = Catalog(self.name, widths, default)
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        """Tokens per text before truncation (special tokens included); the model reads min(count, window)."""
-        return [len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
+    def token_counts(self, texts: list[str], side: str) -> list[int]:
+        """Tokens per text as the model reads it on `side` (its prompt prepended, special tokens included),
+        before truncation: the model reads min(count, window)."""
+        prompted = self.encoder.prompts.texts(texts, side)
+        return [len(ids) for ids in self.tokenizer(prompted, truncation=False, verbose=False)["input_ids"]]
 
     def encode(self, requests: list[tuple[list[str], str]]) -> list[np.ndarray]:
         """(texts, side) per request -> their vectors: one base encode over every text of every request
         (length-sorted batches inside), then each request's rows through its side of the adapter."""
         texts = [text for group, side in requests for text in self.encoder.prompts.texts(group, side)]
-        base = self.encoder.encode(texts)  # (n, dim): each text with its side's prompt, as the run encoded it
+        base = self.encoder.encode(texts)  # (n, dim): each side's prompt prepended, as the run encoded them
         out, start = [], 0
         for group, side in requests:
             out.append(self.adapter.transform(base[start : start + len(group)], side))  # (len(group), width)
@@ -65,13 +74,12 @@ def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str 
         raise InputError(f"serve {adapter.where}: the run fine-tuned its encoder; serve a frozen-encoder adapter")
     backend = backend or adapter.config.get("encode_backend", "torch")
     probe = _probe(adapter.config) if backend == AUTO else None
-    encoder = open_encoder(
-        base_model, cache_dir, show_progress=False, backend=backend, probe=probe, **adapter.run.prompts
-    )
+    prompts = adapter.run.prompts  # the prompts the run was trained with
+    encoder = open_encoder(base_model, cache_dir, show_progress=False, backend=backend, probe=probe, **prompts)
     adapter.run.check_weights(encoder.identity.get("weights_sha256"))
     adapter.run.check_width(encoder.dim)
     log.info("serve: %s on %s (%s backend)", adapter.where, base_model, encoder.backend)
-    folder = adapter.export or adapter.folder
+    folder = adapter.export_folder or adapter.folder
     return ServedModel(adapter, encoder, name or Path(folder).name)
 
 

@@ -24,6 +24,11 @@ class ServeSettings:
         for name in ("max_inputs", "max_request_bytes", "max_batch_tokens", "max_queue"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name} {getattr(self, name)}: must be at least 1")
+        if self.max_queue < self.max_inputs:
+            raise InputError(
+                f"--max_queue {self.max_queue}: must be at least --max_inputs {self.max_inputs}, or a full request "
+                "could never be queued"
+            )
         if not 0 <= self.max_wait_ms <= 1000:
             raise InputError(f"--max_wait_ms {self.max_wait_ms}: must be between 0 and 1000")
         if self.api_key is not None and not self.api_key.strip():
