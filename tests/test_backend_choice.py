@@ -49,6 +49,7 @@ class FakeBackend:
     def __init__(self, backend: str, clock: FakeClock, cost: float, noise: float = 0.0):
         self.base = FakeEncoder()
         self.name, self.folder, self.dim = self.base.name, self.base.folder, self.base.dim
+        self.prompts = self.base.prompts  # a model with no prompts
         self.backend, self.clock, self.cost, self.noise = backend, clock, cost, noise
         self.identity = {**self.base.identity, "backend": backend}
         self.fingerprint = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()
@@ -83,7 +84,7 @@ class Machine:
     def as_encoder_class(self, monkeypatch) -> None:
         """`open_encoder` builds these fakes wherever it would load a SentenceTransformer."""
         monkeypatch.setattr(
-            isoadapt.encoding.encoder, "Encoder", lambda base_model, cache_dir, *args: self.build(args[-1])
+            isoadapt.encoding.encoder, "Encoder", lambda base_model, cache_dir, *args, **prompts: self.build(args[-1])
         )
 
 
