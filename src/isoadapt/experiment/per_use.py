@@ -24,7 +24,10 @@ def per_use_lines(uses: PerUse, by_name: dict) -> list[str]:
     probe = f"the documents-as-queries probe (`probe_{DOCUMENT_PROBE}`)"
     if uses.one_head:
         label = by_name[uses.mixed]["label"]
-        return [f"One head serves both uses: {label} (`{uses.mixed}`) leads in-domain and holds {probe}.", ""]
+        return [
+            f"One head serves both uses: {label} (`{uses.mixed}`) is the rule's pick with and without {probe}.",
+            "",
+        ]
     lines = ["Recommendations per use: no head both leads in-domain and holds " + probe + ".", ""]
     if uses.in_domain:
         home = by_name[uses.in_domain]
