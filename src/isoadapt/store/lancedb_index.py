@@ -247,7 +247,7 @@ def _create(
         if TEXT in schema.names and not is_precomputed(run.config["base_model"]):
             from isoadapt.integrations.lancedb import embedding_config  # imports lancedb: after connect() quiets it
 
-            functions = [embedding_config(run, cache_dir)]
+            functions = [embedding_config(run, cache_dir, db / f"{table}.lance")]
         reader = pa.RecordBatchReader.from_batches(schema, _remembering(rows, failed))
         connection.create_table(
             table, data=reader, mode="overwrite" if overwrite else "create", embedding_functions=functions
