@@ -42,7 +42,8 @@ from isoadapt.errors import InputError, disk_error
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
 from isoadapt.store.apply import APPLY_KIND, HEAD_KEY, check_adaptable, check_model, model_of
-from isoadapt.store.run_space import open_space, to_space, unit, width
+from isoadapt.store.lancedb_ann import build_ann, check_ann_rows
+from isoadapt.store.run_space import open_space, query_vectors, to_space, unit, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,18 @@ def vector_column(vectors: np.ndarray) -> pa.FixedSizeListArray:  # (n, width) -
     return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1])
 
 
-def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Path, overwrite: bool = False) -> int:
-    """Write the split's corpus into a LanceDB table; returns the number of documents."""
+def index_corpus(
+    run_dir: Path, data: Path, db: Path, table: str, cache_dir: Path, overwrite: bool = False, ann: bool = False
+) -> int:
+    """Write the split's corpus into a LanceDB table; returns the number of documents. With `ann`, an ANN
+    index too, and the refine factor that keeps the split's queries' top 10 exact (store/lancedb_ann.py)."""
     check_index_target(db, table, overwrite)
     run = open_run(run_dir)
     check_texts_are_real(data, run.config["base_model"])
-    corpus = load_eval(data).corpus  # every input checked before the model loads
+    split = load_eval(data)
+    corpus = split.corpus  # every input checked before the model loads
+    if ann:
+        check_ann_rows(len(corpus))
     space = open_space(run, cache_dir)
     ids, texts = list(corpus), list(corpus.values())
     parts = [
@@ -110,6 +117,16 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     schema = pa.schema([(ID, pa.string()), (TEXT, pa.string()), (VECTOR, pa.list_(pa.float32(), width(run)))])
     rows = pa.record_batch([pa.array(ids), pa.array(texts), vector_column(np.concatenate(parts))], schema=schema)
     write_table(db, table, overwrite, run, cache_dir, schema, [rows])
+    if ann:
+        queries = query_vectors(space, list(split.queries.values()))  # (queries, width)
+        built = build_ann(connect(db).open_table(table), queries, VECTOR)
+        log.info(
+            "--ann: %s index, refine factor %d (top %d exact for %d queries)",
+            built.index_type,
+            built.refine_factor,
+            built.k,
+            built.queries,
+        )
     return len(ids)
 
 
