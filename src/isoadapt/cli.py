@@ -248,7 +248,7 @@ def add_store_arguments(commands) -> None:
         "--ann",
         type=int,
         nargs="?",
-        const=0,
+        const=-1,  # lancedb_search.RECORDED: the factor `index --ann` measured
         metavar="REFINE_FACTOR",
         help="search through the table's ANN index: REFINE_FACTOR x k candidates (when omitted: the factor "
         "`index --ann` measured, else 10), re-ranked exactly, the answer marked approximate; without --ann the "

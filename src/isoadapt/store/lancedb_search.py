@@ -30,6 +30,7 @@ from isoadapt.training.run_folder import OpenedRun, open_run
 MAX_K = 10_000
 MAX_REFINE = 1_000
 DEFAULT_REFINE = 10  # `--ann` on a table without a measured factor
+RECORDED = -1  # `--ann` without a number: the refine factor `index --ann` recorded on the table
 VECTOR_FILES = (".json", ".npy")  # a JSON list of numbers, or a NumPy array of one vector
 
 
@@ -118,8 +119,9 @@ class Ann:
 
 
 def check_ann(index: Index, refine_factor: int) -> Ann:
-    """`refine_factor` 0 (`--ann` without a number): the factor `index --ann` measured, else DEFAULT_REFINE."""
-    if refine_factor == 0:
+    """`refine_factor` RECORDED (`--ann` without a number): the factor `index --ann` measured, else
+    DEFAULT_REFINE."""
+    if refine_factor == RECORDED:
         refine_factor = recorded_refine_factor(index.handle, VECTOR) or DEFAULT_REFINE
     if not 1 <= refine_factor <= MAX_REFINE:
         raise InputError(f"--ann {refine_factor}: the refine factor must be between 1 and {MAX_REFINE}")
