@@ -236,3 +236,25 @@ def test_a_plan_records_the_backend_auto_resolved_to(monkeypatch, tmp_path):
     assert "tiny/dev.json" in meta["encode_backend_choice"]["probe"]["source"]
     run = json.loads((folder / "runs" / "trained" / "seed0" / "config.json").read_text())
     assert run["config"]["encode_backend"] == "onnx" and run["encode_backend_choice"]["backend"] == "onnx"
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        ({"backend": "torch"}, "it names torch, but its own measurements choose onnx"),
+        ({"backend": "openvino"}, "it names openvino, which is not installed"),
+        ({"backends": "fast"}, "its measurements are malformed"),
+    ],
+)
+def test_a_hand_edited_choice_file_is_measured_again(monkeypatch, tmp_path, probe, caplog, edit, why):
+    """A choice that does not follow from its own measurements is not trusted: it would encode with one
+    backend and record another's speed and quality (or fail to load a backend that is not installed)."""
+    machine = Machine(monkeypatch, {"torch": (1.0, 0.0), "onnx": (0.5, 0.0)})
+    path = Path(choose_encoder(machine.build, tmp_path, "cpu", probe).backend_choice["file"])
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}), encoding="utf-8")
+    again = Machine(monkeypatch, {"torch": (1.0, 0.0), "onnx": (0.5, 0.0)})
+    with caplog.at_level("WARNING"):
+        encoder = choose_encoder(again.build, tmp_path, "cpu", probe)
+    assert encoder.backend == "onnx" and again.clock.now > 0  # measured again, and the measurement decides
+    assert f"{path}: {why} (edited by hand?): the backends are measured again" in caplog.text
+    assert json.loads(path.read_text())["backend"] == "onnx"

@@ -4,6 +4,8 @@ evaluate, are test_damaged_run_folders in test_hostile_evaluate.py."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from isoadapt.cli import main
@@ -121,3 +123,46 @@ def test_an_export_whose_dense_weights_or_head_file_changed_is_refused(minilm, t
         "it was written; the head file was changed or damaged since",
     )
     assert torch.isfinite(load_file(str(weights))["linear.weight"]).all()  # finite: it would have loaded and scored
+
+
+class ModelOnAFullDisk:
+    """What sentence-transformers' save meets on a full disk or past `ulimit -f`: safetensors' own error."""
+
+    def save(self, folder: str) -> None:
+        (__import__("pathlib").Path(folder) / "model.safetensors").write_bytes(b"partial")
+        raise RuntimeError("Error while serializing: I/O error: File too large (os error 27)")
+
+
+def test_a_file_size_limit_during_export_is_one_line_and_keeps_nothing(run, capsys, monkeypatch):
+    import isoadapt.store.export as export
+
+    monkeypatch.setattr(export, "sentence_transformer", lambda run, cache_dir: ModelOnAFullDisk())
+    out = run["t"] / "exported"
+    message = f"--out {out}: File too large while writing the export; nothing was kept"
+    refused(capsys, export_argv(run), message, run["t"])
+
+
+class SavesNothing:
+    def save(self, folder: str) -> None:
+        pass
+
+
+def test_a_full_disk_in_a_write_names_the_file(run, capsys, monkeypatch):
+    """Python's write() on a full disk raises an OSError that names no file; the atomic writer adds it."""
+    import isoadapt.fileio as fileio
+    import isoadapt.store.export as export
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "sentence_transformer", lambda run, cache_dir: SavesNothing())
+    monkeypatch.setattr(fileio.os, "fsync", full)
+    before = __import__("hostile").tree(run["t"], ("cache",))
+    exit_code = main([str(a) for a in export_argv(run)])
+    err = capsys.readouterr().err
+    assert exit_code == 2 and "Traceback" not in err
+    line = [x for x in err.splitlines() if x.startswith("isoadapt:")]
+    assert len(line) == 1
+    named = rf"isoadapt: error: {re.escape(str(run['t']))}/\.exported\.\w+\.partial/\S+\.json: No space left on device"
+    assert re.fullmatch(named + " while writing the export; nothing was kept", line[0]), line
+    assert __import__("hostile").tree(run["t"], ("cache",)) == before

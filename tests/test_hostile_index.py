@@ -182,3 +182,138 @@ def test_a_column_named_like_searchs_score_is_refused(two_runs, capsys, column):
         "score; rename it",
         two_runs,
     )
+
+
+SLOW_FIRST_WRITER = """
+import sys, time
+import isoadapt.store.lancedb_index as lancedb_index
+from isoadapt.cli import main
+real = lancedb_index._create
+def slow(*args):
+    print("writing", flush=True)  # the table lock is held from here until the table is committed
+    time.sleep(3)
+    return real(*args)
+lancedb_index._create = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def isoadapt_process(argv, script: str | None = None, limit_bytes: int | None = None):
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limited():  # `ulimit -f`: a write past the limit fails with EFBIG (SIGXFSZ ignored, as a shell's may be)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    command = [sys.executable, *(["-c", script] if script else ["-m", "isoadapt.cli"]), *map(str, argv)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=limited if limit_bytes else None,
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("isoadapt:")]
+
+
+def test_two_concurrent_index_runs_into_one_new_table_take_turns(two_runs):
+    """Neither with --overwrite: the first writes the table, the second waits for the lock, finds the table
+    and stops with a clean line; the table holds the first one's rows."""
+    from isoadapt.store.lancedb_index import connect
+
+    first_source = write_vectors(two_runs / "first.parquet", ids=[f"first{i}" for i in range(len(TEXTS))])
+    second_source = write_vectors(two_runs / "second.parquet", ids=[f"second{i}" for i in range(len(TEXTS))])
+    first = isoadapt_process(vectors_argv(two_runs, "both", first_source), script=SLOW_FIRST_WRITER)
+    assert first.stdout.readline() == "writing\n"
+    second = isoadapt_process(vectors_argv(two_runs, "both", second_source))
+    _, first_err = first.communicate(timeout=120)
+    _, second_err = second.communicate(timeout=120)
+    assert first.returncode == 0, first_err[-2000:]
+    assert second.returncode == 2, second_err[-2000:]
+    db = two_runs / "db"
+    assert error_lines(second_err) == [
+        f"isoadapt: error: --table documents in {db}: exists (an index table written by isoadapt); pass "
+        "--overwrite to replace it"
+    ]
+    ids = connect(db).open_table("documents").to_arrow().column("id").to_pylist()
+    assert sorted(ids) == sorted(f"first{i}" for i in range(len(TEXTS)))
+
+
+def test_a_file_size_limit_while_writing_is_one_line_and_leaves_no_db(two_runs):
+    source = write_vectors(two_runs / "base.parquet")
+    before = tree(two_runs, ("cache",))
+    proc = isoadapt_process(vectors_argv(two_runs, "both", source), limit_bytes=2000)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err[-2000:]
+    assert "Traceback" not in err
+    folder = two_runs / "db" / "documents.lance"
+    assert error_lines(err) == [f"isoadapt: error: {folder}: File too large; --table documents was not written"]
+    assert tree(two_runs, ("cache",)) == before  # no table, no --db folder
+
+
+class FailingConnection:
+    """LanceDB's connection whose create_table fails as lance does (a RuntimeError naming the os error)."""
+
+    def __init__(self, real, message: str):
+        self.real, self.message = real, message
+
+    def create_table(self, *args, **kwargs):
+        raise RuntimeError(self.message)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+LANCE_FAILURES = [
+    (
+        "lance error: LanceError(IO): Permission denied (os error 13), lance-io/src/object_store.rs:1",
+        "{folder}: Permission denied; --table documents was not written",
+    ),
+    (
+        "lance error: LanceError(IO): No space left on device (os error 28), lance-file/src/writer.rs:191:9",
+        "{folder}: No space left on device; --table documents was not written",
+    ),
+    (
+        "lance error: Retryable commit conflict for version 2: This Overwrite transaction was preempted",
+        "{folder}: another program wrote to --table documents at the same time (LanceDB: commit conflict); it was "
+        "not written by this run: run it again",
+    ),
+]
+
+
+@pytest.mark.parametrize(("lance", "message"), LANCE_FAILURES, ids=["read-only", "full", "conflict"])
+def test_a_read_only_db_a_full_disk_and_a_commit_conflict_are_one_line(two_runs, capsys, monkeypatch, lance, message):
+    """The --db already holds a table (replaced with --overwrite) that LanceDB cannot write over."""
+    import isoadapt.store.lancedb_index as lancedb_index
+
+    source = write_vectors(two_runs / "base.parquet")
+    assert main([str(a) for a in vectors_argv(two_runs, "both", source)]) == 0
+    capsys.readouterr()
+    real = lancedb_index.connect
+    monkeypatch.setattr(lancedb_index, "connect", lambda db: FailingConnection(real(db), lance))
+    folder = two_runs / "db" / "documents.lance"
+    refused(capsys, vectors_argv(two_runs, "both", source, "--overwrite"), message.format(folder=folder), two_runs)
+
+
+def test_a_stop_right_after_the_db_folder_is_made_leaves_no_empty_db(two_runs, capsys, monkeypatch):
+    """SIGTERM (as Ctrl-C) between making --db and starting the table: the folder this call made goes."""
+    import isoadapt.store.lancedb_index as lancedb_index
+
+    def stopped(db):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lancedb_index, "connect", stopped)
+    source = write_vectors(two_runs / "base.parquet")
+    before = tree(two_runs, ("cache",))
+    line = one_line(capsys, vectors_argv(two_runs, "both", source), code=130)
+    assert line == "isoadapt: interrupted: stopped (Ctrl-C or SIGTERM) before anything was written"
+    assert tree(two_runs, ("cache",)) == before

@@ -73,6 +73,16 @@ FLAG_CASES = [
     ({"hard_negative_margin": 1.0}, "--hard_negative_margin 1.0: must be >= 0 and < 1"),
     ({"hard_negative_margin": "nan"}, "--hard_negative_margin nan: must be >= 0 and < 1"),
     (
+        {"hard_negative_margin": 0.2},
+        "--hard_negative_margin 0.2: only mined negatives have a margin (--negatives hard); with the file's "
+        "negatives it would be ignored",
+    ),
+    (
+        {"hard_negative_margin": 0.2, "negatives": "file"},
+        "--hard_negative_margin 0.2: only mined negatives have a margin (--negatives hard); with the file's "
+        "negatives it would be ignored",
+    ),
+    (
         {"negatives": "mined"},
         "isoadapt train: argument --negatives: invalid choice: 'mined' (choose from 'file', 'hard') (see `isoadapt train --help`)",
     ),

@@ -205,3 +205,60 @@ def test_langchain_adapter_embeddings_refuses_what_has_no_sides():
         match="^AdapterEmbeddings: expected an isoadapt.Adapter .*, got str without encode_query / encode_document$",
     ):
         AdapterEmbeddings("runs/minilm")
+
+
+def point_the_function_at(db, run_dir, head_sha256: str) -> None:
+    """Hand-edit the table's recorded embedding function (run folder and head sha256), as a user might:
+    the same rows, written again with the edited schema metadata."""
+    import lancedb
+
+    connection = lancedb.connect(str(db))
+    rows = connection.open_table("documents").to_arrow()
+    metadata = dict(rows.schema.metadata)
+    functions = json.loads(metadata[b"embedding_functions"])
+    functions[0]["model"] |= {"run_dir": str(run_dir), "head_sha256": head_sha256}
+    metadata[b"embedding_functions"] = json.dumps(functions).encode()
+    connection.create_table("documents", data=rows.replace_schema_metadata(metadata), mode="overwrite")
+
+
+def test_lancedb_trusts_the_tables_own_head_over_a_hand_edited_function(distinct_runs, capsys):
+    """The function's config names the query run and its head; the table was indexed with the both run's:
+    `isoadapt search` refuses that pairing, and so does LanceDB's `table.search("text")`."""
+    import lancedb
+
+    from isoadapt.training.run_folder import open_run
+
+    root = distinct_runs
+    index_run(root, "both", capsys)
+    db = root / "db-both"
+    other = open_run(root / "query").head_sha256
+    point_the_function_at(db, root / "query", other)
+    table = lancedb.connect(str(db)).open_table("documents")
+    indexed_with = open_run(root / "both").head_sha256
+    with pytest.raises(InputError) as caught:
+        table.search(QUERY).limit(3).to_list()
+    assert str(caught.value) == (
+        f"{db / 'documents.lance'}: was indexed with the head of {root / 'both'} (sha256 {indexed_with[:16]}), "
+        f"but its embedding function names {root / 'query'} (sha256 {other[:16]}); search with the run that "
+        "indexed it, or index again"
+    )
+
+
+def test_lancedb_without_the_import_names_the_import(distinct_runs, capsys):
+    """LanceDB has no entry points for embedding functions: a process that imports only lancedb gets
+    LanceDB's own KeyError, whose message is the name the table records, naming the import to add."""
+    import subprocess
+    import sys
+
+    index_run(distinct_runs, "both", capsys)
+    script = (
+        "import lancedb\n"
+        f"table = lancedb.connect({str(distinct_runs / 'db-both')!r}).open_table('documents')\n"
+        "try:\n"
+        "    table.search('topic3 what is topic3').limit(3).to_list()\n"
+        "except KeyError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "'isoadapt (import isoadapt.integrations.lancedb to register it)'"

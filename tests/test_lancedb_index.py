@@ -186,3 +186,52 @@ def test_index_vectors_takes_the_columns_a_user_named(distinct_runs, capsys):
     rows = table_rows(distinct_runs / "db")
     assert list(rows) == ["id", "vector", "lang"] and rows["id"] == columns["doc"]
     assert cosines(np.array(rows["vector"]), adapted(distinct_runs / "both", base, "document")).min() >= 0.9999
+
+
+def test_index_ann_records_a_refine_factor_that_keeps_every_querys_top10_exact(tmp_path, capsys, fake_model):
+    """`index --ann`: an IVF_PQ index, and the refine factor measured on the split's queries; `search --ann`
+    with that factor returns, for every query, the top 10 that a brute-force cosine over the stored vectors
+    gives (the independent reference)."""
+    import lancedb
+
+    from isoadapt.store.lancedb_ann import REFINE_FACTORS, recorded_refine_factor
+
+    data = tiny_dataset(tmp_path / "data", topics=160)  # 320 documents: enough to train IVF_PQ
+    cache, db, run = tmp_path / "cache", tmp_path / "db", tmp_path / "run"
+    assert main([str(a) for a in train_argv(data, run, cache)]) == 0
+    index = ["index", "--run_dir", run, "--data", data["test"], "--db", db, "--cache_dir", cache, "--ann"]
+    assert main([str(a) for a in index]) == 0
+    table = lancedb.connect(str(db)).open_table("documents")
+    assert [i.index_type for i in table.list_indices()] == ["IvfPq"]
+    factor = recorded_refine_factor(table, "vector")
+    assert factor in REFINE_FACTORS
+    stored = table.to_arrow().to_pydict()
+    documents = np.asarray(stored["vector"], dtype=np.float64)
+    split = load_eval(data["test"])
+    capsys.readouterr()
+    for query in list(split.queries.values())[:40]:
+        vector = adapted(run, FakeEncoder().encode([query]), "query")[0]
+        scores = cosines(documents, np.repeat(vector[None, :], len(documents), axis=0))
+        expected = [stored["id"][i] for i in np.argsort(-scores, kind="stable")[:10]]
+        argv = ["search", query, "--db", db, "--run_dir", run, "--cache_dir", cache, "--ann", "--json"]
+        assert main([str(a) for a in argv]) == 0
+        found = __import__("json").loads(capsys.readouterr().out)
+        assert found["approximate"]["refine_factor"] == factor and not found["exact"]
+        assert [h["id"] for h in found["hits"]] == expected
+
+
+def test_index_ann_needs_enough_documents_and_the_splits_queries(trained, capsys):
+    root, data, cache = trained
+    argv = ["index", "--run_dir", root / "both", "--data", data["test"], "--db", root / "db", "--cache_dir", cache]
+    refused(
+        capsys,
+        [*argv, "--ann"],
+        "--ann: 40 documents are too few for an IVF_PQ index (it trains on at least 256); search them exactly "
+        "(index without --ann)",
+        root,
+    )
+    source = write_vectors(root / "base.parquet")
+    vectors = ["index", "--run_dir", root / "both", "--vectors", source, "--db", root / "db", "--cache_dir", cache]
+    refused(
+        capsys, [*vectors, "--ann"], "--ann: only with --data (the split's queries measure the refine factor)", root
+    )

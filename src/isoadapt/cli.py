@@ -235,6 +235,12 @@ def add_store_arguments(commands) -> None:
     index.add_argument("--db", required=True, help="the LanceDB folder (created when missing; no server)")
     index.add_argument("--table", default="documents", help="the table to write")
     index.add_argument("--overwrite", action="store_true", help="replace a table that isoadapt wrote")
+    index.add_argument(
+        "--ann",
+        action="store_true",
+        help="with --data: build an IVF_PQ index and record the refine factor that keeps the split's queries' "
+        "top 10 equal to exact search (`search --ann` uses it)",
+    )
     add_setting(index, "cache_dir")
     search = commands.add_parser("search", help="search a LanceDB table written by `isoadapt index`")
     search.add_argument("query", nargs="?", help="the query text (or --vector)")
@@ -248,10 +254,11 @@ def add_store_arguments(commands) -> None:
         "--ann",
         type=int,
         nargs="?",
-        const=10,
+        const=-1,  # lancedb_search.RECORDED: the factor `index --ann` measured
         metavar="REFINE_FACTOR",
-        help="search through the table's ANN index: REFINE_FACTOR x k candidates (10 when omitted), re-ranked "
-        "exactly, the answer marked approximate; without --ann the search is exact",
+        help="search through the table's ANN index: REFINE_FACTOR x k candidates (when omitted: the factor "
+        "`index --ann` measured, else 10), re-ranked exactly, the answer marked approximate; without --ann the "
+        "search is exact",
     )
     search.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     add_setting(search, "cache_dir")
@@ -498,8 +505,10 @@ def command_index(args: argparse.Namespace) -> None:
         given = [flag for flag, value in vector_flags.items() if value is not None]
         if given:
             raise InputError(f"--{given[0]}: only with --vectors")
-        count = index_corpus(run_dir, Path(args.data), db, args.table, cache_dir, args.overwrite)
+        count = index_corpus(run_dir, Path(args.data), db, args.table, cache_dir, args.overwrite, args.ann)
     else:
+        if args.ann:
+            raise InputError("--ann: only with --data (the split's queries measure the refine factor)")
         names = {"id": args.id_column, "vector": args.vector_column}
         columns = VectorColumns(**{key: name for key, name in names.items() if name is not None})
         source = Path(args.vectors)

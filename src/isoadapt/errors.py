@@ -9,12 +9,17 @@ swallows it. Failed: anything else that stopped a command, with where the work w
 from __future__ import annotations
 
 import contextvars
+import errno
+import os
+import re
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 NOTHING_KEPT = "nothing was kept"  # what a failure says when it removed everything it had started
+DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+OS_ERROR_IN_TEXT = re.compile(r"os error (\d+)|\[Errno (\d+)\]")  # how LanceDB / safetensors name the cause
 
 
 def _one_line(message: object) -> str:
@@ -56,6 +61,17 @@ def describe(err: BaseException) -> str:
     return _one_line(f"{type(err).__name__}: {err}")
 
 
+def disk_error(err: BaseException) -> str | None:
+    """The system's reason when a write failed on the disk (full, `ulimit -f`, read-only, no permission), from
+    an OSError or from the text of a library's own error type (LanceDB and safetensors raise no OSError, but
+    name the os error); None for any other failure."""
+    if isinstance(err, OSError):
+        return err.strerror if err.errno in DISK_ERRNOS else None
+    found = OS_ERROR_IN_TEXT.search(str(err))
+    code = int(found.group(1) or found.group(2)) if found else None
+    return os.strerror(code) if code in DISK_ERRNOS else None
+
+
 def failure(err: Exception, kept: str) -> Exception:
     """The exception to raise after cleaning up: a file-system problem stays the user's to fix (exit 2). Bad
     input that stopped work midway still names what was kept and where."""
@@ -63,6 +79,8 @@ def failure(err: Exception, kept: str) -> Exception:
         return err if kept == NOTHING_KEPT else InputError(f"{err}; {kept}")
     if isinstance(err, OSError):
         return InputError(f"{describe(err)}; {kept}")
+    if disk_error(err):  # a library's write that hit a full disk: the user's to fix, like an OSError
+        return InputError(f"{disk_error(err)} ({type(err).__name__}); {kept}")
     return Failed(f"{describe(err)}; {kept}")
 
 

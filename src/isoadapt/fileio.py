@@ -77,8 +77,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as err:
         tmp.unlink(missing_ok=True)  # the temp file this call made, never anything else
+        if err.filename is None:  # a write() on a full disk names no file: this one is `path`
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 

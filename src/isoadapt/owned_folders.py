@@ -150,7 +150,11 @@ def new_staging(final: Path) -> Path:
     """A fresh hidden sibling of `final`, marked as staging (so a failure can remove it)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
-    mark_owned(staging, "staging")
+    try:
+        mark_owned(staging, "staging")
+    except BaseException:  # a full disk: the folder just made, still empty (the marker's temp file is gone)
+        staging.rmdir()
+        raise
     return staging
 
 

@@ -264,7 +264,32 @@ def read_choice(path: Path, key: dict) -> dict | None:
     if not isinstance(record, dict) or record.get("key") != key or record.get("backend") not in BACKENDS:
         log.warning("%s: not a choice for this CPU and model: the backends are measured again", path)
         return None
+    wrong = _inconsistent(record, key)
+    if wrong:
+        log.warning("%s: %s (edited by hand?): the backends are measured again", path, wrong)
+        return None
     return record
+
+
+def _inconsistent(record: dict, key: dict) -> str | None:
+    """Why a record's choice does not follow from its own measurements, or None. A hand-edited `backend`
+    would encode with one backend while the run records another's speed and quality, and one that is not
+    installed would fail to load."""
+    rows = record.get("backends")
+    if record["backend"] not in key["backends"]:
+        return f"it names {record['backend']}, which is not installed"
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return "its measurements are malformed"
+    if sorted(str(r.get("backend")) for r in rows) != sorted(key["backends"]):
+        return "its measurements are not those of the installed backends"
+    try:
+        fresh = [{**r, "verdict": "reference" if r["backend"] == REFERENCE else verdict(r) or WITHIN} for r in rows]
+        chosen, _ = decide(fresh)
+    except (KeyError, TypeError, ValueError):
+        return "its measurements are malformed"
+    if chosen != record["backend"]:
+        return f"it names {record['backend']}, but its own measurements choose {chosen}"
+    return None
 
 
 def choose_encoder(build: Callable[[str], object], cache_dir: Path, device: str, probe: Probe | None):

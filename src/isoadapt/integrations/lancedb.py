@@ -4,8 +4,11 @@ on its document side, exactly as `isoadapt search` and `isoadapt index` do.
 
 LanceDB's stock `sentence-transformers` function calls `model.encode` for queries and documents alike, so it
 cannot give a query-only head's two sides. `isoadapt index` records this function (run folder, cache folder,
-head sha256) in the table's schema; LanceDB finds functions by name in its registry, and importing this
-module registers `isoadapt`:
+head sha256, the table's own folder) in the table's schema; LanceDB finds functions by name in its registry,
+and importing this module registers it. LanceDB has no entry points for embedding functions, so a process
+that did not import this module meets LanceDB's bare KeyError: the name the tables record is that error's
+message, `isoadapt (import isoadapt.integrations.lancedb to register it)`. (Tables written before that
+name recorded `isoadapt`, still registered.)
 
     import lancedb
     import isoadapt.integrations.lancedb  # noqa: F401  (registers the function)
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lancedb
 import numpy as np
 from lancedb.embeddings import EmbeddingFunctionConfig, TextEmbeddingFunction, register
 from pydantic import PrivateAttr
@@ -26,16 +30,19 @@ from isoadapt.errors import InputError
 from isoadapt.store.run_space import RunSpace, open_space, to_space, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
-NAME = "isoadapt"  # the function's name in LanceDB's registry and in the tables' schema
+LEGACY_NAME = "isoadapt"  # the name tables written before NAME record
+NAME = f"{LEGACY_NAME} (import isoadapt.integrations.lancedb to register it)"  # LanceDB's KeyError prints it
 
 
 @register(NAME)
+@register(LEGACY_NAME)
 class AdapterEmbeddings(TextEmbeddingFunction):
     """The run's two sides as a LanceDB embedding function; the run and its model load on first use."""
 
     run_dir: str
     cache_dir: str
     head_sha256: str  # the head that indexed the table: a run trained again into the same folder is refused
+    table: str = ""  # the table's folder (db/name.lance): its own recorded head must be this one (empty: older)
     max_retries: int = 0  # a local model: LanceDB's retries (made for rate-limited APIs) would only repeat an error
     _space: RunSpace | None = PrivateAttr(default=None)
     _run: OpenedRun | None = PrivateAttr(default=None)
@@ -48,8 +55,24 @@ class AdapterEmbeddings(TextEmbeddingFunction):
                     f"{self.run_dir}: its head changed since the table was indexed (sha256 {self.head_sha256[:16]} "
                     f"then, {run.head_sha256[:16]} now); index the table again with this run"
                 )
+            self._check_table()
             self._run = run
         return self._run
+
+    def _check_table(self) -> None:
+        """The table's own record of its head, over this config (which a hand edit may point at another
+        run): `isoadapt search` refuses the same pairing."""
+        if not self.table:
+            return
+        folder = Path(self.table)
+        metadata = lancedb.connect(str(folder.parent)).open_table(folder.stem).schema.metadata or {}
+        recorded = metadata.get(b"isoadapt.head_sha256", b"").decode()
+        if recorded != self.head_sha256:
+            raise InputError(
+                f"{folder}: was indexed with the head of {metadata.get(b'isoadapt.run', b'?').decode()} "
+                f"(sha256 {recorded[:16]}), but its embedding function names {self.run_dir} (sha256 "
+                f"{self.head_sha256[:16]}); search with the run that indexed it, or index again"
+            )
 
     def ndims(self) -> int:
         return width(self.opened_run())
@@ -77,9 +100,13 @@ class AdapterEmbeddings(TextEmbeddingFunction):
         return self.compute_source_embeddings(*args, **kwargs)
 
 
-def embedding_config(run: OpenedRun, cache_dir: Path) -> EmbeddingFunctionConfig:
-    """What `isoadapt index` records in a table: this function for the run, from `text` to `vector`."""
+def embedding_config(run: OpenedRun, cache_dir: Path, table: Path) -> EmbeddingFunctionConfig:
+    """What `isoadapt index` records in a table (`table`: its folder): this function for the run, from
+    `text` to `vector`."""
     function = AdapterEmbeddings.create(
-        run_dir=str(run.folder.resolve()), cache_dir=str(Path(cache_dir).resolve()), head_sha256=run.head_sha256
+        run_dir=str(run.folder.resolve()),
+        cache_dir=str(Path(cache_dir).resolve()),
+        head_sha256=run.head_sha256,
+        table=str(Path(table).resolve()),
     )
     return EmbeddingFunctionConfig(source_column="text", vector_column="vector", function=function)

@@ -15,7 +15,7 @@ import torch
 
 from isoadapt.encoding.offline_models import model_identity, resolve_model
 from isoadapt.encoding.prompts import resolve_prompts
-from isoadapt.errors import InputError, describe
+from isoadapt.errors import NOTHING_KEPT, InputError, describe, disk_error
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, AffineHead, LinearHead, side_head
 from isoadapt.head_options import SIDES
@@ -92,15 +92,21 @@ def export_run(run_dir: Path, out_dir: Path, cache_dir: Path, overwrite: bool = 
     run = open_run(run_dir)  # a damaged head fails here, before the model is loaded
     check_export_target(run_dir, out_dir, overwrite)
     exported = sentence_transformer(run, cache_dir)
-    with staged_folder(out_dir, "export") as staging:
-        exported.save(str(staging))
-        write_adapter(run, staging / EXPORT_ADAPTER)
-        card = model_card(run_dir, out_dir, run.head.config())  # replaces the generic card sentence-transformers wrote
-        (staging / "README.md").write_text(card, encoding="utf-8")
-        if (run_dir / VALIDATION_PLOT).is_file():
-            shutil.copyfile(run_dir / VALIDATION_PLOT, staging / VALIDATION_PLOT)
-        for path in staging.rglob("*"):  # readable by every user of the hub or the share it goes to
-            path.chmod(0o755 if path.is_dir() else 0o644)
+    try:
+        with staged_folder(out_dir, "export") as staging:
+            exported.save(str(staging))
+            write_adapter(run, staging / EXPORT_ADAPTER)
+            card = model_card(run_dir, out_dir, run.head.config())  # replaces sentence-transformers' generic card
+            (staging / "README.md").write_text(card, encoding="utf-8")
+            if (run_dir / VALIDATION_PLOT).is_file():
+                shutil.copyfile(run_dir / VALIDATION_PLOT, staging / VALIDATION_PLOT)
+            for path in staging.rglob("*"):  # readable by every user of the hub or the share it goes to
+                path.chmod(0o755 if path.is_dir() else 0o644)
+    except Exception as err:
+        if isinstance(err, InputError) or not disk_error(err):
+            raise
+        where = err.filename if isinstance(err, OSError) and err.filename else f"--out {out_dir}"
+        raise InputError(f"{where}: {disk_error(err)} while writing the export; {NOTHING_KEPT}") from err
     return out_dir
 
 

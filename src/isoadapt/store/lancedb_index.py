@@ -12,15 +12,24 @@ A table records the sha256 of the head that made it (search refuses another head
 head against documents adapted by another would rank silently wrong) and, when it holds texts that the
 run's model can embed, LanceDB's `isoadapt` embedding function, so that `table.search("text")` in LanceDB
 itself takes the run's query side. A parquet file is read twice, every check first, so a bad row leaves
-no table behind; a write that fails anyway drops the table it was creating.
+no table behind; a write that fails anyway drops the table it was creating (and the --db folder it made).
+
+Two `isoadapt index` runs into one table take turns: the write holds a lock per table (a file in the
+temporary folder named by a hash of the table's path, so that nothing is added to the user's folders; it
+stays there, since removing a lock file races with the next writer) and checks the target again under
+it, so the second run without --overwrite stops with the same line as if it had started later.
+A full disk, `ulimit -f` or a read-only --db is one line naming the table's folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +38,13 @@ import pyarrow as pa
 from isoadapt.data.formats import check_texts_are_real, load_eval
 from isoadapt.data.vector_files import VectorBatch, VectorColumns, VectorFile, check_width
 from isoadapt.encoding.precomputed import is_precomputed
-from isoadapt.errors import InputError
+from isoadapt.errors import InputError, disk_error
 from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
 from isoadapt.store.apply import APPLY_KIND, HEAD_KEY, check_adaptable, check_model, model_of
-from isoadapt.store.run_space import open_space, to_space, width
+from isoadapt.store.lancedb_ann import build_ann, check_ann_rows
+from isoadapt.store.run_space import open_space, query_vectors, to_space, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
@@ -42,6 +52,7 @@ INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and 
 CHUNK = 8192  # documents encoded and adapted at once
 TABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 ID, TEXT, VECTOR = "id", "text", "vector"  # the table's own columns; a parquet file's others keep their names
+SEARCH_FIELDS = ("score", "_distance")  # what a search answer adds to a row: no column of the table may be named so
 SEARCH_FIELDS = ("score", "_distance")  # what a search answer adds to a row: no column of the table may be named so
 
 
@@ -86,12 +97,18 @@ def vector_column(vectors: np.ndarray) -> pa.FixedSizeListArray:  # (n, width) -
     return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1])
 
 
-def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Path, overwrite: bool = False) -> int:
-    """Write the split's corpus into a LanceDB table; returns the number of documents."""
+def index_corpus(
+    run_dir: Path, data: Path, db: Path, table: str, cache_dir: Path, overwrite: bool = False, ann: bool = False
+) -> int:
+    """Write the split's corpus into a LanceDB table; returns the number of documents. With `ann`, an ANN
+    index too, and the refine factor that keeps the split's queries' top 10 exact (store/lancedb_ann.py)."""
     check_index_target(db, table, overwrite)
     run = open_run(run_dir)
     check_texts_are_real(data, run.config["base_model"])
-    corpus = load_eval(data).corpus  # every input checked before the model loads
+    split = load_eval(data)
+    corpus = split.corpus  # every input checked before the model loads
+    if ann:
+        check_ann_rows(len(corpus))
     space = open_space(run, cache_dir)
     ids, texts = list(corpus), list(corpus.values())
     prompts = space.encoder.prompts  # the documents' prompt, if the run's model has one
@@ -104,6 +121,16 @@ def index_corpus(run_dir: Path, data: Path, db: Path, table: str, cache_dir: Pat
     schema = pa.schema([(ID, pa.string()), (TEXT, pa.string()), (VECTOR, pa.list_(pa.float32(), width(run)))])
     rows = pa.record_batch([pa.array(ids), pa.array(texts), vector_column(np.concatenate(parts))], schema=schema)
     write_table(db, table, overwrite, run, cache_dir, schema, [rows])
+    if ann:
+        queries = query_vectors(space, list(split.queries.values()))  # (queries, width)
+        built = build_ann(connect(db).open_table(table), queries, VECTOR)
+        log.info(
+            "--ann: %s index, refine factor %d (top %d exact for %d queries)",
+            built.index_type,
+            built.refine_factor,
+            built.k,
+            built.queries,
+        )
     return len(ids)
 
 
@@ -139,6 +166,11 @@ def table_schema(file: VectorFile, out_width: int) -> pa.Schema:
             raise InputError(
                 f"{file.path}: column {field.name!r} would clash with the table's own {field.name!r} column "
                 f"(made from --id_column {c.id!r}, --vector_column {c.vector!r}); rename it"
+            )
+        if field.name in SEARCH_FIELDS:
+            raise InputError(
+                f"{file.path}: column {field.name!r} would be confused with the cosine that `isoadapt search` "
+                "gives as its score; rename it"
             )
         if field.name in SEARCH_FIELDS:
             raise InputError(
@@ -189,6 +221,24 @@ def index_vectors(
     return rows
 
 
+@contextmanager
+def table_lock(db: Path, table: str) -> Iterator[None]:
+    """One writer per table at a time, across processes of this machine: a file lock, waited for."""
+    from filelock import FileLock, Timeout
+
+    key = hashlib.sha256(str(db.resolve() / table).encode("utf-8")).hexdigest()[:32]
+    lock = FileLock(Path(tempfile.gettempdir()) / f"isoadapt-index-{key}.lock", mode=0o666)  # any user's writer
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("waiting for another `isoadapt index` to finish writing --table %s in %s", table, db)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def write_table(
     db: Path, table: str, overwrite: bool, run: OpenedRun, cache_dir: Path, schema: pa.Schema, rows: Iterable
 ) -> None:
@@ -202,28 +252,52 @@ def write_table(
         "isoadapt.adapt": getattr(run.head, "adapt", "both"),
     }
     schema = schema.with_metadata(metadata)
-    new_db = not db.exists()
-    db.mkdir(parents=True, exist_ok=True)
-    connection = connect(db)
-    functions = None
-    if TEXT in schema.names and not is_precomputed(run.config["base_model"]):
-        from isoadapt.integrations.lancedb import embedding_config  # imports lancedb: after connect() quiets it
+    with table_lock(db, table):
+        check_index_target(db, table, overwrite)  # again: another run may have written the table meanwhile
+        _create(db, table, overwrite, run, cache_dir, schema, rows)
 
-        functions = [embedding_config(run, cache_dir)]
-    existed, failed = (db / f"{table}.lance").exists(), []
-    reader = pa.RecordBatchReader.from_batches(schema, _remembering(rows, failed))
+
+def _create(
+    db: Path, table: str, overwrite: bool, run: OpenedRun, cache_dir: Path, schema: pa.Schema, rows: Iterable
+) -> None:
+    new_db, existed, failed, connection = not db.exists(), (db / f"{table}.lance").exists(), [], None
     try:
+        db.mkdir(parents=True, exist_ok=True)  # inside the try: a stop right after it leaves no empty --db
+        connection = connect(db)
+        functions = None
+        if TEXT in schema.names and not is_precomputed(run.config["base_model"]):
+            from isoadapt.integrations.lancedb import embedding_config  # imports lancedb: after connect() quiets it
+
+            functions = [embedding_config(run, cache_dir, db / f"{table}.lance")]
+        reader = pa.RecordBatchReader.from_batches(schema, _remembering(rows, failed))
         connection.create_table(
             table, data=reader, mode="overwrite" if overwrite else "create", embedding_functions=functions
         )
-    except BaseException:
-        if not existed:  # the table this call started: LanceDB lists a half-written one as a table
+    except BaseException as err:
+        if connection is not None and not existed:  # the table this call started: LanceDB lists a half one
             _drop(connection, table)
-        if new_db and not any(db.iterdir()):
+        if new_db and db.is_dir() and not any(db.iterdir()):
             db.rmdir()
         if failed:  # a batch's own error (a bad row, Ctrl-C), which LanceDB reports as a foreign RuntimeError
             raise failed[0] from None
-        raise
+        error = _write_error(err, db, table)
+        if error is err:
+            raise
+        raise error from err
+
+
+def _write_error(err: BaseException, db: Path, table: str) -> BaseException:
+    """A full disk, `ulimit -f`, a read-only --db, or another program's commit: one line naming the table's
+    folder (LanceDB raises them as its own RuntimeError); anything else as it came."""
+    folder = db / f"{table}.lance"
+    if disk_error(err):
+        return InputError(f"{folder}: {disk_error(err)}; --table {table} was not written")
+    if isinstance(err, Exception) and "commit conflict" in str(err).lower():
+        return InputError(
+            f"{folder}: another program wrote to --table {table} at the same time (LanceDB: commit conflict); "
+            "it was not written by this run: run it again"
+        )
+    return err
 
 
 def _remembering(rows: Iterable, failed: list) -> Iterator[pa.RecordBatch]:

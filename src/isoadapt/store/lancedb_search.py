@@ -23,12 +23,15 @@ from isoadapt.errors import InputError, describe
 from isoadapt.fileio import read_json
 from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.store.apply import check_adaptable
+from isoadapt.store.lancedb_ann import recorded_refine_factor
 from isoadapt.store.lancedb_index import ID, INDEX_KIND, SEARCH_FIELDS, TEXT, VECTOR, check_table_name, connect
 from isoadapt.store.run_space import check_encodes_text, open_space, query_vectors, to_space
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 MAX_K = 10_000
 MAX_REFINE = 1_000
+DEFAULT_REFINE = 10  # `--ann` on a table without a measured factor
+RECORDED = -1  # `--ann` without a number: the refine factor `index --ann` recorded on the table
 VECTOR_FILES = (".json", ".npy")  # a JSON list of numbers, or a NumPy array of one vector
 
 
@@ -117,6 +120,10 @@ class Ann:
 
 
 def check_ann(index: Index, refine_factor: int) -> Ann:
+    """`refine_factor` RECORDED (`--ann` without a number): the factor `index --ann` measured, else
+    DEFAULT_REFINE."""
+    if refine_factor == RECORDED:
+        refine_factor = recorded_refine_factor(index.handle, VECTOR) or DEFAULT_REFINE
     if not 1 <= refine_factor <= MAX_REFINE:
         raise InputError(f"--ann {refine_factor}: the refine factor must be between 1 and {MAX_REFINE}")
     vector_indices = [i for i in index.handle.list_indices() if VECTOR in i.columns]

@@ -332,6 +332,12 @@ class TrainConfig:
             raise InputError(f"--negatives {self.negatives}: expected one of {list(NEGATIVES)}")
         if not math.isfinite(self.hard_negative_margin) or not 0 <= self.hard_negative_margin < 1:
             raise InputError(f"--hard_negative_margin {self.hard_negative_margin}: must be >= 0 and < 1")
+        margin_default = next(f.default for f in fields(self) if f.name == "hard_negative_margin")
+        if self.negatives == "file" and self.hard_negative_margin != margin_default:
+            raise InputError(
+                f"--hard_negative_margin {self.hard_negative_margin}: only mined negatives have a margin "
+                "(--negatives hard); with the file's negatives it would be ignored"
+            )
 
     def _validate_head_settings(self) -> None:
         """Which head, started where, on which side: combinations that cannot work are refused up front."""
