@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from isoadapt.api.adapter import Adapter
+from isoadapt.data.layout import DatasetFolder
 from isoadapt.encoding.arrays import Vectors, check_split, stage_arrays
 from isoadapt.encoding.precomputed import PREFIX
 from isoadapt.errors import InputError
@@ -106,14 +107,16 @@ def _splits(data, val, test, values: dict) -> dict[str, Vectors]:
     if val is not None or test is not None:
         raise InputError("fit: val and test take isoadapt.Vectors, with data as isoadapt.Vectors too")
     if data is not None:
-        folder = Path(data)
-        if not (folder / "train.json").is_file() or not (folder / "dev.json").is_file():
-            raise InputError(f"fit: {folder}: not a processed dataset folder (no train.json and dev.json)")
+        folder = DatasetFolder(Path(data))
+        if not folder.holds_training():
+            raise InputError(
+                f"fit: {folder.path}: not a processed dataset folder (no {folder.train.name} and {folder.dev.name})"
+            )
         if named:
-            raise InputError(f"fit: the dataset folder {folder} gives the splits; leave out {named}")
-        values |= {"train_data": str(folder / "train.json"), "val_data": str(folder / "dev.json")}
-        if (folder / "test.json").is_file():
-            values["test_data"] = str(folder / "test.json")
+            raise InputError(f"fit: the dataset folder {folder.path} gives the splits; leave out {named}")
+        values |= {"train_data": str(folder.train), "val_data": str(folder.dev)}
+        if folder.test.is_file():
+            values["test_data"] = str(folder.test)
     elif not values.get("train_data") or not values.get("val_data"):
         raise InputError(
             "fit: give a processed dataset folder, isoadapt.Vectors, or the train_data and val_data settings"

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from isoadapt.data.formats import TrainExample, dataset_folder, write_dataset
+from isoadapt.data.layout import TRAIN
 from isoadapt.data.prepare_report import PrepareReport, finish_split
 from isoadapt.data.readers import (
     IdRegistry,
@@ -118,4 +119,4 @@ def write_splits(
     for split, data in splits.items():
         report.split(split, data)
     if train is not None:
-        report.train("train.json", train)
+        report.train(TRAIN, train)

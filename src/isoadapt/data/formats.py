@@ -19,6 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from isoadapt.data.layout import PLACEHOLDERS, TRAIN, split_file
 from isoadapt.data.readers import MAX_GRADE, check_id, check_text
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json, read_json
@@ -172,9 +173,6 @@ def eval_set_to_json(split: EvalSet) -> dict:
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-PLACEHOLDERS = "placeholder_texts.json"  # in a dataset imported from vectors without texts: {"model": NAME}
-
-
 def check_texts_are_real(data: str | Path, base_model: str) -> None:
     """A dataset imported from vectors without a text column holds placeholders (`query:<id>`,
     `document:<id>`), not texts: only the vectors it was imported with may read it; a real encoder would
@@ -238,8 +236,8 @@ def write_dataset(
                 {"query": e.query, "positive": e.positive, **({"negative": e.negative} if e.negative else {})}
                 for e in train
             ]
-            atomic_write_json(staging / "train.json", records, indent=None)
+            atomic_write_json(staging / TRAIN, records, indent=None)
         for name, split in splits.items():
-            atomic_write_json(staging / f"{name}.json", eval_set_to_json(split), indent=None)
+            atomic_write_json(staging / split_file(name), eval_set_to_json(split), indent=None)
         for name, obj in (extra or {}).items():
             atomic_write_json(staging / name, obj, indent=None)

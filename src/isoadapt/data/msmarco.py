@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 from isoadapt.data.formats import TrainExample, dataset_folder, write_dataset
+from isoadapt.data.layout import smoke_name
 from isoadapt.data.prepare_report import PrepareReport, finish_split
 from isoadapt.data.readers import IdRegistry, Judgments, parse_grade, read_lines, read_tsv, require_text
 from isoadapt.errors import InputError
@@ -123,7 +124,7 @@ def prepare_msmarco(
 ) -> PrepareReport:
     report = PrepareReport("msmarco", strict)
     folder = dataset_folder(out_root, "msmarco")
-    smoke_folder = dataset_folder(out_root, "msmarco_smoke") if smoke else None
+    smoke_folder = dataset_folder(out_root, smoke_name("msmarco")) if smoke else None
     dev_queries = read_id_texts(raw_dir / "queries.dev.small.tsv", "query")
     dev_qrels = read_trec_qrels(raw_dir / "qrels.dev.small.tsv", report)
     triples = raw_dir / "triples.train.small.tsv"

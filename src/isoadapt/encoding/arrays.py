@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from isoadapt.data.beir import train_pairs
-from isoadapt.data.formats import PLACEHOLDERS, EvalSet, write_dataset
+from isoadapt.data.formats import EvalSet, write_dataset
+from isoadapt.data.layout import EVALUATED, PLACEHOLDERS, DatasetFolder
 from isoadapt.data.readers import MAX_GRADE, check_id
 from isoadapt.encoding.precomputed import precomputed_cache
 from isoadapt.encoding.vector_import import placeholder
@@ -135,9 +136,6 @@ def check_split(name: str, given: Vectors, dim: int | None = None) -> CheckedSpl
     return CheckedSplit(split, vectors)
 
 
-SPLIT_FILES = {"train": "train.json", "val": "dev.json", "test": "test.json"}
-
-
 def stage_arrays(splits: dict[str, Vectors], model: str, root: Path, seed: int) -> dict[str, Path]:
     """Check every split, then write the dataset to root/data and the vectors to the cache root/cache under
     `model` (the run's base is then `vectors:<model>`). Returns each split's file."""
@@ -148,9 +146,10 @@ def stage_arrays(splits: dict[str, Vectors], model: str, root: Path, seed: int) 
         dim = next(iter(checked[name].vectors.values())).shape[0]
     train = checked["train"].split
     examples = train_pairs(train.queries, train.corpus, train.qrels, seed)
-    evaluated = {SPLIT_FILES[n].removesuffix(".json"): c.split for n, c in checked.items() if n != "train"}
+    evaluated = {EVALUATED[n]: c.split for n, c in checked.items() if n != "train"}
     write_dataset(root / "data", examples, evaluated, {PLACEHOLDERS: {"model": model}})
     cache = precomputed_cache(model, root / "cache", create=True)
     every = {text: vector for c in checked.values() for text, vector in c.vectors.items()}
     cache.ensure(list(every), lambda texts: np.stack([every[t] for t in texts]))
-    return {name: root / "data" / SPLIT_FILES[name] for name in splits}
+    inputs = DatasetFolder(root / "data").inputs()
+    return {name: inputs[name] for name in splits}
