@@ -18,8 +18,9 @@ import numpy as np
 
 from isoadapt.data.beir import train_pairs
 from isoadapt.data.formats import EvalSet, write_dataset
+from isoadapt.data.grades import grade
 from isoadapt.data.layout import EVALUATED, PLACEHOLDERS, DatasetFolder
-from isoadapt.data.readers import MAX_GRADE, check_id
+from isoadapt.data.readers import check_id
 from isoadapt.encoding.precomputed import precomputed_cache
 from isoadapt.encoding.vector_import import placeholder
 from isoadapt.errors import InputError
@@ -98,17 +99,18 @@ def _checked_qrels(where: str, qrels, query_ids: list[str], document_ids: list[s
     if not isinstance(qrels, dict):
         raise InputError(f"{where}: expected {{query_id: {{document_id: grade}}}}, got {type(qrels).__name__}")
     known_queries, known_documents = set(query_ids), set(document_ids)
+    checked: dict[str, dict[str, int]] = {}
     for qid, judged in qrels.items():
         if qid not in known_queries:
             raise InputError(f"{where}[{qid!r}]: not a query id")
         if not isinstance(judged, dict):
             raise InputError(f"{where}[{qid!r}]: expected {{document_id: grade}}, got {type(judged).__name__}")
-        for doc_id, grade in judged.items():
+        checked[qid] = {}
+        for doc_id, value in judged.items():
             if doc_id not in known_documents:
                 raise InputError(f"{where}[{qid!r}][{doc_id!r}]: not a document id")
-            if isinstance(grade, bool) or not isinstance(grade, (int, np.integer)) or abs(grade) > MAX_GRADE:
-                raise InputError(f"{where}[{qid!r}][{doc_id!r}]: grade must be an integer, got {grade!r}")
-    return {qid: {d: int(g) for d, g in judged.items()} for qid, judged in qrels.items()}
+            checked[qid][doc_id] = grade(value, f"{where}[{qid!r}][{doc_id!r}]")
+    return checked
 
 
 def check_split(name: str, given: Vectors, dim: int | None = None) -> CheckedSplit:
