@@ -39,3 +39,11 @@ def test_report_rows_carry_the_spread_of_test_and_validation_ndcg():
     rows = summarise(plan, {"a": [result(0, 0.51, 0.60), result(1, 0.54, 0.61), result(2, 0.52, 0.65)]}, None)
     assert rows[0]["ndcg@10_spread"] == pytest.approx(0.03)
     assert rows[0]["val_ndcg@10_spread"] == pytest.approx(0.05)
+
+
+def test_the_tables_mean_and_std_by_hand():
+    from isoadapt.experiment.spread import mean_std
+
+    mean, std = mean_std([0.50, 0.51, 0.53])
+    assert mean == pytest.approx(0.5133333) and std == pytest.approx(0.0152753, rel=1e-5)  # sample std, ddof 1
+    assert mean_std([0.4]) == (0.4, 0.0)

@@ -14,15 +14,11 @@ from isoadapt.encoding.backend_choice import cpu_signature
 from isoadapt.experiment.learning_curve import curve_section, curves, flat_lines
 from isoadapt.experiment.plan import Plan
 from isoadapt.experiment.recommend import PROBE_TOLERANCE, STS_TOLERANCE, TIE_P, Candidate, mean_probes, recommend
-from isoadapt.experiment.spread import seed_spread
+from isoadapt.experiment.spread import mean_std, seed_spread
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
 
 ISOTROPY_COLUMNS = ("isoscore", "effective_rank", "embedding_std_mean", "mean_cosine")
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
@@ -52,11 +48,11 @@ def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
         ):
             values = [r.test[metric] for r in seeds if metric in r.test]
             if values:
-                row[metric], row[f"{metric}_std"] = _mean_std(values)
+                row[metric], row[f"{metric}_std"] = mean_std(values)
         row["ndcg@10_spread"] = seed_spread(r.test.get("ndcg@10") for r in seeds)
         val = [r.val_ndcg for r in seeds if r.val_ndcg is not None]
         if val:
-            row["val_ndcg@10"], row["val_ndcg@10_std"] = _mean_std(val)
+            row["val_ndcg@10"], row["val_ndcg@10_std"] = mean_std(val)
             row["val_ndcg@10_spread"] = seed_spread(val)
         sts = [r.sts for r in seeds if r.sts is not None]
         row["sts_spearman"] = float(np.mean(sts)) if sts else None

@@ -13,6 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; 0.0 for one value): the tables' `mean ± std`, which
+    describes the seeds; ties and tolerances use `seed_spread`."""
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
 
 def seed_spread(values: Iterable[float | None]) -> float:
     """max - min of the per-seed values that exist; 0.0 for one value or none."""
