@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Check reproduced plan reports against the committed ones: every row's test NDCG@10 within a tolerance
-derived from the committed report's own seed spread (the median standard deviation over seeds of its
-trained rows: a drift larger than what one seed changes is not a reproduction). Prints a table of the
+derived from the committed report's own seed spread (the median, over its trained rows, of each row's
+seed spread as isoadapt.experiment.spread defines it: max - min of test NDCG@10 over seeds; a drift larger
+than what reseeding changes is not a reproduction). Prints a table of the
 differences; exits 1 naming each row that drifts or is missing, 0 when all hold, 2 with one line naming
 the file and the row when a report is missing or malformed.
 
@@ -17,6 +18,8 @@ import math
 import statistics
 import sys
 from pathlib import Path
+
+from isoadapt.experiment.spread import seed_spread
 
 
 class ReportError(Exception):
@@ -68,17 +71,50 @@ def load_report(path: Path) -> dict:
         if row["name"] in seen:
             raise ReportError(f"{path}: row {row['name']!r} appears twice")
         seen.add(row["name"])
+    _check_results(path, report)
     return report
 
 
-def tolerance(rows: list[dict]) -> float:
-    spreads = [r["ndcg@10_std"] for r in rows if r["kind"] == "train" and r.get("ndcg@10_std")]
+def _check_results(path: Path, report: dict) -> None:
+    """The per-seed results the tolerance reads: for each trained row, a list of seeds' test NDCG@10."""
+    results = report.get("results")
+    if not isinstance(results, dict):
+        raise ReportError(
+            f"{path}: expected a 'results' object (per-seed results by row), got {type(results).__name__}"
+        )
+    for row in report["rows"]:
+        seeds = results.get(row["name"], [])
+        if row["kind"] != "train":
+            continue
+        if not isinstance(seeds, list):
+            raise ReportError(f"{path}: results[{row['name']!r}]: expected a list of seeds, got {type(seeds).__name__}")
+        for index, seed in enumerate(seeds):
+            value = (
+                seed.get("test", {}).get("ndcg@10")
+                if isinstance(seed, dict) and isinstance(seed.get("test"), dict)
+                else None
+            )
+            if not _number(value):
+                raise ReportError(
+                    f"{path}: results[{row['name']!r}][{index}]: 'test' must hold a finite 'ndcg@10', got {value!r}"
+                )
+
+
+def tolerance(report: dict) -> float:
+    """The median seed spread of test NDCG@10 over the trained rows with more than one seed, from the
+    per-seed results the report stores."""
+    per_seed = report["results"]
+    spreads = [
+        seed_spread(r["test"]["ndcg@10"] for r in per_seed[row["name"]])
+        for row in report["rows"]
+        if row["kind"] == "train" and len(per_seed.get(row["name"], [])) > 1
+    ]
     return statistics.median(spreads) if spreads else 1e-4
 
 
 def compare(committed: dict, new: dict) -> tuple[list[str], list[str], float]:
     """(table lines, drifting row names, tolerance)."""
-    tol = tolerance(committed["rows"])
+    tol = tolerance(committed)
     fresh = {r["name"]: r for r in new["rows"]}
     lines, drifting = [f"{'row':<34}{'committed':>10}{'new':>10}{'diff':>10}  verdict"], []
     for row in committed["rows"]:

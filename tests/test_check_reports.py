@@ -92,3 +92,33 @@ def test_no_reproduced_report_is_one_line(tmp_path):
     result = check(tmp_path / "runs", tmp_path / "committed")
     assert result.returncode == 2
     assert result.stderr.strip() == f"check_reports: no adapters-semanlink-*/report.json under {tmp_path / 'runs'}"
+
+
+def test_the_tolerance_is_the_median_seed_spread_of_the_trained_rows(tmp_path):
+    """A report built by hand: trained rows whose test NDCG@10 seeds span 0.03, 0.01 and 0.05 (median
+    0.03), a one-seed trained row and a post-hoc row (no spread: left out). A drift of 0.029 holds; 0.031
+    does not."""
+    per_seed = {
+        "a": [0.50, 0.51, 0.53],
+        "b": [0.40, 0.40, 0.41],
+        "c": [0.30, 0.35],
+        "one": [0.90],
+        "w": [0.20],
+    }
+    kinds = {"a": "train", "b": "train", "c": "train", "one": "train", "w": "posthoc"}
+
+    def report(shift: float) -> dict:
+        rows = [{"name": n, "kind": kinds[n], "ndcg@10": sum(v) / len(v) + shift} for n, v in per_seed.items()]
+        results = {n: [{"test": {"ndcg@10": x}} for x in v] for n, v in per_seed.items()}
+        return {"rows": rows, "results": results}
+
+    committed = tmp_path / "committed" / "adapters-semanlink-mpnet"
+    committed.mkdir(parents=True)
+    (committed / "report.json").write_text(json.dumps(report(0.0)))
+    for shift, code in ((0.029, 0), (0.031, 1)):
+        new = tmp_path / f"runs{shift}" / "adapters-semanlink-20261130-000000"
+        new.mkdir(parents=True)
+        (new / "report.json").write_text(json.dumps(report(shift)))
+        done = check(new.parent, tmp_path / "committed")
+        assert done.returncode == code, done.stderr
+        assert "(tolerance 0.0300 NDCG@10, the median seed spread)" in done.stdout

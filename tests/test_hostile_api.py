@@ -53,7 +53,7 @@ ARRAY_CASES = [
     ("pair not a pair", {"pairs": [(0, 0), (1,)]}, "train.pairs[1]: expected a (query_row, document_row[, negative_row]) tuple, got (1,)"),
     ("unknown query id", {"pairs": None, "qrels": {"9": {"0": 1}}}, "train.qrels['9']: not a query id"),
     ("unknown document id", {"pairs": None, "qrels": {"0": {"x": 1}}}, "train.qrels['0']['x']: not a document id"),
-    ("float grade", {"pairs": None, "qrels": {"0": {"0": 0.5}}}, "train.qrels['0']['0']: grade must be an integer, got 0.5"),
+    ("float grade", {"pairs": None, "qrels": {"0": {"0": 0.5}}}, "train.qrels['0']['0']: grade 0.5 is not an integer"),
     ("nothing relevant", {"pairs": None, "qrels": {"0": {"0": 0}}}, "train: no query has a relevant document (grade > 0)"),
 ]  # fmt: skip
 

@@ -469,10 +469,10 @@ def vectors_argv(paths: dict, cache: Path, qrels: Path, out_root: Path, name: st
     "test_tsv, message",
     [
         ("query-id\tcorpus-id\tscore\n", "no query has a relevant document"),
-        ("q0\td0\t1.0\n", "no query has a relevant document"),  # a first line whose score is no integer: a header
-        ("q0\td0\t1\nq1\td1\t1.0\n", "line 2: score '1.0' is not an integer"),
+        ("q0\td0\t1.5\n", "line 1: score '1.5' is not an integer"),  # a number on the first line: no header
+        ("q0\td0\t1\nq1\td1\t0.5\n", "line 2: score '0.5' is not an integer"),
     ],
-    ids=["header only", "a grade written 1.0 on the first line", "a grade written 1.0"],
+    ids=["header only", "a grade written 1.5 on the first line", "a grade written 0.5"],
 )
 def test_vectors_qrels_are_checked_before_the_cache_is_written(tmp_path, capsys, test_tsv, message):
     paths = id_only_vectors(tmp_path)

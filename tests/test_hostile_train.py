@@ -249,13 +249,13 @@ CONTENT_CASES = [
         "non-integer grade (string)",
         "dev",
         '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": "1"}}}',
-        "{f}: qrels['q']['d']: grade must be an integer, got '1'",
+        "{f}: qrels['q']['d']: grade '1' is not an integer",
     ),
     (
         "non-integer grade (fraction)",
         "dev",
         '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": 1.5}}}',
-        "{f}: qrels['q']['d']: grade must be an integer, got 1.5",
+        "{f}: qrels['q']['d']: grade 1.5 is not an integer",
     ),
     (
         "id with a tab",
@@ -311,7 +311,7 @@ CONTENT_CASES = [
         "grade 1e309",
         "dev",
         '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": 1e309}}}',
-        "{f}: qrels['q']['d']: grade must be an integer, got inf",
+        "{f}: qrels['q']['d']: grade inf is not an integer",
     ),
     (
         "grade 10**20",
@@ -323,7 +323,7 @@ CONTENT_CASES = [
         "grade true",
         "dev",
         '{"queries": {"q": "a"}, "corpus": {"d": "b"}, "qrels": {"q": {"d": true}}}',
-        "{f}: qrels['q']['d']: grade must be an integer, got True",
+        "{f}: qrels['q']['d']: grade True is not an integer",
     ),
     (
         "qrels naming an unknown document",

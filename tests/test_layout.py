@@ -1,6 +1,7 @@
-"""The house's layout, checked: the package's imports form no loop (function-local imports included: a
-local import hides a loop, it does not remove it) and never run back up the flow (README "Layout", after shared/STYLE.md), and the
-package root stays small."""
+"""The house's layout, checked: the package's imports form no loop, between modules or between rooms
+(function-local imports included: a local import hides a loop, it does not remove it), and never run back
+up the flow (shared/STYLE.md, "A lower floor never imports a higher one"); the package root stays small.
+The checkers are tested on synthetic graphs too, so that a check that could never fail would show."""
 
 from __future__ import annotations
 
@@ -10,38 +11,56 @@ from pathlib import Path
 import isoadapt
 
 PACKAGE = Path(isoadapt.__file__).parent
-# The flow, lowest first: a module may import its own room and the rooms below it, never one above.
+# The flow, lowest floor first: a module may import its own room and the rooms on floors below, never one
+# above. Rooms on one floor do not depend on each other (test_no_import_loop checks rooms too).
 LAYERS = (
-    {"errors", "fileio", "owned_folders", "progress"},
-    {"data", "losses", "metrics", "head", "head_options", "posthoc"},
-    {"encoding"},
+    {"errors", "progress"},
+    {"fileio"},
+    {"owned_folders"},
+    {"data", "losses", "metrics", "head_options"},
+    {"head"},
+    {"encoding", "posthoc"},
     {"evaluation"},
     {"training"},
-    {"experiment", "store", "integrations"},  # integrations: the store's heads inside LangChain, LlamaIndex, LanceDB
-    {"cli", "__init__", "api"},
+    {"experiment", "store"},  # plans; export, apply, LanceDB (the `isoadapt` embedding function included)
+    {"integrations"},  # thin adapters over the store: LangChain, LlamaIndex, LanceDB's registry
+    {"api"},
+    {"__init__"},  # the public names, imported from api on first use
+    {"cli"},
 )
 SUBPACKAGES = {"api", "encoding", "training", "experiment", "store", "integrations", "data", "losses", "metrics"}
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def module_name(path: Path, root: Path = PACKAGE) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every isoadapt module this file imports, at the top or inside a function."""
+def imports_of(source: str, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """Every isoadapt module this source imports, at the top, inside a function or under TYPE_CHECKING:
+    `import isoadapt.x`, `from isoadapt.x import y` (the module isoadapt.x.y when there is one, else
+    isoadapt.x), and relative imports."""
+    package = module if is_package else module.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("isoadapt"):
-            found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("isoadapt")}
-    return found
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names}
+    return {name for name in found if name in known and name != module}
 
 
-def graph() -> dict[str, set[str]]:
-    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: {i for i in imports_of(path) if i in modules and i != name} for name, path in modules.items()}
+def graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    paths = {module_name(p, root): p for p in root.rglob("*.py")}
+    known = set(paths)
+    return {
+        name: imports_of(path.read_text(encoding="utf-8"), name, path.name == "__init__.py", known)
+        for name, path in paths.items()
+    }
 
 
 def room(module: str) -> str:
@@ -53,12 +72,21 @@ def rank(module: str) -> int:
     return next(i for i, layer in enumerate(LAYERS) if room(module) in layer)
 
 
+def room_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Room -> the other rooms its modules import: two rooms importing each other are a loop, even when no
+    module-level cycle exists (store.a -> integrations.b -> store.c)."""
+    rooms: dict[str, set[str]] = {room(m): set() for m in edges}
+    for module, targets in edges.items():
+        rooms[room(module)] |= {room(t) for t in targets if room(t) != room(module)}
+    return rooms
+
+
 def find_loop(edges: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
     def visit(node: str, path: list[str]) -> list[str] | None:
         state[node] = 1
-        for nxt in sorted(edges[node]):
+        for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
                 return path[path.index(nxt) :] + [nxt] if nxt in path else [node, nxt]
             if nxt not in state and (loop := visit(nxt, [*path, nxt])):
@@ -72,27 +100,74 @@ def find_loop(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} imports {target}"
+        for module, targets in edges.items()
+        for target in targets
+        if rank(target) > rank(module)
+    )
+
+
 def test_every_module_has_a_room():
     for module in graph():
         assert any(room(module) in layer for layer in LAYERS), f"{module} is in no layer of the flow"
 
 
 def test_no_import_loop():
-    assert find_loop(graph()) is None
+    edges = graph()
+    assert find_loop(edges) is None
+    assert find_loop(room_graph(edges)) is None
+
+
+def test_no_import_runs_back_up_the_flow():
+    assert upward_imports(graph()) == []
 
 
 def test_the_loop_finder_finds_a_loop():
     assert find_loop({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_loop({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
-def test_no_import_runs_back_up_the_flow():
-    upward = [
-        f"{module} imports {target}"
-        for module, targets in graph().items()
-        for target in targets
-        if rank(target) > rank(module)
+def test_a_loop_between_rooms_is_found_when_no_module_loop_exists():
+    """The loop this tree once had: store's index imported integrations' LanceDB function, which imported
+    store's run space; no module imported itself back, so only the rooms show it."""
+    edges = {
+        "isoadapt.store.lancedb_index": {"isoadapt.integrations.lancedb"},
+        "isoadapt.integrations.lancedb": {"isoadapt.store.run_space"},
+        "isoadapt.store.run_space": set(),
+    }
+    assert find_loop(edges) is None
+    assert find_loop(room_graph(edges)) == ["integrations", "store", "integrations"]
+    assert upward_imports(edges) == ["isoadapt.store.lancedb_index imports isoadapt.integrations.lancedb"]
+
+
+def test_an_upward_import_inside_a_function_is_counted(tmp_path):
+    """A synthetic package whose data module imports training inside a function (and store imports
+    integrations relatively, under TYPE_CHECKING): both are found and reported as running up."""
+    files = {
+        "__init__.py": "",
+        "data/__init__.py": "",
+        "data/formats.py": "def load():\n    from isoadapt.training import loop\n    return loop\n",
+        "training/__init__.py": "",
+        "training/loop.py": "import isoadapt.data.formats\n",
+        "store/__init__.py": "",
+        "store/index.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..integrations import lancedb\n",
+        "integrations/__init__.py": "",
+        "integrations/lancedb.py": "from isoadapt.store import index\n",
+    }
+    root = tmp_path / "isoadapt"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    edges = graph(root)
+    assert edges["isoadapt.data.formats"] == {"isoadapt.training.loop"}
+    assert edges["isoadapt.store.index"] == {"isoadapt.integrations.lancedb"}
+    assert upward_imports(edges) == [
+        "isoadapt.data.formats imports isoadapt.training.loop",
+        "isoadapt.store.index imports isoadapt.integrations.lancedb",
     ]
-    assert upward == []
+    assert find_loop(edges) == ["isoadapt.data.formats", "isoadapt.training.loop", "isoadapt.data.formats"]
 
 
 def test_the_package_root_stays_small():

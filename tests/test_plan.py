@@ -9,7 +9,7 @@ import pytest
 from isoadapt.errors import InputError
 from isoadapt.experiment.plan import load_plan
 from isoadapt.experiment.plan_data import ExperimentData
-from isoadapt.experiment.runner import run_experiment
+from isoadapt.experiment.runner import parse_seeds, run_experiment
 
 
 def write_plan(tmp_path, body: str):
@@ -63,11 +63,20 @@ def test_research_plan_has_every_row_the_issue_names():
         "centering",
     }
     settings = {e.name: e.settings for e in plan.entries}
-    assert (
-        settings["exp1"] | {} == settings["exp1"]
-        and settings["exp1"]["lambda_contrastive"] == 0.1
-        and settings["exp1"]["margin"] == 0.1
-    )
+    # The research note's Experiment 1, by hand: what [defaults] gives every trained row.
+    note = {
+        "lambda_contrastive": 0.1,
+        "lambda_isotropy": 1.0,
+        "lambda_reg": 0.0,
+        "margin": 0.1,
+        "projection_learning_rate": 5e-4,
+        "epochs": 2,
+        "batch_size": 16,
+    }
+    assert settings["exp1"] == note
+    assert settings["exp2"] == {**note, "lambda_contrastive": 0.5}  # an override changes only what it names
+    assert settings["exp3"] == {**note, "lambda_isotropy": 2.0}
+    assert settings["pure-isotropy"] == {**note, "lambda_contrastive": 0.0}
     assert settings["scale-up"]["epochs"] == 3 and next(e for e in plan.entries if e.name == "scale-up").train == "full"
     assert settings["avoid-full-finetune"]["freeze_base"] is False
     assert settings["istar"]["isotropy_loss"] == "istar"
@@ -122,18 +131,29 @@ transform = "whitening"
         assert (folder / name).stat().st_size > 1000
     assert (folder / "runs" / "trained" / "seed1" / "metrics.json").is_file()
     assert "| configuration |" in (folder / "report.md").read_text()
-    again = run_experiment(
-        plan,
-        "tiny",
-        "0,1".split(",") and [0, 1],
-        fake_encoder.name,
-        tmp_path / "cache",
-        data_root=root,
-        runs_root=tmp_path / "runs2",
-        encoder=fake_encoder,
-    )
-    assert fake_encoder.calls == calls_after_first  # the rerun encoded nothing
-    assert json.loads((again / "report.json").read_text())["rows"][1]["ndcg@10"] == rows["trained"]["ndcg@10"]
+
+    def trained_per_seed(seeds: str, runs: str) -> dict:
+        """Rerun with --seeds: the trained row's test NDCG@10 by seed."""
+        again = run_experiment(
+            plan,
+            "tiny",
+            parse_seeds(seeds),
+            fake_encoder.name,
+            tmp_path / "cache",
+            data_root=root,
+            runs_root=tmp_path / runs,
+            encoder=fake_encoder,
+        )
+        return {
+            r["seed"]: r["test"]["ndcg@10"]
+            for r in json.loads((again / "report.json").read_text())["results"]["trained"]
+        }
+
+    first = {r["seed"]: r["test"]["ndcg@10"] for r in report["results"]["trained"]}
+    assert trained_per_seed("0,1", "runs2") == first  # the same seeds: the same numbers, seed by seed
+    assert fake_encoder.calls == calls_after_first  # the reruns encoded nothing: every text was cached
+    other = trained_per_seed("2", "runs3")
+    assert list(other) == [2] and other[2] not in first.values()  # another seed: another head
 
 
 @pytest.mark.parametrize(

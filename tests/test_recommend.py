@@ -171,3 +171,49 @@ def test_without_a_documents_probe_the_report_adds_no_per_use_section():
     plan = plan_of("a")
     results = {"base": [result(0.40, BASE)], "a": [result(0.5, BASE, 0.0, s) for s in (0, 1)]}
     assert per_use_section(recommend(plan, results, base_sts_dev=0.80)[1], {}) == (None, [])
+
+
+def test_ties_are_decided_by_the_verdict_not_by_its_words(monkeypatch):
+    """Every standing rendered as 'behind ...' (the word the old rule tested for) changes no decision: the
+    rule reads the verdict; the words only describe it."""
+    from isoadapt.experiment.recommend import Standing, Verdict
+
+    plan = plan_of("identity", "whitening")
+    results = {
+        "base": [result(0.40, BASE)],
+        "identity": [result(0.504, {"style": 0.43, "domain": 0.793}, 0.004, s, noise=0.01) for s in (0, 1)],
+        "whitening": [result(0.502, {"style": 0.46, "domain": 0.799}, 0.0005, s, noise=0.01) for s in (0, 1)],
+    }
+    chosen, found = recommend(plan, results, base_sts_dev=0.80)
+    verdicts = {c.name: c.standing.verdict for c in found}
+    assert chosen == "whitening" and verdicts == {"identity": Verdict.LEADER, "whitening": Verdict.WITHIN_SPREAD}
+    monkeypatch.setattr(Standing, "words", lambda self: "behind the leader, whatever happened")
+    assert recommend(plan, results, base_sts_dev=0.80)[0] == "whitening"
+
+
+def test_each_verdict_renders_its_numbers():
+    from isoadapt.experiment.recommend import Standing, Verdict
+
+    assert Standing(Verdict.LEADER).words() == "leader on in-domain validation"
+    assert Standing(Verdict.WITHIN_SPREAD, 0.002, 0.004).words() == "margin 0.0020 within the seeds' spread 0.0040"
+    assert (
+        Standing(Verdict.NOT_SIGNIFICANT, 0.004, 0.0, 0.31).words()
+        == "margin 0.0040 not significant on validation (paired p = 0.31)"
+    )
+    assert Standing(Verdict.BEHIND, 0.05, 0.0, 1e-6).words() == "behind the leader by 0.0500, beyond the noise"
+    assert [Standing(v).tied for v in Verdict] == [False, True, True, False]
+
+
+def test_the_seed_spread_that_ties_is_max_minus_min_over_seeds():
+    """Seeds 0.500/0.504 (spread 0.004, by hand) against a rival at 0.4995 with one seed (spread 0): the
+    leader's mean 0.502 is 0.0025 ahead, inside 0.004: a tie; at 0.497 (0.005 behind) it is not."""
+    plan = plan_of("leader", "rival")
+    for rival, verdict in ((0.4995, "within_spread"), (0.497, "behind")):
+        results = {
+            "base": [result(0.40, BASE)],
+            "leader": [result(0.500, BASE, 0.004, s, noise=0.001) for s in (0, 1)],
+            "rival": [result(rival, BASE, 0.0, 5, noise=0.001)],
+        }
+        found = {c.name: c for c in recommend(plan, results, base_sts_dev=0.80)[1]}
+        assert found["leader"].val_spread == pytest.approx(0.004)
+        assert found["rival"].standing.verdict == verdict

@@ -11,6 +11,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from isoadapt import __version__
+from isoadapt.data.layout import DATA_ROOT
 from isoadapt.encoding.encode_command import ENGINES
 from isoadapt.errors import InputError, Interrupted, command_line, describe, sigterm_as_ctrl_c
 from isoadapt.head_options import SIDES
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(experiment, "base_model")
     add_setting(experiment, "query_prompt")
     add_setting(experiment, "document_prompt")
-    experiment.add_argument("--data_root", default="data/processed", help="parent folder of the processed datasets")
+    experiment.add_argument("--data_root", default=str(DATA_ROOT), help="parent folder of the processed datasets")
     experiment.add_argument(
         "--runs_root", default="runs", help="the report goes to RUNS_ROOT/<plan>-<data>-<timestamp>/"
     )
@@ -176,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     beir.add_argument("--name", required=True, help="writes data/processed/NAME/")
     add_vectors_arguments(sources)
     for sub in (semanlink, stsb, msmarco, beir, sources.choices["vectors"]):
-        sub.add_argument("--out_root", default="data/processed", help="parent folder of the processed datasets")
+        sub.add_argument("--out_root", default=str(DATA_ROOT), help="parent folder of the processed datasets")
         sub.add_argument("--seed", type=int, default=0, help="seed of splits and negative sampling")
     for sub in (stsb, msmarco, beir):
         sub.add_argument(

@@ -15,6 +15,7 @@ import numpy as np
 from isoadapt.api.adapter import Adapter
 from isoadapt.api.training_data import is_texts, stage_texts
 from isoadapt.api.wording import speaks_python
+from isoadapt.data.layout import DatasetFolder
 from isoadapt.encoding.arrays import Vectors, check_split, stage_arrays
 from isoadapt.encoding.offline_models import MINILM, object_folder
 from isoadapt.encoding.precomputed import PREFIX
@@ -226,14 +227,16 @@ def _splits(data, val, test, values: dict, staging: Path) -> dict[str, Vectors]:
                 f"fit: data is {type(data).__name__}; expected pairs of texts (a list or a datasets.Dataset), "
                 "a processed dataset folder, or isoadapt.Vectors"
             )
-        folder = Path(data)
-        if not (folder / "train.json").is_file() or not (folder / "dev.json").is_file():
-            raise InputError(f"fit: {folder}: not a processed dataset folder (no train.json and dev.json)")
+        folder = DatasetFolder(Path(data))
+        if not folder.holds_training():
+            raise InputError(
+                f"fit: {folder.path}: not a processed dataset folder (no {folder.train.name} and {folder.dev.name})"
+            )
         if named:
-            raise InputError(f"fit: the dataset folder {folder} gives the splits; leave out {named}")
-        values |= {"train_data": str(folder / "train.json"), "val_data": str(folder / "dev.json")}
-        if (folder / "test.json").is_file():
-            values["test_data"] = str(folder / "test.json")
+            raise InputError(f"fit: the dataset folder {folder.path} gives the splits; leave out {named}")
+        values |= {"train_data": str(folder.train), "val_data": str(folder.dev)}
+        if folder.test.is_file():
+            values["test_data"] = str(folder.test)
     elif not values.get("train_data") or not values.get("val_data"):
         raise InputError(
             "fit: give a processed dataset folder, isoadapt.Vectors, or the train_data and val_data settings"

@@ -7,12 +7,12 @@ import random
 from pathlib import Path
 
 from isoadapt.data.formats import TrainExample, dataset_folder, write_dataset
+from isoadapt.data.grades import spells_a_number, text_grade
+from isoadapt.data.layout import TRAIN
 from isoadapt.data.prepare_report import PrepareReport, finish_split
 from isoadapt.data.readers import (
     IdRegistry,
     Judgments,
-    is_grade,
-    parse_grade,
     read_jsonl,
     read_tsv,
     record_id,
@@ -54,7 +54,7 @@ def read_qrels(path: Path, report: PrepareReport) -> dict[str, dict[str, int]]:
     for number, (qid, doc_id, score) in read_tsv(path, columns=3):
         if is_header(number, score):
             continue
-        judgments.add(qid, doc_id, parse_grade(path, number, score))
+        judgments.add(qid, doc_id, text_grade(score, f"{path}: line {number}", "score"))
     report.repeated_judgments(str(path), judgments)
     return judgments.qrels
 
@@ -80,7 +80,7 @@ def qrels_files(qrels_dir: Path) -> dict[str, Path]:
 def is_header(number: int, score: str) -> bool:
     """BEIR writes a `query-id corpus-id score` header, hand-made files often lack it: the first line is a
     header only when its score column is not a number."""
-    return number == 1 and not is_grade(score)
+    return number == 1 and not spells_a_number(score)
 
 
 def build_splits(
@@ -118,4 +118,4 @@ def write_splits(
     for split, data in splits.items():
         report.split(split, data)
     if train is not None:
-        report.train("train.json", train)
+        report.train(TRAIN, train)

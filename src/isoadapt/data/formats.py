@@ -19,7 +19,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from isoadapt.data.readers import MAX_GRADE, check_id, check_text
+from isoadapt.data.grades import grade as to_grade
+from isoadapt.data.layout import PLACEHOLDERS, TRAIN, split_file
+from isoadapt.data.readers import check_id, check_text
 from isoadapt.errors import InputError
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.owned_folders import check_folder_path, check_output_folder, staged_folder
@@ -76,19 +78,6 @@ def load_train(path: str | Path) -> list[TrainExample]:
     return examples
 
 
-def _grade(path: Path, qid: str, doc_id: str, grade) -> int:
-    where = f"{path}: qrels[{qid!r}][{doc_id!r}]"
-    if (
-        isinstance(grade, bool)
-        or not isinstance(grade, (int, float))
-        or (isinstance(grade, float) and (not math.isfinite(grade) or grade != int(grade)))
-    ):
-        raise InputError(f"{where}: grade must be an integer, got {grade!r}")
-    if abs(grade) > MAX_GRADE:
-        raise InputError(f"{where}: grade {grade!r} is out of range (at most {MAX_GRADE} in absolute value)")
-    return int(grade)
-
-
 def _id_text_map(path: Path, data: dict, key: str) -> dict[str, str]:
     section = data.get(key)
     if not isinstance(section, dict):
@@ -123,7 +112,7 @@ def load_eval(path: str | Path) -> EvalSet:
         for doc_id, grade in judged.items():
             if doc_id not in corpus:
                 raise InputError(f"{path}: qrels[{qid!r}]: doc id {doc_id!r} not in corpus")
-            qrels.setdefault(qid, {})[doc_id] = _grade(path, qid, doc_id, grade)
+            qrels.setdefault(qid, {})[doc_id] = to_grade(grade, f"{path}: qrels[{qid!r}][{doc_id!r}]")
     relevant = {qid for qid, judged in qrels.items() if any(g > 0 for g in judged.values())}
     if not relevant:
         raise InputError(f"{path}: no query has a relevant document (grade > 0)")
@@ -170,9 +159,6 @@ def eval_set_to_json(split: EvalSet) -> dict:
 
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-PLACEHOLDERS = "placeholder_texts.json"  # in a dataset imported from vectors without texts: {"model": NAME}
 
 
 def check_texts_are_real(data: str | Path, base_model: str) -> None:
@@ -238,8 +224,8 @@ def write_dataset(
                 {"query": e.query, "positive": e.positive, **({"negative": e.negative} if e.negative else {})}
                 for e in train
             ]
-            atomic_write_json(staging / "train.json", records, indent=None)
+            atomic_write_json(staging / TRAIN, records, indent=None)
         for name, split in splits.items():
-            atomic_write_json(staging / f"{name}.json", eval_set_to_json(split), indent=None)
+            atomic_write_json(staging / split_file(name), eval_set_to_json(split), indent=None)
         for name, obj in (extra or {}).items():
             atomic_write_json(staging / name, obj, indent=None)

@@ -11,8 +11,10 @@ import random
 from pathlib import Path
 
 from isoadapt.data.formats import TrainExample, dataset_folder, write_dataset
+from isoadapt.data.grades import text_grade
+from isoadapt.data.layout import smoke_name
 from isoadapt.data.prepare_report import PrepareReport, finish_split
-from isoadapt.data.readers import IdRegistry, Judgments, parse_grade, read_lines, read_tsv, require_text
+from isoadapt.data.readers import IdRegistry, Judgments, read_lines, read_tsv, require_text
 from isoadapt.errors import InputError
 
 SMOKE_TRAIN = 10_000
@@ -34,7 +36,7 @@ def read_trec_qrels(path: Path, report: PrepareReport) -> dict[str, dict[str, in
         fields = line.split()
         if len(fields) != 4:
             raise InputError(f"{path}: line {number}: expected 4 columns (qid 0 pid rel), got {len(fields)}")
-        judgments.add(fields[0], fields[2], parse_grade(path, number, fields[3], "relevance"))
+        judgments.add(fields[0], fields[2], text_grade(fields[3], f"{path}: line {number}", "relevance"))
     report.repeated_judgments(str(path), judgments)
     return judgments.qrels
 
@@ -123,7 +125,7 @@ def prepare_msmarco(
 ) -> PrepareReport:
     report = PrepareReport("msmarco", strict)
     folder = dataset_folder(out_root, "msmarco")
-    smoke_folder = dataset_folder(out_root, "msmarco_smoke") if smoke else None
+    smoke_folder = dataset_folder(out_root, smoke_name("msmarco")) if smoke else None
     dev_queries = read_id_texts(raw_dir / "queries.dev.small.tsv", "query")
     dev_qrels = read_trec_qrels(raw_dir / "qrels.dev.small.tsv", report)
     triples = raw_dir / "triples.train.small.tsv"

@@ -63,25 +63,6 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, record
 
 
-MAX_GRADE = 2**31 - 1  # trec_eval keeps relevance grades in a C int
-
-
-def parse_grade(path: Path, number: int, text: str, name: str = "score") -> int:
-    try:
-        grade = int(text)
-    except ValueError:
-        raise InputError(f"{path}: line {number}: {name} {text!r} is not an integer") from None
-    if abs(grade) > MAX_GRADE:
-        raise InputError(
-            f"{path}: line {number}: {name} {text!r} is out of range (at most {MAX_GRADE} in absolute value)"
-        )
-    return grade
-
-
-def is_grade(text: str) -> bool:
-    return text.strip().lstrip("+-").isdigit()
-
-
 class Judgments:
     """qrels read line by line: a repeated (query, document) line is counted, and one that disagrees
     with the first is counted as a conflict; the first judgment is kept (the source's own order)."""

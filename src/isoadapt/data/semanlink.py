@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isoadapt.data.formats import EvalSet, TrainExample, dataset_folder, write_dataset
+from isoadapt.data.layout import DATA_ROOT, PROBE_PREFIX, smoke_name
 from isoadapt.data.readers import check_text, is_blank
 from isoadapt.data.sampling import sample_negative, split_ids
 from isoadapt.errors import InputError, describe
@@ -155,8 +156,8 @@ def probe_splits(docs: list, corpus: dict[str, str], dev: EvalSet) -> dict[str, 
     titles = {d["document"]: keyword_style(d.get("title") or "") for d in docs if d["document"] in dev.queries}
     titles = {qid: text for qid, text in titles.items() if text}
     return {
-        "probe_arxiv": EvalSet(abstracts, corpus, {q: {t: 1 for t in sorted(relevant[q])} for q in abstracts}),
-        "probe_titles": EvalSet(titles, corpus, {q: dev.qrels[q] for q in titles}),
+        PROBE_PREFIX + "arxiv": EvalSet(abstracts, corpus, {q: {t: 1 for t in sorted(relevant[q])} for q in abstracts}),
+        PROBE_PREFIX + "titles": EvalSet(titles, corpus, {q: dev.qrels[q] for q in titles}),
     }
 
 
@@ -181,10 +182,8 @@ def document_probe(docs: list, texts: dict[str, str], relevant: dict[str, set[st
     return EvalSet(queries, corpus, qrels)
 
 
-def prepare_semanlink(
-    source: Path = DEFAULT_SOURCE, out_root: Path = Path("data/processed"), seed: int = 0
-) -> SemanlinkSummary:
-    full, smoke_folder = dataset_folder(out_root, "semanlink"), dataset_folder(out_root, "semanlink_smoke")
+def prepare_semanlink(source: Path = DEFAULT_SOURCE, out_root: Path = DATA_ROOT, seed: int = 0) -> SemanlinkSummary:
+    full, smoke_folder = dataset_folder(out_root, "semanlink"), dataset_folder(out_root, smoke_name("semanlink"))
     docs = _read_member(source, "docs.json")
     check_docs(source, docs)
     tags = _read_member(source, "tags.json")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isoadapt.data.formats import EvalSet, TrainExample, dataset_folder, write_dataset
+from isoadapt.data.layout import STSB, TRAIN, sts_file
 from isoadapt.data.prepare_report import PrepareReport, finish_split
 from isoadapt.data.readers import read_tsv, require_text
 from isoadapt.data.sampling import sample_negative
@@ -89,7 +90,7 @@ def train_examples(pairs: list[StsPair], seed: int) -> list[TrainExample]:
 
 
 def prepare_stsb(raw_dir: Path | None, out_root: Path, seed: int = 0, strict: bool = False) -> PrepareReport:
-    out = dataset_folder(out_root, "stsb")
+    out = dataset_folder(out_root, STSB)
     raw_dir = raw_dir or default_raw_dir()
     report = PrepareReport("stsb", strict)
     pairs = {split: read_pairs(raw_dir / name) for split, name in SPLITS.items()}
@@ -97,11 +98,11 @@ def prepare_stsb(raw_dir: Path | None, out_root: Path, seed: int = 0, strict: bo
     splits = {split: retrieval_split(pairs[split], report, str(raw_dir / SPLITS[split])) for split in ("dev", "test")}
     train = train_examples(pairs["train"], seed)
     sts = {
-        f"sts_{split}.json": [{"sentence1": x.sentence1, "sentence2": x.sentence2, "score": x.score} for x in p]
+        sts_file(split): [{"sentence1": x.sentence1, "sentence2": x.sentence2, "score": x.score} for x in p]
         for split, p in pairs.items()
     }
     write_dataset(out, train, splits, extra=sts)
     for split, data in splits.items():
         report.split(split, data)
-    report.train("train.json", train)
+    report.train(TRAIN, train)
     return report

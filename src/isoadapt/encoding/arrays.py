@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from isoadapt.data.beir import train_pairs
-from isoadapt.data.formats import PLACEHOLDERS, EvalSet, TrainExample, write_dataset
-from isoadapt.data.readers import MAX_GRADE, check_id
+from isoadapt.data.formats import EvalSet, TrainExample, write_dataset
+from isoadapt.data.grades import grade
+from isoadapt.data.layout import EVALUATED, PLACEHOLDERS, DatasetFolder
+from isoadapt.data.readers import check_id
 from isoadapt.encoding.precomputed import precomputed_cache
 from isoadapt.encoding.vector_import import placeholder
 from isoadapt.errors import InputError
@@ -123,17 +125,18 @@ def _checked_qrels(where: str, qrels, query_ids: list[str], document_ids: list[s
         _id_string(q): ({_id_string(d): g for d, g in j.items()} if isinstance(j, dict) else j)
         for q, j in qrels.items()
     }
+    checked: dict[str, dict[str, int]] = {}
     for qid, judged in qrels.items():
         if qid not in known_queries:
             raise InputError(f"{where}[{qid!r}]: not a query id")
         if not isinstance(judged, dict):
             raise InputError(f"{where}[{qid!r}]: expected {{document_id: grade}}, got {type(judged).__name__}")
-        for doc_id, grade in judged.items():
+        checked[qid] = {}
+        for doc_id, value in judged.items():
             if doc_id not in known_documents:
                 raise InputError(f"{where}[{qid!r}][{doc_id!r}]: not a document id")
-            if isinstance(grade, bool) or not isinstance(grade, (int, np.integer)) or abs(grade) > MAX_GRADE:
-                raise InputError(f"{where}[{qid!r}][{doc_id!r}]: grade must be an integer, got {grade!r}")
-    return {qid: {d: int(g) for d, g in judged.items()} for qid, judged in qrels.items()}
+            checked[qid][doc_id] = grade(value, f"{where}[{qid!r}][{doc_id!r}]")
+    return checked
 
 
 def check_split(name: str, given: Vectors, dim: int | None = None) -> CheckedSplit:
@@ -165,9 +168,6 @@ def check_split(name: str, given: Vectors, dim: int | None = None) -> CheckedSpl
     return CheckedSplit(split, vectors, triples or None)
 
 
-SPLIT_FILES = {"train": "train.json", "val": "dev.json", "test": "test.json"}
-
-
 def stage_arrays(splits: dict[str, Vectors], model: str, root: Path, seed: int) -> dict[str, Path]:
     """Check every split, then write the dataset to root/data and the vectors to the cache root/cache under
     `model` (the run's base is then `vectors:<model>`). Returns each split's file."""
@@ -181,9 +181,10 @@ def stage_arrays(splits: dict[str, Vectors], model: str, root: Path, seed: int) 
         examples = [TrainExample(*triple) for triple in train.triples]
     else:
         examples = train_pairs(train.split.queries, train.split.corpus, train.split.qrels, seed)
-    evaluated = {SPLIT_FILES[n].removesuffix(".json"): c.split for n, c in checked.items() if n != "train"}
+    evaluated = {EVALUATED[n]: c.split for n, c in checked.items() if n != "train"}
     write_dataset(root / "data", examples, evaluated, {PLACEHOLDERS: {"model": model}})
     cache = precomputed_cache(model, root / "cache", create=True)
     every = {text: vector for c in checked.values() for text, vector in c.vectors.items()}
     cache.ensure(list(every), lambda texts: np.stack([every[t] for t in texts]))
-    return {name: root / "data" / SPLIT_FILES[name] for name in splits}
+    inputs = DatasetFolder(root / "data").inputs()
+    return {name: inputs[name] for name in splits}

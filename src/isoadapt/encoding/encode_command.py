@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from isoadapt.data.formats import load_eval, load_sts, load_train
+from isoadapt.data.layout import DatasetFolder, is_sts_file
 from isoadapt.data.readers import check_text, read_jsonl
 from isoadapt.encoding.backend_choice import AUTO, Probe, probe_from_split, probe_from_texts
 from isoadapt.encoding.cache import EmbeddingCache
@@ -51,7 +52,7 @@ def auto_probe(spec: EncoderSpec, data: Path, texts: list[str]) -> Probe | None:
     holding one, else the first texts to encode (then cosine alone judges quality). None for a named backend."""
     if spec.backend != AUTO:
         return None
-    dev = data / "dev.json"
+    dev = DatasetFolder(data).dev
     return probe_from_split(load_eval(dev), str(dev)) if dev.is_file() else probe_from_texts(texts, str(data))
 
 
@@ -62,7 +63,7 @@ def _json_texts(path: Path) -> list[str]:
     if first == b"{":
         split = load_eval(path)
         return [*split.queries.values(), *split.corpus.values()]
-    if path.name.startswith("sts_"):
+    if is_sts_file(path):
         pairs = load_sts(path)
         return pairs.sentence1 + pairs.sentence2
     return [t for e in load_train(path) for t in (e.query, e.positive, e.negative) if t]
@@ -92,11 +93,7 @@ def _parquet_texts(path: Path, column: str) -> list[str]:
 def collect_texts(data: Path, text_column: str = "text") -> list[str]:
     """Every distinct text to encode, in first-seen order."""
     if data.is_dir():
-        files = [
-            data / n
-            for n in ("train.json", "dev.json", "test.json", "sts_dev.json", "sts_test.json")
-            if (data / n).is_file()
-        ]
+        files = DatasetFolder(data).text_files()
         if not files:
             raise InputError(f"--data {data}: no train.json, dev.json or test.json; not a processed dataset")
         texts = [t for f in files for t in _json_texts(f)]

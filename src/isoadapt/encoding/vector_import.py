@@ -21,7 +21,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from isoadapt.data.beir import build_splits, is_header, qrels_files, write_splits
-from isoadapt.data.formats import PLACEHOLDERS, dataset_folder, load_eval, load_train
+from isoadapt.data.formats import dataset_folder, load_eval, load_train
+from isoadapt.data.layout import PLACEHOLDERS, DatasetFolder
 from isoadapt.data.prepare_report import PrepareReport
 from isoadapt.data.readers import read_tsv
 from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
@@ -115,17 +116,18 @@ def check_qrels_ids(qrels: dict[str, Path], queries: Scanned, documents: Scanned
 def check_processed(folder: Path, stored: set[str], files: tuple[Path, Path]) -> None:
     """Every text of an existing processed dataset has a vector in the files (matched by text)."""
     where = " or ".join(map(str, files))
-    for name in ("dev.json", "test.json"):
-        split = load_eval(folder / name)
+    dataset = DatasetFolder(folder)
+    for path in (dataset.dev, dataset.test):
+        split = load_eval(path)
         for side, items in (("queries", split.queries), ("corpus", split.corpus)):
             for item_id, text in items.items():
                 if text_key(text) not in stored:
-                    raise InputError(f"{folder / name}: {side}[{item_id!r}]: its text has no vector in {where}")
-    for index, example in enumerate(load_train(folder / "train.json")):
+                    raise InputError(f"{path}: {side}[{item_id!r}]: its text has no vector in {where}")
+    for index, example in enumerate(load_train(dataset.train)):
         for name in ("query", "positive", "negative"):
             text = getattr(example, name)
             if text is not None and text_key(text) not in stored:
-                raise InputError(f"{folder / 'train.json'}: record {index}: its {name} has no vector in {where}")
+                raise InputError(f"{dataset.train}: record {index}: its {name} has no vector in {where}")
 
 
 @contextmanager

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from isoadapt.experiment.plan import Plan
+from isoadapt.experiment.spread import mean_std
 
 
 @dataclass
@@ -21,10 +20,6 @@ class Curve:
     test: list[tuple[float, float]]
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
 def curves(plan: Plan, results: dict) -> list[Curve]:
     """One curve per family of sized rows, points in order of size."""
     found: dict[str, Curve] = {}
@@ -35,8 +30,8 @@ def curves(plan: Plan, results: dict) -> list[Curve]:
         label = entry.label.rsplit(", ", 1)[0]  # the family's label, without ", N pairs"
         curve = found.setdefault(entry.family, Curve(entry.family, label, entry.kind, [], [], []))
         curve.pairs.append(seeds[0].pairs)
-        curve.val.append(_mean_std([r.val_ndcg for r in seeds]))
-        curve.test.append(_mean_std([r.test["ndcg@10"] for r in seeds]))
+        curve.val.append(mean_std([r.val_ndcg for r in seeds]))
+        curve.test.append(mean_std([r.test["ndcg@10"] for r in seeds]))
     return list(found.values())
 
 

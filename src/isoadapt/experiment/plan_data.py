@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from isoadapt.data import layout
 from isoadapt.errors import InputError
 from isoadapt.experiment.plan import Plan
 
@@ -25,9 +26,9 @@ class ExperimentData:
     def find_probes(data_root: Path, name: str, encodes: bool) -> dict[str, Path]:
         """The dataset's own probes (`probe_*.json`, written by `prepare`), and STS-B **dev** sentences as
         queries from another domain (texts to encode: not for precomputed vectors)."""
-        probes = {path.stem.removeprefix("probe_"): path for path in sorted((data_root / name).glob("probe_*.json"))}
-        stsb_dev = data_root / "stsb" / "dev.json"
-        if encodes and name != "stsb" and stsb_dev.is_file():
+        probes = layout.dataset(name, data_root).probes()
+        stsb_dev = layout.stsb(data_root).dev
+        if encodes and name != layout.STSB and stsb_dev.is_file():
             probes["stsb_dev"] = stsb_dev
         return probes
 
@@ -43,18 +44,17 @@ class ExperimentData:
     def locate(cls, data_root: Path, name: str, sts: Path | None, encodes: bool = True) -> ExperimentData:
         """The plan's files; `encodes` False (precomputed vectors) leaves out the STS-B sets found by
         default: their sentences have no stored vectors."""
-        base = data_root / name
-        smoke = data_root / f"{name}_smoke" / "train.json"
-        shift = data_root / "stsb" / "test.json"
-        sts_dev = data_root / "stsb" / "sts_dev.json"
+        base, stsb = layout.dataset(name, data_root), layout.stsb(data_root)
+        smoke = layout.smoke(name, data_root).train
+        shift, sts_dev = stsb.test, stsb.sts("dev")
         paths = cls(
-            smoke if smoke.is_file() else base / "train.json",
-            base / "train.json",
-            base / "dev.json",
-            base / "test.json",
+            smoke if smoke.is_file() else base.train,
+            base.train,
+            base.dev,
+            base.test,
             sts,
             sts_dev if sts and sts_dev.is_file() else None,
-            shift if encodes and shift.is_file() and name != "stsb" else None,
+            shift if encodes and shift.is_file() and name != layout.STSB else None,
             cls.find_probes(data_root, name, encodes),
         )
         for path in (paths.train_full, paths.dev, paths.test):

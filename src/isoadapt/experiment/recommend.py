@@ -6,8 +6,8 @@ A user adopts a head for tomorrow's queries, not for our dev split, so the rule 
    the base model's, and its mean NDCG@10 on every shift probe (validation-only query sets of another style
    or domain) stays within PROBE_TOLERANCE (relative) of the base model's: do no harm off home ground.
 2. **Ties.** The leader is the eligible row with the best mean in-domain validation NDCG@10. Another eligible
-   row ties with it when the margin is inside the noise: smaller than either row's seed spread (max - min
-   over seeds), or not significant on the validation queries (paired t-test of per-query NDCG@10, each side
+   row ties with it when the margin is inside the noise: smaller than either row's seed spread (`spread.py`:
+   max - min over seeds), or not significant on the validation queries (paired t-test of per-query NDCG@10, each side
    averaged over its seeds, p >= TIE_P). A margin the validation set cannot resolve decides nothing.
 3. **Robustness decides a tie.** Among the tied rows, the one with the smallest worst-case loss on the
    probes (the highest minimum relative change against the base model) wins; in-domain validation breaks
@@ -21,11 +21,13 @@ A user adopts a head for tomorrow's queries, not for our dev split, so the rule 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 from scipy.stats import ttest_rel
 
 from isoadapt.experiment.plan import Plan
+from isoadapt.experiment.spread import seed_spread
 from isoadapt.metrics.retrieval import percent_change
 
 STS_TOLERANCE = 0.01  # STS-B dev Spearman a recommended head may lose against the base model
@@ -34,19 +36,56 @@ TIE_P = 0.05  # a validation margin with a larger paired p-value is a tie
 DOCUMENT_PROBE = "documents"  # prepare's probe_documents.json: whole documents as the queries
 
 
+class Verdict(StrEnum):
+    """Where a row stands against the leader: what the rule decides on (never the words shown)."""
+
+    LEADER = "leader"
+    WITHIN_SPREAD = "within_spread"  # tied: the margin is inside either row's seed spread
+    NOT_SIGNIFICANT = "not_significant"  # tied: the validation queries cannot resolve the margin
+    BEHIND = "behind"  # behind the leader beyond the noise
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A verdict and the numbers behind it; `words` renders it for the report."""
+
+    verdict: Verdict
+    margin: float = 0.0  # leader's mean validation NDCG@10 minus this row's
+    spread: float = 0.0  # the larger of the two rows' seed spreads
+    p: float | None = None  # paired p-value on the validation queries, where it was computed
+
+    @property
+    def tied(self) -> bool:
+        return self.verdict in (Verdict.WITHIN_SPREAD, Verdict.NOT_SIGNIFICANT)
+
+    def words(self) -> str:
+        if self.verdict is Verdict.LEADER:
+            return "leader on in-domain validation"
+        if self.verdict is Verdict.WITHIN_SPREAD:
+            return f"margin {self.margin:.4f} within the seeds' spread {self.spread:.4f}"
+        if self.verdict is Verdict.NOT_SIGNIFICANT:
+            return f"margin {self.margin:.4f} not significant on validation (paired p = {self.p:.2f})"
+        return f"behind the leader by {self.margin:.4f}, beyond the noise"
+
+
 @dataclass
 class Candidate:
     """One trained row as the rule sees it: means over seeds of validation-only numbers."""
 
     name: str
     val: float
-    val_spread: float  # max - min of validation NDCG@10 over seeds
+    val_spread: float  # seed spread (spread.py) of validation NDCG@10
     val_per_query: dict[str, float]  # mean over seeds
     probes: dict[str, float | None]
     probe_change: dict[str, float | None]  # % against the base model
     sts_dev: float | None
     excluded: list[str] = field(default_factory=list)  # why the guards refused it (empty: eligible)
-    tie: str = ""  # how it compares with the leader
+    standing: Standing | None = None  # how it compares with the leader (None: not eligible)
+
+    @property
+    def tie(self) -> str:
+        """The standing in words, as the report shows it."""
+        return self.standing.words() if self.standing else ""
 
     @property
     def worst_probe(self) -> float:
@@ -81,7 +120,7 @@ def _candidate(name: str, seeds: list, base, base_sts_dev: float | None) -> Cand
     found = Candidate(
         name,
         float(np.mean(vals)) if vals else float("-inf"),
-        float(np.ptp(vals)) if vals else 0.0,
+        seed_spread(vals),
         per_query,
         probes,
         change,
@@ -109,16 +148,16 @@ def paired_val_p(a: Candidate, b: Candidate) -> float | None:
     return 1.0 if np.allclose(x, y) else float(ttest_rel(x, y).pvalue)
 
 
-def _ties(leader: Candidate, other: Candidate) -> str:
-    """Why `other` ties with the leader ("" when the leader is ahead beyond the noise)."""
+def _standing(leader: Candidate, other: Candidate) -> Standing:
+    """Whether `other` ties with the leader (within the seeds' spread, or not significant), or is behind."""
     margin = leader.val - other.val
     spread = max(leader.val_spread, other.val_spread)
     if margin <= spread:
-        return f"margin {margin:.4f} within the seeds' spread {spread:.4f}"
+        return Standing(Verdict.WITHIN_SPREAD, margin, spread)
     p = paired_val_p(leader, other)
     if p is not None and p >= TIE_P:
-        return f"margin {margin:.4f} not significant on validation (paired p = {p:.2f})"
-    return ""
+        return Standing(Verdict.NOT_SIGNIFICANT, margin, spread, p)
+    return Standing(Verdict.BEHIND, margin, spread, p)
 
 
 def candidates(plan: Plan, results: dict, base_sts_dev: float | None) -> list[Candidate]:
@@ -129,18 +168,16 @@ def candidates(plan: Plan, results: dict, base_sts_dev: float | None) -> list[Ca
 
 
 def choose(found: list[Candidate]) -> Candidate | None:
-    """Apply the rule (module docstring) to the candidates; sets each one's `tie` note."""
+    """Apply the rule (module docstring) to the candidates; sets each eligible one's `standing`."""
     eligible = [c for c in found if not c.excluded]
     if not eligible:
         return None
     leader = max(eligible, key=lambda c: c.val)
-    tied = [leader]
+    leader.standing = Standing(Verdict.LEADER)
     for other in eligible:
         if other is not leader:
-            other.tie = _ties(leader, other) or f"behind the leader by {leader.val - other.val:.4f}, beyond the noise"
-            if not other.tie.startswith("behind"):
-                tied.append(other)
-    leader.tie = "leader on in-domain validation"
+            other.standing = _standing(leader, other)
+    tied = [c for c in eligible if c is leader or c.standing.tied]
     return max(tied, key=lambda c: (round(c.worst_probe, 6), c.val))
 
 

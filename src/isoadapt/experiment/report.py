@@ -15,14 +15,11 @@ from isoadapt.experiment.learning_curve import curve_section, curves, flat_lines
 from isoadapt.experiment.per_use import per_use_section
 from isoadapt.experiment.plan import Plan
 from isoadapt.experiment.recommend import PROBE_TOLERANCE, STS_TOLERANCE, TIE_P, Candidate, mean_probes, recommend
+from isoadapt.experiment.spread import mean_std, seed_spread
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
 
 ISOTROPY_COLUMNS = ("isoscore", "effective_rank", "embedding_std_mean", "mean_cosine")
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
@@ -52,10 +49,12 @@ def summarise(plan: Plan, results: dict, base_sts: float | None) -> list[dict]:
         ):
             values = [r.test[metric] for r in seeds if metric in r.test]
             if values:
-                row[metric], row[f"{metric}_std"] = _mean_std(values)
+                row[metric], row[f"{metric}_std"] = mean_std(values)
+        row["ndcg@10_spread"] = seed_spread(r.test.get("ndcg@10") for r in seeds)
         val = [r.val_ndcg for r in seeds if r.val_ndcg is not None]
         if val:
-            row["val_ndcg@10"], row["val_ndcg@10_std"] = _mean_std(val)
+            row["val_ndcg@10"], row["val_ndcg@10_std"] = mean_std(val)
+            row["val_ndcg@10_spread"] = seed_spread(val)
         sts = [r.sts for r in seeds if r.sts is not None]
         row["sts_spearman"] = float(np.mean(sts)) if sts else None
         sts_dev = [r.sts_dev for r in seeds if r.sts_dev is not None]
@@ -242,7 +241,7 @@ def selection_section(
             "",
         ]
         lines += [f"- {name}: {value:.4f}" for name, value in shift["ndcg@10"].items()] + [""]
-    shown = [{k: v for k, v in asdict(c).items() if k != "val_per_query"} for c in found]
+    shown = [{**{k: v for k, v in asdict(c).items() if k != "val_per_query"}, "tie": c.tie} for c in found]
     selection = {"picks": picks, "p_values": p_values, "shift": shift, "candidates": shown}
     return {**selection, **({"per_use": uses[0]} if uses[0] else {})}, lines
 
@@ -254,7 +253,8 @@ def rule_lines() -> list[str]:
         f"within {STS_TOLERANCE} of the base model's and its mean NDCG@10 on every shift probe stays within "
         f"{100 * PROBE_TOLERANCE:.0f}% of the base model's; (2) the leader is the eligible row with the best mean "
         "in-domain validation NDCG@10, and another eligible row ties with it when the margin is within either row's "
-        f"seed spread or not significant on the validation queries (paired t-test, p >= {TIE_P}); (3) among the "
+        "seed spread (max - min over seeds) or not significant on the validation queries "
+        f"(paired t-test, p >= {TIE_P}); (3) among the "
         "tied rows, the smallest worst-case loss on the probes wins.",
     ]
 
@@ -335,7 +335,8 @@ def write_report(
         f"Reproduce: `{reproduce_command(meta)}`",
         "",
         "`val NDCG@10` is what selection saw (a trained head's selected state, a post-hoc fit, NUDGE's choice of",
-        "step); every other metric is on the test split, mean ± std over seeds. `vs base` is the relative change",
+        "step); every other metric is on the test split, mean ± std over seeds (the seed spread, used for ties and",
+        "reproduction checks, is max - min over seeds). `vs base` is the relative change",
         "of test NDCG@10.",
         "`p` is a paired t-test of per-query NDCG@10 (averaged over seeds) against the base model. STS ρ is",
         "the Spearman correlation of cosine with the STS-B gold scores. Isotropy columns describe the test",

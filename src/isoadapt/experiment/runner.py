@@ -10,6 +10,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from isoadapt.data import layout
 from isoadapt.data.formats import check_texts_are_real, load_eval, load_train
 from isoadapt.encoding.backend_choice import AUTO, probe_from_split
 from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
@@ -45,7 +46,7 @@ def run_experiment(
     seeds: list[int] | None,
     base_model: str,
     cache_dir: Path,
-    data_root: Path = Path("data/processed"),
+    data_root: Path = layout.DATA_ROOT,
     runs_root: Path = Path("runs"),
     sts_data: Path | None = None,
     device: str = "cpu",
@@ -60,8 +61,9 @@ def run_experiment(
     stopped plan keeps its finished runs and says where."""
     plan = load_plan(plan_path)
     encodes = not is_precomputed(base_model)
-    if sts_data is None and encodes and (data_root / "stsb" / "sts_test.json").is_file():
-        sts_data = data_root / "stsb" / "sts_test.json"
+    sts_test = layout.stsb(data_root).sts("test")
+    if sts_data is None and encodes and sts_test.is_file():
+        sts_data = sts_test
     data = ExperimentData.locate(data_root, data_name, sts_data, encodes)
     check_texts_are_real(data.dev, base_model)
     check_device(device)

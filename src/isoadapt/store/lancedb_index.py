@@ -266,7 +266,7 @@ def _create(
         connection = connect(db)
         functions = None
         if TEXT in schema.names and not is_precomputed(run.config["base_model"]):
-            from isoadapt.integrations.lancedb import embedding_config  # imports lancedb: after connect() quiets it
+            from isoadapt.store.lancedb_function import embedding_config  # imports lancedb: after connect() quiets it
 
             functions = [embedding_config(run, cache_dir, db / f"{table}.lance")]
         reader = pa.RecordBatchReader.from_batches(schema, _remembering(rows, failed))
