@@ -13,6 +13,7 @@ from pathlib import Path
 
 from isoadapt.api.inputs import text_problem
 from isoadapt.data.formats import EvalSet, TrainExample, load_eval, write_dataset
+from isoadapt.data.layout import EVALUATED, DatasetFolder
 from isoadapt.errors import InputError
 
 ANCHOR_KEYS = ("anchor", "query")  # sentence-transformers' name, and the processed train.json's
@@ -112,11 +113,12 @@ def stage_texts(train: object, splits: dict[str, object], folder: Path) -> dict[
             evaluated[name] = EvalSet(*parts)
         else:
             evaluated[name] = split_from_pairs(name, value)
-    files = {"dev" if name == "val" else name: name for name in splits}
+    files = {EVALUATED[name]: name for name in splits}
     write_dataset(folder, examples("data", train), {file: evaluated[name] for file, name in files.items()})
-    for file, name in files.items():
+    written = DatasetFolder(folder).inputs()
+    for name in splits:
         try:
-            load_eval(folder / f"{file}.json")
+            load_eval(written[name])
         except InputError as err:
-            raise InputError(str(err).replace(str(folder / f"{file}.json"), name)) from None
-    return {"train": folder / "train.json", **{name: folder / f"{file}.json" for file, name in files.items()}}
+            raise InputError(str(err).replace(str(written[name]), name)) from None
+    return {"train": written["train"], **{name: written[name] for name in splits}}
