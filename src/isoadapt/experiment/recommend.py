@@ -79,7 +79,8 @@ class Candidate:
     probes: dict[str, float | None]
     probe_change: dict[str, float | None]  # % against the base model
     sts_dev: float | None
-    excluded: list[str] = field(default_factory=list)  # why the guards refused it (empty: eligible)
+    # why the guards refused it (empty: eligible): guard -> words; the guard is "sts_dev" or "probe:<name>"
+    excluded: dict[str, str] = field(default_factory=dict)
     standing: Standing | None = None  # how it compares with the leader (None: not eligible)
 
     @property
@@ -91,6 +92,11 @@ class Candidate:
     def worst_probe(self) -> float:
         changes = [c for c in self.probe_change.values() if c is not None]
         return min(changes) if changes else 0.0
+
+
+def probe_guard(probe: str) -> str:
+    """The key of a probe's guard in `Candidate.excluded` (decisions read keys, never the words)."""
+    return f"probe:{probe}"
 
 
 def _mean(values: list) -> float | None:
@@ -127,15 +133,15 @@ def _candidate(name: str, seeds: list, base, base_sts_dev: float | None) -> Cand
         sts_dev,
     )
     if base_sts_dev is not None and (sts_dev is None or base_sts_dev - sts_dev > STS_TOLERANCE):
-        found.excluded.append(
+        found.excluded["sts_dev"] = (
             "STS-B dev not checked" if sts_dev is None else f"STS-B dev {sts_dev - base_sts_dev:+.3f} Spearman"
         )
     for probe in base_probes:
         value = change.get(probe)
         if value is None:
-            found.excluded.append(f"probe {probe} not scored")
+            found.excluded[probe_guard(probe)] = f"probe {probe} not scored"
         elif value < -100 * PROBE_TOLERANCE:
-            found.excluded.append(f"probe {probe} {value:+.1f}%")
+            found.excluded[probe_guard(probe)] = f"probe {probe} {value:+.1f}%"
     return found
 
 
@@ -204,7 +210,7 @@ class PerUse:
 def _blind_to_documents(c: Candidate) -> Candidate:
     """The candidate as the rule would see it without the documents-as-queries probe."""
     changes = {n: v for n, v in c.probe_change.items() if n != DOCUMENT_PROBE}
-    excluded = [e for e in c.excluded if not e.startswith(f"probe {DOCUMENT_PROBE} ")]
+    excluded = {guard: words for guard, words in c.excluded.items() if guard != probe_guard(DOCUMENT_PROBE)}
     return replace(c, probe_change=changes, excluded=excluded)
 
 

@@ -276,7 +276,7 @@ def candidate_table(found: list[Candidate], by_name: dict, chosen: str) -> list[
         for n in probes:
             value, change = c.probes.get(n), c.probe_change.get(n)
             cells.append("–" if value is None else f"{value:.4f} ({'n/a' if change is None else f'{change:+.1f}%'})")
-        verdict = "not eligible: " + "; ".join(c.excluded) if c.excluded else c.tie
+        verdict = "not eligible: " + "; ".join(c.excluded.values()) if c.excluded else c.tie
         verdict = f"**recommended** ({verdict})" if c.name == chosen else verdict
         sts = "–" if c.sts_dev is None else f"{c.sts_dev:.4f}"
         lines.append("| " + " | ".join([*cells, f"{c.worst_probe:+.1f}%", sts, verdict]) + " |")
