@@ -92,6 +92,9 @@ def test_a_run_trained_with_prompts_is_served_with_them_on_each_side(runs):
             assert cosines(vectors_of(answer), unprompted).max() < 0.999  # the prompt changed the vectors
         usage = client.embeddings.create(model=f"{model.name}:query", input=["a b c"]).usage
         assert usage.prompt_tokens == 1 + 3 + 2  # "query:" + three words + [CLS] [SEP]
+        # a head on both sides, but each side prompted differently: a request without a side has no default
+        status, _, body = post(url + "/v1/embeddings", {"model": model.name, "input": ["x"]})
+        assert status == 400 and "say which side the texts are" in json.loads(body)["error"]["message"]
 
 
 def test_the_openai_client_default_is_base64_and_decodes_to_the_float_answer(both):

@@ -53,7 +53,6 @@ CHUNK = 8192  # documents encoded and adapted at once
 TABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 ID, TEXT, VECTOR = "id", "text", "vector"  # the table's own columns; a parquet file's others keep their names
 SEARCH_FIELDS = ("score", "_distance")  # what a search answer adds to a row: no column of the table may be named so
-SEARCH_FIELDS = ("score", "_distance")  # what a search answer adds to a row: no column of the table may be named so
 
 
 def connect(db: Path):
@@ -166,11 +165,6 @@ def table_schema(file: VectorFile, out_width: int) -> pa.Schema:
             raise InputError(
                 f"{file.path}: column {field.name!r} would clash with the table's own {field.name!r} column "
                 f"(made from --id_column {c.id!r}, --vector_column {c.vector!r}); rename it"
-            )
-        if field.name in SEARCH_FIELDS:
-            raise InputError(
-                f"{file.path}: column {field.name!r} would be confused with the cosine that `isoadapt search` "
-                "gives as its score; rename it"
             )
         if field.name in SEARCH_FIELDS:
             raise InputError(

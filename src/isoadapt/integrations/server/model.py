@@ -39,7 +39,10 @@ class ServedModel:
         """One batch through the encoder and each side of the head; the widths are read off its output."""
         base = self.encoder.encode(["warm-up"])  # (1, dim)
         widths = {side: int(self.adapter.transform(base, side).shape[1]) for side in SIDES}
-        default = "document" if self.adapter.adapt == "both" else None
+        # A request may leave its side out only where both sides give the same vector: a head on both sides
+        # AND one prompt for both (a prompted run's query and document texts differ before the head).
+        same = self.adapter.adapt == "both" and self.encoder.prompts.query == self.encoder.prompts.document
+        default = "document" if same else None
         self.catalog = Catalog(self.name, widths, default)
 
     def token_counts(self, texts: list[str], side: str) -> list[int]:

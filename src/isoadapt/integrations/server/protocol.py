@@ -5,7 +5,8 @@ The side of a request: `input_type` ("query" / "document", Cohere's and Voyage's
 "search_query" / "search_document" too) or a model id per side ("NAME:query", "NAME:document") for clients
 that cannot send an extra field. A request that names neither gets `default_side`: "document" for a head
 on both sides (what `SentenceTransformer(export).encode(texts)` gives with no task; the stock Router's
-default route), and a 400 for a query-only head, whose two sides live in different spaces."""
+default route), and a 400 for a query-only head, whose two sides live in different spaces, or for a run
+whose two sides have different prompts (model.ServedModel.warm_up decides)."""
 
 from __future__ import annotations
 
