@@ -19,6 +19,7 @@ DATA_ROOT = Path("data/processed")
 TRAIN = "train.json"
 PLACEHOLDERS = "placeholder_texts.json"
 PROBE_PREFIX = "probe_"
+DOCUMENT_PROBE = "documents"  # probe_documents.json: whole documents as the queries (recommend's rule 4)
 STS_PREFIX = "sts_"
 SMOKE_SUFFIX = "_smoke"
 STSB = "stsb"  # the dataset whose STS pairs (and dev sentences, as queries) other datasets' plans borrow

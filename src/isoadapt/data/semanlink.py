@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isoadapt.data.formats import EvalSet, TrainExample, dataset_folder, write_dataset
-from isoadapt.data.layout import DATA_ROOT, PROBE_PREFIX, smoke_name
+from isoadapt.data.layout import DATA_ROOT, DOCUMENT_PROBE, PROBE_PREFIX, smoke_name
 from isoadapt.data.readers import check_text, is_blank
 from isoadapt.data.sampling import sample_negative, split_ids
 from isoadapt.errors import InputError, describe
@@ -235,7 +235,7 @@ def prepare_semanlink(source: Path = DEFAULT_SOURCE, out_root: Path = DATA_ROOT,
     dev, test = split(dev_ids), split(test_ids)
     probes = probe_splits(docs, corpus, dev)
     known = {q: queries[q] for q in (*train_ids, *dev_ids)}
-    probes["probe_documents"] = document_probe(docs, known, relevant, {queries[q] for q in test_ids})
+    probes[PROBE_PREFIX + DOCUMENT_PROBE] = document_probe(docs, known, relevant, {queries[q] for q in test_ids})
     write_dataset(full, train, {"dev": dev, "test": test, **probes})
     write_dataset(smoke_folder, smoke, {"dev": dev, "test": test})
     return SemanlinkSummary(

@@ -26,6 +26,7 @@ from enum import StrEnum
 import numpy as np
 from scipy.stats import ttest_rel
 
+from isoadapt.data.layout import DOCUMENT_PROBE
 from isoadapt.experiment.plan import Plan
 from isoadapt.experiment.spread import seed_spread
 from isoadapt.metrics.retrieval import percent_change
@@ -33,7 +34,6 @@ from isoadapt.metrics.retrieval import percent_change
 STS_TOLERANCE = 0.01  # STS-B dev Spearman a recommended head may lose against the base model
 PROBE_TOLERANCE = 0.01  # relative NDCG@10 a recommended head may lose on any probe against the base model
 TIE_P = 0.05  # a validation margin with a larger paired p-value is a tie
-DOCUMENT_PROBE = "documents"  # prepare's probe_documents.json: whole documents as the queries
 
 
 class Verdict(StrEnum):
