@@ -79,3 +79,20 @@ def test_the_mlflow_pyfunc_embeds_the_side_its_task_names(minilm, tmp_path, run)
             model.predict(TEXTS)
     else:
         np.testing.assert_allclose(model.predict(TEXTS), queries, atol=1e-6)
+
+
+def test_a_prompted_run_logs_its_files_and_no_model(tiny_data, tmp_path, caplog):
+    """MLflow's sentence_transformers predict calls encode(texts, task=...), which adds no prompt: a model
+    of a prompted run would embed both sides unprompted, in silence. Its files are logged, no model."""
+    from isoadapt.encoding.prompts import Prompts
+    from isoadapt.store.mlflow_export import log_run_to_mlflow
+
+    from conftest import FakeEncoder
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = train_config(tiny_data, tmp_path, tracker="mlflow", tracking_uri=uri)
+    encoder = FakeEncoder(prompts=Prompts("query: ", "passage: "))
+    run = run_training(cfg, encoder=encoder, quiet=True).folder
+    with caplog.at_level(logging.WARNING):
+        assert log_run_to_mlflow(run, tmp_path / "cache") is None
+    assert "holds the run's files but no model: the run was trained with query/document prompts" in caplog.text

@@ -95,7 +95,8 @@ def task_signature(width: int):
 
 def log_run_to_mlflow(run_dir: Path, cache_dir: Path) -> str | None:
     """Log a completed run into its MLflow run (named in config.json); returns the model's URI, or None for
-    a head with no SentenceTransformer export (an MLP head: its files are logged, and a warning says so)."""
+    a head with no SentenceTransformer export (an MLP head) or a prompted run (MLflow's predict applies no
+prompt): its files are logged, and a warning says so."""
     from mlflow import MlflowClient
 
     run = open_run(run_dir)
@@ -110,6 +111,13 @@ def log_run_to_mlflow(run_dir: Path, cache_dir: Path) -> str | None:
             head_as_affine(run.head)
         except InputError as err:
             log.warning("MLflow run %s holds the run's files but no model: %s", run_id, err)
+            return None
+        if any(run.prompts.values()):  # the flavour's predict calls encode(task=...), which adds no prompt
+            log.warning(
+                "MLflow run %s holds the run's files but no model: the run was trained with query/document "
+                "prompts, which MLflow's predict would not apply; serve `isoadapt export`'s folder instead",
+                run_id,
+            )
             return None
         return log_model(run, run_id, uri, cache_dir)
     except InputError:
