@@ -95,8 +95,8 @@ def task_signature(width: int):
 
 def log_run_to_mlflow(run_dir: Path, cache_dir: Path) -> str | None:
     """Log a completed run into its MLflow run (named in config.json); returns the model's URI, or None for
-    a head with no SentenceTransformer export (an MLP head) or a prompted run (MLflow's predict applies no
-prompt): its files are logged, and a warning says so."""
+        a head with no SentenceTransformer export (an MLP head) or a prompted run (MLflow's predict applies no
+    prompt): its files are logged, and a warning says so."""
     from mlflow import MlflowClient
 
     run = open_run(run_dir)
