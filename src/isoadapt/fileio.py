@@ -118,3 +118,23 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Non
     atomic_write_bytes(
         path, (json.dumps(safe, indent=indent, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
     )
+
+
+@contextmanager
+def machine_lock(kind: str, identity: str, waiting: str, mode: int = -1) -> Iterator[None]:
+    """One holder at a time across this machine's processes, per `identity` (a resolved path): a file lock in
+    the temp folder (nothing is written beside the user's files), taken at once, or after logging `waiting`,
+    waited for. `kind` names the lock file (`isoadapt-<kind>-<hash>.lock`); `mode` is filelock's."""
+    from filelock import FileLock, Timeout
+
+    key = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+    lock = FileLock(str(Path(tempfile.gettempdir()) / f"isoadapt-{kind}-{key}.lock"), mode=mode)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning(waiting)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -9,16 +9,13 @@ twice, one row group at a time: first every check, then the writes, so a bad fil
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock, Timeout
 
 from isoadapt.data.beir import build_splits, is_header, qrels_files, write_splits
 from isoadapt.data.formats import dataset_folder, load_eval, load_train
@@ -29,6 +26,7 @@ from isoadapt.data.vector_files import VectorColumns, VectorFile, check_width
 from isoadapt.encoding.cache import EmbeddingCache, text_key
 from isoadapt.encoding.precomputed import PREFIX, precomputed_cache
 from isoadapt.errors import InputError
+from isoadapt.fileio import machine_lock
 from isoadapt.progress import progress
 
 log = logging.getLogger(__name__)
@@ -138,17 +136,9 @@ def import_lock(model: str, cache_dir: Path) -> Iterator[None]:
     machine's temp folder, keyed by the cache entry's path (a refused import leaves nothing in the user's
     cache); imports on two machines sharing one cache folder are not serialised."""
     entry = precomputed_cache(model, cache_dir).folder.resolve()
-    key = hashlib.sha256(str(entry).encode()).hexdigest()[:16]
-    lock = FileLock(str(Path(tempfile.gettempdir()) / f"isoadapt-import-{key}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log.warning("another import of %s into %s is running: waiting for it to finish", model, cache_dir)
-        lock.acquire()
-    try:
+    waiting = f"another import of {model} into {cache_dir} is running: waiting for it to finish"
+    with machine_lock("import", str(entry), waiting):
         yield
-    finally:
-        lock.release()
 
 
 @dataclass

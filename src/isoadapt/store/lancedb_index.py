@@ -23,11 +23,9 @@ A full disk, `ulimit -f` or a read-only --db is one line naming the table's fold
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +37,7 @@ from isoadapt.data.formats import check_texts_are_real, load_eval
 from isoadapt.data.vector_files import VectorBatch, VectorColumns, VectorFile, check_width
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError, disk_error
+from isoadapt.fileio import machine_lock
 from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
@@ -217,20 +216,10 @@ def index_vectors(
 
 @contextmanager
 def table_lock(db: Path, table: str) -> Iterator[None]:
-    """One writer per table at a time, across processes of this machine: a file lock, waited for."""
-    from filelock import FileLock, Timeout
-
-    key = hashlib.sha256(str(db.resolve() / table).encode("utf-8")).hexdigest()[:32]
-    lock = FileLock(Path(tempfile.gettempdir()) / f"isoadapt-index-{key}.lock", mode=0o666)  # any user's writer
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log.warning("waiting for another `isoadapt index` to finish writing --table %s in %s", table, db)
-        lock.acquire()
-    try:
+    """One writer per table at a time, across processes of this machine (any user's: mode 0o666)."""
+    waiting = f"waiting for another `isoadapt index` to finish writing --table {table} in {db}"
+    with machine_lock("index", str(db.resolve() / table), waiting, mode=0o666):
         yield
-    finally:
-        lock.release()
 
 
 def write_table(
