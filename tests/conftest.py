@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,8 @@ def tiny_data(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    """Every command that would load a model gets the seeded fake encoder instead (dim 16)."""
+    """Every command that would load a model gets the seeded fake encoder instead (dim 16); a name
+    "fake-D-S" gets the fake of width D and seed S (a second, different model for cross-model runs)."""
     import isoadapt.encoding.encode_command
     import isoadapt.experiment.ray_trials
     import isoadapt.experiment.runner
@@ -141,7 +143,9 @@ def fake_model(monkeypatch):
     def build(name="", *args, query_prompt=None, document_prompt=None, **kwargs):
         if name.startswith("vectors:"):
             return open_encoder(name, *args, query_prompt=query_prompt, document_prompt=document_prompt, **kwargs)
-        return FakeEncoder(prompts=Prompts(query_prompt or "", document_prompt or ""))  # a model with no prompts
+        prompts = Prompts(query_prompt or "", document_prompt or "")  # a model with no prompts
+        sized = re.fullmatch(r"fake-(\d+)-(\d+)", name)  # "fake-8-1": another model (width 8, seed 1)
+        return FakeEncoder(int(sized[1]), int(sized[2]), prompts) if sized else FakeEncoder(prompts=prompts)
 
     for module in (
         isoadapt.training.train_command,

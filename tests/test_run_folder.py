@@ -68,3 +68,36 @@ def test_a_status_without_a_digest_is_refused(run):
         InputError, match=r"status.json: records no head_sha256 for .*head.safetensors; written by an older"
     ):
         isoadapt.Adapter.load(run["run"])
+
+
+def write_cross_model_run(folder, base: FakeEncoder, query: FakeEncoder):
+    """A cross-model run as write_run writes it: a query-only head from the query model's width to the base's."""
+    from isoadapt.head import LinearHead
+    from isoadapt.training.run_folder import write_run
+    from isoadapt.training.run_metrics import encoder_record
+
+    folder.mkdir(parents=True)
+    config = {"base_model": base.name, "query_model": query.name, "encode_backend": "torch", "adapt": "query"}
+    document = {"config": config, "encoder": encoder_record(base), "query_encoder": encoder_record(query)}
+    write_run(folder, document, LinearHead(query.dim, base.dim, adapt="query"))
+    return folder
+
+
+def test_a_cross_model_run_opens_each_side_on_its_model(tmp_path, fake_model):
+    from isoadapt.training.run_folder import open_run
+
+    run = open_run(write_cross_model_run(tmp_path / "cross", FakeEncoder(16, 0), FakeEncoder(8, 1)))
+    assert run.query_model == "fake-8-1"
+    assert (run.head.dim, run.head.out_dim, run.head.adapt) == (8, 16, "query")
+    assert run.side_encoder("query", tmp_path / "cache").name == "fake-8-1"
+    assert run.side_encoder("document", tmp_path / "cache").name == "fake-16-0"
+    with pytest.raises(InputError, match="the head gives 16-dim query vectors but the base model fake-16-0 gives 8"):
+        run.check_width(8)
+
+
+def test_an_ordinary_run_has_no_query_model(run):
+    from isoadapt.training.run_folder import open_run
+
+    opened = open_run(run["run"])
+    assert opened.query_model is None
+    assert opened.side_encoder("query", run["cache"]).name == opened.side_encoder("document", run["cache"]).name

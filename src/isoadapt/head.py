@@ -22,17 +22,16 @@ WEIGHTS_FILE = "head.safetensors"
 class LinearHead(nn.Module):
     """A d -> out_dim linear map. It starts at the identity (out_dim = d), so an untrained head reproduces
     the base scores exactly, or at a fitted post-hoc transform (`init_from`), so training starts from what
-    already works; with out_dim < d it also reduces the dimension."""
+    already works; with out_dim < d it also reduces the dimension. A query-only head (adapt="query") must
+    give the documents' width: `dim` in a same-model run, the base (index) model's width in a cross-model
+    run, where the query model is another, perhaps wider or narrower, model. The head cannot see the
+    documents, so that width is checked where the run is opened (OpenedRun.check_width) and trained."""
 
     def __init__(self, dim: int, out_dim: int | None = None, adapt: str = "both"):
         super().__init__()
         self.dim, self.out_dim, self.adapt = dim, out_dim or dim, adapt
         if adapt not in ADAPT_SIDES:
             raise InputError(f"head adapt {adapt!r}: expected one of {list(ADAPT_SIDES)}")
-        if adapt == "query" and self.out_dim != dim:
-            raise InputError(
-                f"--adapt query: a query-only head must keep the documents' width {dim}, not {self.out_dim}"
-            )
         self.linear = nn.Linear(dim, self.out_dim)
         with torch.no_grad():
             self.linear.weight.copy_(torch.eye(self.out_dim, dim))

@@ -164,6 +164,14 @@ class TrainConfig:
         "SentenceTransformer folder, or vectors:NAME (see docs/models.md)",
         PER_RUN,
     )
+    query_model: str | None = setting(
+        None,
+        "a cross-model run (change the embedding model without re-embedding the corpus): the NEW model whose "
+        "vectors the head reads on the query side, mapped into the space of --base_model (the OLD model of the "
+        "index: its document vectors never change); same forms as --base_model, vectors:NAME too; default: "
+        "none, one model on both sides (see docs/upgrade.md)",
+        PER_RUN,
+    )
     query_prompt: str | None = setting(
         None,
         "text prepended to every query before it is encoded; overrides the model's own 'query' prompt "

@@ -5,7 +5,11 @@ the digest of the head's weights as saved. `isoadapt train` builds it in a hidde
 renames it into place when complete, so --output_dir never holds half a run; `Adapter.save` and a plan's
 post-hoc folders write it with `write_run`; `open_run` is the one way every command (evaluate, export,
 apply, index, search) and `Adapter.load` read it, and refuses a run that did not complete or whose head
-file changed since (corrupted but finite weights load without a word otherwise)."""
+file changed since (corrupted but finite weights load without a word otherwise).
+
+A cross-model run (`config["query_model"]`, see docs/upgrade.md) also records its query model's identity as
+`query_encoder`, like `encoder` for the base; its query-only head reads the query model's vectors and gives
+the base's width: `side_encoder` says which model a side's texts go to."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import NOTHING_KEPT, InputError
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, load_head, save_head
+from isoadapt.head_options import SIDES
 from isoadapt.owned_folders import MARKER, check_output_folder, install, mark_owned, owned_kind, remove_owned
 
 LOCK = ".lock"
@@ -299,6 +304,42 @@ class OpenedRun:
             return {"query_prompt": recorded.get("query", ""), "document_prompt": recorded.get("document", "")}
         return {"query_prompt": self.config.get("query_prompt"), "document_prompt": self.config.get("document_prompt")}
 
+    @property
+    def query_model(self) -> str | None:
+        """A cross-model run's query model (the head reads its vectors on the query side; the documents keep
+        the base model's), else None: an ordinary run, one model on both sides."""
+        return self.config.get("query_model") or None
+
+    @property
+    def recorded_query_weights(self) -> str | None:
+        return (self.document.get("query_encoder") or {}).get("weights_sha256")
+
+    def query_encoder(self, cache_dir: Path, show_progress: bool = False):
+        """A cross-model run's query model, refused when its weights are not the ones the run was trained on."""
+        if self.query_model is None:
+            raise InputError(f"--run_dir {self.folder}: not a cross-model run (its config has no query_model)")
+        recorded = (self.document.get("query_encoder") or {}).get("prompts") or {}
+        encoder = open_encoder(
+            self.query_model,
+            cache_dir,
+            show_progress=show_progress,
+            backend=self.config["encode_backend"],
+            query_prompt=recorded.get("query", ""),
+            document_prompt=recorded.get("document", ""),
+        )
+        self.check_query_weights(encoder.identity.get("weights_sha256"))
+        self.check_width(encoder.dim, model="query")
+        return encoder
+
+    def side_encoder(self, side: str, cache_dir: Path, show_progress: bool = False):
+        """The encoder whose vectors a side's texts need: a query goes to the query model of a cross-model
+        run, everything else to the encoder the head was trained over (the base, or its fine-tuned copy)."""
+        if side not in SIDES:
+            raise InputError(f"side {side!r}: expected one of {list(SIDES)}")
+        if side == "query" and self.query_model is not None:
+            return self.query_encoder(cache_dir, show_progress)
+        return self.trained_encoder(cache_dir, show_progress)
+
     def base_encoder(self, cache_dir: Path, show_progress: bool = False):
         """The frozen base, refused when its weights are not the ones the run was trained on."""
         encoder = open_encoder(
@@ -328,12 +369,29 @@ class OpenedRun:
                 "its head does not fit these vectors"
             )
 
-    def check_width(self, dim: int) -> None:
-        if self.head.dim != dim:
+    def check_query_weights(self, found: str | None) -> None:
+        recorded = self.recorded_query_weights
+        if recorded and found and found != recorded:
             raise InputError(
-                f"{self.folder / 'head' / CONFIG_FILE}: head expects {self.head.dim}-dim inputs but the encoder "
-                f"gives {dim}"
+                f"--run_dir {self.folder}: the query model {self.query_model} has other weights than "
+                f"the run was trained on (sha256 {recorded[:16]} then, {found[:16]} now); "
+                "its head does not fit these vectors"
             )
+
+    def check_width(self, dim: int, model: str = "base") -> None:
+        """`dim` is the width of the run's base model (`model="base"`) or of its query model ("query"). The
+        head reads the base's vectors in an ordinary run; in a cross-model run it reads the query model's
+        and must give the base's width, the width of the documents it is scored against."""
+        head_file = self.folder / "head" / CONFIG_FILE
+        if self.query_model is not None and model == "base":
+            if self.head.out_dim != dim:
+                raise InputError(
+                    f"{head_file}: the head gives {self.head.out_dim}-dim query vectors but the base model "
+                    f"{self.config['base_model']} gives {dim}-dim documents"
+                )
+            return
+        if self.head.dim != dim:
+            raise InputError(f"{head_file}: head expects {self.head.dim}-dim inputs but the encoder gives {dim}")
 
 
 def open_run(run_dir: Path) -> OpenedRun:

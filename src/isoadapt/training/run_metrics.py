@@ -69,15 +69,25 @@ def build_metrics(
     }
 
 
-def write_run_files(folder: RunFolder, cfg: TrainConfig, encoder: Encoder, metrics: dict, tracker) -> None:
-    """metrics.json, the validation plot and config.json (settings, encoder, versions, git, tracker's run)."""
+def encoder_record(encoder: Encoder) -> dict:
+    """An encoder's identity as config.json records it (`encoder`, and a cross-model run's `query_encoder`):
+    its folder, name, weights sha256 and fingerprint parts, and the prompts it applied."""
+    return {"folder": str(encoder.folder), **encoder.identity, "prompts": encoder.prompts.as_dict()}
+
+
+def write_run_files(
+    folder: RunFolder, cfg: TrainConfig, encoder: Encoder, metrics: dict, tracker, query_encoder: Encoder | None = None
+) -> None:
+    """metrics.json, the validation plot and config.json (settings, encoder, versions, git, tracker's run);
+    a cross-model run also records its query model's identity as `query_encoder`."""
     folder.write_json("metrics.json", metrics)
     folder.write_bytes(VALIDATION_PLOT, validation_png(metrics["validation"]))
     folder.write_json(
         "config.json",
         {
             "config": cfg.to_dict(),
-            "encoder": {"folder": str(encoder.folder), **encoder.identity, "prompts": encoder.prompts.as_dict()},
+            "encoder": encoder_record(encoder),
+            **({"query_encoder": encoder_record(query_encoder)} if query_encoder is not None else {}),
             **({"encode_backend_choice": encoder.backend_choice} if encoder.backend_choice else {}),
             "versions": library_versions(),
             "git": git_commit(),
