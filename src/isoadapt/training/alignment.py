@@ -11,8 +11,7 @@ import torch
 
 from isoadapt.errors import InputError
 from isoadapt.head import LinearHead
-
-ALIGNMENTS = ("least_squares", "procrustes")
+from isoadapt.training.config import ALIGNMENT_INITS as ALIGNMENTS
 
 
 def _paired(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

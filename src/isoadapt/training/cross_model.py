@@ -40,7 +40,7 @@ def open_cross_model(
     if cfg.query_model is None:
         return None
     encoder = encoder or open_query_encoder(cfg, base, quiet)
-    check_distinct(base, encoder, cfg)
+    check_distinct(base, encoder)
     if base.prompts or encoder.prompts:
         raise InputError(
             f"--query_model {cfg.query_model}: a cross-model run does not take prompts yet (--base_model "
@@ -69,20 +69,18 @@ def open_query_encoder(cfg: TrainConfig, base: Encoder, quiet: bool) -> Encoder:
         raise InputError("--query_model " + text.removeprefix("--base_model ")) from None
 
 
-def check_distinct(base: Encoder, query: Encoder, cfg: TrainConfig) -> None:
+def check_distinct(base: Encoder, query: Encoder) -> None:
     """The same weights on both sides is an ordinary adapter under another name: said, not trained."""
     weights = base.identity.get("weights_sha256")
-    if weights and weights == query.identity.get("weights_sha256"):
-        raise InputError(
-            f"--query_model {cfg.query_model}: the same weights as --base_model {cfg.base_model} "
-            f"(sha256 {weights[:16]}); a head over one model is an ordinary adapter: drop --query_model"
-        )
+    same = bool(weights) and weights == query.identity.get("weights_sha256")
     if isinstance(base, PrecomputedEncoder) and isinstance(query, PrecomputedEncoder):
-        if base.model_name == query.model_name:
-            raise InputError(
-                f"--query_model {cfg.query_model}: the same stored vectors as --base_model {cfg.base_model}; "
-                "a head over one model is an ordinary adapter: drop --query_model"
-            )
+        same = base.model_name == query.model_name
+    if same:
+        raise InputError(
+            f"--query_model {query.name}: the same model as --base_model {base.name}"
+            + (f" (weights sha256 {weights[:16]})" if weights else "")
+            + "; a head over one model is an ordinary adapter: drop --query_model"
+        )
 
 
 def check_paired_stores(base, query) -> None:

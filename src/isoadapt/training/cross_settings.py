@@ -6,8 +6,9 @@ texts. No torch here: the command line checks these before it loads anything."""
 from __future__ import annotations
 
 from isoadapt.errors import InputError
+from isoadapt.training.config import ALIGNMENT_INITS
 
-CROSS_INITS = ("identity", "least_squares", "procrustes")
+CROSS_INITS = ("identity", *ALIGNMENT_INITS)
 
 
 def check_cross_settings(cfg) -> None:
