@@ -84,3 +84,43 @@ def test_a_map_trained_on_paired_texts_moves_new_vectors_onto_old_ones(tmp_path,
     trained = float(np.mean(np.sum(to_side(head, new, "query") * old, axis=1)))
     start = float(np.mean(np.sum(to_side(LinearHead(8, 16, adapt="query"), new, "query") * old, axis=1)))
     assert trained > start + 0.2, (start, trained)  # the mapped new vectors point much nearer the old ones
+
+
+def test_fit_takes_a_query_model_as_train_does(tmp_path, fake_model):
+    import isoadapt
+
+    data = tiny_dataset(tmp_path / "data")
+    fitted = isoadapt.fit(
+        train_data=str(data["train"]),
+        val_data=str(data["dev"]),
+        base_model=OLD,
+        query_model=NEW,
+        negatives="file",
+        batch_size=8,
+        epochs=1,
+        cache_dir=str(tmp_path / "cache"),
+        output_dir=str(tmp_path / "fit"),
+        show_progress_bar=False,
+    )
+    run = open_run(tmp_path / "fit")
+    assert run.query_model == NEW and (run.head.dim, run.head.out_dim) == (8, 16)
+    assert fitted.metrics == json.loads((tmp_path / "fit" / "metrics.json").read_text())
+
+
+def test_a_cross_model_run_on_two_providers_vectors(tmp_path, capsys):
+    """--base_model vectors:OLD --query_model vectors:NEW: two parquet imports of different widths."""
+    from hostile import export_from_cache
+
+    data = tiny_dataset(tmp_path / "data")
+    cache = tmp_path / "cache"
+    for encoder, model in ((FakeEncoder(16, 0), "acme/old"), (FakeEncoder(8, 1), "acme/new")):
+        paths = export_from_cache(data, encoder, tmp_path / "encoded", tmp_path / model.replace("/", "_"))
+        argv = ["prepare", "vectors", "--queries", paths["queries"], "--documents", paths["documents"]]
+        argv += ["--model", model, "--cache_dir", cache, "--processed", tmp_path / "data"]
+        assert main([str(a) for a in argv]) == 0
+    flags = {"base_model": "vectors:acme/old", "query_model": "vectors:acme/new", "head_init": "least_squares"}
+    assert main(cross_argv(tmp_path, data, **flags)) == 0
+    capsys.readouterr()
+    run = open_run(tmp_path / "run")
+    assert (run.query_model, run.head.dim, run.head.out_dim) == ("vectors:acme/new", 8, 16)
+    assert run.side_encoder("query", cache).dim == 8 and run.side_encoder("document", cache).dim == 16
