@@ -109,3 +109,24 @@ def test_a_plan_with_cross_rows_needs_a_query_model(tmp_path, fake_model):
     (tmp_path / "plan.toml").write_text(PLAN)
     with pytest.raises(InputError, match=r"read a query model: give --query_model NEW or a query_model in the plan"):
         run_experiment(tmp_path / "plan.toml", "tiny", None, "fake-16-0", tmp_path / "cache", data_root=root)
+
+
+def test_docs_upgrade_quotes_the_committed_reports():
+    """docs/upgrade.md's table of both directions: every number is the committed report's (mean test NDCG@10,
+    and its share of the full re-embed's), so the page cannot drift from the runs that made it."""
+    repo = Path(__file__).resolve().parents[1]
+    columns = {}
+    for index in ("mpnet", "minilm"):
+        report = json.loads(
+            (repo / "docs" / "results" / f"upgrade-semanlink-{index}-index" / "report.json").read_text()
+        )
+        rows = {r["label"]: r["ndcg@10"] for r in report["rows"]}
+        reference = next(r["ndcg@10"] for r in report["rows"] if r["name"] == "full-reembed")
+        columns[index] = {label: (f"{v:.4f}", f"{100 * v / reference:.1f}%") for label, v in rows.items()}
+    text = (repo / "docs" / "upgrade.md").read_text()
+    table = text.split("| row | mpnet index, MiniLM queries | share | MiniLM index, mpnet queries | share |\n")[1]
+    lines = [line for line in table.split("\n\n")[0].splitlines()[1:]]
+    assert len(lines) == len(columns["mpnet"])
+    for line in lines:
+        label, *cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells == [*columns["mpnet"][label], *columns["minilm"][label]], label
