@@ -833,3 +833,12 @@ def test_a_cross_model_run_whose_models_weights_changed_is_refused(world, capsys
     )
     run = {"run": world["out"], "data": world["data"], "cache": world["cache"]}
     refused(capsys, evaluate_argv(run), message, world["t"])
+
+
+def test_a_query_model_that_is_not_here_is_named_by_its_flag(world, capsys, monkeypatch):
+    """The base is the shipped MiniLM; the query model is nowhere: the error names --query_model."""
+    from isoadapt.encoding.offline_models import MINILM
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = cross_argv(world, base_model=MINILM, query_model="nobody/none")
+    assert one_line(capsys, argv).startswith(ERROR + "--query_model nobody/none: not in the Hugging Face cache")

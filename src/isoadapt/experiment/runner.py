@@ -29,6 +29,7 @@ from isoadapt.head import load_head
 from isoadapt.owned_folders import check_folder_path, install, mark_owned, new_staging, remove_owned
 from isoadapt.progress import progress
 from isoadapt.training.config import check_device, check_seeds
+from isoadapt.training.cross_model import open_query_model
 from isoadapt.training.run_folder import library_versions
 
 Jobs = list[tuple[PlanEntry, int | None]]
@@ -76,7 +77,7 @@ def run_experiment(
     probe = probe_from_split(load_eval(data.dev), str(data.dev)) if encode_backend == AUTO else None
     prompts = {"query_prompt": query_prompt, "document_prompt": document_prompt}
     encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend, probe=probe, **prompts)
-    query_encoder = open_encoder(query_model, cache_dir, device, backend=encoder.backend) if query_model else None
+    query_encoder = open_query_model(query_model, cache_dir, device, encoder.backend) if query_model else None
     _check_posthoc_widths(plan, encoder.dim)
     _check_train_sizes(plan, data)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

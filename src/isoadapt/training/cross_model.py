@@ -53,15 +53,15 @@ def open_cross_model(
 
 def open_query_encoder(cfg: TrainConfig, base: Encoder, quiet: bool) -> Encoder:
     """open_encoder for the query model, on the base's backend; its errors name the flag the user gave."""
+    return open_query_model(
+        cfg.query_model, Path(cfg.cache_dir), cfg.device, base.backend, cfg.encode_batch_size, show_progress=not quiet
+    )
+
+
+def open_query_model(name: str, cache_dir: Path, device: str, backend: str, batch_size: int = 32, **options):
+    """open_encoder for a query model (train, fit, experiment); its errors name --query_model, not --base_model."""
     try:
-        return open_encoder(
-            cfg.query_model,
-            Path(cfg.cache_dir),
-            cfg.device,
-            cfg.encode_batch_size,
-            show_progress=not quiet,
-            backend=base.backend,
-        )
+        return open_encoder(name, cache_dir, device, batch_size, backend=backend, **options)
     except InputError as err:
         text = str(err)
         if not text.startswith("--base_model "):
