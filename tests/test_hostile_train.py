@@ -835,10 +835,13 @@ def test_a_cross_model_run_whose_models_weights_changed_is_refused(world, capsys
     refused(capsys, evaluate_argv(run), message, world["t"])
 
 
-def test_a_query_model_that_is_not_here_is_named_by_its_flag(world, capsys, monkeypatch):
-    """The base is the shipped MiniLM; the query model is nowhere: the error names --query_model."""
-    from isoadapt.encoding.offline_models import MINILM
+def test_a_query_model_that_is_not_here_is_named_by_its_flag(world, capsys, fake_model, monkeypatch):
+    """The old model is the fake; the query model goes through the real open_encoder and is nowhere: the
+    error names --query_model (open_encoder's own words name --base_model)."""
+    import isoadapt.training.cross_model
+    from isoadapt.encoding.encoder import open_encoder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    argv = cross_argv(world, base_model=MINILM, query_model="nobody/none")
+    monkeypatch.setattr(isoadapt.training.cross_model, "open_encoder", open_encoder)
+    argv = cross_argv(world, query_model="nobody/none")
     assert one_line(capsys, argv).startswith(ERROR + "--query_model nobody/none: not in the Hugging Face cache")
