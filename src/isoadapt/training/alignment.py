@@ -11,7 +11,7 @@ import torch
 
 from isoadapt.errors import InputError
 from isoadapt.head import LinearHead
-from isoadapt.training.config import ALIGNMENT_INITS as ALIGNMENTS
+from isoadapt.training.cross_settings import ALIGNMENT_INITS as ALIGNMENTS
 
 
 def _paired(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from isoadapt.fileio import sha256_file
 from isoadapt.head_options import ADAPT_SIDES, TRAINABLE_HEADS
 from isoadapt.losses import CONTRASTIVE_LOSSES, INFONCE_TEMPERATURE, ISOTROPY_LOSS_NAMES
 from isoadapt.owned_folders import check_folder_path
+from isoadapt.training.cross_settings import ALIGNMENT_INITS, check_cross_settings
 from isoadapt.training.tracking import TRACKERS
 
 if TYPE_CHECKING:
@@ -25,8 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
 CACHE_DIR_HELP = "where models are unpacked, embeddings cached and plan results stored"  # every command's --cache_dir
 MAX_SEED = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1
-HEAD_INITS = ("identity", "whitening", "abtt", "least_squares", "procrustes")  # the identity or a fitted start
-ALIGNMENT_INITS = ("least_squares", "procrustes")  # a cross-model start fitted on paired texts (training/alignment.py)
+HEAD_INITS = ("identity", "whitening", "abtt", *ALIGNMENT_INITS)  # the identity or a fitted start
 TRAIN_ON = ("labels", "paired_texts")  # what the loop learns from: the labelled pairs, or texts paired across models
 INIT_TEXTS = ("pairs", "all")  # what a fitted start sees: the pairs trained on, or every text of the training file
 NEGATIVES = ("file", "hard")  # each pair's negative: as the training file gives it, or mined from the base model
@@ -379,9 +379,7 @@ class TrainConfig:
                 f"--out_dim {self.out_dim}: only a whitening-initialised head changes the width (--head_init whitening)"
             )
         if self.query_model is not None:
-            from isoadapt.training.cross_settings import check_cross_settings  # the cross-model rules, in one place
-
-            check_cross_settings(self)
+            check_cross_settings(self)  # the cross-model rules, in one place
             return
         if self.head_init in ALIGNMENT_INITS or self.train_on != "labels" or self.paired_texts is not None:
             raise InputError(

@@ -6,7 +6,8 @@ texts. No torch here: the command line checks these before it loads anything."""
 from __future__ import annotations
 
 from isoadapt.errors import InputError
-from isoadapt.training.config import ALIGNMENT_INITS
+
+ALIGNMENT_INITS = ("least_squares", "procrustes")  # a cross-model start fitted on paired texts (training/alignment.py)
 
 CROSS_INITS = ("identity", *ALIGNMENT_INITS)
 
