@@ -144,7 +144,7 @@ PLANS = [
     (
         "seed for seeds",
         "seed = [0, 1, 2]\n" + GOOD,
-        "{p}: unknown top-level key 'seed'; did you mean 'seeds'? a plan holds name, seeds, defaults, configs "
+        "{p}: unknown top-level key 'seed'; did you mean 'seeds'? a plan holds name, seeds, query_model, defaults, configs "
         "(training settings go in [defaults] or a [[configs]] entry)",
     ),
     (
@@ -155,13 +155,13 @@ PLANS = [
     (
         "config for configs",
         GOOD.replace("[[configs]]", "[[config]]"),
-        "{p}: unknown top-level key 'config'; did you mean 'configs'? a plan holds name, seeds, defaults, configs "
+        "{p}: unknown top-level key 'config'; did you mean 'configs'? a plan holds name, seeds, query_model, defaults, configs "
         "(training settings go in [defaults] or a [[configs]] entry)",
     ),
     (
         "nothing close",
         "zzz = 1\n" + GOOD,
-        "{p}: unknown top-level key 'zzz'; a plan holds name, seeds, defaults, configs "
+        "{p}: unknown top-level key 'zzz'; a plan holds name, seeds, query_model, defaults, configs "
         "(training settings go in [defaults] or a [[configs]] entry)",
     ),
 ]
