@@ -210,3 +210,20 @@ def test_a_table_with_a_column_named_score_is_refused(indexed, capsys):
         indexed["t"],
         skip=("cache", "db"),
     )
+
+
+def test_a_table_of_another_base_model_is_refused_naming_both(indexed, capsys, tmp_path):
+    """A cross-model run scores its queries against its base model's documents: a table of another model's
+    vectors (here the same-model run's, trained as mpnet) is refused before any model loads."""
+    from cross_model import fake_cross_run
+
+    run = fake_cross_run(tmp_path / "cross")
+    table_model = "sentence-transformers/all-mpnet-base-v2"
+    refused(
+        capsys,
+        [*search_argv(indexed)[:-4], "--run_dir", run, "--cache_dir", indexed["cache"]],
+        f"--table documents: holds document vectors of {table_model}, but {run} scores queries against "
+        f"fake-16-0's; search it with a run whose base model is {table_model}, or index fake-16-0's document "
+        "vectors with this run",
+        indexed["t"],
+    )

@@ -25,7 +25,7 @@ from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.store.apply import check_adaptable
 from isoadapt.store.lancedb_ann import recorded_refine_factor
 from isoadapt.store.lancedb_index import ID, INDEX_KIND, SEARCH_FIELDS, TEXT, VECTOR, check_table_name, connect
-from isoadapt.store.run_space import check_encodes_text, open_space, query_vectors, to_space
+from isoadapt.store.run_space import check_encodes_text, open_space, query_vectors, side_model, to_space
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 MAX_K = 10_000
@@ -72,6 +72,13 @@ def open_index(db: Path, table: str, run: OpenedRun) -> Index:
         raise InputError(
             f"--table {table}: has a column named {hidden[0]!r}, which would hide or replace search's own; "
             "rename it in the parquet file and index again"
+        )
+    indexed = metadata.get("isoadapt.base_model")
+    if indexed is not None and indexed != run.config["base_model"]:
+        raise InputError(
+            f"--table {table}: holds document vectors of {indexed}, but {run.folder} scores queries against "
+            f"{run.config['base_model']}'s; search it with a run whose base model is {indexed}, or index "
+            f"{run.config['base_model']}'s document vectors with this run"
         )
     if metadata.get("isoadapt.head_sha256") != run.head_sha256:
         raise InputError(
@@ -159,7 +166,7 @@ def read_query_vector(path: Path, run: OpenedRun) -> np.ndarray:  # (1, dim): a 
     if len(vector) != run.head.dim:
         raise InputError(
             f"--vector {path}: has {len(vector)} values, but the head of {run.folder} reads {run.head.dim} "
-            f"(a query vector of {run.config['base_model']})"
+            f"(a query vector of {side_model(run, 'query')})"
         )
     vector = vector.astype(np.float32)
     if not np.isfinite(vector).all():
