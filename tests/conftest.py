@@ -135,6 +135,7 @@ def fake_model(monkeypatch):
     import isoadapt.experiment.ray_trials
     import isoadapt.experiment.runner
     import isoadapt.store.lancedb_index
+    import isoadapt.training.cross_model
     import isoadapt.training.run_folder
     import isoadapt.training.train_command
     import isoadapt.training.trainable
@@ -151,6 +152,7 @@ def fake_model(monkeypatch):
         isoadapt.training.train_command,
         isoadapt.training.trainable,
         isoadapt.training.run_folder,
+        isoadapt.training.cross_model,
         isoadapt.experiment.runner,
         isoadapt.experiment.ray_trials,
         isoadapt.encoding.encode_command,

@@ -1,208 +1,126 @@
-"""A cross-model run (queries on NEW, documents on OLD: tests/cross_model.py) everywhere a run is used: its
-export in plain sentence-transformers, `Adapter`, and every integration give the run's vectors on each side,
-held to a reference computed without isoadapt (NEW's encode with its prompt, the head's weights in numpy;
-OLD's encode for documents)."""
+"""Cross-model runs (training/cross_model.py, docs/upgrade.md): the head reads the query (new) model's vectors
+and is scored against the base (old) model's document vectors, which never change. On the seeded fakes:
+"fake-16-0" is the old model, "fake-8-1" a new one of another width and seed."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
-from conftest import cosines
-from cross_model import DOCUMENTS, QUERIES
+from isoadapt.cli import main
+from isoadapt.head import LinearHead, load_head, to_side
+from isoadapt.metrics.retrieval import exact_search, retrieval_scores
+from isoadapt.training.alignment import procrustes_map
+from isoadapt.training.run_folder import open_run
 
-pytestmark = pytest.mark.slow
+from conftest import FakeEncoder, tiny_dataset
+from hostile import train_argv
 
-
-def close(found, expected) -> None:
-    assert np.asarray(found).shape == expected.shape
-    assert cosines(found, expected).min() >= 0.9999
-
-
-def test_the_export_loads_in_plain_sentence_transformers_with_each_side_on_its_model(cross_model):
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(cross_model["export"]), device="cpu", local_files_only=True)
-    close(model.encode_query(QUERIES), cross_model["expected"]["query"])
-    close(model.encode_document(DOCUMENTS), cross_model["expected"]["document"])
-    # encode(task=...) routes but, as sentence-transformers does, applies a prompt only when it is named
-    close(model.encode(QUERIES, task="query", prompt_name="query"), cross_model["expected"]["query"])
-    with pytest.raises(ValueError, match="Could not determine route"):  # no silent default side
-        model.encode(QUERIES)
-    card = (cross_model["export"] / "README.md").read_text(encoding="utf-8")
-    assert "| query model | " in card and "(queries; documents stay on the base model)" in card
+OLD, NEW = "fake-16-0", "fake-8-1"
 
 
-@pytest.mark.parametrize("source", ["run", "export"])
-def test_the_adapter_encodes_each_side_on_its_model(cross_model, source):
-    import isoadapt
-
-    adapter = isoadapt.Adapter.load(cross_model[source], cross_model["cache"])
-    assert adapter.query_model == str(cross_model["new"])
-    close(adapter.encode_query(QUERIES), cross_model["expected"]["query"])
-    close(adapter.encode_document(DOCUMENTS), cross_model["expected"]["document"])
-    assert adapter.encode_query([]).shape == adapter.encode_document([]).shape == (0, 384)
+def cross_argv(tmp_path, data, name="run", **flags):
+    flags = {"base_model": OLD, "query_model": NEW, "adapt": "query", "test_data": data["test"], **flags}
+    return [str(a) for a in train_argv(data, tmp_path / name, tmp_path / "cache", **flags)]
 
 
-def test_the_adapter_transforms_each_models_vectors(cross_model):
-    """transform reads the query model's 256-dim vectors on the query side, the base's 384 on the document side."""
-    from sentence_transformers import SentenceTransformer
-
-    import isoadapt
-    from isoadapt.errors import InputError
-
-    adapter = isoadapt.Adapter.load(cross_model["run"], cross_model["cache"])
-    new = SentenceTransformer(str(cross_model["new"]), device="cpu", local_files_only=True)
-    close(adapter.transform(new.encode_query(QUERIES), "query"), cross_model["expected"]["query"])
-    documents = cross_model["expected"]["document"].astype(np.float32)
-    close(adapter.transform(documents, "document"), documents)
-    with pytest.raises(InputError, match=r"reads 256-dim vectors of .*new-model \(shape \(n, 256\)\)"):
-        adapter.transform(documents, "query")
-
-
-def model_vectors(cross_model, texts: list[str], side: str) -> np.ndarray:
-    """The side's own model's vectors (NEW with its query prompt, or OLD), by sentence-transformers alone."""
-    from sentence_transformers import SentenceTransformer
-
-    from isoadapt.encoding.offline_models import resolve_model
-
-    from cross_model import MINILM, QUERY_PROMPT
-
-    folder = cross_model["new"] if side == "query" else resolve_model(MINILM, cross_model["cache"])
-    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-    return model.encode([QUERY_PROMPT + t if side == "query" else t for t in texts], convert_to_numpy=True)
-
-
-def test_apply_maps_the_query_models_vectors_and_passes_the_documents(cross_model, tmp_path, capsys):
-    import pyarrow.parquet as pq
-
-    from isoadapt.cli import main
-
-    from cross_model import MINILM
-    from hostile import apply_argv, write_vectors
-
-    files = {
-        "query": write_vectors(
-            tmp_path / "q.parquet",
-            model_vectors(cross_model, QUERIES, "query"),
-            metadata={"isoadapt.model": str(cross_model["new"])},
-        ),
-        "document": write_vectors(
-            tmp_path / "d.parquet",
-            model_vectors(cross_model, DOCUMENTS, "document"),
-            metadata={"isoadapt.model": MINILM},
-        ),
-    }
-    for side in ("query", "document"):
-        out = tmp_path / f"{side}-out.parquet"
-        assert main([str(a) for a in apply_argv(cross_model["run"], files[side], out, "--side", side)]) == 0
-        written = np.array(pq.read_table(out).column("vector").to_pylist())
-        close(written, cross_model["expected"][side])
+def test_a_cross_model_run_scores_new_queries_against_old_documents(tmp_path, capsys, fake_model):
+    data = tiny_dataset(tmp_path / "data")
+    assert main(cross_argv(tmp_path, data, epochs=2, contrastive_loss="infonce")) == 0
     capsys.readouterr()
-
-
-def test_index_holds_the_base_models_documents_and_search_encodes_the_query_on_the_query_model(
-    cross_model, tmp_path, capsys
-):
-    import json
-
-    from isoadapt.cli import main
-
-    from conftest import write_json
-
-    corpus = {f"d{i}": text for i, text in enumerate(DOCUMENTS)}
-    split = write_json(
-        tmp_path / "split.json", {"queries": {"q0": QUERIES[0]}, "corpus": corpus, "qrels": {"q0": {"d0": 1}}}
+    run = open_run(tmp_path / "run")
+    document = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert document["config"]["query_model"] == NEW
+    assert document["query_encoder"]["weights_sha256"] == FakeEncoder(8, 1).identity["weights_sha256"]
+    assert document["encoder"]["weights_sha256"] == FakeEncoder(16, 0).identity["weights_sha256"]
+    assert (run.head.dim, run.head.out_dim) == (8, 16)
+    # test NDCG@10 recomputed by hand: NEW queries through the head, OLD documents untouched
+    split = json.loads(data["test"].read_text())
+    qids, dids = list(split["queries"]), list(split["corpus"])
+    queries = to_side(run.head, FakeEncoder(8, 1).encode([split["queries"][q] for q in qids]), "query")
+    documents = to_side(run.head, FakeEncoder(16, 0).encode([split["corpus"][d] for d in dids]), "document")
+    found = exact_search(queries, documents, qids, dids, top_k=100)
+    expected, _ = retrieval_scores(split["qrels"], found)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["trained"]["ndcg@10"] == pytest.approx(expected["ndcg@10"], abs=1e-6)
+    old_only = exact_search(
+        *[FakeEncoder(16, 0).encode(t) for t in ([split["queries"][q] for q in qids],)],
+        FakeEncoder(16, 0).encode([split["corpus"][d] for d in dids]),
+        qids,
+        dids,
+        top_k=100,
     )
-    run, cache, db = cross_model["run"], cross_model["cache"], tmp_path / "db"
-    assert main(["index", "--run_dir", str(run), "--data", str(split), "--db", str(db), "--cache_dir", str(cache)]) == 0
-    capsys.readouterr()
-    for query, expected in zip(QUERIES, cross_model["expected"]["query"]):
-        argv = ["search", query, "--run_dir", str(run), "--db", str(db), "--cache_dir", str(cache), "--json"]
-        assert main(argv) == 0
-        hits = json.loads(capsys.readouterr().out)["hits"]
-        scores = {hit["id"]: hit["score"] for hit in hits}
-        reference = cross_model["expected"]["document"] @ expected  # cosines: both sides are unit vectors
-        assert [scores[f"d{i}"] for i in range(len(DOCUMENTS))] == pytest.approx(reference, abs=1e-4)
-        assert hits[0]["id"] == f"d{int(np.argmax(reference))}"
-
-
-def test_lancedb_search_text_takes_the_query_model(cross_model, tmp_path, capsys):
-    import lancedb
-
-    import isoadapt.integrations.lancedb  # noqa: F401  (registers the function)
-    from isoadapt.cli import main
-
-    from conftest import write_json
-
-    corpus = {f"d{i}": text for i, text in enumerate(DOCUMENTS)}
-    split = write_json(
-        tmp_path / "split.json", {"queries": {"q0": QUERIES[0]}, "corpus": corpus, "qrels": {"q0": {"d0": 1}}}
+    assert metrics["test"]["baseline"]["ndcg@10"] == pytest.approx(
+        retrieval_scores(split["qrels"], old_only)[0]["ndcg@10"]
     )
-    run, cache, db = cross_model["run"], cross_model["cache"], tmp_path / "db"
-    assert main(["index", "--run_dir", str(run), "--data", str(split), "--db", str(db), "--cache_dir", str(cache)]) == 0
+
+
+def test_a_procrustes_start_is_the_closed_form_on_the_paired_texts(tmp_path, capsys, fake_model):
+    """With a learning rate too small to move it, the selected head is the start: the closed form fitted on
+    the training queries and positives, which SciPy-checked procrustes_map reproduces here."""
+    data = tiny_dataset(tmp_path / "data")
+    argv = cross_argv(tmp_path, data, head_init="procrustes", projection_learning_rate=1e-12)
+    assert main(argv) == 0
     capsys.readouterr()
-    table = lancedb.connect(str(db)).open_table("documents")
-    hits = table.search(QUERIES[1]).distance_type("cosine").limit(3).to_list()
-    reference = cross_model["expected"]["document"] @ cross_model["expected"]["query"][1]
-    found = {hit["id"]: 1 - hit["_distance"] for hit in hits}
-    assert [found[f"d{i}"] for i in range(len(DOCUMENTS))] == pytest.approx(reference, abs=1e-4)
+    examples = json.loads(data["train"].read_text())
+    texts = list(dict.fromkeys(t for e in examples for t in (e["query"], e["positive"])))
+    weight, bias = procrustes_map(FakeEncoder(8, 1).encode(texts), FakeEncoder(16, 0).encode(texts))
+    head = load_head(tmp_path / "run" / "head")
+    np.testing.assert_allclose(head.linear.weight.detach().numpy(), weight.T, atol=1e-5)
+    np.testing.assert_allclose(head.linear.bias.detach().numpy(), bias, atol=1e-5)
 
 
-def test_langchain_adapter_embeddings(cross_model):
+def test_a_map_trained_on_paired_texts_moves_new_vectors_onto_old_ones(tmp_path, capsys, fake_model):
+    data = tiny_dataset(tmp_path / "data")
+    argv = cross_argv(tmp_path, data, train_on="paired_texts", contrastive_loss="cosine", epochs=20, lambda_isotropy=0)
+    assert main(argv) == 0
+    capsys.readouterr()
+    head = load_head(tmp_path / "run" / "head")
+    examples = json.loads(data["train"].read_text())
+    texts = list(dict.fromkeys(t for e in examples for t in (e["query"], e["positive"])))
+    new, old = FakeEncoder(8, 1).encode(texts), FakeEncoder(16, 0).encode(texts)
+    trained = float(np.mean(np.sum(to_side(head, new, "query") * old, axis=1)))
+    start = float(np.mean(np.sum(to_side(LinearHead(8, 16, adapt="query"), new, "query") * old, axis=1)))
+    assert trained > start + 0.2, (start, trained)  # the mapped new vectors point much nearer the old ones
+
+
+def test_fit_takes_a_query_model_as_train_does(tmp_path, fake_model):
     import isoadapt
-    from isoadapt.integrations.langchain import AdapterEmbeddings
 
-    embeddings = AdapterEmbeddings(isoadapt.Adapter.load(cross_model["run"], cross_model["cache"]))
-    close([embeddings.embed_query(q) for q in QUERIES], cross_model["expected"]["query"])
-    close(embeddings.embed_documents(DOCUMENTS), cross_model["expected"]["document"])
-
-
-def test_llama_index_adapter_embedding(cross_model):
-    from isoadapt.integrations.llama_index import AdapterEmbedding
-
-    embed_model = AdapterEmbedding(model_name=str(cross_model["export"]), device="cpu")
-    close([embed_model.get_query_embedding(q) for q in QUERIES], cross_model["expected"]["query"])
-    close(embed_model.get_text_embedding_batch(DOCUMENTS), cross_model["expected"]["document"])
-
-
-@pytest.mark.parametrize("source", ["run", "export"])
-def test_serve_answers_each_side_with_its_model(cross_model, source):
-    """The real server (uvicorn on a loopback port) over the run and over its export, with the real models."""
-    import threading
-
-    import uvicorn
-
-    import isoadapt
-    from isoadapt.integrations.server.app import bind, build_app
-    from isoadapt.integrations.server.model import open_served
-    from isoadapt.integrations.server.settings import ServeSettings
-
-    from serving import post, wait_ready
-
-    model = open_served(isoadapt.Adapter.load(cross_model[source], cross_model["cache"]), cross_model["cache"])
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(build_app(model, ServeSettings()), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        wait_ready(url, thread.is_alive)
-        for side, texts in (("query", QUERIES), ("document", DOCUMENTS)):
-            asked = {"model": cross_model[source].name, "input": texts, "input_type": side}
-            status, _, body = post(url + "/v1/embeddings", asked)
-            assert status == 200, body
-            vectors = [item["embedding"] for item in json_of(body)["data"]]
-            close(vectors, cross_model["expected"][side])
-        status, _, body = post(url + "/v1/embeddings", {"model": cross_model[source].name, "input": QUERIES})
-        assert status == 400  # a query-only head: the side must be named
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    data = tiny_dataset(tmp_path / "data")
+    fitted = isoadapt.fit(
+        train_data=str(data["train"]),
+        val_data=str(data["dev"]),
+        base_model=OLD,
+        query_model=NEW,
+        negatives="file",
+        batch_size=8,
+        epochs=1,
+        cache_dir=str(tmp_path / "cache"),
+        output_dir=str(tmp_path / "fit"),
+        show_progress_bar=False,
+    )
+    run = open_run(tmp_path / "fit")
+    assert run.query_model == NEW and (run.head.dim, run.head.out_dim) == (8, 16)
+    assert fitted.metrics == json.loads((tmp_path / "fit" / "metrics.json").read_text())
 
 
-def json_of(body: bytes) -> dict:
-    import json
+def test_a_cross_model_run_on_two_providers_vectors(tmp_path, capsys):
+    """--base_model vectors:OLD --query_model vectors:NEW: two parquet imports of different widths."""
+    from hostile import export_from_cache
 
-    return json.loads(body)
+    data = tiny_dataset(tmp_path / "data")
+    cache = tmp_path / "cache"
+    for encoder, model in ((FakeEncoder(16, 0), "acme/old"), (FakeEncoder(8, 1), "acme/new")):
+        paths = export_from_cache(data, encoder, tmp_path / "encoded", tmp_path / model.replace("/", "_"))
+        argv = ["prepare", "vectors", "--queries", paths["queries"], "--documents", paths["documents"]]
+        argv += ["--model", model, "--cache_dir", cache, "--processed", tmp_path / "data"]
+        assert main([str(a) for a in argv]) == 0
+    flags = {"base_model": "vectors:acme/old", "query_model": "vectors:acme/new", "head_init": "least_squares"}
+    assert main(cross_argv(tmp_path, data, **flags)) == 0
+    capsys.readouterr()
+    run = open_run(tmp_path / "run")
+    assert (run.query_model, run.head.dim, run.head.out_dim) == ("vectors:acme/new", 8, 16)
+    assert run.side_encoder("query", cache).dim == 8 and run.side_encoder("document", cache).dim == 16

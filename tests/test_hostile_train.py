@@ -717,3 +717,119 @@ def test_more_train_pairs_than_the_file_holds_is_refused(world, capsys, fake_mod
     )
     argv = train_argv(world["data"], world["out"], world["cache"], train_pairs=pairs)
     refused(capsys, argv, message, world["t"], skip=())
+
+
+# Cross-model runs (--query_model, docs/upgrade.md): each refusal is one line before any work.
+OLD, NEW = "fake-16-0", "fake-8-1"
+
+
+def cross_argv(world, **flags):
+    flags = {"base_model": OLD, "query_model": NEW, "adapt": "query", **flags}
+    return [str(a) for a in train_argv(world["data"], world["out"], world["cache"], **flags)]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            {"query_model": OLD},
+            f"--query_model {OLD}: the same model as --base_model; a head over one model is an ordinary "
+            "adapter: drop --query_model",
+        ),
+        (
+            {"adapt": "both"},
+            f"--query_model {NEW}: a cross-model head is query-only (the documents keep the vectors of "
+            f"--base_model {OLD}, so nothing is re-embedded): add --adapt query",
+        ),
+        (
+            {"paired_texts": 1000, "head_init": "procrustes"},
+            "--paired_texts 1000: more than the 72 training texts (queries and positives)",
+        ),
+    ],
+)
+def test_cross_model_settings_that_cannot_work_are_refused(world, capsys, fake_model, flags, message):
+    refused(capsys, cross_argv(world, **flags), message, world["t"])
+
+
+def test_an_alignment_without_a_query_model_is_refused(world, capsys, fake_model):
+    argv = [str(a) for a in train_argv(world["data"], world["out"], world["cache"], head_init="procrustes")]
+    message = (
+        "--head_init least_squares / procrustes, --train_on paired_texts and --paired_texts align one model onto "
+        "another: they need --query_model (see docs/upgrade.md)"
+    )
+    refused(capsys, argv, message, world["t"])
+
+
+def test_a_query_model_with_the_base_models_weights_is_refused(world, capsys, fake_model, monkeypatch):
+    """Another name, the same weights (a copy of the old model's folder): an ordinary adapter, said so."""
+    import isoadapt.training.cross_model
+
+    from conftest import FakeEncoder
+
+    def build(name="", *args, **kwargs):
+        encoder = fake_model(OLD)
+        if name == "old-copy":
+            encoder.name = "old-copy"  # same width, seed and weights sha256 as the old model
+        return encoder if name != NEW else FakeEncoder(8, 1)
+
+    monkeypatch.setattr(isoadapt.training.cross_model, "open_encoder", build)
+    weights = fake_model(OLD).identity["weights_sha256"]
+    message = (
+        f"--query_model old-copy: the same model as --base_model {OLD} (weights sha256 {weights[:16]}); a head "
+        "over one model is an ordinary adapter: drop --query_model"
+    )
+    refused(capsys, cross_argv(world, query_model="old-copy"), message, world["t"])
+
+
+def export_provider(world, encoder, model: str, extra: bool = False) -> None:
+    """One provider's vectors of every text of the dataset, imported as vectors:<model>."""
+    from hostile import export_from_cache, vector_table
+
+    paths = export_from_cache(world["data"], encoder, world["t"] / "encoded", world["t"] / model.replace("/", "_"))
+    if extra:  # one document more than the other provider's files: the two do not cover the same ids
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(paths["documents"])
+        row = vector_table(["extra"], ["a text only this provider embedded"], encoder.encode(["extra text"]))
+        pq.write_table(pa.concat_tables([table, row.cast(table.schema)]), paths["documents"])
+    argv = ["prepare", "vectors", "--queries", paths["queries"], "--documents", paths["documents"]]
+    argv += ["--model", model, "--cache_dir", world["cache"], "--processed", world["data"]["train"].parent]
+    assert main([str(a) for a in argv]) == 0
+
+
+def test_two_providers_vectors_that_do_not_line_up_are_refused(world, capsys):
+    from conftest import FakeEncoder
+
+    export_provider(world, FakeEncoder(16, 0), "acme/old")
+    export_provider(world, FakeEncoder(8, 1), "acme/new", extra=True)
+    capsys.readouterr()
+    argv = cross_argv(world, base_model="vectors:acme/old", query_model="vectors:acme/new")
+    message = (
+        "--query_model vectors:acme/new: its 85 stored texts are not the 84 of --base_model vectors:acme/old "
+        "(0 only in the base's, 1 only in the query model's): paired vectors must cover the same texts; "
+        "import both models' vectors of the same ids"
+    )
+    refused(capsys, argv, message, world["t"], skip=("cache", "encoded", "acme_old", "acme_new"))
+
+
+@pytest.mark.parametrize("model", ["encoder", "query_encoder"])
+def test_a_cross_model_run_whose_models_weights_changed_is_refused(world, capsys, fake_model, model):
+    """The recorded sha256 of the old (encoder) or new (query_encoder) model stands for the weights the head
+    was trained on; a model with other weights now is refused before any vector is read."""
+    from hostile import evaluate_argv
+
+    assert main(cross_argv(world)) == 0
+    config_file = world["out"] / "config.json"
+    document = json.loads(config_file.read_text())
+    found = document[model]["weights_sha256"]
+    document[model]["weights_sha256"] = "0" * 64  # what the run was trained on, as far as it knows
+    config_file.write_text(json.dumps(document))
+    capsys.readouterr()
+    which = f"base model {OLD}" if model == "encoder" else f"query model {NEW}"
+    message = (
+        f"--run_dir {world['out']}: the {which} has other weights than the run was trained on "
+        f"(sha256 {'0' * 16} then, {found[:16]} now); its head does not fit these vectors"
+    )
+    run = {"run": world["out"], "data": world["data"], "cache": world["cache"]}
+    refused(capsys, evaluate_argv(run), message, world["t"])

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument("--seeds", help="comma-separated seeds, overriding the plan's (e.g. 0,1,2)")
     add_setting(experiment, "base_model")
+    add_setting(experiment, "query_model")
     add_setting(experiment, "query_prompt")
     add_setting(experiment, "document_prompt")
     experiment.add_argument("--data_root", default=str(DATA_ROOT), help="parent folder of the processed datasets")
@@ -426,6 +427,7 @@ def command_experiment(args: argparse.Namespace) -> None:
         run_jobs=ray_jobs(args) if args.engine == "ray" else run_locally,
         query_prompt=args.query_prompt,
         document_prompt=args.document_prompt,
+        query_model=args.query_model,
     )
     print((folder / "report.md").read_text(encoding="utf-8"))
     print(f"report folder: {folder}")

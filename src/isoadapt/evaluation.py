@@ -9,21 +9,23 @@ import numpy as np
 import torch
 
 from isoadapt.data.formats import EvalSet, StsPairs
+from isoadapt.encoding.sides import SideVectors, side_sources
 from isoadapt.head import apply_head, side_head
 from isoadapt.metrics.isotropy import covariance_spectrum, isotropy_report, per_dimension_std
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, exact_search, percent_change, retrieval_scores
 from isoadapt.metrics.sts import sts_spearman
 
-VectorSource = Callable[[list[str]], np.ndarray]  # texts -> base vectors (n, d)
+VectorSource = Callable[[list[str]], np.ndarray] | SideVectors  # texts -> base vectors (n, d), or one per side
 
 
 def split_vectors(split: EvalSet, vectors: VectorSource) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
     query_ids, doc_ids = list(split.queries), list(split.corpus)
+    queries_from, documents_from = side_sources(vectors)
     return (
         query_ids,
-        vectors([split.queries[q] for q in query_ids]),
+        queries_from([split.queries[q] for q in query_ids]),
         doc_ids,
-        vectors([split.corpus[d] for d in doc_ids]),
+        documents_from([split.corpus[d] for d in doc_ids]),
     )
 
 
@@ -89,10 +91,11 @@ def evaluate_split(
 
 
 def evaluate_sts(pairs: StsPairs, vectors: VectorSource, head: torch.nn.Module | None = None) -> float:
-    """Spearman of cosine vs gold score through the same (optional) head."""
+    """Spearman of cosine vs gold score through the same (optional) head; a query-only head: sentence1 is the query."""
+    queries_from, documents_from = side_sources(vectors)
     return sts_spearman(
-        apply_head(side_head(head, "query"), vectors(pairs.sentence1)),
-        apply_head(side_head(head, "document"), vectors(pairs.sentence2)),  # a query-only head: sentence1 is the query
+        apply_head(side_head(head, "query"), queries_from(pairs.sentence1)),
+        apply_head(side_head(head, "document"), documents_from(pairs.sentence2)),
         np.asarray(pairs.scores),
     )
 

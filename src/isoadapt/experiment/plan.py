@@ -15,11 +15,15 @@ from isoadapt.errors import InputError
 from isoadapt.experiment.nudge import VARIANTS as NUDGE_VARIANTS
 from isoadapt.experiment.nudge import check_installed as check_nudge_installed
 from isoadapt.posthoc import POSTHOC
+from isoadapt.training.config import ALIGNMENT_INITS as ALIGNMENTS
 from isoadapt.training.config import TrainConfig, check_seeds, plan_settable
 
-KINDS = ("baseline", "train", "posthoc", "nudge")
-TOP_KEYS = ("name", "seeds", "defaults", "configs")  # a plan file's own keys: any other is a typo, refused
-PLAN_KEYS = {"name", "kind", "label", "train", "seeds", "transform", "keep", "remove", "train_sizes"}
+KINDS = ("baseline", "train", "posthoc", "nudge", "align")
+TOP_KEYS = ("name", "seeds", "query_model", "defaults", "configs")  # a plan's own keys: any other is a typo, refused
+PLAN_KEYS = {"name", "kind", "label", "train", "seeds", "transform", "keep", "remove", "train_sizes", "models"}
+# Which models a row's two sides read (a plan with a query model, docs/upgrade.md): the base (old) model on both
+# sides, the query (new) model on both sides (the full re-embed), or new queries against old documents.
+MODELS = {"old": KINDS, "new": ("baseline",), "cross": ("train", "align")}
 SIZED_KINDS = ("train", "nudge")  # the rows that learn from labels: a learning curve has a point per size
 SETTABLE = plan_settable(TrainConfig)  # per-run names, places and inputs come from the command, not the plan
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -37,6 +41,7 @@ class PlanEntry:
     options: dict = field(default_factory=dict)  # post-hoc options (keep, remove)
     family: str = ""  # the [[configs]] name a `train_sizes` entry came from (its own name otherwise)
     pairs: int | None = None  # a learning curve's point: train pairs drawn per seed (None: the whole file)
+    models: str = "old"  # which model each side reads (MODELS): "cross" rows need the plan's query model
 
     def __post_init__(self):
         self.family = self.family or self.name
@@ -48,6 +53,7 @@ class Plan:
     path: Path
     seeds: list[int]
     entries: list[PlanEntry]
+    query_model: str | None = None  # the new model of a cross-model plan; `experiment --query_model` overrides it
 
 
 def _seeds(path: Path, where: str, value) -> list[int]:
@@ -126,10 +132,15 @@ def _entry(path: Path, index: int, raw, defaults: dict, seen: set[str]) -> PlanE
         raise InputError(f"{path}: {where}: transform {transform!r} must be one of {sorted(NUDGE_VARIANTS)}")
     if kind == "nudge":
         check_nudge_installed(f"{path}: {where}")
+    if kind == "align" and transform not in ALIGNMENTS:
+        raise InputError(f"{path}: {where}: transform {transform!r} must be one of {list(ALIGNMENTS)}")
+    models = _models(path, where, kind, raw.get("models", defaults.get("models", "old")))
     settings = {k: v for k, v in {**defaults, **raw}.items() if k in SETTABLE}
-    if kind == "train":
+    if kind in ("train", "align"):
+        cross = {"query_model": "<the query model>"} if models == "cross" else {}  # the cross-model rules apply
+        checked = settings if kind == "train" else {"adapt": "query", "head_init": transform, **_paired(settings)}
         try:
-            TrainConfig.settings_only(**settings).validate()
+            TrainConfig.settings_only(**checked, **cross).validate()
         except InputError as err:
             raise InputError(f"{path}: {where}: {err}") from None
     return PlanEntry(
@@ -138,10 +149,26 @@ def _entry(path: Path, index: int, raw, defaults: dict, seen: set[str]) -> PlanE
         label=label,
         train=train,
         seeds=_seeds(path, where, raw["seeds"]) if "seeds" in raw else None,
-        settings=settings if kind == "train" else {},
+        settings=settings if kind == "train" else _paired(settings) if kind == "align" else {},
         transform=transform,
         options=_posthoc_options(path, where, raw),
+        models=models,
     )
+
+
+def _paired(settings: dict) -> dict:
+    """What an `align` row (a closed-form map, no training) reads of the settings: how many paired texts."""
+    return {"paired_texts": settings["paired_texts"]} if settings.get("paired_texts") is not None else {}
+
+
+def _models(path: Path, where: str, kind: str, models) -> str:
+    """Which models a row's sides read; an `align` row is always cross-model."""
+    models = "cross" if kind == "align" else models
+    if models not in MODELS:
+        raise InputError(f"{path}: {where}: models {models!r} must be one of {list(MODELS)}")
+    if kind not in MODELS[models]:
+        raise InputError(f"{path}: {where}: models = {models!r} is for rows of kind {list(MODELS[models])}")
+    return models
 
 
 def _train_sizes(path: Path, where: str, kind: str, value) -> list[int]:
@@ -184,7 +211,7 @@ def load_plan(path: str | Path) -> Plan:
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise InputError(f"{path}: 'defaults' must be a [defaults] table, got {type(defaults).__name__}")
-    unknown = set(defaults) - SETTABLE - {"train"}
+    unknown = set(defaults) - SETTABLE - {"train", "models"}
     if unknown:
         raise InputError(f"{path}: [defaults]: unknown settings {sorted(unknown)}; known: {sorted(SETTABLE)}")
     raw_entries = data.get("configs")
@@ -197,6 +224,9 @@ def load_plan(path: str | Path) -> Plan:
         for index, raw in enumerate(raw_entries)
         for entry in sized_entries(path, raw, _entry(path, index, raw, defaults, seen))
     ]
-    if not any(e.kind == "baseline" for e in entries):
+    if next((e.models for e in entries if e.kind == "baseline"), None) != "old":
         raise InputError(f"{path}: no entry of kind 'baseline': the report compares every row with the base model")
-    return Plan(name, path, seeds, entries)
+    query_model = data.get("query_model")
+    if query_model is not None and (not isinstance(query_model, str) or not query_model):
+        raise InputError(f"{path}: query_model must be a model name, got {query_model!r}")
+    return Plan(name, path, seeds, entries, query_model)

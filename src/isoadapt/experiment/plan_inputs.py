@@ -34,6 +34,7 @@ class PlanInputs:
             "full": load_train(data.train_full) if needs_full else None,
         }
         self._prompt(encoder.prompts)
+        self.query_encoder = self.query_vectors = self.cross_encoder = None  # a cross-model plan's (cross_rows)
         self.vectors = CachedVectors(encoder, self.cache_dir)
         self.vectors(self._every_text())  # encode once, up front: later steps only hit the cache
         self.baseline = {"test": evaluate_split(self.splits["test"], self.vectors)}

@@ -22,6 +22,7 @@ KIND_STYLE = {
     "train": ("tab:blue", "o", "trained head"),
     "posthoc": ("tab:orange", "D", "post-hoc transform"),
     "nudge": ("tab:green", "^", "NUDGE (document vectors)"),
+    "align": ("tab:purple", "P", "cross-model alignment (no training)"),
 }
 
 

@@ -15,6 +15,7 @@ from isoadapt.experiment.learning_curve import curve_section, curves, flat_lines
 from isoadapt.experiment.per_use import per_use_section
 from isoadapt.experiment.plan import Plan
 from isoadapt.experiment.recommend import PROBE_TOLERANCE, STS_TOLERANCE, TIE_P, Candidate, mean_probes, recommend
+from isoadapt.experiment.reembed_share import reembed_share_lines
 from isoadapt.experiment.spread import mean_std, seed_spread
 from isoadapt.fileio import atomic_write_bytes, atomic_write_json
 from isoadapt.metrics.retrieval import RETRIEVAL_METRICS, percent_change
@@ -345,6 +346,7 @@ def write_report(
         "",
         markdown_table(rows),
         "",
+        *reembed_share_lines(plan, rows),
         *selection_lines,
         *curve_lines,
         "![NDCG@10 vs IsoScore](ndcg_vs_isoscore.png)",
@@ -363,6 +365,7 @@ def reproduce_command(meta: dict) -> str:
     """The command line that reruns this plan on these data (the data root and runs root left at their
     defaults; the engine and the backend change no number beyond the seeds' spread)."""
     command = f"isoadapt experiment --plan {meta['plan']} --data {meta['data']} --base_model {meta['base_model']}"
+    command += f" --query_model {meta['query_model']}" if meta.get("query_model") else ""
     return command + f" --seeds {','.join(map(str, meta['seeds']))}"
 
 

@@ -17,6 +17,7 @@ from isoadapt.encoding.encoder import Encoder, describe_encoder, open_encoder
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import NOTHING_KEPT, InputError, Interrupted, failure
 from isoadapt.evaluation import evaluate_split
+from isoadapt.experiment.cross_rows import align_row, check_cross_plan, on_models, open_query_vectors
 from isoadapt.experiment.plan import Plan, PlanEntry, load_plan
 from isoadapt.experiment.plan_data import ExperimentData, PlanRecipe
 from isoadapt.experiment.plan_inputs import PlanInputs
@@ -32,7 +33,7 @@ from isoadapt.training.run_folder import library_versions
 
 Jobs = list[tuple[PlanEntry, int | None]]
 RunJobs = Callable[["PlanRun", Jobs], list[SeedResult]]
-ROWS = {"baseline": baseline_row, "posthoc": posthoc_row, "nudge": nudge_row, "train": train_row}  # by entry.kind
+ROWS = {"baseline": baseline_row, "posthoc": posthoc_row, "nudge": nudge_row, "train": train_row, "align": align_row}
 
 
 def run_locally(runner: PlanRun, jobs: Jobs) -> list[SeedResult]:
@@ -55,11 +56,15 @@ def run_experiment(
     run_jobs: RunJobs = run_locally,
     query_prompt: str | None = None,
     document_prompt: str | None = None,
+    query_model: str | None = None,
 ) -> Path:
     """Check everything, run every (configuration, seed) into a staging folder through `run_jobs` (the
     engine: `run_locally`, or `ray_trials.RayJobs`), write the report, and move the folder into place; a
-    stopped plan keeps its finished runs and says where."""
+    stopped plan keeps its finished runs and says where. `query_model` (else the plan's) is the new model
+    of a cross-model plan (experiment/cross_rows.py)."""
     plan = load_plan(plan_path)
+    query_model = query_model or plan.query_model
+    check_cross_plan(plan, query_model, run_jobs is run_locally)
     encodes = not is_precomputed(base_model)
     sts_test = layout.stsb(data_root).sts("test")
     if sts_data is None and encodes and sts_test.is_file():
@@ -71,6 +76,7 @@ def run_experiment(
     probe = probe_from_split(load_eval(data.dev), str(data.dev)) if encode_backend == AUTO else None
     prompts = {"query_prompt": query_prompt, "document_prompt": document_prompt}
     encoder = encoder or open_encoder(base_model, cache_dir, device, backend=encode_backend, probe=probe, **prompts)
+    query_encoder = open_encoder(query_model, cache_dir, device, backend=encoder.backend) if query_model else None
     _check_posthoc_widths(plan, encoder.dim)
     _check_train_sizes(plan, data)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -78,6 +84,8 @@ def run_experiment(
     staging = new_staging(final)
     try:
         runner = PlanRun(PlanRecipe(plan, data, cache_dir, staging, device, describe_encoder(encoder)), encoder)
+        if query_encoder is not None:
+            open_query_vectors(runner, query_encoder)
         results = runner.run_all(seeds, run_jobs)
         meta = runner.meta(data_name, base_model, seeds, stamp)
         write_report(staging, plan, results, meta, runner.base_sts, runner.shift_check, runner.base_sts_dev)
@@ -103,7 +111,7 @@ class PlanRun(PlanInputs):
 
     def run_job(self, entry: PlanEntry, seed: int | None) -> SeedResult:
         t0 = time.perf_counter()
-        result = ROWS[entry.kind](self, entry, seed)
+        result = ROWS[entry.kind](on_models(self, entry.models), entry, seed)
         result.seconds = round(time.perf_counter() - t0, 2)
         return result
 
@@ -124,17 +132,19 @@ class PlanRun(PlanInputs):
             return None
         picks = recommendations(self.plan, results, self.base_sts_dev)
         rows = {"base model": self._shift_ndcg([None])}
+        models = {e.name: e.models for e in self.plan.entries}
         for role in ("recommended", "best_posthoc"):
             name = picks.get(role)
             if name:
                 heads = sorted((self.staging / "runs" / name).glob("seed*/head")) or [
                     self.staging / "runs" / name / "head"
                 ]
-                rows[name] = self._shift_ndcg([load_head(h) for h in heads])
+                rows[name] = self._shift_ndcg([load_head(h) for h in heads], on_models(self, models[name]).vectors)
         return {"data": str(self.data.shift), "queries": len(self.shift.queries), "ndcg@10": rows}
 
-    def _shift_ndcg(self, heads: list) -> float:
-        return float(sum(evaluate_split(self.shift, self.vectors, h).metrics["ndcg@10"] for h in heads) / len(heads))
+    def _shift_ndcg(self, heads: list, vectors=None) -> float:
+        vectors = vectors if vectors is not None else self.vectors
+        return float(sum(evaluate_split(self.shift, vectors, h).metrics["ndcg@10"] for h in heads) / len(heads))
 
     def meta(self, data_name: str, base_model: str, seeds: list[int] | None, stamp: str) -> dict:
         return {
@@ -142,6 +152,11 @@ class PlanRun(PlanInputs):
             "plan_name": self.plan.name,
             "data": data_name,
             "base_model": base_model,
+            **(
+                {"query_model": self.query_encoder.name, "query_encoder": self.query_encoder.identity}
+                if self.query_encoder
+                else {}
+            ),
             "seeds": seeds or self.plan.seeds,
             "encoder": self.encoder.identity,
             **({"prompts": self.encoder.prompts.as_dict()} if self.encoder.prompts else {}),
@@ -193,7 +208,7 @@ def _check_posthoc_widths(plan: Plan, dim: int) -> None:
 
 
 def _entry_seeds(entry: PlanEntry, plan: Plan, seeds: list[int] | None) -> list[int | None]:
-    if entry.kind != "train" and entry.pairs is None:
+    if entry.kind != "train" and entry.pairs is None and not entry.settings.get("paired_texts"):
         return [None]  # deterministic: one evaluation (a learning curve's NUDGE point draws its pairs per seed)
     return entry.seeds or seeds or plan.seeds
 

@@ -53,6 +53,7 @@ def _train_entry(run: PlanInputs, entry: PlanEntry, seed: int) -> tuple[SeedResu
         seed=seed,
         device=run.device,
         encode_backend=encoder.backend,
+        query_model=run.cross_encoder.name if run.cross_encoder else None,  # a cross-model row
         **{"tracker": "none", **entry.settings},
     )
     reuse_key = _result_key(cfg, encoder) if not cfg.freeze_base else None
@@ -67,7 +68,14 @@ def _train_entry(run: PlanInputs, entry: PlanEntry, seed: int) -> tuple[SeedResu
             )
             return SeedResult(**{**read_json(stored), "reused": True}), None
     seed_everything(seed)
-    trained = run_training(cfg, encoder=encoder, quiet=True, base_evaluations=run.baseline, splits_to_report=("test",))
+    trained = run_training(
+        cfg,
+        encoder=encoder,
+        quiet=True,
+        base_evaluations=run.baseline,
+        splits_to_report=("test",),
+        query_encoder=run.cross_encoder,
+    )
     if not cfg.freeze_base:  # 400 MB per run, inside the run folder this plan made; the metrics are what it needs
         shutil.rmtree(Path(cfg.output_dir) / "encoder", ignore_errors=True)
     result = _trained_result(trained, seed)

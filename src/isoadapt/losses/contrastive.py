@@ -68,3 +68,11 @@ def infonce_loss(
         blocked = torch.cat([blocked, negative_blocked], dim=1)  # (b, b + n)
     scores = (q @ candidates.T / temperature).masked_fill(blocked, float("-inf"))  # (b, b + n)
     return F.cross_entropy(scores, torch.arange(len(q), device=q.device))
+
+
+def cosine_alignment_loss(queries: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Mean of 1 - cos(q_i, p_i) over the batch: each query pulled onto its own positive, no negatives. The
+    objective of a map trained on paired texts (--train_on paired_texts): a text's new-model vector, mapped,
+    should point where its old-model vector points; NDCG only reads directions, so the scale is left free."""
+    cosines = torch.nn.functional.cosine_similarity(queries, positives, dim=-1)  # (b,)
+    return (1 - cosines).mean()

@@ -9,7 +9,7 @@ import torch
 
 from isoadapt.errors import InputError
 from isoadapt.losses import CONTRASTIVE_LOSSES, INFONCE_TEMPERATURE, ISOTROPY_LOSS_NAMES
-from isoadapt.losses.contrastive import infonce_loss, margin_contrastive_loss
+from isoadapt.losses.contrastive import cosine_alignment_loss, infonce_loss, margin_contrastive_loss
 from isoadapt.losses.isotropy import covariance_isotropy_loss, istar_isotropy_loss
 from isoadapt.losses.variance import variance_hinge_loss
 
@@ -74,6 +74,8 @@ class WeightedObjective:
         return {name: self.weights[name] * compute() if self.weights[name] else zero for name, compute in terms.items()}
 
     def _contrastive(self, batch: Batch) -> torch.Tensor:
+        if self.contrastive_loss == "cosine":
+            return cosine_alignment_loss(batch.queries, batch.positives)
         if self.contrastive_loss == "infonce":
             return infonce_loss(
                 batch.queries,

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "isoadapt"
 CACHE_DIR_HELP = "where models are unpacked, embeddings cached and plan results stored"  # every command's --cache_dir
 MAX_SEED = 2**32 - 1  # numpy.random.seed accepts 0 .. 2**32 - 1
-HEAD_INITS = ("identity", "whitening", "abtt")  # where a linear head starts: the identity or a fitted transform
+HEAD_INITS = ("identity", "whitening", "abtt", "least_squares", "procrustes")  # the identity or a fitted start
+ALIGNMENT_INITS = ("least_squares", "procrustes")  # a cross-model start fitted on paired texts (training/alignment.py)
+TRAIN_ON = ("labels", "paired_texts")  # what the loop learns from: the labelled pairs, or texts paired across models
 INIT_TEXTS = ("pairs", "all")  # what a fitted start sees: the pairs trained on, or every text of the training file
 NEGATIVES = ("file", "hard")  # each pair's negative: as the training file gives it, or mined from the base model
 MAX_EPOCHS = 10_000  # far beyond any useful run over cached vectors; 10**12 would only look like a hang
@@ -279,6 +281,20 @@ class TrainConfig:
         "fraction of it (a likely unjudged positive; sentence-transformers' relative_margin)",
     )
 
+    train_on: str = setting(
+        "labels",
+        "labels: the labelled pairs of --train_data; paired_texts (a cross-model run only): the training texts "
+        "themselves, each the query (new model) and the positive (old model) of its own pair, no labels read "
+        "(an unlabelled alignment; use it with --contrastive_loss cosine)",
+        choices=TRAIN_ON,
+    )
+    paired_texts: int | None = setting(
+        None,
+        "a cross-model run: align on N paired texts drawn at random with --seed from the training texts (queries "
+        "and positives, deduplicated), for --head_init least_squares / procrustes and --train_on paired_texts "
+        "(default: all of them)",
+    )
+
     def validate(self) -> WeightedObjective:
         """Check every setting before any file is read or written; return the objective they define."""
         check_types(self)
@@ -336,6 +352,8 @@ class TrainConfig:
             raise InputError(
                 f"--init_texts {self.init_texts}: only a fitted start (--head_init whitening or abtt) fits texts"
             )
+        if self.train_on not in TRAIN_ON:
+            raise InputError(f"--train_on {self.train_on}: expected one of {list(TRAIN_ON)}")
         if self.negatives not in NEGATIVES:
             raise InputError(f"--negatives {self.negatives}: expected one of {list(NEGATIVES)}")
         if not math.isfinite(self.hard_negative_margin) or not 0 <= self.hard_negative_margin < 1:
@@ -358,6 +376,16 @@ class TrainConfig:
         if self.head_init != "whitening" and self.out_dim is not None:
             raise InputError(
                 f"--out_dim {self.out_dim}: only a whitening-initialised head changes the width (--head_init whitening)"
+            )
+        if self.query_model is not None:
+            from isoadapt.training.cross_settings import check_cross_settings  # the cross-model rules, in one place
+
+            check_cross_settings(self)
+            return
+        if self.head_init in ALIGNMENT_INITS or self.train_on != "labels" or self.paired_texts is not None:
+            raise InputError(
+                "--head_init least_squares / procrustes, --train_on paired_texts and --paired_texts align one "
+                "model onto another: they need --query_model (see docs/upgrade.md)"
             )
         if self.adapt == "query" and (self.head_init != "identity" or not self.freeze_base):
             raise InputError(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from isoadapt.data.formats import EvalSet, StsPairs, check_texts_are_real, load_eval, load_sts
 from isoadapt.encoding.cache import CachedVectors
+from isoadapt.encoding.sides import SideVectors
 from isoadapt.errors import InputError
 from isoadapt.evaluation import (
     VectorSource,
@@ -64,6 +65,9 @@ def evaluate_run(
     trained_vectors = (
         CachedVectors(run.trained_encoder(cache_dir, show_progress=True), cache_dir) if run.fine_tuned else base_vectors
     )
+    if run.query_model is not None:  # a cross-model run: its queries read the query model, documents the base
+        query_vectors = CachedVectors(run.side_encoder("query", cache_dir, show_progress=True), cache_dir)
+        trained_vectors = SideVectors(query=query_vectors, document=base_vectors)
     scores = score_head(split, base_vectors, trained_vectors, run.head, sts)
     if sts:
         scores["sts_spearman"] = {"data": str(sts_data), **scores["sts_spearman"]}

@@ -109,7 +109,8 @@ def train_and_score(cfg, folder, trainable, table, tracker, generator, quiet, in
     tracker.log_params(cfg.to_dict())
     for name, evaluation in baseline.items():
         tracker.log_metrics({f"{name}/baseline/{k}": evaluation.metrics[k] for k in RETRIEVAL_METRICS}, 0)
-    scorer = ValidationScorer(trainable, base_vectors, inputs.val)
+    head_vectors = trainable.vectors if trainable.vectors is not None else base_vectors  # a cross-model run: per side
+    scorer = ValidationScorer(trainable, head_vectors, inputs.val)
     selector = ValidationSelector(trainable.modules, scorer, cfg.early_stopping_patience)
     history, seconds = run_loop(cfg, folder, trainable, table, tracker, generator, quiet, selector)
     validation = selector.summary()
@@ -117,7 +118,7 @@ def train_and_score(cfg, folder, trainable, table, tracker, generator, quiet, in
         tracker.log_metrics({"val/ndcg@10": point["ndcg@10"]}, point["step"])
     tracker.log_metrics({"val/selected_ndcg@10": validation["selected"]["ndcg@10"]}, validation["selected"]["step"])
     trained, sts = evaluate_trained(
-        cfg, folder, trainable, tuned_vectors(trainable, base_vectors, scorer, selector), inputs, base_vectors
+        cfg, folder, trainable, tuned_vectors(trainable, head_vectors, scorer, selector), inputs, base_vectors
     )
     for name, evaluation in trained.items():
         tracker.log_metrics({f"{name}/trained/{k}": evaluation.metrics[k] for k in RETRIEVAL_METRICS}, len(history))

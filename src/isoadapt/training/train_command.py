@@ -15,6 +15,7 @@ from isoadapt.encoding.encoder import Encoder, open_encoder
 from isoadapt.errors import InputError, Interrupted, failure
 from isoadapt.evaluation import Evaluation, evaluate_split
 from isoadapt.training.config import TrainConfig, resume_view
+from isoadapt.training.cross_model import cross_trainable, open_cross_model, paired_examples, paired_texts
 from isoadapt.training.hard_negatives import mine_hard_negatives
 from isoadapt.training.loop import TrainTable
 from isoadapt.training.run_folder import RunFolder
@@ -43,11 +44,13 @@ def run_training(
     base_evaluations: dict[str, Evaluation] | None = None,
     splits_to_report: tuple[str, ...] = ("val", "test"),
     summary: bool | None = None,
+    query_encoder: Encoder | None = None,
 ) -> RunResult:
     """Raises InputError before writing anything on bad input. `summary` prints the result lines (default:
     unless quiet; `isoadapt.fit` shows progress bars without them). `base_evaluations` skips re-measuring
     the baseline when a caller (the plan runner) already has it; `splits_to_report` lets it skip the
-    splits it does not report (the plan reports test only)."""
+    splits it does not report (the plan reports test only). A cross-model run (cfg.query_model) opens its
+    query model (or uses `query_encoder`); its baseline stays the base model on both sides."""
     cfg.validate()
     folder = RunFolder(cfg.output_dir, cfg.overwrite, cfg.resume)
     inputs = load_inputs(cfg, splits_to_report)
@@ -56,8 +59,12 @@ def run_training(
     cfg = replace(cfg, encode_backend=encoder.backend)  # `auto` resolved: the run records the backend it ran
     inputs = prompted_inputs(inputs, encoder.prompts)
     base_vectors = CachedVectors(encoder, Path(cfg.cache_dir))
+    cross = open_cross_model(cfg, encoder, base_vectors, query_encoder, quiet)
+    paired = paired_texts(inputs.judged, cfg.paired_texts, cfg.seed) if cross else []
+    if cross and cfg.train_on == "paired_texts":
+        inputs.examples = paired_examples(paired)
     mining = None
-    if cfg.negatives == "hard":
+    if cfg.negatives == "hard":  # mined in the OLD index with the OLD model's queries (docs/upgrade.md says why)
         inputs.examples, mining = mine_hard_negatives(
             inputs.examples, base_vectors, cfg.hard_negative_margin, judged=inputs.judged
         )
@@ -65,7 +72,10 @@ def run_training(
     folder.open(resume_view(cfg))
     try:
         baseline = _baselines(inputs, base_vectors, base_evaluations)
-        trainable = build_trainable(cfg, encoder, base_vectors, table, quiet, inputs.unlabelled)
+        if cross:
+            trainable = cross_trainable(cfg, cross, base_vectors, table, paired)
+        else:
+            trainable = build_trainable(cfg, encoder, base_vectors, table, quiet, inputs.unlabelled)
         with open_tracker(cfg.tracker, folder.staging, Path(cfg.output_dir), cfg.tracking_uri) as tracker:
             history, seconds, selector, trained, sts = train_and_score(
                 cfg, folder, trainable, table, tracker, generator, quiet, inputs, base_vectors, baseline
@@ -75,7 +85,7 @@ def run_training(
             "validation": selector.summary(),
             **({"hard_negatives": asdict(mining)} if mining else {}),
         }
-        write_run_files(folder, cfg, encoder, metrics, tracker)
+        write_run_files(folder, cfg, encoder, metrics, tracker, cross and cross.encoder)
         final = folder.commit()
     except KeyboardInterrupt:
         raise Interrupted(f"training of {cfg.output_dir} interrupted: {folder.close_failed(keep=True)}") from None

@@ -31,6 +31,7 @@ class Trainable:
     modules: dict[str, torch.nn.Module]
     tuned: Encoder | None  # the fine-tuned encoder (full fine-tuning only)
     embed_query: object = None  # queries' own path (a query-only head); None: the same as documents
+    vectors: object = None  # what the head is scored on, per side (a cross-model run's SideVectors); None: the base
 
 
 def build_trainable(

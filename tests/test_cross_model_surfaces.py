@@ -1,0 +1,208 @@
+"""A cross-model run (queries on NEW, documents on OLD: tests/cross_model.py) everywhere a run is used: its
+export in plain sentence-transformers, `Adapter`, and every integration give the run's vectors on each side,
+held to a reference computed without isoadapt (NEW's encode with its prompt, the head's weights in numpy;
+OLD's encode for documents)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import cosines
+from cross_model import DOCUMENTS, QUERIES
+
+pytestmark = pytest.mark.slow
+
+
+def close(found, expected) -> None:
+    assert np.asarray(found).shape == expected.shape
+    assert cosines(found, expected).min() >= 0.9999
+
+
+def test_the_export_loads_in_plain_sentence_transformers_with_each_side_on_its_model(cross_model):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(cross_model["export"]), device="cpu", local_files_only=True)
+    close(model.encode_query(QUERIES), cross_model["expected"]["query"])
+    close(model.encode_document(DOCUMENTS), cross_model["expected"]["document"])
+    # encode(task=...) routes but, as sentence-transformers does, applies a prompt only when it is named
+    close(model.encode(QUERIES, task="query", prompt_name="query"), cross_model["expected"]["query"])
+    with pytest.raises(ValueError, match="Could not determine route"):  # no silent default side
+        model.encode(QUERIES)
+    card = (cross_model["export"] / "README.md").read_text(encoding="utf-8")
+    assert "| query model | " in card and "(queries; documents stay on the base model)" in card
+
+
+@pytest.mark.parametrize("source", ["run", "export"])
+def test_the_adapter_encodes_each_side_on_its_model(cross_model, source):
+    import isoadapt
+
+    adapter = isoadapt.Adapter.load(cross_model[source], cross_model["cache"])
+    assert adapter.query_model == str(cross_model["new"])
+    close(adapter.encode_query(QUERIES), cross_model["expected"]["query"])
+    close(adapter.encode_document(DOCUMENTS), cross_model["expected"]["document"])
+    assert adapter.encode_query([]).shape == adapter.encode_document([]).shape == (0, 384)
+
+
+def test_the_adapter_transforms_each_models_vectors(cross_model):
+    """transform reads the query model's 256-dim vectors on the query side, the base's 384 on the document side."""
+    from sentence_transformers import SentenceTransformer
+
+    import isoadapt
+    from isoadapt.errors import InputError
+
+    adapter = isoadapt.Adapter.load(cross_model["run"], cross_model["cache"])
+    new = SentenceTransformer(str(cross_model["new"]), device="cpu", local_files_only=True)
+    close(adapter.transform(new.encode_query(QUERIES), "query"), cross_model["expected"]["query"])
+    documents = cross_model["expected"]["document"].astype(np.float32)
+    close(adapter.transform(documents, "document"), documents)
+    with pytest.raises(InputError, match=r"reads 256-dim vectors of .*new-model \(shape \(n, 256\)\)"):
+        adapter.transform(documents, "query")
+
+
+def model_vectors(cross_model, texts: list[str], side: str) -> np.ndarray:
+    """The side's own model's vectors (NEW with its query prompt, or OLD), by sentence-transformers alone."""
+    from sentence_transformers import SentenceTransformer
+
+    from isoadapt.encoding.offline_models import resolve_model
+
+    from cross_model import MINILM, QUERY_PROMPT
+
+    folder = cross_model["new"] if side == "query" else resolve_model(MINILM, cross_model["cache"])
+    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    return model.encode([QUERY_PROMPT + t if side == "query" else t for t in texts], convert_to_numpy=True)
+
+
+def test_apply_maps_the_query_models_vectors_and_passes_the_documents(cross_model, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from isoadapt.cli import main
+
+    from cross_model import MINILM
+    from hostile import apply_argv, write_vectors
+
+    files = {
+        "query": write_vectors(
+            tmp_path / "q.parquet",
+            model_vectors(cross_model, QUERIES, "query"),
+            metadata={"isoadapt.model": str(cross_model["new"])},
+        ),
+        "document": write_vectors(
+            tmp_path / "d.parquet",
+            model_vectors(cross_model, DOCUMENTS, "document"),
+            metadata={"isoadapt.model": MINILM},
+        ),
+    }
+    for side in ("query", "document"):
+        out = tmp_path / f"{side}-out.parquet"
+        assert main([str(a) for a in apply_argv(cross_model["run"], files[side], out, "--side", side)]) == 0
+        written = np.array(pq.read_table(out).column("vector").to_pylist())
+        close(written, cross_model["expected"][side])
+    capsys.readouterr()
+
+
+def test_index_holds_the_base_models_documents_and_search_encodes_the_query_on_the_query_model(
+    cross_model, tmp_path, capsys
+):
+    import json
+
+    from isoadapt.cli import main
+
+    from conftest import write_json
+
+    corpus = {f"d{i}": text for i, text in enumerate(DOCUMENTS)}
+    split = write_json(
+        tmp_path / "split.json", {"queries": {"q0": QUERIES[0]}, "corpus": corpus, "qrels": {"q0": {"d0": 1}}}
+    )
+    run, cache, db = cross_model["run"], cross_model["cache"], tmp_path / "db"
+    assert main(["index", "--run_dir", str(run), "--data", str(split), "--db", str(db), "--cache_dir", str(cache)]) == 0
+    capsys.readouterr()
+    for query, expected in zip(QUERIES, cross_model["expected"]["query"]):
+        argv = ["search", query, "--run_dir", str(run), "--db", str(db), "--cache_dir", str(cache), "--json"]
+        assert main(argv) == 0
+        hits = json.loads(capsys.readouterr().out)["hits"]
+        scores = {hit["id"]: hit["score"] for hit in hits}
+        reference = cross_model["expected"]["document"] @ expected  # cosines: both sides are unit vectors
+        assert [scores[f"d{i}"] for i in range(len(DOCUMENTS))] == pytest.approx(reference, abs=1e-4)
+        assert hits[0]["id"] == f"d{int(np.argmax(reference))}"
+
+
+def test_lancedb_search_text_takes_the_query_model(cross_model, tmp_path, capsys):
+    import lancedb
+
+    import isoadapt.integrations.lancedb  # noqa: F401  (registers the function)
+    from isoadapt.cli import main
+
+    from conftest import write_json
+
+    corpus = {f"d{i}": text for i, text in enumerate(DOCUMENTS)}
+    split = write_json(
+        tmp_path / "split.json", {"queries": {"q0": QUERIES[0]}, "corpus": corpus, "qrels": {"q0": {"d0": 1}}}
+    )
+    run, cache, db = cross_model["run"], cross_model["cache"], tmp_path / "db"
+    assert main(["index", "--run_dir", str(run), "--data", str(split), "--db", str(db), "--cache_dir", str(cache)]) == 0
+    capsys.readouterr()
+    table = lancedb.connect(str(db)).open_table("documents")
+    hits = table.search(QUERIES[1]).distance_type("cosine").limit(3).to_list()
+    reference = cross_model["expected"]["document"] @ cross_model["expected"]["query"][1]
+    found = {hit["id"]: 1 - hit["_distance"] for hit in hits}
+    assert [found[f"d{i}"] for i in range(len(DOCUMENTS))] == pytest.approx(reference, abs=1e-4)
+
+
+def test_langchain_adapter_embeddings(cross_model):
+    import isoadapt
+    from isoadapt.integrations.langchain import AdapterEmbeddings
+
+    embeddings = AdapterEmbeddings(isoadapt.Adapter.load(cross_model["run"], cross_model["cache"]))
+    close([embeddings.embed_query(q) for q in QUERIES], cross_model["expected"]["query"])
+    close(embeddings.embed_documents(DOCUMENTS), cross_model["expected"]["document"])
+
+
+def test_llama_index_adapter_embedding(cross_model):
+    from isoadapt.integrations.llama_index import AdapterEmbedding
+
+    embed_model = AdapterEmbedding(model_name=str(cross_model["export"]), device="cpu")
+    close([embed_model.get_query_embedding(q) for q in QUERIES], cross_model["expected"]["query"])
+    close(embed_model.get_text_embedding_batch(DOCUMENTS), cross_model["expected"]["document"])
+
+
+@pytest.mark.parametrize("source", ["run", "export"])
+def test_serve_answers_each_side_with_its_model(cross_model, source):
+    """The real server (uvicorn on a loopback port) over the run and over its export, with the real models."""
+    import threading
+
+    import uvicorn
+
+    import isoadapt
+    from isoadapt.integrations.server.app import bind, build_app
+    from isoadapt.integrations.server.model import open_served
+    from isoadapt.integrations.server.settings import ServeSettings
+
+    from serving import post, wait_ready
+
+    model = open_served(isoadapt.Adapter.load(cross_model[source], cross_model["cache"]), cross_model["cache"])
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(build_app(model, ServeSettings()), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        wait_ready(url, thread.is_alive)
+        for side, texts in (("query", QUERIES), ("document", DOCUMENTS)):
+            asked = {"model": cross_model[source].name, "input": texts, "input_type": side}
+            status, _, body = post(url + "/v1/embeddings", asked)
+            assert status == 200, body
+            vectors = [item["embedding"] for item in json_of(body)["data"]]
+            close(vectors, cross_model["expected"][side])
+        status, _, body = post(url + "/v1/embeddings", {"model": cross_model[source].name, "input": QUERIES})
+        assert status == 400  # a query-only head: the side must be named
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def json_of(body: bytes) -> dict:
+    import json
+
+    return json.loads(body)
