@@ -11,7 +11,7 @@ import pytest
 from conftest import cosines
 from cross_model import DOCUMENTS, QUERIES
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the tests on the real models (the session's `cross_model` fixture builds NEW once)
 
 
 def close(found, expected) -> None:
@@ -19,6 +19,7 @@ def close(found, expected) -> None:
     assert cosines(found, expected).min() >= 0.9999
 
 
+@slow
 def test_the_export_loads_in_plain_sentence_transformers_with_each_side_on_its_model(cross_model):
     from sentence_transformers import SentenceTransformer
 
@@ -33,6 +34,7 @@ def test_the_export_loads_in_plain_sentence_transformers_with_each_side_on_its_m
     assert "| query model | " in card and "(queries; documents stay on the base model)" in card
 
 
+@slow
 @pytest.mark.parametrize("source", ["run", "export"])
 def test_the_adapter_encodes_each_side_on_its_model(cross_model, source):
     import isoadapt
@@ -44,6 +46,7 @@ def test_the_adapter_encodes_each_side_on_its_model(cross_model, source):
     assert adapter.encode_query([]).shape == adapter.encode_document([]).shape == (0, 384)
 
 
+@slow
 def test_the_adapter_transforms_each_models_vectors(cross_model):
     """transform reads the query model's 256-dim vectors on the query side, the base's 384 on the document side."""
     from sentence_transformers import SentenceTransformer
@@ -73,6 +76,7 @@ def model_vectors(cross_model, texts: list[str], side: str) -> np.ndarray:
     return model.encode([QUERY_PROMPT + t if side == "query" else t for t in texts], convert_to_numpy=True)
 
 
+@slow
 def test_apply_maps_the_query_models_vectors_and_passes_the_documents(cross_model, tmp_path, capsys):
     import pyarrow.parquet as pq
 
@@ -101,6 +105,7 @@ def test_apply_maps_the_query_models_vectors_and_passes_the_documents(cross_mode
     capsys.readouterr()
 
 
+@slow
 def test_index_holds_the_base_models_documents_and_search_encodes_the_query_on_the_query_model(
     cross_model, tmp_path, capsys
 ):
@@ -127,6 +132,7 @@ def test_index_holds_the_base_models_documents_and_search_encodes_the_query_on_t
         assert hits[0]["id"] == f"d{int(np.argmax(reference))}"
 
 
+@slow
 def test_lancedb_search_text_takes_the_query_model(cross_model, tmp_path, capsys):
     import lancedb
 
@@ -149,6 +155,7 @@ def test_lancedb_search_text_takes_the_query_model(cross_model, tmp_path, capsys
     assert [found[f"d{i}"] for i in range(len(DOCUMENTS))] == pytest.approx(reference, abs=1e-4)
 
 
+@slow
 def test_langchain_adapter_embeddings(cross_model):
     import isoadapt
     from isoadapt.integrations.langchain import AdapterEmbeddings
@@ -158,6 +165,7 @@ def test_langchain_adapter_embeddings(cross_model):
     close(embeddings.embed_documents(DOCUMENTS), cross_model["expected"]["document"])
 
 
+@slow
 def test_llama_index_adapter_embedding(cross_model):
     from isoadapt.integrations.llama_index import AdapterEmbedding
 
@@ -166,6 +174,7 @@ def test_llama_index_adapter_embedding(cross_model):
     close(embed_model.get_text_embedding_batch(DOCUMENTS), cross_model["expected"]["document"])
 
 
+@slow
 @pytest.mark.parametrize("source", ["run", "export"])
 def test_serve_answers_each_side_with_its_model(cross_model, source):
     """The real server (uvicorn on a loopback port) over the run and over its export, with the real models."""
@@ -206,3 +215,41 @@ def json_of(body: bytes) -> dict:
     import json
 
     return json.loads(body)
+
+
+def test_a_trained_cross_model_run_indexes_old_documents_and_searches_with_new_queries(tmp_path, capsys, fake_model):
+    """A cross-model run as `isoadapt train` writes it (fake models: documents on fake-16-0, queries on
+    fake-8-1): index encodes the corpus with the old model, search the query with the new one and the head;
+    every score equals the cosine computed here from the fakes' vectors and the head's weights."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    from isoadapt.cli import main
+    from isoadapt.data.formats import load_eval
+
+    from conftest import FakeEncoder, move_head_off_identity, tiny_dataset
+    from hostile import train_argv
+
+    data, run, cache = tiny_dataset(tmp_path / "data"), tmp_path / "run", tmp_path / "cache"
+    flags = {"base_model": "fake-16-0", "query_model": "fake-8-1", "adapt": "query"}
+    assert main([str(a) for a in train_argv(data, run, cache, **flags)]) == 0
+    move_head_off_identity(run, seed=2)
+    db = tmp_path / "db"
+    assert (
+        main(["index", "--run_dir", str(run), "--data", str(data["test"]), "--db", str(db), "--cache_dir", str(cache)])
+        == 0
+    )
+    query = "topic3 what is topic3"
+    argv = ["search", query, "--run_dir", str(run), "--db", str(db), "--cache_dir", str(cache), "-k", "5", "--json"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    corpus = load_eval(data["test"]).corpus
+    documents = FakeEncoder(16, 0).encode(list(corpus.values())).astype(np.float64)  # (docs, 16)
+    weights = load_file(str(run / "head" / "head.safetensors"))
+    vector = FakeEncoder(8, 1).encode([query])[0] @ weights["linear.weight"].T + weights["linear.bias"]  # (16,)
+    scores = cosines(documents, np.tile(vector, (len(documents), 1)))
+    best = np.argsort(-scores)[:5]
+    assert [hit["id"] for hit in hits] == [list(corpus)[i] for i in best]
+    assert [hit["score"] for hit in hits] == pytest.approx(scores[best], abs=1e-5)
