@@ -125,11 +125,14 @@ def build(root: Path) -> dict:
     return {"root": root, "cache": cache, "new": new, "run": run, "export": export, "expected": expected}
 
 
-def fake_cross_run(run_dir: Path, query_model: str = "fake-8-1") -> Path:
+def fake_cross_run(
+    run_dir: Path, query_model: str = "fake-8-1", query_prompt: str = "", mlflow: dict | None = None
+) -> Path:
     """A cross-model run on the seeded fakes (conftest's `fake_model` opens "fake-D-S" as the fake of width D,
     seed S): documents on fake-16-0, queries on `query_model` through a seeded query-only head 8 -> 16."""
     import torch
 
+    from isoadapt.encoding.prompts import Prompts
     from isoadapt.head import LinearHead
     from isoadapt.owned_folders import mark_owned
     from isoadapt.training.run_folder import write_run
@@ -137,9 +140,10 @@ def fake_cross_run(run_dir: Path, query_model: str = "fake-8-1") -> Path:
 
     from conftest import FakeEncoder
 
-    base, query = FakeEncoder(16, 0), FakeEncoder(8, 1)
+    base, query = FakeEncoder(16, 0), FakeEncoder(8, 1, Prompts(query_prompt, ""))
     config = {"base_model": base.name, "query_model": query_model, "encode_backend": "torch", "adapt": "query"}
     document = {"config": config, "encoder": encoder_record(base), "query_encoder": encoder_record(query)}
+    document |= {"mlflow": mlflow} if mlflow else {}  # the MLflow run it is logged into, as --tracker mlflow records
     head = LinearHead(8, 16, adapt="query")
     with torch.no_grad():
         head.linear.weight.copy_(torch.randn(16, 8, generator=torch.Generator().manual_seed(5)))

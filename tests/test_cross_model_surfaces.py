@@ -181,14 +181,17 @@ def test_serve_answers_each_side_with_its_model(cross_model, source):
     import threading
 
     import uvicorn
+    from transformers import AutoTokenizer
 
     import isoadapt
     from isoadapt.integrations.server.app import bind, build_app
     from isoadapt.integrations.server.model import open_served
     from isoadapt.integrations.server.settings import ServeSettings
 
+    from cross_model import QUERY_PROMPT
     from serving import post, wait_ready
 
+    tokenizer = AutoTokenizer.from_pretrained(str(cross_model["new"]))  # MiniLM's, in both models
     model = open_served(isoadapt.Adapter.load(cross_model[source], cross_model["cache"]), cross_model["cache"])
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(build_app(model, ServeSettings()), log_level="warning"))
@@ -203,6 +206,8 @@ def test_serve_answers_each_side_with_its_model(cross_model, source):
             assert status == 200, body
             vectors = [item["embedding"] for item in json_of(body)["data"]]
             close(vectors, cross_model["expected"][side])
+            prompted = [QUERY_PROMPT + t if side == "query" else t for t in texts]  # as the side's model reads them
+            assert json_of(body)["usage"]["prompt_tokens"] == sum(len(ids) for ids in tokenizer(prompted)["input_ids"])
         status, _, body = post(url + "/v1/embeddings", {"model": cross_model[source].name, "input": QUERIES})
         assert status == 400  # a query-only head: the side must be named
     finally:
