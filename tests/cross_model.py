@@ -126,10 +126,15 @@ def build(root: Path) -> dict:
 
 
 def fake_cross_run(
-    run_dir: Path, query_model: str = "fake-8-1", query_prompt: str = "", mlflow: dict | None = None
+    run_dir: Path,
+    query_model: str = "fake-8-1",
+    query_prompt: str = "",
+    mlflow: dict | None = None,
+    base_model: str = "fake-16-0",
 ) -> Path:
     """A cross-model run on the seeded fakes (conftest's `fake_model` opens "fake-D-S" as the fake of width D,
-    seed S): documents on fake-16-0, queries on `query_model` through a seeded query-only head 8 -> 16."""
+    seed S): documents on fake-16-0 (named `base_model`), queries on `query_model` through a seeded query-only
+    head 8 -> 16."""
     import torch
 
     from isoadapt.encoding.prompts import Prompts
@@ -141,7 +146,7 @@ def fake_cross_run(
     from conftest import FakeEncoder
 
     base, query = FakeEncoder(16, 0), FakeEncoder(8, 1, Prompts(query_prompt, ""))
-    config = {"base_model": base.name, "query_model": query_model, "encode_backend": "torch", "adapt": "query"}
+    config = {"base_model": base_model, "query_model": query_model, "encode_backend": "torch", "adapt": "query"}
     document = {"config": config, "encoder": encoder_record(base), "query_encoder": encoder_record(query)}
     document |= {"mlflow": mlflow} if mlflow else {}  # the MLflow run it is logged into, as --tracker mlflow records
     head = LinearHead(8, 16, adapt="query")

@@ -258,3 +258,46 @@ def test_a_trained_cross_model_run_indexes_old_documents_and_searches_with_new_q
     best = np.argsort(-scores)[:5]
     assert [hit["id"] for hit in hits] == [list(corpus)[i] for i in best]
     assert [hit["score"] for hit in hits] == pytest.approx(scores[best], abs=1e-5)
+
+
+def test_a_cross_model_run_searches_the_index_of_a_query_only_run_on_its_base(two_runs, capsys, fake_model):
+    """The index a user already has (a query-only run's table: its documents are the base model's vectors,
+    untouched) serves a cross-model run on that base as it is; a table whose documents a head changed does
+    not."""
+    import json
+
+    from isoadapt.cli import main
+    from isoadapt.data.formats import load_eval
+    from isoadapt.encoding.offline_models import MPNET
+
+    from conftest import FakeEncoder, tiny_dataset
+    from cross_model import fake_cross_run
+    from hostile import one_line
+
+    data, cache = tiny_dataset(two_runs / "data"), two_runs / "cache"
+    cross = fake_cross_run(two_runs / "cross", base_model=MPNET)  # the fakes' runs are trained as mpnet
+    for run in ("query", "both"):
+        argv = ["index", "--run_dir", two_runs / run, "--data", data["test"], "--db", two_runs / f"db-{run}"]
+        assert main([str(a) for a in [*argv, "--cache_dir", cache]]) == 0
+    query = "topic3 what is topic3"
+    search = ["search", query, "--run_dir", cross, "--cache_dir", cache, "-k", "3", "--json", "--db"]
+    capsys.readouterr()
+    assert main([str(a) for a in [*search, two_runs / "db-query"]]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    corpus = load_eval(data["test"]).corpus
+    documents = FakeEncoder(16, 0).encode(list(corpus.values()))  # (docs, 16): the base vectors, untouched
+    vector = head_by_numpy(cross, FakeEncoder(8, 1).encode([query]))  # (16,)
+    scores = cosines(documents, np.tile(vector, (len(documents), 1)))
+    best = np.argsort(-scores)[:3]
+    assert [hit["id"] for hit in hits] == [list(corpus)[i] for i in best]
+    assert [hit["score"] for hit in hits] == pytest.approx(scores[best], abs=1e-5)
+    line = one_line(capsys, [*search, two_runs / "db-both"])
+    assert f"was indexed with the head of {(two_runs / 'both').resolve()}, not {cross}" in line
+
+
+def head_by_numpy(run_dir, vectors):  # (1, dim) -> (out_dim,)
+    """The run's query vector by numpy: the head's weights read from its file."""
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(run_dir / "head" / "head.safetensors"))
+    return (vectors @ weights["linear.weight"].T + weights["linear.bias"])[0]

@@ -43,7 +43,7 @@ from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
 from isoadapt.store.apply import APPLY_KIND, HEAD_KEY, check_adaptable, check_side_model
 from isoadapt.store.lancedb_ann import build_ann, check_ann_rows
-from isoadapt.store.run_space import input_width, open_space, query_vectors, to_space, width
+from isoadapt.store.run_space import input_width, open_space, plain_documents, query_vectors, to_space, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and 
 CHUNK = 8192  # documents encoded and adapted at once
 TABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 ID, TEXT, VECTOR = "id", "text", "vector"  # the table's own columns; a parquet file's others keep their names
+DOCUMENTS_KEY = "isoadapt.documents"  # table metadata: the plain base vectors it holds (run_space.plain_documents)
 SEARCH_FIELDS = ("score", "_distance")  # what a search answer adds to a row: no column of the table may be named so
 
 
@@ -234,6 +235,8 @@ def write_table(
         "isoadapt.base_model": run.config["base_model"],
         "isoadapt.adapt": getattr(run.head, "adapt", "both"),
     }
+    documents = plain_documents(run)  # documents no head touched: any run on the same base may search them
+    metadata |= {DOCUMENTS_KEY: documents} if documents else {}
     schema = schema.with_metadata(metadata)
     with table_lock(db, table):
         check_index_target(db, table, overwrite)  # again: another run may have written the table meanwhile

@@ -8,6 +8,7 @@ and a document's to the base model (`OpenedRun.side_encoder`), and the documents
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,22 @@ def side_model(run: OpenedRun, side: str) -> str:
     """The model whose vectors a side starts from, by name, for messages and for the model a vector file
     must come from: the model `OpenedRun.side_encoder` opens for that side."""
     return run.query_model if side == "query" and run.query_model else run.config["base_model"]
+
+
+def plain_documents(run: OpenedRun) -> str | None:
+    """What a run's document vectors are when no head touches them (a query-only head over a frozen base):
+    the base model's vectors, named by the model, its weights and its document prompt (JSON). Two such runs
+    on one base (a cross-model run and the index's own run, say) score against the same documents, so a
+    table one indexed serves the other's search. None when a head or a fine-tuned encoder makes them."""
+    if run.fine_tuned is not None or side_head(run.head, "document") is not None or not run.recorded_weights:
+        return None  # a head or a tuned encoder made them, or the run recorded no weights to match them by
+    prompts = run.prompts
+    documents = {
+        "model": run.config["base_model"],
+        "weights_sha256": run.recorded_weights,
+        "document_prompt": prompts["document_prompt"],
+    }
+    return json.dumps(documents, sort_keys=True)
 
 
 def check_encodes_text(run: OpenedRun, what: str, side: str = "query") -> None:
