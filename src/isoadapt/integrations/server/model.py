@@ -83,6 +83,11 @@ def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str 
         )
     if adapter.fine_tuned:
         raise InputError(f"serve {adapter.where}: the run fine-tuned its encoder; serve a frozen-encoder adapter")
+    if adapter.query_model and is_precomputed(adapter.query_model):
+        raise InputError(
+            f"serve {adapter.where}: its query model is {adapter.query_model}, precomputed vectors: there is "
+            "no model to embed queries with; serve a run trained on a model"
+        )
     backend = backend or adapter.config.get("encode_backend", "torch")
     probe = _probe(adapter.config) if backend == AUTO else None
     prompts = adapter.run.prompts  # the prompts the run was trained with
@@ -92,11 +97,6 @@ def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str 
     log.info("serve: %s on %s (%s backend)", adapter.where, base_model, encoder.backend)
     query_encoder = None
     if adapter.query_model:  # its queries on the query model (the run's backend), its documents on the base
-        if is_precomputed(adapter.query_model):
-            raise InputError(
-                f"serve {adapter.where}: its query model is {adapter.query_model}, precomputed vectors: there is "
-                "no model to embed queries with; serve a run trained on a model"
-            )
         query_encoder = adapter.run.side_encoder("query", cache_dir)
         log.info("serve: queries on %s (%s backend)", adapter.query_model, query_encoder.backend)
     folder = adapter.export_folder or adapter.folder
