@@ -77,7 +77,9 @@ def test_a_field_becomes_a_flag_with_its_help_and_choices():
     parser = argparse.ArgumentParser()
     add_setting(parser, "contrastive_loss")
     action = next(a for a in parser._actions if a.dest == "contrastive_loss")
-    assert action.choices == ["margin", "infonce"] and "InfoNCE" not in action.help and "infonce" in action.help
+    assert (
+        action.choices == ["margin", "infonce", "cosine"] and "InfoNCE" not in action.help and "infonce" in action.help
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["--contrastive_loss", "hinge"])
 

@@ -139,3 +139,16 @@ def test_infonce_masks_other_relevant_candidates():
     # query 0 keeps only its own positive (loss 0); query 1 still weighs both positives
     row1 = torch.nn.functional.normalize(p, dim=-1) @ q[1] / 0.05
     assert masked.item() == pytest.approx((torch.logsumexp(row1, 0) - row1[1]).item() / 2, abs=1e-5)
+
+
+def test_cosine_alignment_loss_is_one_minus_the_mean_cosine_computed_by_hand():
+    import numpy as np
+
+    from isoadapt.losses.contrastive import cosine_alignment_loss
+
+    rng = np.random.default_rng(3)
+    q, p = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    by_hand = 1 - np.mean([a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) for a, b in zip(q, p)])
+    found = cosine_alignment_loss(torch.from_numpy(q), torch.from_numpy(p))
+    assert abs(float(found) - by_hand) < 1e-12
+    assert float(cosine_alignment_loss(torch.from_numpy(q), torch.from_numpy(3 * q))) < 1e-12  # scale is free

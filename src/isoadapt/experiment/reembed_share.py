@@ -20,13 +20,23 @@ def reembed_share_lines(plan: Plan, rows: list[dict]) -> list[str]:
         f"Test NDCG@10 of each row over that of **{by_name[reembed]['label']}** ({reference:.4f}), the reference a",
         "user reaches by embedding the whole corpus again with the new model (mean over seeds).",
         "",
-        "| row | sides | NDCG@10 | share of the re-embed |",
-        "|---|---|---|---|",
+        "Beside it, validation only: each shift probe's NDCG@10 (mean over seeds), as the rule below reads them.",
+        "",
     ]
+    probes = list(dict.fromkeys(n for r in rows for n in (r.get("probes") or {})))
+    head = ["row", "sides", "NDCG@10", "share of the re-embed", *[f"probe {n}" for n in probes]]
+    lines += ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     sides = {"old": "old / old", "new": "new / new", "cross": "new queries / old index"}
     for entry in plan.entries:
-        value = by_name[entry.name].get("ndcg@10")
+        row = by_name[entry.name]
+        value = row.get("ndcg@10")
         if value is not None:
-            share = f"{100 * value / reference:.1f}%"
-            lines.append(f"| {entry.label} | {sides[entry.models]} | {value:.4f} | {share} |")
+            cells = [entry.label, sides[entry.models], f"{value:.4f}", f"{100 * value / reference:.1f}%"]
+            cells += [_probe(row, n) for n in probes]
+            lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def _probe(row: dict, name: str) -> str:
+    value = (row.get("probes") or {}).get(name)
+    return "–" if value is None else f"{value:.4f}"

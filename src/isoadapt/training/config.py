@@ -231,7 +231,8 @@ class TrainConfig:
     contrastive_loss: str = setting(
         "margin",
         "margin: the research's hinge on cosine; infonce: cross-entropy over in-batch candidates "
-        "(sentence-transformers' MultipleNegativesRankingLoss), other relevant candidates masked",
+        "(sentence-transformers' MultipleNegativesRankingLoss), other relevant candidates masked; cosine: "
+        "1 - cos(query, positive), no negatives (a cross-model map trained on --train_on paired_texts)",
         choices=CONTRASTIVE_LOSSES,
     )
     temperature: float | None = setting(
