@@ -301,3 +301,24 @@ def head_by_numpy(run_dir, vectors):  # (1, dim) -> (out_dim,)
 
     weights = load_file(str(run_dir / "head" / "head.safetensors"))
     return (vectors @ weights["linear.weight"].T + weights["linear.bias"])[0]
+
+
+@slow
+def test_export_builds_no_onnx_runtime_for_a_run_encoded_with_onnx(cross_model, tmp_path, monkeypatch):
+    """The export holds the models' torch modules whatever --encode_backend the run used."""
+    import json
+    import shutil
+
+    import isoadapt.encoding.onnx_backend
+    from isoadapt.cli import main
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("export built an ONNX runtime")
+
+    monkeypatch.setattr(isoadapt.encoding.onnx_backend, "export_onnx", refuse)
+    run = shutil.copytree(cross_model["run"], tmp_path / "run")
+    document = json.loads((run / "config.json").read_text())
+    document["config"]["encode_backend"] = "onnx"
+    (run / "config.json").write_text(json.dumps(document))
+    out = tmp_path / "export"
+    assert main(["export", "--run_dir", str(run), "--out", str(out), "--cache_dir", str(cross_model["cache"])]) == 0

@@ -9,6 +9,7 @@ does, silently. Every wrapper that calls `encode` must name the side (see isoada
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -59,6 +60,8 @@ def side_models(run: OpenedRun, cache_dir: Path) -> dict[str, tuple[object, Prom
                 f"export --run_dir {run.folder}: its {side} side is {name}, precomputed vectors: there is no model "
                 "to export; `isoadapt apply` takes your vectors through the head"
             )
+    run = replace(run, config={**run.config, "encode_backend": "torch"})  # the export holds torch modules:
+    # an ONNX runtime for the run's --encode_backend would be built only to be dropped
     documents = run.side_encoder("document", cache_dir)
     query = run.side_encoder("query", cache_dir) if run.query_model else documents
     return {"query": (query.model, query.prompts), "document": (documents.model, documents.prompts)}
