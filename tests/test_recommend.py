@@ -217,3 +217,19 @@ def test_the_seed_spread_that_ties_is_max_minus_min_over_seeds():
         found = {c.name: c for c in recommend(plan, results, base_sts_dev=0.80)[1]}
         assert found["leader"].val_spread == pytest.approx(0.004)
         assert found["rival"].standing.verdict == verdict
+
+
+def test_when_no_row_passes_the_guards_the_report_says_none_and_shows_what_each_failed():
+    from isoadapt.experiment.report import none_eligible_lines
+
+    plan = plan_of("harmful")
+    results = {
+        "base": [result(0.40, BASE)],
+        "harmful": [result(0.5, {"style": 0.30, "domain": 0.80}, 0.0, s) for s in (0, 1)],
+    }
+    assert recommend(plan, results, base_sts_dev=0.80)[0] is None
+    by_name = {"base": {"label": "base", "kind": "baseline", "val_ndcg@10": 0.40, "probes": BASE}}
+    by_name["harmful"] = {"label": "harmful head", "kind": "train"}
+    text = "\n".join(none_eligible_lines(plan, results, by_name, 0.80))
+    assert "**None**: no trained row passes the rule's guards" in text
+    assert "| harmful head | 0.5000 (0.0000) |" in text and "not eligible: probe style -25.0%" in text

@@ -199,7 +199,7 @@ def selection_section(
     by_name = {r["name"]: r for r in rows}
     chosen = picks["recommended"]
     if chosen is None:
-        return {"picks": picks}, []
+        return {"picks": picks}, none_eligible_lines(plan, results, by_name, base_sts_dev)
     base_name = next(e.name for e in plan.entries if e.kind == "baseline")
     qids = sorted(results[base_name][0].per_query)
     against = {role: picks[role] for role in ("best_posthoc", "best_nudge") if picks[role]}
@@ -257,6 +257,24 @@ def rule_lines() -> list[str]:
         "seed spread (max - min over seeds) or not significant on the validation queries "
         f"(paired t-test, p >= {TIE_P}); (3) among the "
         "tied rows, the smallest worst-case loss on the probes wins.",
+    ]
+
+
+def none_eligible_lines(plan: Plan, results: dict, by_name: dict, base_sts_dev: float | None) -> list[str]:
+    """When no trained row passes the rule's guards, the report says so and shows what each row failed."""
+    found = recommend(plan, results, base_sts_dev)[1]
+    if not found:
+        return []
+    return [
+        "## Recommended configuration (chosen on validation and shift probes)",
+        "",
+        "**None**: no trained row passes the rule's guards, so the rule recommends none (the table says what each "
+        "row failed); test numbers were not looked at.",
+        "",
+        *rule_lines(),
+        "",
+        *candidate_table(found, by_name, ""),
+        "",
     ]
 
 
