@@ -227,3 +227,27 @@ def test_a_table_of_another_base_model_is_refused_naming_both(indexed, capsys, t
         "vectors with this run",
         indexed["t"],
     )
+
+
+def test_a_cross_model_runs_query_vector_is_the_query_models(tmp_path, capsys, fake_model):
+    """--vector takes the query model's vector (8 values here), not the base model's (16)."""
+    from conftest import tiny_dataset
+    from cross_model import fake_cross_run
+
+    run, data, cache, db = (
+        fake_cross_run(tmp_path / "cross"),
+        tiny_dataset(tmp_path / "data"),
+        tmp_path / "c",
+        tmp_path / "db",
+    )
+    argv = ["index", "--run_dir", run, "--data", data["test"], "--db", db, "--cache_dir", cache]
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    w = {"t": tmp_path, "db": db, "run": run, "cache": cache}
+    refused(
+        capsys,
+        vector_argv(w, vector_file(w, "base.json", ONE)),
+        f"--vector {tmp_path / 'base.json'}: has 16 values, but the head of {run} reads 8 (a query vector of fake-8-1)",
+        tmp_path,
+    )
+    assert main([str(a) for a in vector_argv(w, vector_file(w, "new.json", json.dumps([0.1] * 8)))]) == 0
