@@ -108,7 +108,8 @@ def test_a_cross_model_run_whose_query_model_prompts_logs_its_files_and_no_model
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
-    run_id = client.create_run(client.create_experiment("cross")).info.run_id
+    experiment = client.create_experiment("cross", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id
     where = {"tracking_uri": uri, "run_id": run_id}
     run = fake_cross_run(tmp_path / "cross", query_prompt="query: ", mlflow=where)
     with caplog.at_level(logging.WARNING):
