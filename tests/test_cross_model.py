@@ -74,7 +74,8 @@ def test_a_procrustes_start_is_the_closed_form_on_the_paired_texts(tmp_path, cap
 
 def test_a_map_trained_on_paired_texts_moves_new_vectors_onto_old_ones(tmp_path, capsys, fake_model):
     data = tiny_dataset(tmp_path / "data")
-    argv = cross_argv(tmp_path, data, train_on="paired_texts", contrastive_loss="cosine", epochs=20, lambda_isotropy=0)
+    flags = {"train_on": "paired_texts", "contrastive_loss": "cosine", "lambda_isotropy": 0}
+    argv = cross_argv(tmp_path, data, **flags, epochs=8, batch_size=8, projection_learning_rate=0.05)
     assert main(argv) == 0
     capsys.readouterr()
     head = load_head(tmp_path / "run" / "head")

@@ -21,7 +21,7 @@ PLAN = """
 name = "mini-upgrade"
 seeds = [0, 1]
 [defaults]
-epochs = 2
+epochs = 1
 batch_size = 8
 lambda_contrastive = 1.0
 contrastive_loss = "infonce"
