@@ -283,3 +283,12 @@ def minilm(tmp_path_factory):
         ]
         assert main([str(a) for a in index]) == 0
     return {"root": root, "cache": cache, "base": Encoder(MINILM, cache, show_progress=False).encode(MINILM_TEXTS)}
+
+
+@pytest.fixture(scope="session")
+def cross_model(tmp_path_factory):
+    """A cross-model run (queries on a smaller copy of MiniLM, documents on MiniLM), its export and the
+    reference vectors of its two sides, built once (tests/cross_model.py)."""
+    from cross_model import build
+
+    return build(tmp_path_factory.mktemp("cross-model"))

@@ -471,3 +471,28 @@ def test_vectors_triples_with_hard_negatives_are_refused(tmp_path):
         "pass negatives='file' to train on yours"
     )
     refused(lambda: isoadapt.fit(triples, vectors(), batch_size=2), message, tmp_path)
+
+
+def test_a_cross_model_adapter_refuses_vectors_of_one_model_and_the_wrong_sides_width(tmp_path, fake_model):
+    """Vectors holds one model's vectors on both sides; a cross-model run reads two models. And transform
+    takes each side's model's width (the query model's 8 on queries, the base's 16 on documents)."""
+    from cross_model import fake_cross_run
+
+    run = fake_cross_run(tmp_path / "cross")
+    adapter = isoadapt.Adapter.load(run)
+    message = (
+        f"evaluate: {run} is a cross-model run (queries from fake-8-1, documents from fake-16-0); isoadapt.Vectors "
+        "holds one model's vectors: evaluate it on a split file"
+    )
+    refused(lambda: isoadapt.evaluate(adapter, vectors()), message, tmp_path)
+    refused(
+        lambda: adapter.transform(np.ones((2, 16)), "query"),
+        f"transform: vectors of shape (2, 16); {run} reads 8-dim vectors of fake-8-1 (shape (n, 8))",
+        tmp_path,
+    )
+    refused(
+        lambda: adapter.transform(np.ones((2, 8)), "document"),
+        f"transform: vectors of shape (2, 8); {run} reads 16-dim vectors of fake-16-0 (shape (n, 16))",
+        tmp_path,
+    )
+    assert adapter.transform(np.ones((2, 8)), "query").shape == (2, 16)

@@ -11,8 +11,10 @@ import pytest
 from isoadapt.cli import main
 from isoadapt.encoding.offline_models import MPNET
 
-from conftest import tiny_dataset
-from hostile import apply_argv, one_line, refused, train_argv, tree, write, write_vectors
+from conftest import FakeEncoder, tiny_dataset
+from hostile import TEXTS, apply_argv, one_line, refused, train_argv, tree, write, write_vectors
+
+MODEL = "isoadapt.model"  # parquet metadata: the model that made the vectors
 
 
 def test_overwrite_replaces_only_an_apply_output(two_runs, capsys):
@@ -150,4 +152,30 @@ def test_the_same_head_twice_is_refused(two_runs, capsys):
             ]
         )
         == 0
+    )
+
+
+def test_a_cross_model_runs_sides_take_only_their_own_models_vectors(tmp_path, capsys, fake_model):
+    """Documents stay the base model's vectors (the index is never re-embedded): the query model's vectors
+    are refused as documents, and the base model's as queries, each with what to give instead."""
+    from cross_model import fake_cross_run
+
+    run = fake_cross_run(tmp_path / "cross")
+    new = write_vectors(tmp_path / "new.parquet", FakeEncoder(8, 1).encode(TEXTS), metadata={MODEL: "fake-8-1"})
+    old = write_vectors(tmp_path / "old.parquet", FakeEncoder(16, 0).encode(TEXTS), metadata={MODEL: "fake-16-0"})
+    out = tmp_path / "out.parquet"
+    refused(
+        capsys,
+        apply_argv(run, new, out, "--side", "document"),
+        f"{new}: vectors from 'fake-8-1', the query model of the cross-model run {run}; its documents stay "
+        "'fake-16-0''s vectors (the index is not re-embedded): give 'fake-16-0''s document vectors, or train a "
+        "run with --base_model fake-8-1 to re-embed the corpus with it",
+        tmp_path,
+    )
+    refused(
+        capsys,
+        apply_argv(run, old, out, "--side", "query"),
+        f"{old}: vectors from 'fake-16-0', the base (index) model of the cross-model run {run}; its queries are "
+        "'fake-8-1''s vectors: give those with --side query (documents pass unchanged)",
+        tmp_path,
     )

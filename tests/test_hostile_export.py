@@ -11,7 +11,7 @@ import pytest
 from isoadapt.cli import main
 
 from conftest import tiny_dataset
-from hostile import changed_weights_line, export_argv, record_other_weights, refused, train_argv, write
+from hostile import export_argv, record_other_weights, refused, train_argv, write
 
 EXPORT_PATHS = [
     ("out a file", lambda t: {"out": write(t / "f.txt", "x")}, "--out {t}/f.txt: exists and is a file, not a folder"),
@@ -40,13 +40,9 @@ def test_export_refuses_an_mlp_head(tmp_path, capsys, fake_model):
 
 
 def test_a_base_model_whose_weights_changed_since_training(run, capsys):
-    """Export reads the base model's weights from disk: other weights than the run was trained on are
-    refused before anything is written (MiniLM's package stands in for the base here)."""
-    from isoadapt.encoding.offline_models import MINILM, model_identity, resolve_model
-
-    record_other_weights(run["run"], "b" * 64, MINILM)
-    now = model_identity(resolve_model(MINILM, run["cache"]), run["cache"])["weights_sha256"]
-    refused(capsys, export_argv(run), changed_weights_line(run["run"], MINILM, "b" * 64, now), run["t"])
+    """Export opens each side's model as every command does (OpenedRun.side_encoder): other weights than the
+    run was trained on are refused before anything is written."""
+    refused(capsys, export_argv(run), record_other_weights(run["run"], "b" * 64), run["t"])
 
 
 def export_copy(minilm, run: str, to):
@@ -166,3 +162,16 @@ def test_a_full_disk_in_a_write_names_the_file(run, capsys, monkeypatch):
     named = rf"isoadapt: error: {re.escape(str(run['t']))}/\.exported\.\w+\.partial/\S+\.json: No space left on device"
     assert re.fullmatch(named + " while writing the export; nothing was kept", line[0]), line
     assert __import__("hostile").tree(run["t"], ("cache",)) == before
+
+
+def test_a_cross_model_run_on_precomputed_query_vectors_is_refused(tmp_path, capsys, fake_model):
+    from cross_model import fake_cross_run
+
+    run = fake_cross_run(tmp_path / "cross", query_model="vectors:new")
+    refused(
+        capsys,
+        ["export", "--run_dir", run, "--out", tmp_path / "out", "--cache_dir", tmp_path / "cache"],
+        f"export --run_dir {run}: its query side is vectors:new, precomputed vectors: there is no model to "
+        "export; `isoadapt apply` takes your vectors through the head",
+        tmp_path,
+    )

@@ -317,3 +317,22 @@ def test_a_stop_right_after_the_db_folder_is_made_leaves_no_empty_db(two_runs, c
     line = one_line(capsys, vectors_argv(two_runs, "both", source), code=130)
     assert line == "isoadapt: interrupted: stopped (Ctrl-C or SIGTERM) before anything was written"
     assert tree(two_runs, ("cache",)) == before
+
+
+def test_a_cross_model_runs_documents_from_its_query_model_are_refused(tmp_path, capsys, fake_model):
+    """The index of a cross-model run holds the base model's documents: its query model's vectors would be a
+    re-embedded corpus, which the run was not trained against."""
+    from cross_model import fake_cross_run
+
+    run = fake_cross_run(tmp_path / "cross")
+    source = write_vectors(
+        tmp_path / "new.parquet", FakeEncoder(8, 1).encode(TEXTS), metadata={"isoadapt.model": "fake-8-1"}
+    )
+    refused(
+        capsys,
+        ["index", "--run_dir", run, "--vectors", source, "--db", tmp_path / "db", "--cache_dir", tmp_path / "cache"],
+        f"{source}: vectors from 'fake-8-1', the query model of the cross-model run {run}; its documents stay "
+        "'fake-16-0''s vectors (the index is not re-embedded): give 'fake-16-0''s document vectors, or train a "
+        "run with --base_model fake-8-1 to re-embed the corpus with it",
+        tmp_path,
+    )

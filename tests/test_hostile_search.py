@@ -210,3 +210,44 @@ def test_a_table_with_a_column_named_score_is_refused(indexed, capsys):
         indexed["t"],
         skip=("cache", "db"),
     )
+
+
+def test_a_table_of_another_base_model_is_refused_naming_both(indexed, capsys, tmp_path):
+    """A cross-model run scores its queries against its base model's documents: a table of another model's
+    vectors (here the same-model run's, trained as mpnet) is refused before any model loads."""
+    from cross_model import fake_cross_run
+
+    run = fake_cross_run(tmp_path / "cross")
+    table_model = "sentence-transformers/all-mpnet-base-v2"
+    refused(
+        capsys,
+        [*search_argv(indexed)[:-4], "--run_dir", run, "--cache_dir", indexed["cache"]],
+        f"--table documents: holds document vectors of {table_model}, but {run} scores queries against "
+        f"fake-16-0's; search it with a run whose base model is {table_model}, or index fake-16-0's document "
+        "vectors with this run",
+        indexed["t"],
+    )
+
+
+def test_a_cross_model_runs_query_vector_is_the_query_models(tmp_path, capsys, fake_model):
+    """--vector takes the query model's vector (8 values here), not the base model's (16)."""
+    from conftest import tiny_dataset
+    from cross_model import fake_cross_run
+
+    run, data, cache, db = (
+        fake_cross_run(tmp_path / "cross"),
+        tiny_dataset(tmp_path / "data"),
+        tmp_path / "c",
+        tmp_path / "db",
+    )
+    argv = ["index", "--run_dir", run, "--data", data["test"], "--db", db, "--cache_dir", cache]
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    w = {"t": tmp_path, "db": db, "run": run, "cache": cache}
+    refused(
+        capsys,
+        vector_argv(w, vector_file(w, "base.json", ONE)),
+        f"--vector {tmp_path / 'base.json'}: has 16 values, but the head of {run} reads 8 (a query vector of fake-8-1)",
+        tmp_path,
+    )
+    assert main([str(a) for a in vector_argv(w, vector_file(w, "new.json", json.dumps([0.1] * 8)))]) == 0

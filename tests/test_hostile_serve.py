@@ -191,3 +191,17 @@ def test_a_port_in_use_is_one_line(runs):
     assert done.returncode == 2, done.stderr
     assert f"--host 127.0.0.1 --port {port}: cannot listen there" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_cross_model_run_on_precomputed_query_vectors_is_one_line_before_any_model(tmp_path, capsys):
+    from cross_model import fake_cross_run
+    from hostile import refused
+
+    run = fake_cross_run(tmp_path / "cross", query_model="vectors:new")
+    refused(
+        capsys,
+        ["serve", "--run_dir", run, "--cache_dir", tmp_path / "cache"],
+        f"serve {run}: its query model is vectors:new, precomputed vectors: there is no model to embed queries "
+        "with; serve a run trained on a model",
+        tmp_path,
+    )

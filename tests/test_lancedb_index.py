@@ -11,6 +11,7 @@ import torch
 
 from isoadapt.cli import main
 from isoadapt.data.formats import load_eval
+from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.offline_models import MPNET
 from isoadapt.evaluation import split_vectors
 from isoadapt.head import load_head, save_head
@@ -43,7 +44,7 @@ def test_lancedb_top10_equals_isoadapt_exact_search(trained, capsys, run):
     assert "indexed: 40 documents" in capsys.readouterr().out
     space = open_space(open_run(root / run), cache)
     split = load_eval(data["test"])
-    query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
+    query_ids, _, doc_ids, doc_vectors = split_vectors(split, CachedVectors(space.encoder("document"), cache))
     queries = query_vectors(space, [split.queries[q] for q in query_ids])
     from isoadapt.head import apply_head
 
@@ -111,7 +112,7 @@ def test_search_stays_exact_after_the_user_builds_an_ann_index(tmp_path, capsys,
     assert main([str(a) for a in index]) == 0
     space = open_space(open_run(tmp_path / "run"), cache)
     split = load_eval(data["test"])
-    query_ids, _, doc_ids, doc_vectors = split_vectors(split, space.vectors)
+    query_ids, _, doc_ids, doc_vectors = split_vectors(split, CachedVectors(space.encoder("document"), cache))
     queries = query_vectors(space, [split.queries[q] for q in query_ids[:20]])
     exact = search(open_index(db, "documents", space.run), queries, 10)
     table = lancedb.connect(str(db)).open_table("documents")

@@ -96,3 +96,22 @@ def test_a_prompted_run_logs_its_files_and_no_model(tiny_data, tmp_path, caplog)
     with caplog.at_level(logging.WARNING):
         assert log_run_to_mlflow(run, tmp_path / "cache") is None
     assert "holds the run's files but no model: the run was trained with query/document prompts" in caplog.text
+
+
+def test_a_cross_model_run_whose_query_model_prompts_logs_its_files_and_no_model(tmp_path, caplog, fake_model):
+    """The query model's prompt counts too: MLflow's predict would embed queries unprompted, in silence."""
+    from mlflow import MlflowClient
+
+    from isoadapt.store.mlflow_export import log_run_to_mlflow
+
+    from cross_model import fake_cross_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("cross", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    where = {"tracking_uri": uri, "run_id": run_id}
+    run = fake_cross_run(tmp_path / "cross", query_prompt="query: ", mlflow=where)
+    with caplog.at_level(logging.WARNING):
+        assert log_run_to_mlflow(run, tmp_path / "cache") is None
+    assert "holds the run's files but no model: the run was trained with query/document prompts" in caplog.text

@@ -26,6 +26,7 @@ from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.export import export_run, sentence_transformer
 from isoadapt.store.model_card import ModelCard, card_text
+from isoadapt.store.run_space import input_width, side_model
 from isoadapt.training.config import DEFAULT_CACHE_DIR
 from isoadapt.training.run_folder import OpenedRun, open_run, write_run
 from isoadapt.training.validation_plot import VALIDATION_PLOT
@@ -65,6 +66,7 @@ class Adapter:
         self.fine_tuned = run.fine_tuned is not None if fine_tuned is None else fine_tuned
         self._base = None  # the base model's encoder, loaded on first use and kept (encode, evaluate)
         self._model = None  # the encoder the head reads (or the exported SentenceTransformer), likewise
+        self._query = None  # a cross-model run's query model, likewise
 
     # -- loading and saving ------------------------------------------------------------------------------
 
@@ -168,8 +170,13 @@ class Adapter:
         return getattr(self.head, "adapt", "both")
 
     @property
+    def query_model(self) -> str | None:
+        """A cross-model run's query model (queries are encoded by it, documents by `base_model`), else None."""
+        return self.run.query_model
+
+    @property
     def dim(self) -> int:
-        """The width of the base vectors the head reads."""
+        """The width of the vectors the head reads: the base model's, or a cross-model run's query model's."""
         return self.head.dim
 
     @property
@@ -182,7 +189,8 @@ class Adapter:
         return str(self.folder) if self.folder is not None else f"the adapter fitted on {self.base_model}"
 
     def __repr__(self) -> str:
-        return f"Adapter({self.where!r}, base_model={self.base_model!r}, adapt={self.adapt!r})"
+        query = f", query_model={self.query_model!r}" if self.query_model else ""
+        return f"Adapter({self.where!r}, base_model={self.base_model!r}{query}, adapt={self.adapt!r})"
 
     # -- using it ----------------------------------------------------------------------------------------
 
@@ -243,9 +251,9 @@ class Adapter:
         return options.output(vectors, single)
 
     def width(self, side: str) -> int:
-        """The width of one side's vectors: the head's output, or the base width for a query-only head's
-        documents."""
-        return self.out_dim if side == "query" or self.adapt == "both" else self.dim
+        """The width of one side's vectors: the head's output, the documents' width (a query-only head writes
+        the documents' space, and leaves them as they are)."""
+        return self.out_dim
 
     def check_base_vectors(self) -> None:
         """The head reads the base model's vectors, unless the run fine-tuned its encoder."""
@@ -257,8 +265,9 @@ class Adapter:
 
     def _project(self, vectors: ArrayLike, side: str) -> np.ndarray:
         side_head(self.head, side)  # an unknown side, or none for a query-only head: refused before the input
-        reads = f"{self.where} reads {self.dim}-dim vectors of {self.base_model}"
-        array, single = check_vectors("transform", vectors, self.dim, reads)
+        dim = input_width(self.head, side)  # a cross-model run: the query model's width, the documents' own
+        reads = f"{self.where} reads {dim}-dim vectors of {side_model(self.run, side or 'document')}"
+        array, single = check_vectors("transform", vectors, dim, reads)
         if not len(array):
             return np.empty((0, self.width(side)), dtype=np.float32)
         out = to_side(self.head, array, side)
@@ -269,16 +278,27 @@ class Adapter:
             model = self._exported_model()
             encode = model.encode_query if side == "query" else model.encode_document
             return l2_normalize(encode(texts, convert_to_numpy=True, **options.sentence_transformers()))
-        if is_precomputed(self.base_model):
+        model = side_model(self.run, side)
+        if is_precomputed(model):
             raise InputError(
-                f"{self.where}: its base is {self.base_model}, precomputed vectors: there is no model to encode "
-                "text with; pass your vectors to transform()"
+                f"{self.where}: its {'base' if model == self.base_model else 'query model'} is {model}, precomputed "
+                "vectors: there is no model to encode text with; pass your vectors to transform()"
             )
+        encoder = self.side_encoder(side)
+        with options.applied_to(encoder):
+            base = encoder.encode(encoder.prompts.texts(texts, side))
+        return self._project(base, side)
+
+    def side_encoder(self, side: str) -> Encoder:
+        """The encoder of `side`'s texts (`OpenedRun.side_encoder`), loaded once: a cross-model run's query
+        model for queries; else the encoder the head was trained over, shared by both sides (and evaluate)."""
+        if side == "query" and self.query_model:
+            if self._query is None:
+                self._query = self.run.side_encoder("query", self.cache_dir, show_progress=True)
+            return self._query
         if self._model is None:
             self._model = self.run.trained_encoder(self.cache_dir) if self.fine_tuned else self.base_encoder()
-        with options.applied_to(self._model):
-            base = self._model.encode(self._model.prompts.texts(texts, side))
-        return self._project(base, side)
+        return self._model
 
     def base_encoder(self) -> Encoder:
         """The base model (refused when its weights are not the ones the run was trained on), loaded once."""

@@ -272,6 +272,11 @@ def evaluate(adapter: Adapter, split: str | Path | Vectors, sts: str | Path | No
         if sts is not None:
             raise InputError("evaluate: STS pairs are texts; with isoadapt.Vectors leave sts out")
         adapter.check_base_vectors()
+        if adapter.query_model:  # Vectors holds one model's vectors for queries and documents alike
+            raise InputError(
+                f"evaluate: {adapter.where} is a cross-model run (queries from {adapter.query_model}, documents "
+                f"from {adapter.base_model}); isoadapt.Vectors holds one model's vectors: evaluate it on a split file"
+            )
         checked = check_split("split", split, adapter.dim)
         scores = score_head(checked.split, checked.lookup, checked.lookup, adapter.head)
         return {"kind": EVALUATION_KIND, "data": "arrays", "run_dir": adapter.folder and str(adapter.folder), **scores}

@@ -28,6 +28,7 @@ from isoadapt.head import apply_head, side_head
 from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_output_file, check_replaceable
 from isoadapt.progress import progress
+from isoadapt.store.run_space import input_width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,31 @@ def check_model(run_dir: Path, run_model: str, file: VectorFile, given: str | No
             f"{file.path}: vectors from {model_of(named)!r}, but {run_dir} was trained on {run_model!r}; "
             "apply a run trained on the same model's vectors"
         )
+
+
+def check_side_model(run: OpenedRun, file: VectorFile, given: str | None, side: str | None) -> None:
+    """The file's vectors come from the model the run reads on `side` (check_model). A cross-model run reads
+    its query model's vectors on the query side and keeps the base model's on the document side: the index
+    it was trained against is never re-embedded, so the query model's vectors are refused as documents, and
+    the base model's as queries, each with what to give instead."""
+    base = model_of(run.config["base_model"])
+    if run.query_model is None:
+        return check_model(run.folder, base, file, given)
+    query = model_of(run.query_model)
+    expected = query if side == "query" else base
+    named = given or file.metadata.get(MODEL_KEY)
+    if named is not None and model_of(named) == base and side == "query":
+        raise InputError(
+            f"{file.path}: vectors from {base!r}, the base (index) model of the cross-model run {run.folder}; "
+            f"its queries are {query!r}'s vectors: give those with --side query (documents pass unchanged)"
+        )
+    if named is not None and model_of(named) == query and side != "query":
+        raise InputError(
+            f"{file.path}: vectors from {query!r}, the query model of the cross-model run {run.folder}; its "
+            f"documents stay {base!r}'s vectors (the index is not re-embedded): give {base!r}'s document "
+            f"vectors, or train a run with --base_model {query} to re-embed the corpus with it"
+        )
+    check_model(run.folder, expected, file, given)
 
 
 def check_adaptable(run: OpenedRun) -> None:
@@ -120,11 +146,11 @@ def _transform(head: torch.nn.Module, vectors: np.ndarray) -> pa.Array:  # (rows
     return pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), out.shape[1])
 
 
-def _adapted(file: VectorFile, run_head, head, schema: pa.Schema, what: str) -> Iterator[pa.RecordBatch]:
+def _adapted(file: VectorFile, reads: int, head, schema: pa.Schema, what: str) -> Iterator[pa.RecordBatch]:
     """Each batch of the file with its vectors through `head` (or, when None, as read), in the output's schema;
-    every batch is checked against the width the run's head reads."""
+    every batch is checked against the width the run reads on its side (`reads`)."""
     for batch in file.batches(all_columns=True):
-        check_width(batch.where, batch.vectors.shape[1], run_head.dim, what)
+        check_width(batch.where, batch.vectors.shape[1], reads, what)
         table = batch.table
         if head is not None:
             index = table.schema.get_field_index(file.columns.vector)
@@ -147,10 +173,11 @@ def apply_run(
     check_adaptable(run)
     head, run_model = side_head(run.head, side, "--side"), model_of(run.config["base_model"])  # None: copied
     file = VectorFile(source, columns)
-    check_model(run_dir, run_model, file, model)
+    check_side_model(run, file, model, side)
     check_not_applied(file, run.head_sha256)
     check_apply_target(out, source, overwrite)
     transformed = head is not None
+    reads = input_width(run.head, side)  # a query-only head's documents: the documents' own width
     out_dim = getattr(head, "out_dim", head.dim) if transformed else None
     meta = {"isoadapt.kind": APPLY_KIND, MODEL_KEY: run_model, "isoadapt.run": str(run_dir.resolve())}
     meta |= {
@@ -162,8 +189,8 @@ def apply_run(
     rows = 0
     bar = progress(total=file.rows, desc=f"apply ({side})", unit="vec", unit_scale=True, show=show_progress)
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer, bar:  # the bar closes before an error
-        for table in prefetched(_adapted(file, run.head, head, schema, f"the head of {run_dir}")):
+        for table in prefetched(_adapted(file, reads, head, schema, f"the head of {run_dir}")):
             writer.write_batch(table)
             rows += table.num_rows
             bar.update(table.num_rows)
-    return Applied(rows, transformed, out_dim or run.head.dim)
+    return Applied(rows, transformed, out_dim or reads)

@@ -9,12 +9,13 @@ does, silently. Every wrapper that calls `encode` must name the side (see isoada
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from isoadapt.encoding.offline_models import model_identity, resolve_model
-from isoadapt.encoding.prompts import resolve_prompts
+from isoadapt.encoding.precomputed import is_precomputed
+from isoadapt.encoding.prompts import Prompts
 from isoadapt.errors import NOTHING_KEPT, InputError, describe, disk_error
 from isoadapt.fileio import atomic_write_json, read_json
 from isoadapt.head import CONFIG_FILE, WEIGHTS_FILE, AffineHead, LinearHead, side_head
@@ -48,18 +49,36 @@ def check_export_target(run_dir: Path, out_dir: Path, overwrite: bool) -> None:
     check_output_folder(out_dir, "--out", "export", overwrite)
 
 
+def side_models(run: OpenedRun, cache_dir: Path) -> dict[str, tuple[object, Prompts]]:
+    """Each side's SentenceTransformer and prompts, as the run encoded that side (`OpenedRun.side_encoder`:
+    a cross-model run's queries on its query model, everything else on the encoder the head was trained
+    over), each checked against the weights and width the run recorded. A same-model run's two sides are one
+    model: loaded once, held once in the export."""
+    for side, name in (("document", run.config["base_model"]), ("query", run.query_model)):
+        if name and is_precomputed(name):
+            raise InputError(
+                f"export --run_dir {run.folder}: its {side} side is {name}, precomputed vectors: there is no model "
+                "to export; `isoadapt apply` takes your vectors through the head"
+            )
+    run = replace(run, config={**run.config, "encode_backend": "torch"})  # the export holds torch modules:
+    # an ONNX runtime for the run's --encode_backend would be built only to be dropped
+    documents = run.side_encoder("document", cache_dir)
+    query = run.side_encoder("query", cache_dir) if run.query_model else documents
+    return {"query": (query.model, query.prompts), "document": (documents.model, documents.prompts)}
+
+
 def sentence_transformer(run: OpenedRun, cache_dir: Path):
-    """The run as one SentenceTransformer on the CPU: what `export` saves and what MLflow logs."""
+    """The run as one SentenceTransformer on the CPU: what `export` saves and what MLflow logs. A query-only
+    head (or a cross-model run, whose head is always query-only) is a Router: the query route is the query
+    model's modules, the head (Dense) and Normalize; the document route is the base model's modules,
+    untouched, so an existing index needs no re-embedding."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Router
 
     head = run.head
     weight, bias = head_as_affine(head)  # an MLP head is refused here, before the model loads
-    base_folder = run.fine_tuned or resolve_model(run.config["base_model"], cache_dir)
-    if run.fine_tuned is None:
-        run.check_weights(model_identity(base_folder, cache_dir)["weights_sha256"])
-    model = SentenceTransformer(str(base_folder), device="cpu", local_files_only=True)
-    run.check_width(model.get_embedding_dimension())
+    models = side_models(run, cache_dir)
+    (query, query_prompts), (documents, document_prompts) = models["query"], models["document"]
     dense = Dense(
         weight.shape[1],
         weight.shape[0],
@@ -69,20 +88,20 @@ def sentence_transformer(run: OpenedRun, cache_dir: Path):
         init_bias=bias,
     )
     if head.adapt == "query":  # encode_query applies the head, encode_document keeps the base vectors
-        base = list(model)
         router = Router.for_query_document(
-            query_modules=[*base, dense, Normalize()],
-            document_modules=base,
+            query_modules=[*query, dense, Normalize()],
+            document_modules=list(documents),
             default_route=None,  # encode() must name its side (task="query" or "document"): no silent default
             allow_empty_key=False,
         )
         exported = SentenceTransformer(modules=[router], device="cpu")
     else:
-        exported = SentenceTransformer(modules=[*model, dense, Normalize()], device="cpu")
-    exported.max_seq_length = model.max_seq_length
+        exported = SentenceTransformer(modules=[*documents, dense, Normalize()], device="cpu")
+    if query is documents:  # a cross-model Router keeps each route's own window (each Transformer saves its own)
+        exported.max_seq_length = documents.max_seq_length
     # The run's prompts under sentence-transformers' names, so encode_query / encode_document apply them.
-    prompts = resolve_prompts(base_folder, run.prompts["query_prompt"], run.prompts["document_prompt"])
-    exported.prompts = {**model.prompts, **prompts.as_dict()}
+    prompts = {"query": query_prompts.query, "document": document_prompts.document}
+    exported.prompts = {**documents.prompts, **prompts}
     return exported
 
 

@@ -28,7 +28,7 @@ from lancedb.embeddings import EmbeddingFunctionConfig, TextEmbeddingFunction, r
 from pydantic import PrivateAttr
 
 from isoadapt.errors import InputError
-from isoadapt.store.run_space import RunSpace, open_space, to_space, width
+from isoadapt.store.run_space import RunSpace, open_space, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 LEGACY_NAME = "isoadapt"  # the name tables written before NAME record
@@ -81,9 +81,7 @@ class AdapterEmbeddings(TextEmbeddingFunction):
     def embed(self, texts, side: str) -> list[np.ndarray]:
         if self._space is None:
             self._space = open_space(self.opened_run(), Path(self.cache_dir))
-        texts = self._space.encoder.prompts.texts(list(self.sanitize_input(texts)), side)  # as the run encoded them
-        vectors = self._space.encoder.encode(texts)  # (n, dim)
-        return list(to_space(self._space.run, vectors, side))
+        return list(self._space.embed(list(self.sanitize_input(texts)), side))  # each side on its model, prompt, head
 
     def compute_query_embeddings(self, query, *args, **kwargs) -> list[np.ndarray]:
         return self.embed(query, "query")

@@ -41,9 +41,9 @@ from isoadapt.fileio import machine_lock
 from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
-from isoadapt.store.apply import APPLY_KIND, HEAD_KEY, check_adaptable, check_model, model_of
+from isoadapt.store.apply import APPLY_KIND, HEAD_KEY, check_adaptable, check_side_model
 from isoadapt.store.lancedb_ann import build_ann, check_ann_rows
-from isoadapt.store.run_space import open_space, query_vectors, to_space, width
+from isoadapt.store.run_space import input_width, open_space, plain_documents, query_vectors, to_space, width
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ INDEX_KIND = "isoadapt-index"  # table metadata: the tables isoadapt wrote (and 
 CHUNK = 8192  # documents encoded and adapted at once
 TABLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 ID, TEXT, VECTOR = "id", "text", "vector"  # the table's own columns; a parquet file's others keep their names
+DOCUMENTS_KEY = "isoadapt.documents"  # table metadata: the plain base vectors it holds (run_space.plain_documents)
 SEARCH_FIELDS = ("score", "_distance")  # what a search answer adds to a row: no column of the table may be named so
 
 
@@ -108,12 +109,10 @@ def index_corpus(
     if ann:
         check_ann_rows(len(corpus))
     space = open_space(run, cache_dir)
+    space.encoder("document")  # the documents' model (the base), loaded before the first chunk
     ids, texts = list(corpus), list(corpus.values())
-    prompts = space.encoder.prompts  # the documents' prompt, if the run's model has one
     parts = [
-        to_space(
-            run, space.vectors(prompts.texts(texts[start : start + CHUNK], "document")), "document"
-        )  # (chunk, width)
+        space.embed(texts[start : start + CHUNK], "document", cached=True)  # (chunk, width)
         for start in progress(range(0, len(ids), CHUNK), desc=f"index {table}", unit="chunk")
     ]
     schema = pa.schema([(ID, pa.string()), (TEXT, pa.string()), (VECTOR, pa.list_(pa.float32(), width(run)))])
@@ -135,8 +134,9 @@ def index_corpus(
 def in_document_space(run: OpenedRun, file: VectorFile, model: str | None) -> bool:
     """True when `isoadapt apply` already put the file's vectors on this run's document side; False for base
     vectors of the run's model (a query-only head's documents, which apply copies unchanged, are still base
-    vectors). Vectors another head transformed, and a query-only head's queries, are refused."""
-    check_model(run.folder, model_of(run.config["base_model"]), file, model)
+    vectors). Vectors another head transformed, and a query-only head's queries, are refused; so are a
+    cross-model run's query model's vectors: its documents stay the base model's."""
+    check_side_model(run, file, model, "document")
     meta = file.metadata
     if meta.get("isoadapt.kind") != APPLY_KIND or meta.get("isoadapt.normalized") != "true":
         return False
@@ -199,7 +199,8 @@ def index_vectors(
     file = VectorFile(source, columns)
     kept = in_document_space(run, file, model)
     schema = table_schema(file, width(run))
-    expected, what = (width(run), f"the index of {run_dir}") if kept else (run.head.dim, f"the head of {run_dir}")
+    reads = input_width(run.head, "document")  # a cross-model run's documents: the base model's width
+    expected, what = (width(run), f"the index of {run_dir}") if kept else (reads, f"the head of {run_dir}")
     rows = 0
     for batch in file.batches():  # the first reading: every check, before a table is started
         check_width(batch.where, batch.vectors.shape[1], expected, what)
@@ -234,6 +235,8 @@ def write_table(
         "isoadapt.base_model": run.config["base_model"],
         "isoadapt.adapt": getattr(run.head, "adapt", "both"),
     }
+    documents = plain_documents(run)  # documents no head touched: any run on the same base may search them
+    metadata |= {DOCUMENTS_KEY: documents} if documents else {}
     schema = schema.with_metadata(metadata)
     with table_lock(db, table):
         check_index_target(db, table, overwrite)  # again: another run may have written the table meanwhile
@@ -248,7 +251,8 @@ def _create(
         db.mkdir(parents=True, exist_ok=True)  # inside the try: a stop right after it leaves no empty --db
         connection = connect(db)
         functions = None
-        if TEXT in schema.names and not is_precomputed(run.config["base_model"]):
+        models = (run.config["base_model"], run.query_model or run.config["base_model"])
+        if TEXT in schema.names and not any(is_precomputed(m) for m in models):
             from isoadapt.store.lancedb_function import embedding_config  # imports lancedb: after connect() quiets it
 
             functions = [embedding_config(run, cache_dir, db / f"{table}.lance")]

@@ -1,5 +1,7 @@
 """`isoadapt search`: a query (a text through the run's encoder, or the query's base vector from a file) on
-the run's query side, against a table that `isoadapt index` wrote with the same head; the top k by cosine.
+the run's query side, against a table that `isoadapt index` wrote with the same head, or one whose documents
+no head touched and that holds the run's own base vectors (run_space.plain_documents: a cross-model run
+searches the index of a query-only run on its base model); the top k by cosine.
 
 It never passes off an approximate answer as exact. Search is exact by default: LanceDB's flat scan, even on
 a table the user gave an ANN index (`create_index(IVF_PQ)`), whose distances alone were off by up to 0.78
@@ -24,8 +26,24 @@ from isoadapt.fileio import read_json
 from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.store.apply import check_adaptable
 from isoadapt.store.lancedb_ann import recorded_refine_factor
-from isoadapt.store.lancedb_index import ID, INDEX_KIND, SEARCH_FIELDS, TEXT, VECTOR, check_table_name, connect
-from isoadapt.store.run_space import check_encodes_text, open_space, query_vectors, to_space
+from isoadapt.store.lancedb_index import (
+    DOCUMENTS_KEY,
+    ID,
+    INDEX_KIND,
+    SEARCH_FIELDS,
+    TEXT,
+    VECTOR,
+    check_table_name,
+    connect,
+)
+from isoadapt.store.run_space import (
+    check_encodes_text,
+    open_space,
+    plain_documents,
+    query_vectors,
+    side_model,
+    to_space,
+)
 from isoadapt.training.run_folder import OpenedRun, open_run
 
 MAX_K = 10_000
@@ -53,7 +71,8 @@ class Index:
 
 
 def open_index(db: Path, table: str, run: OpenedRun) -> Index:
-    """The table `isoadapt index` wrote with this run's head, checked before any model loads."""
+    """The table `isoadapt index` wrote with this run's head (or with the plain base vectors this run scores
+    against), checked before any model loads."""
     check_table_name(table)
     if not (db / f"{table}.lance").is_dir():
         raise InputError(f"--table {table}: no such table in {db} (write it with `isoadapt index`)")
@@ -73,7 +92,15 @@ def open_index(db: Path, table: str, run: OpenedRun) -> Index:
             f"--table {table}: has a column named {hidden[0]!r}, which would hide or replace search's own; "
             "rename it in the parquet file and index again"
         )
-    if metadata.get("isoadapt.head_sha256") != run.head_sha256:
+    indexed = metadata.get("isoadapt.base_model")
+    if indexed is not None and indexed != run.config["base_model"]:
+        raise InputError(
+            f"--table {table}: holds document vectors of {indexed}, but {run.folder} scores queries against "
+            f"{run.config['base_model']}'s; search it with a run whose base model is {indexed}, or index "
+            f"{run.config['base_model']}'s document vectors with this run"
+        )
+    shared = plain_documents(run) is not None and metadata.get(DOCUMENTS_KEY) == plain_documents(run)
+    if metadata.get("isoadapt.head_sha256") != run.head_sha256 and not shared:
         raise InputError(
             f"--table {table}: was indexed with the head of {metadata.get('isoadapt.run')}, not {run.folder}; "
             "search with that run, or index again"
@@ -159,7 +186,7 @@ def read_query_vector(path: Path, run: OpenedRun) -> np.ndarray:  # (1, dim): a 
     if len(vector) != run.head.dim:
         raise InputError(
             f"--vector {path}: has {len(vector)} values, but the head of {run.folder} reads {run.head.dim} "
-            f"(a query vector of {run.config['base_model']})"
+            f"(a query vector of {side_model(run, 'query')})"
         )
     vector = vector.astype(np.float32)
     if not np.isfinite(vector).all():

@@ -93,6 +93,13 @@ def task_signature(width: int):
     )
 
 
+def applies_prompts(run) -> bool:
+    """Whether the run prompts any text: the base model's recorded prompts, or a cross-model run's query
+    model's (recorded with it, `query_encoder`)."""
+    query = (run.document.get("query_encoder") or {}).get("prompts")
+    return any(run.prompts.values()) or (isinstance(query, dict) and any(query.values()))
+
+
 def log_run_to_mlflow(run_dir: Path, cache_dir: Path) -> str | None:
     """Log a completed run into its MLflow run (named in config.json); returns the model's URI, or None for
         a head with no SentenceTransformer export (an MLP head) or a prompted run (MLflow's predict applies no
@@ -112,7 +119,7 @@ def log_run_to_mlflow(run_dir: Path, cache_dir: Path) -> str | None:
         except InputError as err:
             log.warning("MLflow run %s holds the run's files but no model: %s", run_id, err)
             return None
-        if any(run.prompts.values()):  # the flavour's predict calls encode(task=...), which adds no prompt
+        if applies_prompts(run):  # the flavour's predict calls encode(task=...), which adds no prompt
             log.warning(
                 "MLflow run %s holds the run's files but no model: the run was trained with query/document "
                 "prompts, which MLflow's predict would not apply; serve `isoadapt export`'s folder instead",

@@ -85,6 +85,14 @@ def base_name(config: dict) -> str:
     return shown(base) if Path(base).is_absolute() else base
 
 
+def query_model_row(config: dict) -> list[str]:
+    """A cross-model run's query model, in the card's table (none for an ordinary run)."""
+    query = config.get("query_model")
+    if not query:
+        return []
+    return [f"| query model | {base_name({'base_model': query})} (queries; documents stay on the base model) |"]
+
+
 def front_matter(config: dict, metrics: dict | None) -> list[str]:
     """The YAML a model hub reads: library, task, base model, data, and the test NDCG@10 (model-index)."""
     base, dataset = base_name(config), dataset_name(config)
@@ -232,6 +240,7 @@ def card_text(doc: dict, metrics: dict | None, head_config: dict, run_dir: Path,
         "| | |",
         "|---|---|",
         f"| base model | {base_name(config)} |",
+        *query_model_row(config),
         f"| head | {head_config.get('type')}, init {config.get('head_init', 'identity')} |",
         f"| adapts | {'queries only' if adapt == 'query' else 'queries and documents'} |",
         f"| width | {head_config.get('dim')} -> {head_config.get('out_dim', head_config.get('dim'))} |",

@@ -2,20 +2,22 @@
 side or document side, L2-normalised as the run scores. `index`, `search` and LanceDB's `isoadapt`
 embedding function all go through here, so a query and the documents it is scored against never take two
 different paths: a both-sides head transforms both, a query-only head transforms queries and leaves
-documents as base vectors.
+documents as base vectors. In a cross-model run (`--query_model`) a query's text goes to the query model
+and a document's to the base model (`OpenedRun.side_encoder`), and the documents' space is the base's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from isoadapt.encoding.cache import CachedVectors
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
-from isoadapt.head import to_side
+from isoadapt.head import side_head, to_side
 from isoadapt.training.run_folder import OpenedRun
 
 
@@ -29,30 +31,75 @@ def width(run: OpenedRun) -> int:
     return getattr(run.head, "out_dim", run.head.dim)
 
 
-def check_encodes_text(run: OpenedRun, what: str) -> None:
+def input_width(head: nn.Module, side: str | None) -> int:
+    """The width of the vectors a side starts from: the head's input where the side passes through it, else
+    the documents' own width, which is the head's output (a query-only head writes the documents' space; in
+    a cross-model run the query model's width may differ from it)."""
+    return head.dim if side_head(head, side) is not None else getattr(head, "out_dim", head.dim)
+
+
+def side_model(run: OpenedRun, side: str) -> str:
+    """The model whose vectors a side starts from, by name, for messages and for the model a vector file
+    must come from: the model `OpenedRun.side_encoder` opens for that side."""
+    return run.query_model if side == "query" and run.query_model else run.config["base_model"]
+
+
+def plain_documents(run: OpenedRun) -> str | None:
+    """What a run's document vectors are when no head touches them (a query-only head over a frozen base):
+    the base model's vectors, named by the model, its weights and its document prompt (JSON). Two such runs
+    on one base (a cross-model run and the index's own run, say) score against the same documents, so a
+    table one indexed serves the other's search. None when a head or a fine-tuned encoder makes them."""
+    if run.fine_tuned is not None or side_head(run.head, "document") is not None or not run.recorded_weights:
+        return None  # a head or a tuned encoder made them, or the run recorded no weights to match them by
+    prompts = run.prompts
+    documents = {
+        "model": run.config["base_model"],
+        "weights_sha256": run.recorded_weights,
+        "document_prompt": prompts["document_prompt"],
+    }
+    return json.dumps(documents, sort_keys=True)
+
+
+def check_encodes_text(run: OpenedRun, what: str, side: str = "query") -> None:
     """A run on precomputed vectors (`vectors:NAME`) has no model: it cannot embed a text it was not given."""
-    base = run.config["base_model"]
-    if is_precomputed(base):
+    model = side_model(run, side)
+    if is_precomputed(model):
         raise InputError(
-            f"--run_dir {run.folder}: was trained on precomputed vectors ({base}), which cannot embed {what}; "
+            f"--run_dir {run.folder}: was trained on precomputed vectors ({model}), which cannot embed {what}; "
             "give the query's vector with --vector FILE"
         )
 
 
-@dataclass
 class RunSpace:
-    """A run opened for indexing and search: the run, its encoder, and its vectors through the cache."""
+    """A run opened for indexing and search: each side's encoder (`OpenedRun.side_encoder`), loaded on first
+    use (one for both sides of a same-model run), and texts on either side of the run's space."""
 
-    run: OpenedRun
-    encoder: object
-    vectors: object  # texts -> base (or fine-tuned) vectors, through the embedding cache
+    def __init__(self, run: OpenedRun, cache_dir: Path):
+        self.run, self.cache_dir = run, cache_dir
+        self._opened: dict[str, tuple[object, CachedVectors]] = {}  # model key -> (encoder, its cached vectors)
+
+    def _open(self, side: str) -> tuple[object, CachedVectors]:
+        key = side if self.run.query_model else "document"  # a same-model run's two sides share one model
+        if key not in self._opened:
+            encoder = self.run.side_encoder(key, self.cache_dir)
+            self._opened[key] = (encoder, CachedVectors(encoder, self.cache_dir))
+        return self._opened[key]
+
+    def encoder(self, side: str):
+        """The encoder of `side`'s texts (the slow part, a model load, done here once)."""
+        return self._open(side)[0]
+
+    def embed(self, texts: list[str], side: str, cached: bool = False) -> np.ndarray:  # (n, width)
+        """Texts on `side` of the run's space: the side's prompt, its model (through the embedding cache when
+        `cached`: a corpus, not a one-off query), then its side of the head."""
+        encoder, cache = self._open(side)
+        prompted = encoder.prompts.texts(list(texts), side)
+        return to_space(self.run, cache(prompted) if cached else encoder.encode(prompted), side)
 
 
 def open_space(run: OpenedRun, cache_dir: Path) -> RunSpace:
-    """The run's encoder (the slow part: a model load) and its vectors through the cache."""
-    encoder = run.trained_encoder(cache_dir)
-    return RunSpace(run, encoder, CachedVectors(encoder, cache_dir))
+    return RunSpace(run, cache_dir)
 
 
 def query_vectors(space: RunSpace, queries: list[str]) -> np.ndarray:  # (n, width), through the query side
-    return to_space(space.run, space.encoder.encode(space.encoder.prompts.texts(queries, "query")), "query")
+    return space.embed(queries, "query")

@@ -109,7 +109,7 @@ def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
             counts = await asyncio.get_running_loop().run_in_executor(
                 served.counting, served.token_counts, asked.texts, asked.side
             )
-            read = [min(count, served.window) for count in counts]
+            read = [min(count, served.windows[asked.side]) for count in counts]
             try:
                 future = state["batcher"].submit(asked.texts, asked.side, sum(read))
             except QueueFull as full:
@@ -124,7 +124,7 @@ def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
             return Response(status_code=CLIENT_CLOSED)
         metrics.texts.labels(asked.side).inc(len(asked.texts))
         metrics.tokens.inc(sum(read))
-        metrics.truncated.inc(sum(count > served.window for count in counts))
+        metrics.truncated.inc(sum(count > served.windows[asked.side] for count in counts))
         return Response(
             embeddings_body(vectors, asked.encoding_format, asked.model, sum(read)), media_type="application/json"
         )

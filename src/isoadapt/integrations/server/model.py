@@ -1,7 +1,8 @@
 """What the server encodes with: the run's base encoder (our `Encoder`, its length-sorted batches, its
 `--encode_backend`, `auto` included, and the prompts the run was trained with) and the adapter's
 `transform`, the one function that decides what each side's vector is. Requests of both sides share one
-base encode: each text carries its side's prompt (encoding/prompts.py), then its side of the head."""
+base encode: each text carries its side's prompt (encoding/prompts.py), then its side of the head. A
+cross-model run's queries go to its query model instead (`OpenedRun.side_encoder`): one encode per model."""
 
 from __future__ import annotations
 
@@ -23,22 +24,25 @@ log = logging.getLogger(__name__)
 
 
 class ServedModel:
-    """An adapter (`isoadapt.Adapter`) and the base encoder its head reads, warmed up by one batch."""
+    """An adapter (`isoadapt.Adapter`) and the base encoder its head reads (a cross-model run: and its query
+    model's, `query_encoder`), warmed up by one batch."""
 
-    def __init__(self, adapter, encoder, name: str):
+    def __init__(self, adapter, encoder, name: str, query_encoder=None):
         self.adapter, self.encoder, self.name = adapter, encoder, name
+        self.encoders = {"query": query_encoder or encoder, "document": encoder}  # each side's encoder
         # The SentenceTransformer's tokenizer (usage counts what the model reads), copied: a fast tokenizer
         # called from two threads with different truncation settings fails ("Already borrowed"), and the
         # encoder's thread calls it with truncation on.
-        self.tokenizer = copy.deepcopy(encoder.model.tokenizer)
+        self.tokenizers = {side: copy.deepcopy(e.model.tokenizer) for side, e in self.encoders.items()}
         self.counting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isoadapt-tokens")
-        self.window = int(encoder.model.max_seq_length)
+        self.windows = {side: int(e.model.max_seq_length) for side, e in self.encoders.items()}
         self.catalog: Catalog | None = None  # known once warm_up has run one batch
 
     def warm_up(self) -> None:
-        """One batch through the encoder and each side of the head; the widths are read off its output."""
-        base = self.encoder.encode(["warm-up"])  # (1, dim)
-        widths = {side: int(self.adapter.transform(base, side).shape[1]) for side in SIDES}
+        """One batch through each encoder and each side of the head; the widths are read off its output."""
+        widths = {
+            side: int(self.adapter.transform(self.encoders[side].encode(["warm-up"]), side).shape[1]) for side in SIDES
+        }
         # A request may leave its side out only where both sides give the same vector: a head on both sides
         # AND one prompt for both (a prompted run's query and document texts differ before the head).
         same = self.adapter.adapt == "both" and self.encoder.prompts.query == self.encoder.prompts.document
@@ -48,18 +52,22 @@ class ServedModel:
     def token_counts(self, texts: list[str], side: str) -> list[int]:
         """Tokens per text as the model reads it on `side` (its prompt prepended, special tokens included),
         before truncation: the model reads min(count, window)."""
-        prompted = self.encoder.prompts.texts(texts, side)
-        return [len(ids) for ids in self.tokenizer(prompted, truncation=False, verbose=False)["input_ids"]]
+        prompted = self.encoders[side].prompts.texts(texts, side)
+        return [len(ids) for ids in self.tokenizers[side](prompted, truncation=False, verbose=False)["input_ids"]]
 
     def encode(self, requests: list[tuple[list[str], str]]) -> list[np.ndarray]:
-        """(texts, side) per request -> their vectors: one base encode over every text of every request
-        (length-sorted batches inside), then each request's rows through its side of the adapter."""
-        texts = [text for group, side in requests for text in self.encoder.prompts.texts(group, side)]
-        base = self.encoder.encode(texts)  # (n, dim): each side's prompt prepended, as the run encoded them
-        out, start = [], 0
-        for group, side in requests:
-            out.append(self.adapter.transform(base[start : start + len(group)], side))  # (len(group), width)
-            start += len(group)
+        """(texts, side) per request -> their vectors: one encode per model over every text of the requests
+        it serves (length-sorted batches inside), then each request's rows through its side of the adapter."""
+        out: list = [None] * len(requests)
+        for encoder in {id(e): e for e in self.encoders.values()}.values():
+            mine = [i for i, (_, side) in enumerate(requests) if self.encoders[side] is encoder]
+            texts = [text for i in mine for text in encoder.prompts.texts(requests[i][0], requests[i][1])]
+            base = encoder.encode(texts) if texts else None  # (n, dim): each side's prompt, as the run encoded them
+            start = 0
+            for i in mine:
+                group, side = requests[i]
+                out[i] = self.adapter.transform(base[start : start + len(group)], side)  # (len(group), width)
+                start += len(group)
         return out
 
 
@@ -75,6 +83,11 @@ def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str 
         )
     if adapter.fine_tuned:
         raise InputError(f"serve {adapter.where}: the run fine-tuned its encoder; serve a frozen-encoder adapter")
+    if adapter.query_model and is_precomputed(adapter.query_model):
+        raise InputError(
+            f"serve {adapter.where}: its query model is {adapter.query_model}, precomputed vectors: there is "
+            "no model to embed queries with; serve a run trained on a model"
+        )
     backend = backend or adapter.config.get("encode_backend", "torch")
     probe = _probe(adapter.config) if backend == AUTO else None
     prompts = adapter.run.prompts  # the prompts the run was trained with
@@ -82,8 +95,12 @@ def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str 
     adapter.run.check_weights(encoder.identity.get("weights_sha256"))
     adapter.run.check_width(encoder.dim)
     log.info("serve: %s on %s (%s backend)", adapter.where, base_model, encoder.backend)
+    query_encoder = None
+    if adapter.query_model:  # its queries on the query model (the run's backend), its documents on the base
+        query_encoder = adapter.run.side_encoder("query", cache_dir)
+        log.info("serve: queries on %s (%s backend)", adapter.query_model, query_encoder.backend)
     folder = adapter.export_folder or adapter.folder
-    return ServedModel(adapter, encoder, name or Path(folder).name)
+    return ServedModel(adapter, encoder, name or Path(folder).name, query_encoder)
 
 
 def _probe(config: dict):
