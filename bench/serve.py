@@ -21,6 +21,7 @@ import contextlib
 import http.client
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -106,8 +107,24 @@ def post(connection: http.client.HTTPConnection, path: str, body: dict) -> dict:
     return json.loads(payload)
 
 
-def load(port: int, path: str, model: str, batches: list[list[str]], clients: int, extra: dict) -> dict:
-    """`clients` threads, each with one keep-alive connection, take the next request until none is left."""
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of this process (the bench: only its client threads work during a load) or
+    of the server process `pid`, all its threads; NaN where /proc is missing."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    port: int, path: str, model: str, batches: list[list[str]], clients: int, extra: dict, server_pid: int | None = None
+) -> dict:
+    """`clients` threads, each with one keep-alive connection, take the next request until none is left; the
+    CPU seconds the client threads and the server spent on it."""
     latencies, lock, next_index = [], threading.Lock(), iter(range(len(batches)))
 
     def client():
@@ -122,6 +139,7 @@ def load(port: int, path: str, model: str, batches: list[list[str]], clients: in
             with lock:
                 latencies.append(time.perf_counter() - start)
 
+    cpu_before = cpu_seconds(), cpu_seconds(server_pid) if server_pid else float("nan")
     start = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
@@ -129,6 +147,8 @@ def load(port: int, path: str, model: str, batches: list[list[str]], clients: in
     for t in threads:
         t.join()
     seconds = time.perf_counter() - start
+    client_cpu = cpu_seconds() - cpu_before[0]
+    server_cpu = (cpu_seconds(server_pid) if server_pid else float("nan")) - cpu_before[1]
     texts = sum(len(b) for b in batches)
     ms = np.array(latencies) * 1000
     return {
@@ -136,6 +156,8 @@ def load(port: int, path: str, model: str, batches: list[list[str]], clients: in
         "req/s": len(batches) / seconds,
         "p50": np.percentile(ms, 50),
         "p99": np.percentile(ms, 99),
+        "client cpu": client_cpu,
+        "server cpu": server_cpu,
     }
 
 
@@ -168,9 +190,10 @@ def train_heads(root: Path, cache: Path, data: Path) -> dict[str, Path]:
 
 
 def row(name: str, measured: dict, reference: float | None = None) -> str:
-    ratio = f"{measured['texts/s'] / reference:6.2f}x" if reference else ""
+    ratio = f"{measured['texts/s'] / reference:6.2f}x" if reference else "       "
     rates = f"{measured['texts/s']:9.1f} {measured['req/s']:8.1f}"
-    return f"{name:34s} {rates} {measured['p50']:9.1f} {measured['p99']:9.1f} {ratio}"
+    cpu = f"{measured['client cpu']:8.2f} {measured['server cpu']:8.2f}"
+    return f"{name:34s} {rates} {measured['p50']:9.1f} {measured['p99']:9.1f} {ratio} {cpu}"
 
 
 def main() -> None:
@@ -192,12 +215,12 @@ def main() -> None:
         heads = {"both": args.run_dir} if args.run_dir else train_heads(Path(scratch), args.cache_dir, args.train_data)
         adapter = Adapter.load(heads["both"], args.cache_dir)
         adapter.encode_query(texts[:32])  # warm
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         reference = adapter.encode_query(texts)
-        in_process = len(texts) / (time.perf_counter() - start)
-        print(f"\nin process, Adapter.encode_query over all texts at once: {in_process:.1f} texts/s")
-        header = f"{'server @ clients':34s} {'texts/s':>9s} {'req/s':>8s} {'p50 ms':>9s} {'p99 ms':>9s} vs in-process"
-        print(header)
+        in_process, cpu = len(texts) / (time.perf_counter() - start), cpu_seconds() - cpu
+        print(f"\nin process, Adapter.encode_query over all texts at once: {in_process:.1f} texts/s, {cpu:.2f} CPU s")
+        header = f"{'server @ clients':34s} {'texts/s':>9s} {'req/s':>8s} {'p50 ms':>9s} {'p99 ms':>9s} vs in-p"
+        print(header + " client CPU s / server CPU s")
         ours = serve_ours(args, heads["both"], batches, texts, reference, in_process)
         theirs = serve_infinity(args, heads, batches, texts, in_process) if args.infinity else {}
         for clients in args.clients:
@@ -213,13 +236,13 @@ def serve_ours(args, run: Path, batches, texts, reference, in_process) -> dict:
     port = free_port()
     command = [sys.executable, "-m", "isoadapt.cli", "serve", "--run_dir", str(run), "--port", str(port)]
     out = {}
-    with server([*command, "--cache_dir", str(args.cache_dir), "--name", "m"], port, "/health"):
+    with server([*command, "--cache_dir", str(args.cache_dir), "--name", "m"], port, "/health") as process:
         served = vectors(port, "/v1/embeddings", "m:query", texts[:64], {})
         print(f"  (served vectors vs Adapter.encode_query: min cosine {min_cosine(served, reference[:64]):.6f})")
-        single = load(port, "/v1/embeddings", "m:query", [[t] for t in texts[:200]], 1, {})
+        single = load(port, "/v1/embeddings", "m:query", [[t] for t in texts[:200]], 1, {}, process.pid)
         print(row("isoadapt serve, 1 text, 1 client", single))
         for clients in args.clients:
-            out[clients] = load(port, "/v1/embeddings", "m:query", batches, clients, {})
+            out[clients] = load(port, "/v1/embeddings", "m:query", batches, clients, {}, process.pid)
             print(row(f"isoadapt serve @ {clients}", out[clients], in_process))
     return out
 
@@ -241,12 +264,13 @@ def serve_infinity(args, heads: dict, batches, texts, in_process) -> dict:
         "torch",
         "--no-bettertransformer",
     ]
-    with server([*command, "--model-id", str(base_folder), "--served-model-name", "minilm"], port, "/health"):
+    base_command = [*command, "--model-id", str(base_folder), "--served-model-name", "minilm"]
+    with server(base_command, port, "/health") as process:
         base = Encoder(MINILM, args.cache_dir, show_progress=False).encode(texts[:64])
         theirs = vectors(port, "/embeddings", "minilm", texts[:64], {})
         print(f"  (infinity's base MiniLM vs sentence-transformers: min cosine {min_cosine(theirs, base):.6f})")
         for clients in args.clients:
-            out[clients] = load(port, "/embeddings", "minilm", batches, clients, {})
+            out[clients] = load(port, "/embeddings", "minilm", batches, clients, {}, process.pid)
             print(row(f"infinity-emb (base MiniLM) @ {clients}", out[clients], in_process))
     for adapt in ("both", "query"):
         export = heads.get(f"export-{adapt}")
@@ -269,7 +293,7 @@ def serve_ray(args, run: Path, batches, in_process) -> None:
         port = free_port()
         command = [sys.executable, "-m", "isoadapt.cli", "serve", "--run_dir", str(run), "--port", str(port)]
         command += ["--engine", "ray", "--replicas", str(replicas), "--cache_dir", str(args.cache_dir), "--name", "m"]
-        with server(command, port, "/health"):
+        with server(command, port, "/health"):  # Ray's replicas are other processes: no server CPU here
             measured = load(port, "/v1/embeddings", "m:query", batches, 16, {})
             print(row(f"Ray Serve, {replicas} replica(s) @ 16", measured, in_process))
 

@@ -166,3 +166,41 @@ def test_length_batches_cover_every_text_once_within_both_caps(seed):
     firsts = [lengths[b[0]] for b in batches]
     assert firsts == sorted(firsts, reverse=True)
     assert length_batches([], 512, 32) == []
+
+
+def _cheapest_by_enumeration(lengths, max_tokens, max_texts, overhead):
+    """The reference: every way to cut the longest-first order into consecutive batches, the cheapest kept."""
+    widths = sorted(lengths, reverse=True)
+    best = None
+    for mask in range(1 << max(len(widths) - 1, 0)):
+        cuts = [0, *(i + 1 for i in range(len(widths) - 1) if mask >> i & 1), len(widths)]
+        sizes = [(widths[a], b - a) for a, b in zip(cuts, cuts[1:])]
+        if any(n > max_texts or (n > 1 and n * w > max_tokens) for w, n in sizes):
+            continue
+        cost = sum(overhead + n * w for w, n in sizes)
+        best = cost if best is None else min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_length_batches_cost_the_least_of_every_cut(seed):
+    """The batches cost (one overhead per batch plus padded tokens) exactly the cheapest of all 2^(n-1)
+    ways to cut the sorted texts, within both caps."""
+    from isoadapt.encoding.encoder import length_batches
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 60, size=int(rng.integers(1, 12))).tolist()
+    max_tokens, max_texts, overhead = 120, 5, float(rng.choice([0.5, 10, 32, 200]))
+    batches = length_batches(lengths, max_tokens, max_texts, overhead)
+    cost = sum(overhead + len(b) * max(lengths[i] for i in b) for b in batches)
+    assert cost == pytest.approx(_cheapest_by_enumeration(lengths, max_tokens, max_texts, overhead))
+
+
+def test_length_batches_split_a_small_call_at_a_length_drop():
+    """A served request's 17 texts of 3 to 27 tokens: filling one batch would pad all 17 to 27 tokens
+    (459); cut at the drops, the long three and the short rest pad to 81 + 18 + 33 tokens, three passes."""
+    from isoadapt.encoding.encoder import length_batches
+
+    lengths = [27, 3, 3, 4, 5, 6, 20, 22, 3, 3, 3, 3, 3, 3, 3, 3, 3]
+    batches = length_batches(lengths, 512, 32, overhead=32)
+    assert [sorted(lengths[i] for i in b) for b in batches] == [[20, 22, 27], [4, 5, 6], [3] * 11]

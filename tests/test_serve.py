@@ -299,3 +299,40 @@ def test_minilm_run_and_export_served_equal_the_adapter_and_cut_long_texts_as_it
                 close(vectors_of(answer), reference_vectors)
             query_answer = client.embeddings.create(model=f"{folder.name}:query", input=texts["query"])
             assert query_answer.usage.prompt_tokens == expected_tokens
+
+
+def test_the_batcher_starts_the_next_batch_at_once_and_only_an_idle_encoder_waits():
+    """An idle encoder waits max_wait for company (two requests 50 ms apart share a call); a busy one takes
+    what queued meanwhile as soon as its call ends, with no wait, and before the ended call's requests are
+    answered."""
+    import asyncio
+    import time
+
+    from isoadapt.integrations.server.batching import Batcher
+
+    calls, events = [], []
+
+    def encode(requests):
+        calls.append((time.perf_counter(), [texts for texts, _ in requests]))
+        time.sleep(0.3)
+        return [np.full((len(texts), 2), len(texts), dtype=np.float32) for texts, _ in requests]
+
+    async def scenario():
+        observe = lambda texts, requests: events.append(("batch", texts))  # noqa: E731 (on the loop, as it starts)
+        batcher = Batcher(encode, max_batch_tokens=1000, max_wait_s=0.5, max_queue_texts=100, observe_batch=observe)
+        batcher.start()
+        first = batcher.submit(["a"], "query", 1)
+        await asyncio.sleep(0.05)
+        second = batcher.submit(["b", "c"], "query", 2)  # joins the idle encoder's wait
+        await asyncio.sleep(0.6)  # the first call (from 0.5 s to 0.8 s) is running now
+        third = batcher.submit(["d"], "query", 1)  # queued while the encoder is busy
+        first.add_done_callback(lambda _: events.append(("answered", "first")))
+        await asyncio.gather(first, second, third)
+        await batcher.stop()
+        return first.result(), second.result(), third.result()
+
+    first, second, third = asyncio.run(scenario())
+    assert [batch for _, batch in calls] == [[["a"], ["b", "c"]], [["d"]]]
+    assert calls[1][0] - calls[0][0] < 0.3 + 0.25  # no max_wait (0.5 s) between the busy encoder's calls
+    assert events == [("batch", 3), ("batch", 1), ("answered", "first")]  # the next call, then the answers
+    assert first.shape == (1, 2) and second.tolist() == [[2, 2], [2, 2]] and third.tolist() == [[1, 1]]

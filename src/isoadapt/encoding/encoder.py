@@ -19,27 +19,45 @@ from isoadapt.progress import progress
 
 log = logging.getLogger(__name__)
 TOKEN_BUDGET = 512  # padded tokens per batch (every backend): near the matmul rate here for short and long texts
+# What one more forward pass costs, in padded tokens: MiniLM on one thread here costs 14.7 ms a pass plus
+# 0.41 ms a padded token (36 tokens); cuts chosen with anything from 20 to 60 cost within 1% of the best.
+BATCH_OVERHEAD_TOKENS = 32
 
 
-def length_batches(lengths: Sequence[int], max_tokens: int, max_texts: int) -> list[list[int]]:
+def length_batches(
+    lengths: Sequence[int], max_tokens: int, max_texts: int, overhead: float = BATCH_OVERHEAD_TOKENS
+) -> list[list[int]]:
     """Indices of texts grouped longest first into batches of at most `max_texts` texts and `max_tokens`
-    padded tokens (at least one text each).
+    padded tokens (at least one text each), cut where the work is least: each batch costs `overhead` plus
+    its padded tokens (its size times its longest text), and the cuts minimise the sum.
 
     sentence-transformers sorts one call's texts by characters and cuts fixed batches of 32: on Semanlink
     and STS-B that computes 1.4x-1.7x the texts' own tokens in padding, and a batch of 32 long texts runs
     below the matmul rate. Sorting by tokens and capping padded tokens pads 1% on Semanlink's test split and
     keeps every batch near the rate (bench/encode_efficiency.py: 2.08x the texts/s on its sample; 1.52x on
     the demo's first encode). Padding does not change a text's vector: each is pooled over its own tokens.
+    Filling each batch up to the caps pads a small call badly (a served request of 17 texts from 3 to 27
+    tokens: one batch padded to 27, twice its tokens); the cheapest cuts split it where a length drops by
+    more than a forward pass costs (bench/README.md, section 14). A sorted order's best cuts are found by
+    dynamic programming over where the last batch starts: O(texts x max_texts).
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for index in order:
-        batch = batches[-1] if batches else None
-        if batch is None or len(batch) == max_texts or (len(batch) + 1) * lengths[batch[0]] > max_tokens:
-            batches.append([index])  # the first text of a batch is its longest: it sets the padded length
-        else:
-            batch.append(index)
-    return batches
+    widths = [lengths[i] for i in order]  # non-increasing: a batch's first text sets its padded length
+    best, start_of = [0.0] * (len(order) + 1), [0] * (len(order) + 1)  # best[k]: cheapest cuts of the first k
+    for end in range(1, len(order) + 1):
+        best[end] = float("inf")
+        for start in range(end - 1, max(0, end - max_texts) - 1, -1):
+            size = end - start
+            if size > 1 and size * widths[start] > max_tokens:
+                break  # an earlier start is longer and larger: over the budget too
+            cost = best[start] + overhead + size * widths[start]
+            if cost < best[end]:
+                best[end], start_of[end] = cost, start
+    batches, end = [], len(order)
+    while end:
+        batches.append(order[start_of[end] : end])
+        end = start_of[end]
+    return batches[::-1]
 
 
 class Encoder:

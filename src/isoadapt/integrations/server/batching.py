@@ -1,8 +1,9 @@
 """Dynamic batching: requests that arrive together share one encode call.
 
 One worker thread runs the encoder (torch uses every core for one call; two calls at once only fight over
-them). While it runs, new requests queue; when it is free it takes queued requests up to a token budget,
-after waiting `max_wait_s` for company when the queue holds less than that budget. The queue is bounded in
+them). While it runs, new requests queue; when it is free it takes the queued requests up to a token budget
+at once (continuous batching: the next call starts before the last one's responses are written); an idle
+encoder first waits `max_wait_s` for company when the queue holds less than that budget. The queue is bounded in
 texts: a request that would overflow it is refused at once (503, Retry-After) rather than held in memory."""
 
 from __future__ import annotations
@@ -71,30 +72,47 @@ class Batcher:
         return job.future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        """Encode batch after batch. When a batch ends, the next one (what queued meanwhile) goes to the
+        encoder before the finished batch's requests are answered, so the encoder never waits while the
+        event loop writes those responses; only an idle encoder waits `max_wait_s` for company."""
+        running: tuple[list[Job], asyncio.Future] | None = None
         while True:
-            if not self.pending:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
+            if running is None:
+                if not self.pending:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                if self.max_wait_s > 0 and sum(j.tokens for j in self.pending) < self.max_batch_tokens:
+                    await asyncio.sleep(self.max_wait_s)  # the encoder was idle: give concurrent requests a moment
+                running = self._start(self._take())
                 continue
-            if self.max_wait_s > 0 and sum(j.tokens for j in self.pending) < self.max_batch_tokens:
-                await asyncio.sleep(self.max_wait_s)  # the worker was idle: give concurrent requests a moment
-            batch = self._take()
-            if not batch:
-                continue
-            self.observe_batch(sum(len(j.texts) for j in batch), len(batch))
+            batch, encoding = running
             try:
-                results = await loop.run_in_executor(self.executor, self.encode, [(j.texts, j.side) for j in batch])
+                outcome = await encoding
             except Exception as err:  # noqa: BLE001 (a bug or a model failure: each waiting request answers it)
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(err)
+                outcome = err
+            running = self._start(self._take())  # the encoder is free: no wait, the queue waited already
+            self._answer(batch, outcome)
+
+    def _start(self, batch: list[Job]) -> tuple[list[Job], asyncio.Future] | None:
+        """The batch handed to the encode thread (None for no batch)."""
+        if not batch:
+            return None
+        self.observe_batch(sum(len(j.texts) for j in batch), len(batch))
+        requests = [(j.texts, j.side) for j in batch]
+        return batch, asyncio.get_running_loop().run_in_executor(self.executor, self.encode, requests)
+
+    @staticmethod
+    def _answer(batch: list[Job], outcome: list[np.ndarray] | Exception) -> None:
+        for index, job in enumerate(batch):
+            if job.future.done():  # cancelled: its client went away
                 continue
-            for job, vectors in zip(batch, results):
-                if not job.future.done():  # cancelled: its client went away
-                    job.future.set_result(vectors)
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome[index])
 
     def _take(self) -> list[Job]:
         """Queued jobs, oldest first, up to the token budget (one job at least, whatever its size)."""
