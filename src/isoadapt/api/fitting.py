@@ -81,9 +81,8 @@ def fit(
     it led validation beyond the noise, passed every shift probe, and leaves documents in the base space,
     so an existing index needs no re-embedding. `isoadapt train` keeps the research note's defaults
     (TrainConfig's); pass `config=TrainConfig.settings_only()` to train with those. On all-mpnet-base-v2 the
-    report recommends `adapt="both", head_init="whitening", out_dim=256` instead (its query-only head lost
-    STS-B Spearman). `settings` are TrainConfig's fields (`epochs=3`, ...), over `config`, else over these
-    defaults.
+    report recommends `adapt="both", lambda_isotropy=1.0` instead (its query-only heads lost STS-B Spearman).
+    `settings` are TrainConfig's fields (`epochs=3`, ...), over `config`, else over these defaults.
 
     Without `output_dir` the run is built in a temporary folder, read back and removed (and the default
     tracker writes nothing); with it, the run folder stays, as the command line leaves it (for arrays, its
