@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--infinity", default="/work/infinity-venv/bin/infinity_emb", help="'' to skip")
+    parser.add_argument("--encode_workers", type=int, default=1, help="isoadapt serve's --encode_workers")
     parser.add_argument("--ray", action="store_true", help="also 1 vs 2 Ray Serve replicas at 16 clients")
     parser.add_argument("--cache_dir", type=Path, default=DEFAULT_CACHE_DIR)
     args = parser.parse_args()
@@ -235,6 +236,7 @@ def main() -> None:
 def serve_ours(args, run: Path, batches, texts, reference, in_process) -> dict:
     port = free_port()
     command = [sys.executable, "-m", "isoadapt.cli", "serve", "--run_dir", str(run), "--port", str(port)]
+    command += ["--encode_workers", str(args.encode_workers)]
     out = {}
     with server([*command, "--cache_dir", str(args.cache_dir), "--name", "m"], port, "/health") as process:
         served = vectors(port, "/v1/embeddings", "m:query", texts[:64], {})

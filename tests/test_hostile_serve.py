@@ -164,6 +164,7 @@ def test_the_api_key_is_compared_and_refused_in_the_api_shape(runs):
     [
         (["--port", "70000"], "--port 70000: expected 0 to 65535"),
         (["--max_inputs", "0"], "--max_inputs 0: must be at least 1"),
+        (["--encode_workers", "0"], "--encode_workers 0: must be at least 1"),
         (["--replicas", "2"], "--replicas 2: only with --engine ray"),
         (["--max_queue", "10"], "--max_queue 10: must be at least --max_inputs 2048"),
         (["--ray_address", "127.0.0.1:1"], "--ray_address: only with --engine ray"),

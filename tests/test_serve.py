@@ -336,3 +336,41 @@ def test_the_batcher_starts_the_next_batch_at_once_and_only_an_idle_encoder_wait
     assert calls[1][0] - calls[0][0] < 0.3 + 0.25  # no max_wait (0.5 s) between the busy encoder's calls
     assert events == [("batch", 3), ("batch", 1), ("answered", "first")]  # the next call, then the answers
     assert first.shape == (1, 2) and second.tolist() == [[2, 2], [2, 2]] and third.tolist() == [[1, 1]]
+
+
+def test_two_encode_workers_run_two_batches_side_by_side_and_each_request_gets_its_own_vectors():
+    """--encode_workers 2: a request queued while one worker encodes starts on the other at once (the two
+    calls overlap in time) instead of waiting for the first call to end; with one worker they do not overlap."""
+    import asyncio
+    import threading
+    import time
+
+    from isoadapt.integrations.server.batching import Batcher
+
+    def run(workers: int):
+        spans, lock = [], threading.Lock()
+
+        def encode(requests):
+            start = time.perf_counter()
+            time.sleep(0.3)
+            with lock:
+                spans.append((start, time.perf_counter()))
+            return [np.full((len(texts), 2), float(texts[0]), dtype=np.float32) for texts, _ in requests]
+
+        async def scenario():
+            batcher = Batcher(encode, max_batch_tokens=1000, max_wait_s=0, max_queue_texts=100, workers=workers)
+            batcher.start()
+            first = batcher.submit(["1"], "query", 1)
+            await asyncio.sleep(0.05)  # the first call is running now
+            second = batcher.submit(["2", "2"], "query", 2)
+            answers = await asyncio.gather(first, second)
+            await batcher.stop()
+            return answers
+
+        answers = asyncio.run(scenario())
+        assert answers[0].tolist() == [[1.0, 1.0]] and answers[1].tolist() == [[2.0, 2.0], [2.0, 2.0]]
+        (a_start, a_end), (b_start, b_end) = sorted(spans)
+        return b_start < a_end  # the calls overlapped
+
+    assert run(2) is True
+    assert run(1) is False

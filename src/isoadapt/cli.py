@@ -284,6 +284,7 @@ def add_serve_arguments(commands) -> None:
         ("max_request_bytes", "bytes per request body"),
         ("max_batch_tokens", "tokens per encode call, all batched requests together"),
         ("max_queue", "texts waiting for the encoder; beyond: 503 with Retry-After"),
+        ("encode_workers", "encode calls at once, each with cores/N torch threads (docs/serve.md)"),
     ):
         serve.add_argument(f"--{name}", type=int, default=getattr(ServeSettings, name), help=text)
     serve.add_argument("--max_wait_ms", type=float, default=ServeSettings.max_wait_ms, help="batching wait")
@@ -528,7 +529,7 @@ def command_serve(args: argparse.Namespace) -> None:
 
     if args.ray_address and args.engine != "ray":
         raise InputError("--ray_address: only with --engine ray")
-    names = ("max_inputs", "max_request_bytes", "max_batch_tokens", "max_wait_ms", "max_queue")
+    names = ("max_inputs", "max_request_bytes", "max_batch_tokens", "max_wait_ms", "max_queue", "encode_workers")
     api_key = args.api_key or os.environ.get("ISOADAPT_API_KEY") or None
     settings = ServeSettings(api_key, **{name: getattr(args, name) for name in names})
     load = functools.partial(Adapter.load, args.run_dir or args.export, args.cache_dir)

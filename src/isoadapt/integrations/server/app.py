@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 CLIENT_CLOSED = 499  # nginx's status for a request whose client left: logged, never seen by the client
 
 
+def share_cores(workers: int) -> None:
+    """N encode workers split the cores torch would give one call: N calls of cores/N threads side by side."""
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
+
+
 def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
     """The app over a loaded model: its first batch (the warm-up) runs at startup, before /health says ready."""
     metrics = ServerMetrics()
@@ -43,7 +51,9 @@ def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
             settings.max_wait_ms / 1000,
             settings.max_queue,
             metrics.observe_batch,
+            settings.encode_workers,
         )
+        share_cores(settings.encode_workers)
         await asyncio.get_running_loop().run_in_executor(batcher.executor, model.warm_up)
         batcher.start()
         state.update(batcher=batcher, ready=True)

@@ -1,8 +1,9 @@
 """Dynamic batching: requests that arrive together share one encode call.
 
-One worker thread runs the encoder (torch uses every core for one call; two calls at once only fight over
-them). While it runs, new requests queue; when it is free it takes the queued requests up to a token budget
-at once (continuous batching: the next call starts before the last one's responses are written); an idle
+Each of `workers` threads runs the encoder (one by default: torch then spreads one call over every core;
+with N workers each call gets cores/N torch threads, so N small batches run side by side instead of one
+small batch leaving cores idle while torch waits on its own threads). While a worker encodes, new requests
+queue; when it is free it takes the queued requests up to a token budget at once (continuous batching: the next call starts before the last one's responses are written); an idle
 encoder first waits `max_wait_s` for company when the queue holds less than that budget. The queue is bounded in
 texts: a request that would overflow it is refused at once (503, Retry-After) rather than held in memory."""
 
@@ -37,26 +38,31 @@ class Batcher:
         max_wait_s: float,
         max_queue_texts: int,
         observe_batch: Callable[[int, int], None] = lambda texts, requests: None,
+        workers: int = 1,
     ):
         self.encode, self.max_batch_tokens, self.max_wait_s = encode, max_batch_tokens, max_wait_s
         self.max_queue_texts, self.observe_batch = max_queue_texts, observe_batch
         self.pending: collections.deque[Job] = collections.deque()
         self.queued_texts = 0
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isoadapt-encode")
+        self.executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="isoadapt-encode") for _ in range(workers)
+        ]
+        self.executor = self.executors[0]  # the warm-up runs here
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
         self._closing = False
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run(executor)) for executor in self.executors]
 
     async def stop(self) -> None:
         """Finish what is queued (the server has stopped taking requests), then stop the worker."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-        self.executor.shutdown(wait=True)
+        await asyncio.gather(*self._tasks)
+        for executor in self.executors:
+            executor.shutdown(wait=True)
 
     def submit(self, texts: list[str], side: str, tokens: int) -> asyncio.Future:
         """A future for the texts' vectors (len(texts), width); QueueFull when the queue is full. Cancel the
@@ -71,9 +77,9 @@ class Batcher:
         self._wake.set()
         return job.future
 
-    async def _run(self) -> None:
-        """Encode batch after batch. When a batch ends, the next one (what queued meanwhile) goes to the
-        encoder before the finished batch's requests are answered, so the encoder never waits while the
+    async def _run(self, executor: ThreadPoolExecutor) -> None:
+        """One worker: encode batch after batch on its thread. When a batch ends, the next one (what queued
+        meanwhile) goes to the encoder before the finished batch's requests are answered, so the encoder never waits while the
         event loop writes those responses; only an idle encoder waits `max_wait_s` for company."""
         running: tuple[list[Job], asyncio.Future] | None = None
         while True:
@@ -86,23 +92,23 @@ class Batcher:
                     continue
                 if self.max_wait_s > 0 and sum(j.tokens for j in self.pending) < self.max_batch_tokens:
                     await asyncio.sleep(self.max_wait_s)  # the encoder was idle: give concurrent requests a moment
-                running = self._start(self._take())
+                running = self._start(self._take(), executor)
                 continue
             batch, encoding = running
             try:
                 outcome = await encoding
             except Exception as err:  # noqa: BLE001 (a bug or a model failure: each waiting request answers it)
                 outcome = err
-            running = self._start(self._take())  # the encoder is free: no wait, the queue waited already
+            running = self._start(self._take(), executor)  # the encoder is free: no wait, the queue waited already
             self._answer(batch, outcome)
 
-    def _start(self, batch: list[Job]) -> tuple[list[Job], asyncio.Future] | None:
+    def _start(self, batch: list[Job], executor: ThreadPoolExecutor) -> tuple[list[Job], asyncio.Future] | None:
         """The batch handed to the encode thread (None for no batch)."""
         if not batch:
             return None
         self.observe_batch(sum(len(j.texts) for j in batch), len(batch))
         requests = [(j.texts, j.side) for j in batch]
-        return batch, asyncio.get_running_loop().run_in_executor(self.executor, self.encode, requests)
+        return batch, asyncio.get_running_loop().run_in_executor(executor, self.encode, requests)
 
     @staticmethod
     def _answer(batch: list[Job], outcome: list[np.ndarray] | Exception) -> None:

@@ -17,11 +17,12 @@ class ServeSettings:
     max_request_bytes: int = 8 << 20  # request body
     max_batch_tokens: int = 8192  # tokens the model reads per encode call (all requests in it together)
     max_wait_ms: float = 2.0  # how long an idle encoder waits for concurrent requests to join a batch
+    encode_workers: int = 1  # encode calls at once, each with cores/N torch threads
     max_queue: int = 16384  # texts waiting for the encoder; a request that would pass it gets 503
     retry_after_s: int = 1  # the Retry-After of a 503
 
     def checked(self) -> ServeSettings:
-        for name in ("max_inputs", "max_request_bytes", "max_batch_tokens", "max_queue"):
+        for name in ("max_inputs", "max_request_bytes", "max_batch_tokens", "encode_workers", "max_queue"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name} {getattr(self, name)}: must be at least 1")
         if self.max_queue < self.max_inputs:
