@@ -3,9 +3,10 @@
 Each of `workers` threads runs the encoder (one by default: torch then spreads one call over every core;
 with N workers each call gets cores/N torch threads, so N small batches run side by side instead of one
 small batch leaving cores idle while torch waits on its own threads). While a worker encodes, new requests
-queue; when it is free it takes the queued requests up to a token budget at once (continuous batching: the next call starts before the last one's responses are written); an idle
-encoder first waits `max_wait_s` for company when the queue holds less than that budget. The queue is bounded in
-texts: a request that would overflow it is refused at once (503, Retry-After) rather than held in memory."""
+queue; when it is free it takes the queued requests up to a token budget at once (continuous batching: the
+next call starts before the last one's responses are written); an idle encoder first waits `max_wait_s`
+for company when the queue holds less than that budget. The queue is bounded in texts: a request that
+would overflow it is refused at once (503, Retry-After) rather than held in memory."""
 
 from __future__ import annotations
 
@@ -78,9 +79,10 @@ class Batcher:
         return job.future
 
     async def _run(self, executor: ThreadPoolExecutor) -> None:
-        """One worker: encode batch after batch on its thread. When a batch ends, the next one (what queued
-        meanwhile) goes to the encoder before the finished batch's requests are answered, so the encoder never waits while the
-        event loop writes those responses; only an idle encoder waits `max_wait_s` for company."""
+        """One worker: encode batch after batch on its thread. When a batch ends, the next one (what
+        queued meanwhile) goes to the encoder before the finished batch's requests are answered, so the
+        encoder never waits while the event loop writes those responses; only an idle encoder waits
+        `max_wait_s` for company."""
         running: tuple[list[Job], asyncio.Future] | None = None
         while True:
             if running is None:
