@@ -26,7 +26,10 @@ SPLITS = ["dev", "test", "probe_arxiv", "probe_titles", "probe_documents"]
 
 
 def open_cache(root: Path, folder: str) -> EmbeddingCache:
-    identity = json.loads((root / "embeddings" / folder / "identity.json").read_text())
+    identity_file = root / "embeddings" / folder / "identity.json"
+    if not identity_file.is_file():
+        raise SystemExit(f"{identity_file}: no such cache (this machine's shipped models, torch backend)")
+    identity = json.loads(identity_file.read_text())
     return EmbeddingCache(root, identity["fingerprint"], identity["identity"], create=False)
 
 
