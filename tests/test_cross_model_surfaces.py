@@ -5,6 +5,8 @@ OLD's encode for documents)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -105,12 +107,8 @@ def test_apply_maps_the_query_models_vectors_and_passes_the_documents(cross_mode
     capsys.readouterr()
 
 
-@slow
-def test_index_holds_the_base_models_documents_and_search_encodes_the_query_on_the_query_model(
-    cross_model, tmp_path, capsys
-):
-    import json
-
+def index_documents(cross_model, tmp_path, capsys) -> Path:
+    """`isoadapt index` of DOCUMENTS with the cross-model run (documents on the base model): the table's db."""
     from isoadapt.cli import main
 
     from conftest import write_json
@@ -122,6 +120,19 @@ def test_index_holds_the_base_models_documents_and_search_encodes_the_query_on_t
     run, cache, db = cross_model["run"], cross_model["cache"], tmp_path / "db"
     assert main(["index", "--run_dir", str(run), "--data", str(split), "--db", str(db), "--cache_dir", str(cache)]) == 0
     capsys.readouterr()
+    return db
+
+
+@slow
+def test_index_holds_the_base_models_documents_and_search_encodes_the_query_on_the_query_model(
+    cross_model, tmp_path, capsys
+):
+    import json
+
+    from isoadapt.cli import main
+
+    db = index_documents(cross_model, tmp_path, capsys)
+    run, cache = cross_model["run"], cross_model["cache"]
     for query, expected in zip(QUERIES, cross_model["expected"]["query"]):
         argv = ["search", query, "--run_dir", str(run), "--db", str(db), "--cache_dir", str(cache), "--json"]
         assert main(argv) == 0
@@ -137,17 +148,8 @@ def test_lancedb_search_text_takes_the_query_model(cross_model, tmp_path, capsys
     import lancedb
 
     import isoadapt.integrations.lancedb  # noqa: F401  (registers the function)
-    from isoadapt.cli import main
 
-    from conftest import write_json
-
-    corpus = {f"d{i}": text for i, text in enumerate(DOCUMENTS)}
-    split = write_json(
-        tmp_path / "split.json", {"queries": {"q0": QUERIES[0]}, "corpus": corpus, "qrels": {"q0": {"d0": 1}}}
-    )
-    run, cache, db = cross_model["run"], cross_model["cache"], tmp_path / "db"
-    assert main(["index", "--run_dir", str(run), "--data", str(split), "--db", str(db), "--cache_dir", str(cache)]) == 0
-    capsys.readouterr()
+    db = index_documents(cross_model, tmp_path, capsys)
     table = lancedb.connect(str(db)).open_table("documents")
     hits = table.search(QUERIES[1]).distance_type("cosine").limit(3).to_list()
     reference = cross_model["expected"]["document"] @ cross_model["expected"]["query"][1]
