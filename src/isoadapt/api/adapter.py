@@ -26,7 +26,7 @@ from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_output_folder, staged_folder
 from isoadapt.store.export import export_run, sentence_transformer
 from isoadapt.store.model_card import ModelCard, card_text
-from isoadapt.store.run_space import input_width, side_model
+from isoadapt.store.run_space import input_width
 from isoadapt.training.config import DEFAULT_CACHE_DIR
 from isoadapt.training.run_folder import OpenedRun, open_run, write_run
 from isoadapt.training.validation_plot import VALIDATION_PLOT
@@ -266,7 +266,7 @@ class Adapter:
     def _project(self, vectors: ArrayLike, side: str) -> np.ndarray:
         side_head(self.head, side)  # an unknown side, or none for a query-only head: refused before the input
         dim = input_width(self.head, side)  # a cross-model run: the query model's width, the documents' own
-        reads = f"{self.where} reads {dim}-dim vectors of {side_model(self.run, side or 'document')}"
+        reads = f"{self.where} reads {dim}-dim vectors of {self.run.side_model(side or 'document')}"
         array, single = check_vectors("transform", vectors, dim, reads)
         if not len(array):
             return np.empty((0, self.width(side)), dtype=np.float32)
@@ -278,7 +278,7 @@ class Adapter:
             model = self._exported_model()
             encode = model.encode_query if side == "query" else model.encode_document
             return l2_normalize(encode(texts, convert_to_numpy=True, **options.sentence_transformers()))
-        model = side_model(self.run, side)
+        model = self.run.side_model(side)
         if is_precomputed(model):
             raise InputError(
                 f"{self.where}: its {'base' if model == self.base_model else 'query model'} is {model}, precomputed "

@@ -54,8 +54,9 @@ def side_models(run: OpenedRun, cache_dir: Path) -> dict[str, tuple[object, Prom
     a cross-model run's queries on its query model, everything else on the encoder the head was trained
     over), each checked against the weights and width the run recorded. A same-model run's two sides are one
     model: loaded once, held once in the export."""
-    for side, name in (("document", run.config["base_model"]), ("query", run.query_model)):
-        if name and is_precomputed(name):
+    for side in ("document", "query"):
+        name = run.side_model(side)
+        if is_precomputed(name):
             raise InputError(
                 f"export --run_dir {run.folder}: its {side} side is {name}, precomputed vectors: there is no model "
                 "to export; `isoadapt apply` takes your vectors through the head"
@@ -63,7 +64,7 @@ def side_models(run: OpenedRun, cache_dir: Path) -> dict[str, tuple[object, Prom
     run = replace(run, config={**run.config, "encode_backend": "torch"})  # the export holds torch modules:
     # an ONNX runtime for the run's --encode_backend would be built only to be dropped
     documents = run.side_encoder("document", cache_dir)
-    query = run.side_encoder("query", cache_dir) if run.query_model else documents
+    query = documents if run.side_model("query") == run.side_model("document") else run.side_encoder("query", cache_dir)
     return {"query": (query.model, query.prompts), "document": (documents.model, documents.prompts)}
 
 

@@ -38,6 +38,7 @@ from isoadapt.data.vector_files import VectorBatch, VectorColumns, VectorFile, c
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError, disk_error
 from isoadapt.fileio import machine_lock
+from isoadapt.head_options import SIDES
 from isoadapt.metrics.normalize import l2_normalize
 from isoadapt.owned_folders import check_folder_path, check_replaceable
 from isoadapt.progress import progress
@@ -251,7 +252,7 @@ def _create(
         db.mkdir(parents=True, exist_ok=True)  # inside the try: a stop right after it leaves no empty --db
         connection = connect(db)
         functions = None
-        models = (run.config["base_model"], run.query_model or run.config["base_model"])
+        models = [run.side_model(side) for side in SIDES]
         if TEXT in schema.names and not any(is_precomputed(m) for m in models):
             from isoadapt.store.lancedb_function import embedding_config  # imports lancedb: after connect() quiets it
 

@@ -41,7 +41,6 @@ from isoadapt.store.run_space import (
     open_space,
     plain_documents,
     query_vectors,
-    side_model,
     to_space,
 )
 from isoadapt.training.run_folder import OpenedRun, open_run
@@ -186,7 +185,7 @@ def read_query_vector(path: Path, run: OpenedRun) -> np.ndarray:  # (1, dim): a 
     if len(vector) != run.head.dim:
         raise InputError(
             f"--vector {path}: has {len(vector)} values, but the head of {run.folder} reads {run.head.dim} "
-            f"(a query vector of {side_model(run, 'query')})"
+            f"(a query vector of {run.side_model('query')})"
         )
     vector = vector.astype(np.float32)
     if not np.isfinite(vector).all():

@@ -38,12 +38,6 @@ def input_width(head: nn.Module, side: str | None) -> int:
     return head.dim if side_head(head, side) is not None else getattr(head, "out_dim", head.dim)
 
 
-def side_model(run: OpenedRun, side: str) -> str:
-    """The model whose vectors a side starts from, by name, for messages and for the model a vector file
-    must come from: the model `OpenedRun.side_encoder` opens for that side."""
-    return run.query_model if side == "query" and run.query_model else run.config["base_model"]
-
-
 def plain_documents(run: OpenedRun) -> str | None:
     """What a run's document vectors are when no head touches them (a query-only head over a frozen base):
     the base model's vectors, named by the model, its weights and its document prompt (JSON). Two such runs
@@ -62,7 +56,7 @@ def plain_documents(run: OpenedRun) -> str | None:
 
 def check_encodes_text(run: OpenedRun, what: str, side: str = "query") -> None:
     """A run on precomputed vectors (`vectors:NAME`) has no model: it cannot embed a text it was not given."""
-    model = side_model(run, side)
+    model = run.side_model(side)
     if is_precomputed(model):
         raise InputError(
             f"--run_dir {run.folder}: was trained on precomputed vectors ({model}), which cannot embed {what}; "
@@ -76,12 +70,12 @@ class RunSpace:
 
     def __init__(self, run: OpenedRun, cache_dir: Path):
         self.run, self.cache_dir = run, cache_dir
-        self._opened: dict[str, tuple[object, CachedVectors]] = {}  # model key -> (encoder, its cached vectors)
+        self._opened: dict[str, tuple[object, CachedVectors]] = {}  # side's model -> (encoder, its cached vectors)
 
     def _open(self, side: str) -> tuple[object, CachedVectors]:
-        key = side if self.run.query_model else "document"  # a same-model run's two sides share one model
+        key = self.run.side_model(side)  # a same-model run's two sides share one model
         if key not in self._opened:
-            encoder = self.run.side_encoder(key, self.cache_dir)
+            encoder = self.run.side_encoder(side, self.cache_dir)
             self._opened[key] = (encoder, CachedVectors(encoder, self.cache_dir))
         return self._opened[key]
 

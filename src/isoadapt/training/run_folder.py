@@ -331,12 +331,18 @@ class OpenedRun:
         self.check_width(encoder.dim, model="query")
         return encoder
 
-    def side_encoder(self, side: str, cache_dir: Path, show_progress: bool = False):
-        """The encoder whose vectors a side's texts need: a query goes to the query model of a cross-model
-        run, everything else to the encoder the head was trained over (the base, or its fine-tuned copy)."""
+    def side_model(self, side: str) -> str:
+        """The model whose vectors a side starts from, by name: a query goes to the query model of a
+        cross-model run, everything else to the base model. The one rule `side_encoder` opens by, and what
+        messages, vector files and "one model or two" decisions name."""
         if side not in SIDES:
             raise InputError(f"side {side!r}: expected one of {list(SIDES)}")
-        if side == "query" and self.query_model is not None:
+        return self.query_model if side == "query" and self.query_model is not None else self.config["base_model"]
+
+    def side_encoder(self, side: str, cache_dir: Path, show_progress: bool = False):
+        """The encoder of `side_model(side)`: the query model's, or the encoder the head was trained over
+        (the base, or its fine-tuned copy)."""
+        if self.side_model(side) == self.query_model:
             return self.query_encoder(cache_dir, show_progress)
         return self.trained_encoder(cache_dir, show_progress)
 
