@@ -15,7 +15,7 @@ ENCODE_BACKEND ?= torch
 
 .PHONY: setup demo reproduce test clean
 
-setup: .venv/.installed-extras $(RAW)/cherche-2.2.1.tar.gz
+setup: .venv/.installed-extras $(RAW)/cherche-2.2.1.tar.gz $(RAW)/$(NEWS_WHEEL)
 
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -37,9 +37,17 @@ $(RAW)/cherche-2.2.1.tar.gz: | .venv/.installed
 	mkdir -p $(RAW)
 	$(PIP) download -q --no-deps --no-binary :all: cherche==2.2.1 -d $(RAW)
 
+# The out-of-domain documents-as-queries probe (probe_news.json) reads the Lee news corpus from gensim's wheel,
+# the same file on every machine (we read it as a zip, never install or import gensim).
+NEWS_WHEEL := gensim-4.3.3-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+$(RAW)/$(NEWS_WHEEL): | .venv/.installed
+	mkdir -p $(RAW)
+	$(PIP) download -q --no-deps --only-binary :all: --python-version 3.12 \
+		--platform manylinux_2_17_x86_64 gensim==4.3.3 -d $(RAW)
+
 # The main job, in minutes: prepare the data and run the adapters plan on the small model (MiniLM), print
 # its report (it names the configuration that validation recommends).
-demo: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz
+demo: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz $(RAW)/$(NEWS_WHEEL)
 	$(PY) -m isoadapt.cli prepare semanlink --source $(RAW)/cherche-2.2.1.tar.gz
 	$(PY) -m isoadapt.cli prepare stsb
 	$(PY) -m isoadapt.cli experiment --plan plans/adapters.toml --data semanlink \
@@ -47,7 +55,7 @@ demo: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz
 
 # The committed mpnet reports, run again and checked row by row (scripts/check_reports.py: every NDCG@10
 # within the median seed spread of the committed report).
-reproduce: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz
+reproduce: .venv/.installed $(RAW)/cherche-2.2.1.tar.gz $(RAW)/$(NEWS_WHEEL)
 	$(PY) -m isoadapt.cli prepare semanlink --source $(RAW)/cherche-2.2.1.tar.gz
 	$(PY) -m isoadapt.cli prepare stsb
 	for plan in research adapters; do \

@@ -558,3 +558,47 @@ def test_two_imports_under_one_model_at_once_never_drop_vectors(tmp_path):
             "the cache already holds another vector for this text under 'acme/v1'; give these vectors another --model name"
         )
     ), outcomes[1][1]
+
+
+# `prepare semanlink --news_source`: gensim's wheel for probe_news.json, checked before anything is written.
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "none.whl", "{p}/none.whl: no such file ({p}/none.whl); `make setup` downloads gensim-4.3.3-"),
+        (
+            lambda p: write(p / "g.whl", b"not a zip"),
+            "{p}/g.whl: not gensim 4.3.3's wheel with gensim/test/test_data/lee.cor",
+        ),
+    ],
+)
+def test_news_source_that_is_not_gensims_wheel(tmp_path, capsys, make, message):
+    source = make(tmp_path)
+    raw = semanlink_raw(tmp_path / "raw")
+    argv = [*prepare_argv("semanlink", raw, tmp_path / "out"), "--news_source", source]
+    line = one_line(capsys, argv)
+    assert line.startswith("isoadapt: error: " + message.format(p=tmp_path)), line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "articles, matrix, message",
+    [
+        (
+            "a\nb\n",
+            "1 0.5 0.2\n0.5 1 0.2\n0.2 0.2 1\n",
+            "similarities0-1.txt is 3 x 3 but gensim/test/test_data/lee.cor holds 2 articles",
+        ),
+        ("a\n\nc\n", "1 0.5 0.2\n0.5 1 0.2\n0.2 0.2 1\n", "lee.cor line 2 is empty"),
+        ("a\nb\n", "1 x\n0.5 1\n", "similarities0-1.txt is not a matrix of numbers"),
+    ],
+)
+def test_news_files_that_do_not_line_up(tmp_path, capsys, articles, matrix, message):
+    write(tmp_path / "lee" / "lee.cor", articles)
+    write(tmp_path / "lee" / "similarities0-1.txt", matrix)
+    raw = semanlink_raw(tmp_path / "raw")
+    argv = [*prepare_argv("semanlink", raw, tmp_path / "out"), "--news_source", tmp_path / "lee"]
+    line = one_line(capsys, argv)
+    assert message in line and line.startswith(f"isoadapt: error: {tmp_path / 'lee'}: "), line
+    assert not (tmp_path / "out").exists()

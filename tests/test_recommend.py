@@ -135,6 +135,29 @@ def test_a_head_losing_over_one_percent_on_documents_as_queries_is_refused_and_n
     assert uses.mixed_val_cost == pytest.approx(0.02)  # both rows' seed 1 sits 0.001 higher: the means differ by 0.02
 
 
+def test_another_domains_documents_probe_guards_too_and_rule_4_reports_the_worst_documents_probe():
+    """The held-out failure: a head gains on in-domain documents as queries (probe_documents) and loses 3% on
+    another domain's (probe_news). Both probes guard; blind to both, rule 4 names it for in-domain use, with
+    its worst documents probe as its cost."""
+    plan = plan_of("query-only", "identity")
+    base = {"style": 0.40, "documents": 0.30, "news": 0.70}
+    results = {
+        "base": [result(0.40, base)],
+        "query-only": [
+            result(0.54, {"style": 0.46, "documents": 0.33, "news": 0.679}, 0.001, s, noise=0.01) for s in (0, 1)
+        ],
+        "identity": [
+            result(0.52, {"style": 0.45, "documents": 0.32, "news": 0.699}, 0.001, s, noise=0.01) for s in (0, 1)
+        ],
+    }
+    chosen, found = recommend(plan, results, base_sts_dev=0.80)
+    assert chosen == "identity"
+    assert next(c for c in found if c.name == "query-only").excluded == {"probe:news": "probe news -3.0%"}
+    uses = per_use(found)
+    assert (uses.in_domain, uses.mixed) == ("query-only", "identity")
+    assert uses.in_domain_documents_change == pytest.approx(-3.0)
+
+
 def test_one_head_serves_both_uses_when_the_leader_holds_documents_as_queries():
     plan = plan_of("query-only", "identity")
     results = {

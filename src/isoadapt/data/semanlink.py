@@ -12,6 +12,8 @@ A third, `probe_documents.json`, asks with whole documents: each arXiv abstract 
 dev bookmarks' texts are the corpus (a test bookmark never is, nor any text equal to one), and a bookmark's
 grade is how many tags it shares with the paper. A head that adapts queries only, or moves long texts away
 from the space documents live in, shows it here and nowhere else.
+With `news_source` (gensim's wheel), a fourth: `probe_news.json`, whole documents of another domain asked as
+queries (data/news_probe.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isoadapt.data.formats import EvalSet, TrainExample, dataset_folder, write_dataset
-from isoadapt.data.layout import DATA_ROOT, DOCUMENT_PROBE, PROBE_PREFIX, smoke_name
+from isoadapt.data.layout import DATA_ROOT, DOCUMENT_PROBE, NEWS_PROBE, PROBE_PREFIX, smoke_name
+from isoadapt.data.news_probe import news_probe
 from isoadapt.data.readers import check_text, is_blank
 from isoadapt.data.sampling import sample_negative, split_ids
 from isoadapt.errors import InputError, describe
@@ -62,6 +65,8 @@ class SemanlinkSummary:
         out.append(
             "  shift probes (validation only): " + ", ".join(f"{n}.json {q} queries" for n, q in self.probes.items())
         )
+        if PROBE_PREFIX + NEWS_PROBE not in self.probes:
+            out.append(f"  {PROBE_PREFIX}{NEWS_PROBE}.json not written: no --news_source (`make setup` downloads it)")
         return out
 
 
@@ -182,8 +187,11 @@ def document_probe(docs: list, texts: dict[str, str], relevant: dict[str, set[st
     return EvalSet(queries, corpus, qrels)
 
 
-def prepare_semanlink(source: Path = DEFAULT_SOURCE, out_root: Path = DATA_ROOT, seed: int = 0) -> SemanlinkSummary:
+def prepare_semanlink(
+    source: Path = DEFAULT_SOURCE, out_root: Path = DATA_ROOT, seed: int = 0, news_source: Path | None = None
+) -> SemanlinkSummary:
     full, smoke_folder = dataset_folder(out_root, "semanlink"), dataset_folder(out_root, smoke_name("semanlink"))
+    news = news_probe(news_source) if news_source else None  # read first: a bad file fails before any work
     docs = _read_member(source, "docs.json")
     check_docs(source, docs)
     tags = _read_member(source, "tags.json")
@@ -236,6 +244,8 @@ def prepare_semanlink(source: Path = DEFAULT_SOURCE, out_root: Path = DATA_ROOT,
     probes = probe_splits(docs, corpus, dev)
     known = {q: queries[q] for q in (*train_ids, *dev_ids)}
     probes[PROBE_PREFIX + DOCUMENT_PROBE] = document_probe(docs, known, relevant, {queries[q] for q in test_ids})
+    if news:
+        probes[PROBE_PREFIX + NEWS_PROBE] = news
     write_dataset(full, train, {"dev": dev, "test": test, **probes})
     write_dataset(smoke_folder, smoke, {"dev": dev, "test": test})
     return SemanlinkSummary(

@@ -1,14 +1,15 @@
 """The report's "recommendations per use" (rule 4 of experiment/recommend.py), as JSON and as lines.
 
 A query-only head can lead in-domain and still move whole documents asked as queries away from the space the
-documents live in; the documents-as-queries probe measures that. When it refuses the in-domain leader, a
+documents live in; the documents-as-queries probes measure that. When it refuses the in-domain leader, a
 user with in-domain queries only and a user with mixed traffic need different heads, each told its cost."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from isoadapt.experiment.recommend import DOCUMENT_PROBE, Candidate, PerUse, per_use
+from isoadapt.data.layout import DOCUMENT_PROBES
+from isoadapt.experiment.recommend import Candidate, PerUse, per_use
 
 
 def per_use_section(found: list[Candidate], by_name: dict) -> tuple[dict | None, list[str]]:
@@ -21,7 +22,7 @@ def per_use_section(found: list[Candidate], by_name: dict) -> tuple[dict | None,
 
 def per_use_lines(uses: PerUse, by_name: dict) -> list[str]:
     """Rule 4 in words: one head for every use, or the head for each use with what it costs."""
-    probe = f"the documents-as-queries probe (`probe_{DOCUMENT_PROBE}`)"
+    probe = "the documents-as-queries probes (" + ", ".join(f"`probe_{p}`" for p in DOCUMENT_PROBES) + ")"
     if uses.one_head:
         label = by_name[uses.mixed]["label"]
         return [

@@ -13,9 +13,9 @@ A user adopts a head for tomorrow's queries, not for our dev split, so the rule 
    probes (the highest minimum relative change against the base model) wins; in-domain validation breaks
    what is left.
 4. **One head per use, when one cannot serve both.** The same rule run blind to the documents-as-queries
-   probe names the head for in-domain queries only; the rule itself names the head for mixed traffic (queries
-   that may be whole documents). When they differ, no head both leads in-domain and holds that probe, and
-   each comes with its measured cost (`per_use`).
+   probes (`DOCUMENT_PROBES`: in-domain and another domain's) names the head for in-domain queries only; the
+   rule itself names the head for mixed traffic (queries that may be whole documents). When they differ, no
+   head both leads in-domain and holds those probes, and each comes with its measured cost (`per_use`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from enum import StrEnum
 import numpy as np
 from scipy.stats import ttest_rel
 
-from isoadapt.data.layout import DOCUMENT_PROBE
+from isoadapt.data.layout import DOCUMENT_PROBES
 from isoadapt.experiment.plan import Plan
 from isoadapt.experiment.spread import seed_spread
 from isoadapt.metrics.retrieval import percent_change
@@ -197,9 +197,9 @@ def recommend(plan: Plan, results: dict, base_sts_dev: float | None) -> tuple[st
 class PerUse:
     """Rule 4: the head for in-domain queries only and the head for mixed traffic, each with its cost."""
 
-    in_domain: str | None  # the rule blind to the documents probe
+    in_domain: str | None  # the rule blind to the documents-as-queries probes
     mixed: str | None  # the rule itself (every probe held)
-    in_domain_documents_change: float | None  # % NDCG@10 the in-domain head moves on documents-as-queries
+    in_domain_documents_change: float | None  # % NDCG@10 the in-domain head moves on its worst documents probe
     mixed_val_cost: float | None  # in-domain validation NDCG@10 the mixed-traffic head gives up (absolute)
 
     @property
@@ -208,15 +208,22 @@ class PerUse:
 
 
 def _blind_to_documents(c: Candidate) -> Candidate:
-    """The candidate as the rule would see it without the documents-as-queries probe."""
-    changes = {n: v for n, v in c.probe_change.items() if n != DOCUMENT_PROBE}
-    excluded = {guard: words for guard, words in c.excluded.items() if guard != probe_guard(DOCUMENT_PROBE)}
+    """The candidate as the rule would see it without the documents-as-queries probes."""
+    changes = {n: v for n, v in c.probe_change.items() if n not in DOCUMENT_PROBES}
+    blind = {probe_guard(p) for p in DOCUMENT_PROBES}
+    excluded = {guard: words for guard, words in c.excluded.items() if guard not in blind}
     return replace(c, probe_change=changes, excluded=excluded)
 
 
+def _documents_change(c: Candidate) -> float | None:
+    """The candidate's worst % change on the documents-as-queries probes it was scored on."""
+    changes = [c.probe_change[p] for p in DOCUMENT_PROBES if c.probe_change.get(p) is not None]
+    return min(changes) if changes else None
+
+
 def per_use(found: list[Candidate]) -> PerUse | None:
-    """Rule 4 (module docstring); None when no row was scored on the documents-as-queries probe."""
-    if not any(DOCUMENT_PROBE in c.probe_change for c in found):
+    """Rule 4 (module docstring); None when no row was scored on a documents-as-queries probe."""
+    if not any(p in c.probe_change for c in found for p in DOCUMENT_PROBES):
         return None
     mixed = choose([replace(c) for c in found])
     in_domain = choose([_blind_to_documents(c) for c in found])
@@ -225,6 +232,6 @@ def per_use(found: list[Candidate]) -> PerUse | None:
     return PerUse(
         in_domain=home.name if home else None,
         mixed=mixed.name if mixed else None,
-        in_domain_documents_change=home.probe_change.get(DOCUMENT_PROBE) if home else None,
+        in_domain_documents_change=_documents_change(home) if home else None,
         mixed_val_cost=home.val - mixed.val if home and mixed else None,
     )
