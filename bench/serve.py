@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--infinity", default="/work/infinity-venv/bin/infinity_emb", help="'' to skip")
     parser.add_argument("--encode_workers", type=int, default=1, help="isoadapt serve's --encode_workers")
+    parser.add_argument("--max_batch_tokens", type=int, help="isoadapt serve's --max_batch_tokens (default: its own)")
     parser.add_argument("--ray", action="store_true", help="also 1 vs 2 Ray Serve replicas at 16 clients")
     parser.add_argument("--cache_dir", type=Path, default=DEFAULT_CACHE_DIR)
     args = parser.parse_args()
@@ -237,6 +238,7 @@ def serve_ours(args, run: Path, batches, texts, reference, in_process) -> dict:
     port = free_port()
     command = [sys.executable, "-m", "isoadapt.cli", "serve", "--run_dir", str(run), "--port", str(port)]
     command += ["--encode_workers", str(args.encode_workers)]
+    command += ["--max_batch_tokens", str(args.max_batch_tokens)] if args.max_batch_tokens else []
     out = {}
     with server([*command, "--cache_dir", str(args.cache_dir), "--name", "m"], port, "/health") as process:
         served = vectors(port, "/v1/embeddings", "m:query", texts[:64], {})
