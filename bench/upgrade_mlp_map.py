@@ -149,11 +149,13 @@ def main() -> None:
         dev_ndcg = split_scorer(splits["dev"], vectors(enc_old, texts["dev"][1]))
         reembed = split_scorer(splits["test"], vectors(enc_new, texts["test"][1]))(test_new)
         print(f"{old} index, {new} queries; the full re-embed ({new} both sides): {reembed:.4f}", flush=True)
-        share = f"{test_ndcg(test_old) / reembed:.1%}, mean cos {mean_cosine(test_old):.3f}"
+        score = test_ndcg(test_old)
+        share = f"{score:.4f} ({score / reembed:.1%}), mean cos {mean_cosine(test_old):.3f}"
         print(f"  old model on both sides (a perfect label-free map): {share}")
         for fit in (procrustes_map, least_squares_map):
             w, b = fit(test_new, test_old)
-            print(f"  ORACLE {fit.__name__} on the test queries: {test_ndcg(test_new @ w + b) / reembed:.1%}")
+            score = test_ndcg(test_new @ w + b)
+            print(f"  ORACLE {fit.__name__} on the test queries: {score:.4f} ({score / reembed:.1%})")
         for label in args.sets:
             paired_new, paired_old = vectors(enc_new, sets[label]), vectors(enc_old, sets[label])
             fit = procrustes_map(paired_new, paired_old)
