@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import isoadapt
 
 PACKAGE = Path(isoadapt.__file__).parent
@@ -209,3 +211,26 @@ def test_the_command_line_starts_without_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_generated_paths_stay_out_of_git_even_as_links(tmp_path):
+    """A worktree that links data/processed (or .venv, runs, the cache) to a shared copy must not commit the
+    link: a merge that checks one out deletes the ignored folder it replaces. `git add -A` in a repository
+    with our .gitignore stages neither the folders nor links of the same names."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / ".gitignore", tmp_path / ".gitignore")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("data/processed", "data/raw", ".venv", ".cache", "runs"):
+        (tmp_path / name).symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere" / "kept.txt").write_text("x")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    staged = subprocess.run([*git, "diff", "--cached", "--name-only"], check=True, capture_output=True, text=True)
+    assert sorted(staged.stdout.split()) == [".gitignore", "elsewhere/kept.txt"]
