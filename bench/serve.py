@@ -206,6 +206,7 @@ def main() -> None:
     parser.add_argument("--infinity", default="/work/infinity-venv/bin/infinity_emb", help="'' to skip")
     parser.add_argument("--encode_workers", type=int, default=1, help="isoadapt serve's --encode_workers")
     parser.add_argument("--max_batch_tokens", type=int, help="isoadapt serve's --max_batch_tokens (default: its own)")
+    parser.add_argument("--max_wait_ms", type=float, help="isoadapt serve's --max_wait_ms (default: its own)")
     parser.add_argument("--ray", action="store_true", help="also 1 vs 2 Ray Serve replicas at 16 clients")
     parser.add_argument("--cache_dir", type=Path, default=DEFAULT_CACHE_DIR)
     args = parser.parse_args()
@@ -239,6 +240,7 @@ def serve_ours(args, run: Path, batches, texts, reference, in_process) -> dict:
     command = [sys.executable, "-m", "isoadapt.cli", "serve", "--run_dir", str(run), "--port", str(port)]
     command += ["--encode_workers", str(args.encode_workers)]
     command += ["--max_batch_tokens", str(args.max_batch_tokens)] if args.max_batch_tokens else []
+    command += ["--max_wait_ms", str(args.max_wait_ms)] if args.max_wait_ms is not None else []
     out = {}
     with server([*command, "--cache_dir", str(args.cache_dir), "--name", "m"], port, "/health") as process:
         served = vectors(port, "/v1/embeddings", "m:query", texts[:64], {})
