@@ -363,8 +363,9 @@ def test_fit_uses_the_recommended_recipe_and_takes_numpy_numbers(tmp_path, fake_
     config = fitted.adapter.config
     assert (config["epochs"], config["batch_size"], config["seed"]) == (1, 8, 1)
     assert type(config["epochs"]) is int
-    assert (config["adapt"], config["negatives"], config["contrastive_loss"]) == ("query", "hard", "infonce")
-    assert "hard_negatives" in fitted.metrics and fitted.adapter.adapt == "query"
+    assert (config["adapt"], config["negatives"], config["contrastive_loss"]) == ("both", "hard", "infonce")
+    assert (config["head_init"], config["lambda_isotropy"]) == ("identity", 1.0)
+    assert "hard_negatives" in fitted.metrics and fitted.adapter.adapt == "both"
     assert data  # the folder fit read
 
 
