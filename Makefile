@@ -7,6 +7,8 @@
 PY := .venv/bin/python
 PIP := $(PY) -m pip
 RAW := data/raw
+# gensim's wheel, read for its Lee news corpus (probe_news.json; see the rule below); news_probe.NEWS_WHEEL too
+NEWS_WHEEL := gensim-4.3.3-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # `make demo ENCODE_BACKEND=auto` lets each machine pick its fastest installed backend within tolerance of
@@ -39,7 +41,6 @@ $(RAW)/cherche-2.2.1.tar.gz: | .venv/.installed
 
 # The out-of-domain documents-as-queries probe (probe_news.json) reads the Lee news corpus from gensim's wheel,
 # the same file on every machine (we read it as a zip, never install or import gensim).
-NEWS_WHEEL := gensim-4.3.3-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 $(RAW)/$(NEWS_WHEEL): | .venv/.installed
 	mkdir -p $(RAW)
 	$(PIP) download -q --no-deps --only-binary :all: --python-version 3.12 \

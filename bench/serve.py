@@ -9,6 +9,7 @@ Ray Serve replicas at 16 clients. The machine's load average is printed at the s
     .venv/bin/python bench/serve.py [--data data/processed/semanlink] [--texts 2000] [--ray]
         [--infinity /work/infinity-venv/bin/infinity_emb]   # omit infinity: --infinity ''
     .venv/bin/python bench/serve.py --texts 200 --clients 1 16 --infinity ''   # a smoke run
+    .venv/bin/python bench/serve.py --clients 16 --infinity '' --interleave 7   # the 16-client ratio, drift-proof
 
 Without --run_dir it trains two MiniLM heads first (one epoch on data/processed/semanlink_smoke, both sides
 and query-only) into a temporary folder and exports them; the served speed does not depend on the head.
@@ -208,6 +209,12 @@ def main() -> None:
     parser.add_argument("--max_batch_tokens", type=int, help="isoadapt serve's --max_batch_tokens (default: its own)")
     parser.add_argument("--max_wait_ms", type=float, help="isoadapt serve's --max_wait_ms (default: its own)")
     parser.add_argument("--ray", action="store_true", help="also 1 vs 2 Ray Serve replicas at 16 clients")
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        default=0,
+        help="N > 0: at each concurrency also N rounds of (in-process call, served load), the median ratio",
+    )
     parser.add_argument("--cache_dir", type=Path, default=DEFAULT_CACHE_DIR)
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}; cpus: {os.cpu_count()}")
@@ -224,7 +231,7 @@ def main() -> None:
         print(f"\nin process, Adapter.encode_query over all texts at once: {in_process:.1f} texts/s, {cpu:.2f} CPU s")
         header = f"{'server @ clients':34s} {'texts/s':>9s} {'req/s':>8s} {'p50 ms':>9s} {'p99 ms':>9s} vs in-p"
         print(header + " client CPU s / server CPU s")
-        ours = serve_ours(args, heads["both"], batches, texts, reference, in_process)
+        ours = serve_ours(args, heads["both"], batches, texts, reference, in_process, adapter)
         theirs = serve_infinity(args, heads, batches, texts, in_process) if args.infinity else {}
         for clients in args.clients:
             if clients in theirs:
@@ -235,7 +242,28 @@ def main() -> None:
     print(f"load average at end: {os.getloadavg()}")
 
 
-def serve_ours(args, run: Path, batches, texts, reference, in_process) -> dict:
+def in_process_rate(adapter: Adapter, texts: list[str]) -> float:
+    start = time.perf_counter()
+    adapter.encode_query(texts)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def interleaved(args, adapter: Adapter, port: int, pid: int, batches, texts, clients: int) -> str:
+    """N rounds of one in-process call then one served load, back to back: on a machine whose speed drifts
+    between runs (this VM's in-process rate moved 451-625 texts/s between consecutive runs), each round's
+    ratio compares two measurements taken seconds apart; the median ratio is the figure to read."""
+    ratios, served, local = [], [], []
+    for _ in range(args.interleave):
+        local.append(in_process_rate(adapter, texts))
+        served.append(load(port, "/v1/embeddings", "m:query", batches, clients, {}, pid)["texts/s"])
+        ratios.append(served[-1] / local[-1])
+    return (
+        f"  interleaved x{args.interleave} @ {clients}: median served {np.median(served):.1f} texts/s, in-process "
+        f"{np.median(local):.1f}, median ratio {np.median(ratios):.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}x)"
+    )
+
+
+def serve_ours(args, run: Path, batches, texts, reference, in_process, adapter: Adapter) -> dict:
     port = free_port()
     command = [sys.executable, "-m", "isoadapt.cli", "serve", "--run_dir", str(run), "--port", str(port)]
     command += ["--encode_workers", str(args.encode_workers)]
@@ -250,6 +278,8 @@ def serve_ours(args, run: Path, batches, texts, reference, in_process) -> dict:
         for clients in args.clients:
             out[clients] = load(port, "/v1/embeddings", "m:query", batches, clients, {}, process.pid)
             print(row(f"isoadapt serve @ {clients}", out[clients], in_process))
+            if args.interleave:
+                print(interleaved(args, adapter, port, process.pid, batches, texts, clients))
     return out
 
 

@@ -590,8 +590,11 @@ def test_news_source_that_is_not_gensims_wheel(tmp_path, capsys, make, message):
             "1 0.5 0.2\n0.5 1 0.2\n0.2 0.2 1\n",
             "similarities0-1.txt is 3 x 3 but gensim/test/test_data/lee.cor holds 2 articles",
         ),
-        ("a\n\nc\n", "1 0.5 0.2\n0.5 1 0.2\n0.2 0.2 1\n", "lee.cor line 2 is empty"),
+        ("a\n\nc\n", "1 0.5 0.2\n0 1 0.2\n0 0 1\n", "lee.cor line 2 is empty"),
         ("a\nb\n", "1 x\n0.5 1\n", "similarities0-1.txt is not a matrix of numbers"),
+        ("a\nb\n", "1 nan\n0 1\n", "similarities0-1.txt row 1 column 2 is nan: not in 0-1"),
+        ("a\nb\n", "1 0.6\n0.7 1\n", "row 2 column 1 is 0.7 but its mirror is 0.6: the lower triangle must"),
+        ("a\nb\n", "1 0.4\n0 1\n", "rates no pair 0.5 or more (a mean rating of 2.5): no relevant pair"),
     ],
 )
 def test_news_files_that_do_not_line_up(tmp_path, capsys, articles, matrix, message):

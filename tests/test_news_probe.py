@@ -3,7 +3,9 @@ article never its own answer, the wheel read as a zip, and `prepare semanlink` w
 
 from __future__ import annotations
 
+import math
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +13,21 @@ import pytest
 
 from isoadapt.cli import main
 from isoadapt.data.formats import load_eval
-from isoadapt.data.news_probe import ARTICLES, DEFAULT_NEWS_SOURCE, RATINGS, news_grade, news_probe
+from isoadapt.data.news_probe import (
+    ARTICLES,
+    DEFAULT_NEWS_SOURCE,
+    RATINGS,
+    news_grade,
+    news_probe,
+    read_news_files,
+)
 from isoadapt.metrics.retrieval import exact_search
 from test_hostile_prepare import semanlink_raw
 
 from hostile import write
 
-# Three articles; ratings rescaled 0-1 as gensim ships them. By hand, grade = mean rating (1-5) above 2,
-# rounded: 0.9 -> rating 4.6 -> 3; 0.5 -> 3.0 -> 1; 0.3 -> 2.2 -> 0 (not relevant); 0.65 -> 3.6 -> 2.
+# Three articles; each pair's mean rating (1-5) / 5, as gensim ships them. By hand, grade = rating - 2, rounded
+# half up, where positive: 0.9 -> rating 4.5 -> 3; 0.5 -> 2.5 -> 1; 0.3 -> 1.5 -> 0 (not relevant).
 MATRIX = "1.0 0.9 0.3\n0.0 1.0 0.5\n0.0 0.0 1.0\n"  # upper triangle only, as gensim ships it
 ARTICLES_TEXT = "Rain in Sydney.\nSydney  floods after rain.\nMarkets fall \xa3 5 per cent.\n"
 
@@ -37,11 +46,11 @@ def lee_wheel(path: Path, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "similarity, grade", [(0.0, 0), (0.3, 0), (0.374, 0), (0.375, 1), (0.5, 1), (0.65, 2), (0.9, 3), (1.0, 3)]
+    "similarity, grade", [(0.2, 0), (0.49, 0), (0.5, 1), (0.69, 1), (0.7, 2), (0.89, 2), (0.9, 3), (1.0, 3)]
 )
-def test_grade_is_the_mean_rating_above_somewhat_related(similarity, grade):
-    rating = 1 + 4 * similarity  # the raters' 1-5 scale
-    assert news_grade(similarity) == grade == max(0, int(np.floor(rating - 2 + 0.5)))
+def test_grade_is_the_mean_rating_minus_two_rounded_half_up(similarity, grade):
+    rating = 5 * Fraction(str(similarity))  # the raters' 1-5 scale, exactly
+    assert news_grade(similarity) == grade == max(0, math.floor(rating - 2 + Fraction(1, 2)))
 
 
 def test_probe_from_a_folder_and_from_a_wheel_are_the_same(tmp_path):
@@ -55,9 +64,14 @@ def test_probe_from_a_folder_and_from_a_wheel_are_the_same(tmp_path):
 
 
 def test_an_article_with_no_related_one_is_no_query_but_stays_a_document(tmp_path):
-    probe = news_probe(lee_folder(tmp_path, "1 0.1 0.1\n0 1 0.8\n0 0 1\n"))
+    probe = news_probe(lee_folder(tmp_path, "1 0.2 0.2\n0 1 0.8\n0 0 1\n"))
     assert sorted(probe.queries) == ["lee01", "lee02"] and sorted(probe.corpus) == ["lee00", "lee01", "lee02"]
     assert probe.dropped_queries == 1
+
+
+def test_a_full_symmetric_matrix_reads_as_its_upper_triangle(tmp_path):
+    full = news_probe(lee_folder(tmp_path / "full", "1.0 0.9 0.3\n0.9 1.0 0.5\n0.3 0.5 1.0\n"))
+    assert full == news_probe(lee_folder(tmp_path / "upper"))
 
 
 def test_an_article_never_retrieves_itself():
@@ -86,9 +100,13 @@ def test_without_the_wheel_the_summary_says_the_probe_is_not_written(tmp_path, c
 
 @pytest.mark.skipif(not DEFAULT_NEWS_SOURCE.is_file(), reason="run `make setup` first: it fetches gensim's wheel")
 def test_the_real_lee_corpus():
-    """50 articles judged pairwise by people: relevance is symmetric, and no article is its own answer."""
+    """50 articles judged pairwise by people. The scale is mean rating / 5: the lowest value is 0.2, a mean
+    rating of 1 (had it been (rating - 1) / 4, it would be 0). Relevant pairs are those rated 0.5 or more,
+    counted straight off the file's upper triangle; each is judged from both of its articles."""
+    articles, ratings = read_news_files(DEFAULT_NEWS_SOURCE)
+    upper = ratings[np.triu_indices(len(articles), 1)]
+    assert len(articles) == 50 and upper.min() == pytest.approx(0.2)
     probe = news_probe(DEFAULT_NEWS_SOURCE)
     assert len(probe.corpus) == 50 and len(probe.queries) + probe.dropped_queries == 50
     assert all(q not in docs for q, docs in probe.qrels.items())
-    for q, docs in probe.qrels.items():
-        assert all(probe.qrels.get(d, {}).get(q) == grade for d, grade in docs.items())
+    assert sum(len(docs) for docs in probe.qrels.values()) == 2 * int((upper >= 0.5 - 1e-9).sum())

@@ -156,6 +156,7 @@ def test_another_domains_documents_probe_guards_too_and_rule_4_reports_the_worst
     uses = per_use(found)
     assert (uses.in_domain, uses.mixed) == ("query-only", "identity")
     assert uses.in_domain_documents_change == pytest.approx(-3.0)
+    assert (uses.probes, uses.worst_probe) == (("documents", "news"), "news")
 
 
 def test_one_head_serves_both_uses_when_the_leader_holds_documents_as_queries():

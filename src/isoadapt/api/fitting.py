@@ -80,8 +80,9 @@ def fit(
     head with isotropy 1.0 and hard negatives, on both sides, over all-MiniLM-L6-v2, 5 epochs of 64 pairs at
     lr 1e-3; docs/results/adapters-semanlink-minilm): the best head that holds every shift probe, another
     domain's documents as queries included. It moves documents too: embed them with `encode_document`. Where
-    only queries may change, `adapt="query"` is that report's in-domain pick. `isoadapt train` keeps the
-    research note's defaults (TrainConfig's); pass `config=TrainConfig.settings_only()` to train with those.
+    only queries may change, `adapt="query", lambda_isotropy=0.0` is that report's in-domain pick.
+    `isoadapt train` keeps the research note's defaults (TrainConfig's); pass
+    `config=TrainConfig.settings_only()` to train with those.
     On all-mpnet-base-v2 no InfoNCE head holds the `news` probe (docs/results/README.md).
     `settings` are TrainConfig's fields (`epochs=3`, ...), over `config`, else over these defaults.
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from isoadapt.data.layout import DOCUMENT_PROBES
 from isoadapt.experiment.recommend import Candidate, PerUse, per_use
 
 
@@ -22,7 +21,8 @@ def per_use_section(found: list[Candidate], by_name: dict) -> tuple[dict | None,
 
 def per_use_lines(uses: PerUse, by_name: dict) -> list[str]:
     """Rule 4 in words: one head for every use, or the head for each use with what it costs."""
-    probe = "the documents-as-queries probes (" + ", ".join(f"`probe_{p}`" for p in DOCUMENT_PROBES) + ")"
+    names = ", ".join(f"`probe_{p}`" for p in uses.probes)
+    probe = f"the documents-as-queries probe{'s' if len(uses.probes) > 1 else ''} ({names})"
     if uses.one_head:
         label = by_name[uses.mixed]["label"]
         return [
@@ -34,6 +34,7 @@ def per_use_lines(uses: PerUse, by_name: dict) -> list[str]:
         home = by_name[uses.in_domain]
         change = uses.in_domain_documents_change
         shown = "not scored" if change is None else f"{change:+.1f}% NDCG@10 against the base model"
+        shown += f" on `probe_{uses.worst_probe}`" if uses.worst_probe and len(uses.probes) > 1 else ""
         lines.append(
             f"- In-domain queries only: {home['label']} (`{uses.in_domain}`), test NDCG@10 "
             f"{home['ndcg@10']:.4f}; its cost: documents as queries {shown} (validation probe)."

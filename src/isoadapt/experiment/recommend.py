@@ -201,6 +201,8 @@ class PerUse:
     mixed: str | None  # the rule itself (every probe held)
     in_domain_documents_change: float | None  # % NDCG@10 the in-domain head moves on its worst documents probe
     mixed_val_cost: float | None  # in-domain validation NDCG@10 the mixed-traffic head gives up (absolute)
+    probes: tuple[str, ...] = ()  # the documents-as-queries probes the rows were scored on
+    worst_probe: str | None = None  # the in-domain head's worst of them
 
     @property
     def one_head(self) -> bool:
@@ -215,10 +217,10 @@ def _blind_to_documents(c: Candidate) -> Candidate:
     return replace(c, probe_change=changes, excluded=excluded)
 
 
-def _documents_change(c: Candidate) -> float | None:
-    """The candidate's worst % change on the documents-as-queries probes it was scored on."""
-    changes = [c.probe_change[p] for p in DOCUMENT_PROBES if c.probe_change.get(p) is not None]
-    return min(changes) if changes else None
+def _worst_documents_probe(c: Candidate) -> str | None:
+    """The documents-as-queries probe the candidate loses most on (of those it was scored on)."""
+    scored = [p for p in DOCUMENT_PROBES if c.probe_change.get(p) is not None]
+    return min(scored, key=lambda p: c.probe_change[p]) if scored else None
 
 
 def per_use(found: list[Candidate]) -> PerUse | None:
@@ -229,9 +231,12 @@ def per_use(found: list[Candidate]) -> PerUse | None:
     in_domain = choose([_blind_to_documents(c) for c in found])
     by_name = {c.name: c for c in found}
     home = by_name[in_domain.name] if in_domain else None
+    worst = _worst_documents_probe(home) if home else None
     return PerUse(
         in_domain=home.name if home else None,
         mixed=mixed.name if mixed else None,
-        in_domain_documents_change=_documents_change(home) if home else None,
+        in_domain_documents_change=home.probe_change[worst] if worst else None,
         mixed_val_cost=home.val - mixed.val if home and mixed else None,
+        probes=tuple(p for p in DOCUMENT_PROBES if any(p in c.probe_change for c in found)),
+        worst_probe=worst,
     )
