@@ -83,7 +83,8 @@ def fit(
     only queries may change, `adapt="query", lambda_isotropy=0.0` is that report's in-domain pick.
     `isoadapt train` keeps the research note's defaults (TrainConfig's); pass
     `config=TrainConfig.settings_only()` to train with those.
-    On all-mpnet-base-v2 no InfoNCE head holds the `news` probe (docs/results/README.md).
+    On all-mpnet-base-v2 the report recommends `head_init="whitening", out_dim=256, lambda_isotropy=0.0`
+    instead (its identity starts lose another domain's documents as queries: docs/results/README.md).
     `settings` are TrainConfig's fields (`epochs=3`, ...), over `config`, else over these defaults.
 
     Without `output_dir` the run is built in a temporary folder, read back and removed (and the default
