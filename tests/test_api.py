@@ -445,7 +445,7 @@ def test_export_and_to_sentence_transformer_are_what_plain_sentence_transformers
 
     topics = ["cooking pasta", "tuning a bicycle", "planting tomatoes", "learning the violin"]
     pairs = [(f"how do I go about {t}?", f"A short guide to {t}, step {i}.") for t in topics for i in range(3)]
-    fitted = isoadapt.fit(pairs, pairs, cache_dir=tmp_path / "cache", epochs=1, batch_size=4)
+    fitted = isoadapt.fit(pairs, pairs, cache_dir=tmp_path / "cache", epochs=1, batch_size=4, adapt="query")
     adapter = fitted.adapter
     assert adapter.base_model == MINILM and adapter.adapt == "query"
     with torch.no_grad():

@@ -105,6 +105,7 @@ def test_fit_takes_a_query_model_as_train_does(tmp_path, fake_model):
     )
     run = open_run(tmp_path / "fit")
     assert run.query_model == NEW and (run.head.dim, run.head.out_dim) == (8, 16)
+    assert fitted.adapter.adapt == "query"  # fit's default head is on both sides; a cross-model run's cannot be
     assert fitted.metrics == json.loads((tmp_path / "fit" / "metrics.json").read_text())
 
 

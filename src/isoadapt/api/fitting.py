@@ -163,7 +163,10 @@ def _settings(config: TrainConfig | None, settings: dict) -> dict:
     if config is not None and not isinstance(config, TrainConfig):
         raise InputError(f"fit: config is {type(config).__name__}; expected an isoadapt.TrainConfig")
     given = {k: _plain(v) for k, v in settings.items()}
-    return {**(asdict(config) if config is not None else RECOMMENDED), **given}
+    chosen = {**(asdict(config) if config is not None else RECOMMENDED), **given}
+    if config is None and given.get("query_model") and "adapt" not in given:
+        chosen["adapt"] = "query"  # the one head a cross-model run can have (training/cross_settings.py)
+    return chosen
 
 
 def _plain(value: object) -> object:
