@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from isoadapt.metrics.retrieval import exact_search, retrieval_scores
 from isoadapt.training.alignment import least_squares_map, procrustes_map
 
 # bench/ is on sys.path when this file is run as a script
-from upgrade_paired_texts import MODELS, open_cache, paired_sets, vectors
+from upgrade_paired_texts import MODELS, open_cache, paired_sets, split_scorer, vectors
 
 
 class ResidualMap(torch.nn.Module):
@@ -46,17 +45,6 @@ def objective(kind: str, mapped: torch.Tensor, target: torch.Tensor) -> torch.Te
     if kind == "cosine":
         return 1 - torch.nn.functional.cosine_similarity(mapped, target).mean()
     return torch.nn.functional.mse_loss(mapped, target)
-
-
-def split_scorer(split: dict, doc_vectors: np.ndarray):
-    """NDCG@10 of query vectors (one row per query, the split's order) against the split's old-model corpus."""
-    qids, dids = list(split["queries"]), list(split["corpus"])
-
-    def ndcg(query_vectors: np.ndarray) -> float:
-        run = exact_search(query_vectors.astype(np.float32), doc_vectors, qids, dids, top_k=100)
-        return retrieval_scores(split["qrels"], run)[0]["ndcg@10"]
-
-    return ndcg
 
 
 def mean_cosine(vectors: np.ndarray) -> float:

@@ -55,6 +55,18 @@ def paired_sets(data: Path, caches: list[EmbeddingCache]) -> dict[str, list[str]
     return {"train": plan, "queries": list(dict.fromkeys(p["query"] for p in train)), "all": held}
 
 
+def split_scorer(split: dict, doc_vectors: np.ndarray):
+    """NDCG@10 of query vectors (one row per query, the split's order) against `doc_vectors` (the split's
+    corpus, in its order, by whichever model the row scores with)."""
+    qids, dids = list(split["queries"]), list(split["corpus"])
+
+    def ndcg(query_vectors: np.ndarray) -> float:
+        run = exact_search(query_vectors.astype(np.float32), doc_vectors, qids, dids, top_k=100)
+        return retrieval_scores(split["qrels"], run)[0]["ndcg@10"]
+
+    return ndcg
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/processed"))
@@ -62,21 +74,16 @@ def main() -> None:
     args = parser.parse_args()
     caches = {name: open_cache(args.cache_dir, folder) for name, folder in MODELS.items()}
     test = json.loads((args.data / "semanlink/test.json").read_text())
-    qids, queries = list(test["queries"]), list(test["queries"].values())
-    dids, docs = list(test["corpus"]), list(test["corpus"].values())
+    queries, docs = list(test["queries"].values()), list(test["corpus"].values())
     sets = paired_sets(args.data, list(caches.values()))
 
-    def ndcg(query_vectors, doc_vectors) -> float:
-        run = exact_search(query_vectors.astype(np.float32), doc_vectors, qids, dids, top_k=100)
-        return retrieval_scores(test["qrels"], run)[0]["ndcg@10"]
-
     for old, new in [("mpnet", "MiniLM"), ("MiniLM", "mpnet")]:
-        reembed = ndcg(vectors(caches[new], queries), vectors(caches[new], docs))
+        reembed = split_scorer(test, vectors(caches[new], docs))(vectors(caches[new], queries))
         print(f"{old} index, {new} queries; the full re-embed ({new} both sides): {reembed:.4f}")
         for label, paired in sets.items():
             for fit in (procrustes_map, least_squares_map):
                 weight, bias = fit(vectors(caches[new], paired), vectors(caches[old], paired))
-                score = ndcg(vectors(caches[new], queries) @ weight + bias, vectors(caches[old], docs))
+                score = split_scorer(test, vectors(caches[old], docs))(vectors(caches[new], queries) @ weight + bias)
                 share = f"{score:.4f} ({score / reembed:.1%})"
                 print(f"  {fit.__name__:18} paired {label:8} {len(paired):6d} texts: {share}")
 
