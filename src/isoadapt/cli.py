@@ -361,11 +361,10 @@ def command_prepare(args: argparse.Namespace) -> None:
 
 def prepare_dataset(args: argparse.Namespace) -> None:
     if args.dataset == "semanlink":
-        from isoadapt.data.news_probe import DEFAULT_NEWS_SOURCE
+        from isoadapt.data.news_probe import news_source
         from isoadapt.data.semanlink import prepare_semanlink
 
-        news = Path(args.news_source) if args.news_source else DEFAULT_NEWS_SOURCE
-        news = news if args.news_source or news.is_file() else None
+        news = news_source(args.news_source)
         summary = prepare_semanlink(Path(args.source), Path(args.out_root), args.seed, news)
         print("\n".join(summary.lines()))
     elif args.dataset == "stsb":

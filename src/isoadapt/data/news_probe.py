@@ -33,6 +33,14 @@ ARTICLES = "gensim/test/test_data/lee.cor"
 RATINGS = "gensim/test/test_data/similarities0-1.txt"
 
 
+def news_source(given: str | None) -> Path | None:
+    """The wheel to read: the one given (a missing file is then an error), else data/raw/'s copy when
+    `make setup` put it there, else none (the probe is not written, and prepare's summary says so)."""
+    if given:
+        return Path(given)
+    return DEFAULT_NEWS_SOURCE if DEFAULT_NEWS_SOURCE.is_file() else None
+
+
 def news_grade(similarity: float) -> int:
     """The graded relevance of a pair whose mean rating / 5 is `similarity`: the module docstring's rule
     (the epsilon keeps 0.7 and 0.9, which are not exact in binary, on the grade they stand for)."""

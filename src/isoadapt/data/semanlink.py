@@ -244,7 +244,7 @@ def prepare_semanlink(
     probes = probe_splits(docs, corpus, dev)
     known = {q: queries[q] for q in (*train_ids, *dev_ids)}
     probes[PROBE_PREFIX + DOCUMENT_PROBE] = document_probe(docs, known, relevant, {queries[q] for q in test_ids})
-    if news:
+    if news is not None:
         probes[PROBE_PREFIX + NEWS_PROBE] = news
     write_dataset(full, train, {"dev": dev, "test": test, **probes})
     write_dataset(smoke_folder, smoke, {"dev": dev, "test": test})
