@@ -574,12 +574,8 @@ def test_two_imports_under_one_model_at_once_never_drop_vectors(tmp_path):
     ],
 )
 def test_news_source_that_is_not_gensims_wheel(tmp_path, capsys, make, message):
-    source = make(tmp_path)
-    raw = semanlink_raw(tmp_path / "raw")
-    argv = [*prepare_argv("semanlink", raw, tmp_path / "out"), "--news_source", source]
-    line = one_line(capsys, argv)
+    line = refused_news_source(capsys, tmp_path, make(tmp_path))
     assert line.startswith("isoadapt: error: " + message.format(p=tmp_path)), line
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(
@@ -600,8 +596,14 @@ def test_news_source_that_is_not_gensims_wheel(tmp_path, capsys, make, message):
 def test_news_files_that_do_not_line_up(tmp_path, capsys, articles, matrix, message):
     write(tmp_path / "lee" / "lee.cor", articles)
     write(tmp_path / "lee" / "similarities0-1.txt", matrix)
-    raw = semanlink_raw(tmp_path / "raw")
-    argv = [*prepare_argv("semanlink", raw, tmp_path / "out"), "--news_source", tmp_path / "lee"]
-    line = one_line(capsys, argv)
+    line = refused_news_source(capsys, tmp_path, tmp_path / "lee")
     assert message in line and line.startswith(f"isoadapt: error: {tmp_path / 'lee'}: "), line
+
+
+def refused_news_source(capsys, tmp_path: Path, source: Path) -> str:
+    """`prepare semanlink --news_source SOURCE` on a good Semanlink folder: its one error line, with
+    nothing written."""
+    raw = semanlink_raw(tmp_path / "raw")
+    line = one_line(capsys, [*prepare_argv("semanlink", raw, tmp_path / "out"), "--news_source", source])
     assert not (tmp_path / "out").exists()
+    return line
