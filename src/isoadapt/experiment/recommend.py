@@ -225,7 +225,8 @@ def _worst_documents_probe(c: Candidate) -> str | None:
 
 def per_use(found: list[Candidate]) -> PerUse | None:
     """Rule 4 (module docstring); None when no row was scored on a documents-as-queries probe."""
-    if not any(p in c.probe_change for c in found for p in DOCUMENT_PROBES):
+    probes = tuple(p for p in DOCUMENT_PROBES if any(p in c.probe_change for c in found))
+    if not probes:
         return None
     mixed = choose([replace(c) for c in found])
     in_domain = choose([_blind_to_documents(c) for c in found])
@@ -237,6 +238,6 @@ def per_use(found: list[Candidate]) -> PerUse | None:
         mixed=mixed.name if mixed else None,
         in_domain_documents_change=home.probe_change[worst] if worst else None,
         mixed_val_cost=home.val - mixed.val if home and mixed else None,
-        probes=tuple(p for p in DOCUMENT_PROBES if any(p in c.probe_change for c in found)),
+        probes=probes,
         worst_probe=worst,
     )
