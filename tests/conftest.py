@@ -38,6 +38,8 @@ class FakeEncoder:
     """Maps each text to a fixed pseudo-random vector seeded by its hash, plus a shared offset so the
     space is anisotropic like a real encoder's; counts how often it is asked to encode."""
 
+    batch_size = 32  # texts per forward pass, as the real Encoder's default
+
     def __init__(self, dim: int = 16, seed: int = 0, prompts: Prompts = NO_PROMPTS):
         self.name = f"fake-{dim}-{seed}"
         self.prompts = prompts  # what a real encoder resolves from its model and the prompt settings
@@ -68,6 +70,9 @@ class FakeEncoder:
         self.calls += 1
         self.texts_encoded += len(texts)
         return np.stack([self.vector(t) for t in texts])
+
+    def encode_pass(self, texts: list[str]) -> np.ndarray:  # one forward pass: each text's vector, as encode
+        return self.encode(texts)
 
 
 @pytest.fixture

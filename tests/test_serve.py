@@ -165,7 +165,7 @@ def test_models_health_and_usage_counted_by_the_tokenizer(both):
     assert usage == {"prompt_tokens": (3 + 2) + WINDOW, "total_tokens": (3 + 2) + WINDOW}  # words + [CLS] [SEP]
 
 
-def test_concurrent_requests_share_encode_calls_and_the_metrics_count_them(runs, both):
+def test_concurrent_requests_share_forward_passes_and_the_metrics_count_them(runs, both):
     from prometheus_client.parser import text_string_to_metric_families
 
     url, model = both
@@ -183,7 +183,7 @@ def test_concurrent_requests_share_encode_calls_and_the_metrics_count_them(runs,
     assert all(answers[i][0] == 200 for i in range(len(texts)))
     served = np.array([json.loads(answers[i][2])["data"][0]["embedding"] for i in range(len(texts))])
     close(served, reference(runs["both"], texts, "query"))
-    assert model.encoder.calls - calls_before < len(texts)  # batched: fewer encode calls than requests
+    assert model.encoder.calls - calls_before < len(texts)  # batched: fewer passes than requests
     families = {f.name: f for f in text_string_to_metric_families(get(url + "/metrics")[2].decode())}
     requests = {(s.labels["path"], s.labels["status"]): s.value for s in families["isoadapt_requests"].samples}
     assert requests[("/v1/embeddings", "200")] >= len(texts)
@@ -299,78 +299,3 @@ def test_minilm_run_and_export_served_equal_the_adapter_and_cut_long_texts_as_it
                 close(vectors_of(answer), reference_vectors)
             query_answer = client.embeddings.create(model=f"{folder.name}:query", input=texts["query"])
             assert query_answer.usage.prompt_tokens == expected_tokens
-
-
-def test_the_batcher_starts_the_next_batch_at_once_and_only_an_idle_encoder_waits():
-    """An idle encoder waits max_wait for company (two requests 50 ms apart share a call); a busy one takes
-    what queued meanwhile as soon as its call ends, with no wait, and before the ended call's requests are
-    answered."""
-    import asyncio
-    import time
-
-    from isoadapt.integrations.server.batching import Batcher
-
-    calls, events = [], []
-
-    def encode(requests):
-        calls.append((time.perf_counter(), [texts for texts, _ in requests]))
-        time.sleep(0.3)
-        return [np.full((len(texts), 2), len(texts), dtype=np.float32) for texts, _ in requests]
-
-    async def scenario():
-        observe = lambda texts, requests: events.append(("batch", texts))  # noqa: E731 (on the loop, as it starts)
-        batcher = Batcher(encode, max_batch_tokens=1000, max_wait_s=0.5, max_queue_texts=100, observe_batch=observe)
-        batcher.start()
-        first = batcher.submit(["a"], "query", 1)
-        await asyncio.sleep(0.05)
-        second = batcher.submit(["b", "c"], "query", 2)  # joins the idle encoder's wait
-        await asyncio.sleep(0.6)  # the first call (from 0.5 s to 0.8 s) is running now
-        third = batcher.submit(["d"], "query", 1)  # queued while the encoder is busy
-        first.add_done_callback(lambda _: events.append(("answered", "first")))
-        await asyncio.gather(first, second, third)
-        await batcher.stop()
-        return first.result(), second.result(), third.result()
-
-    first, second, third = asyncio.run(scenario())
-    assert [batch for _, batch in calls] == [[["a"], ["b", "c"]], [["d"]]]
-    assert calls[1][0] - calls[0][0] < 0.3 + 0.25  # no max_wait (0.5 s) between the busy encoder's calls
-    assert events == [("batch", 3), ("batch", 1), ("answered", "first")]  # the next call, then the answers
-    assert first.shape == (1, 2) and second.tolist() == [[2, 2], [2, 2]] and third.tolist() == [[1, 1]]
-
-
-def test_two_encode_workers_run_two_batches_side_by_side_and_each_request_gets_its_own_vectors():
-    """--encode_workers 2: a request queued while one worker encodes starts on the other at once (the two
-    calls overlap in time) instead of waiting for the first call to end; with one worker they do not overlap."""
-    import asyncio
-    import threading
-    import time
-
-    from isoadapt.integrations.server.batching import Batcher
-
-    def run(workers: int):
-        spans, lock = [], threading.Lock()
-
-        def encode(requests):
-            start = time.perf_counter()
-            time.sleep(0.3)
-            with lock:
-                spans.append((start, time.perf_counter()))
-            return [np.full((len(texts), 2), float(texts[0]), dtype=np.float32) for texts, _ in requests]
-
-        async def scenario():
-            batcher = Batcher(encode, max_batch_tokens=1000, max_wait_s=0, max_queue_texts=100, workers=workers)
-            batcher.start()
-            first = batcher.submit(["1"], "query", 1)
-            await asyncio.sleep(0.05)  # the first call is running now
-            second = batcher.submit(["2", "2"], "query", 2)
-            answers = await asyncio.gather(first, second)
-            await batcher.stop()
-            return answers
-
-        answers = asyncio.run(scenario())
-        assert answers[0].tolist() == [[1.0, 1.0]] and answers[1].tolist() == [[2.0, 2.0], [2.0, 2.0]]
-        (a_start, a_end), (b_start, b_end) = sorted(spans)
-        return b_start < a_end  # the calls overlapped
-
-    assert run(2) is True
-    assert run(1) is False

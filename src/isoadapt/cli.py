@@ -288,9 +288,9 @@ def add_serve_arguments(commands) -> None:
     for name, text in (
         ("max_inputs", "texts per request"),
         ("max_request_bytes", "bytes per request body"),
-        ("max_batch_tokens", "tokens per encode call, all batched requests together"),
+        ("max_batch_tokens", "padded tokens per forward pass, texts of any requests together"),
         ("max_queue", "texts waiting for the encoder; beyond: 503 with Retry-After"),
-        ("encode_workers", "encode calls at once, each with cores/N torch threads (docs/serve.md)"),
+        ("encode_workers", "forward passes at once, each on cores/N torch threads; default: one per core"),
     ):
         serve.add_argument(f"--{name}", type=int, default=getattr(ServeSettings, name), help=text)
     serve.add_argument("--max_wait_ms", type=float, default=ServeSettings.max_wait_ms, help="batching wait")

@@ -128,11 +128,13 @@ class Encoder:
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         with progress(total=len(texts), desc=label, unit="text", show=show) as bar:
             for batch in batches:
-                vectors[batch] = self._encode_batch([texts[i] for i in batch])
+                vectors[batch] = self.encode_pass([texts[i] for i in batch])
                 bar.update(len(batch))
         return vectors
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
+    def encode_pass(self, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
+        """One forward pass over the texts as given: `encode` cuts its passes itself; the server's batcher
+        chooses its own from every request waiting (integrations/server/batching.py)."""
         if self.runner is not None:
             return self.runner.encode(texts)
         return self.model.encode(texts, batch_size=len(texts), show_progress_bar=False, convert_to_numpy=True)

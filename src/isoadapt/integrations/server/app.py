@@ -30,12 +30,18 @@ log = logging.getLogger(__name__)
 CLIENT_CLOSED = 499  # nginx's status for a request whose client left: logged, never seen by the client
 
 
-def share_cores(workers: int) -> None:
-    """N encode workers split the cores torch would give one call: N calls of cores/N threads side by side."""
-    if workers > 1:
-        import torch
+def share_cores(workers: int | None) -> int:
+    """How many encode workers, each with cores/N torch threads: N passes side by side. By default one per
+    core torch uses, each on one thread: on this 2-core CPU two one-thread passes encode more per second than
+    one pass on both cores at 1, 16 and 64 clients (bench/README.md, section 14). A Ray replica's torch has
+    its actor's one CPU, so it gets one worker."""
+    import torch
 
-        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
+    cores = torch.get_num_threads()
+    workers = workers or cores
+    if workers > 1:
+        torch.set_num_threads(max(1, cores // workers))
+    return workers
 
 
 def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
@@ -45,19 +51,22 @@ def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        workers = share_cores(settings.encode_workers)
+        await asyncio.to_thread(model.warm_up)
         batcher = Batcher(
-            model.encode,
-            settings.max_batch_tokens,
-            settings.max_wait_ms / 1000,
-            settings.max_queue,
-            metrics.observe_batch,
-            settings.encode_workers,
+            model.encode_pass,
+            model.finish,
+            max_texts=model.pass_texts,
+            max_tokens=settings.max_batch_tokens,
+            max_wait_s=settings.max_wait_ms / 1000,
+            max_queue_texts=settings.max_queue,
+            model_of=model.model_of,
+            observe_batch=metrics.observe_batch,
+            workers=workers,
         )
-        share_cores(settings.encode_workers)
-        await asyncio.get_running_loop().run_in_executor(batcher.executor, model.warm_up)
         batcher.start()
         state.update(batcher=batcher, ready=True)
-        log.info("serve: ready, models %s", model.catalog.ids())
+        log.info("serve: ready, models %s, %d encode worker(s)", model.catalog.ids(), workers)
         yield
         state["ready"] = False
         await batcher.stop()  # uvicorn has drained the requests in flight; finish anything queued
@@ -116,12 +125,12 @@ def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
             served = ready_model()
             body = await read_body(request, settings.max_request_bytes)
             asked = parse_request(body, served.catalog, settings.max_inputs)
-            counts = await asyncio.get_running_loop().run_in_executor(
-                served.counting, served.token_counts, asked.texts, asked.side
+            prompted, counts = await asyncio.get_running_loop().run_in_executor(
+                served.counting, served.read, asked.texts, asked.side
             )
             read = [min(count, served.windows[asked.side]) for count in counts]
             try:
-                future = state["batcher"].submit(asked.texts, asked.side, sum(read))
+                future = state["batcher"].submit(prompted, asked.side, read)
             except QueueFull as full:
                 raise ApiError(503, f"the server is busy: {full}; retry later", retry=settings.retry_after_s) from None
             vectors = await until_done_or_gone(request, future)

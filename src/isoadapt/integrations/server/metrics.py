@@ -22,9 +22,11 @@ class ServerMetrics:
         self.texts = Counter("isoadapt_texts", "texts embedded, by side", ["side"], registry=r)
         self.tokens = Counter("isoadapt_tokens", "tokens the model read (usage.prompt_tokens summed)", registry=r)
         self.truncated = Counter("isoadapt_truncated_texts", "texts longer than the window, cut to it", registry=r)
-        self.batch_texts = Histogram("isoadapt_batch_texts", "texts per encode call", buckets=BATCH_BUCKETS, registry=r)
+        self.batch_texts = Histogram(
+            "isoadapt_batch_texts", "texts per forward pass", buckets=BATCH_BUCKETS, registry=r
+        )
         self.batch_requests = Histogram(
-            "isoadapt_batch_requests", "requests per encode call", buckets=BATCH_BUCKETS, registry=r
+            "isoadapt_batch_requests", "requests with texts in a forward pass", buckets=BATCH_BUCKETS, registry=r
         )
         self.queued = Gauge("isoadapt_queued_texts", "texts waiting for the encoder", registry=r)
         self.disconnects = Counter("isoadapt_client_disconnects", "requests whose client left first", registry=r)

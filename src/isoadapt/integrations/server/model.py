@@ -1,8 +1,9 @@
 """What the server encodes with: the run's base encoder (our `Encoder`, its length-sorted batches, its
 `--encode_backend`, `auto` included, and the prompts the run was trained with) and the adapter's
-`transform`, the one function that decides what each side's vector is. Requests of both sides share one
-base encode: each text carries its side's prompt (encoding/prompts.py), then its side of the head. A
-cross-model run's queries go to its query model instead (`OpenedRun.side_encoder`): one encode per model."""
+`transform`, the one function that decides what each side's vector is. Requests of both sides share the
+base model's forward passes: each text carries its side's prompt (encoding/prompts.py), then its side of
+the head. A cross-model run's queries go to its query model instead (`OpenedRun.side_encoder`): a pass
+reads the texts of one model."""
 
 from __future__ import annotations
 
@@ -36,39 +37,39 @@ class ServedModel:
         self.tokenizers = {side: copy.deepcopy(e.model.tokenizer) for side, e in self.encoders.items()}
         self.counting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isoadapt-tokens")
         self.windows = {side: int(e.model.max_seq_length) for side, e in self.encoders.items()}
+        self.pass_texts = min(e.batch_size for e in self.encoders.values())  # texts per forward pass, as `encode`
         self.catalog: Catalog | None = None  # known once warm_up has run one batch
 
     def warm_up(self) -> None:
-        """One batch through each encoder and each side of the head; the widths are read off its output."""
-        widths = {
-            side: int(self.adapter.transform(self.encoders[side].encode(["warm-up"]), side).shape[1]) for side in SIDES
-        }
+        """One pass through each side's path, as a request takes it; the widths are read off its output."""
+        widths = {}
+        for side in SIDES:
+            prompted, _ = self.read(["warm-up"], side)
+            widths[side] = int(self.finish(self.encode_pass(side, prompted), side).shape[1])
         # A request may leave its side out only where both sides give the same vector: a head on both sides
         # AND one prompt for both (a prompted run's query and document texts differ before the head).
         same = self.adapter.adapt == "both" and self.encoder.prompts.query == self.encoder.prompts.document
         default = "document" if same else None
         self.catalog = Catalog(self.name, widths, default)
 
-    def token_counts(self, texts: list[str], side: str) -> list[int]:
-        """Tokens per text as the model reads it on `side` (its prompt prepended, special tokens included),
-        before truncation: the model reads min(count, window)."""
+    def read(self, texts: list[str], side: str) -> tuple[list[str], list[int]]:
+        """The texts as the model reads them on `side` (its prompt prepended), and each one's tokens
+        (special tokens included) before truncation: the model reads min(count, window)."""
         prompted = self.encoders[side].prompts.texts(texts, side)
-        return [len(ids) for ids in self.tokenizers[side](prompted, truncation=False, verbose=False)["input_ids"]]
+        counts = [len(ids) for ids in self.tokenizers[side](prompted, truncation=False, verbose=False)["input_ids"]]
+        return prompted, counts
 
-    def encode(self, requests: list[tuple[list[str], str]]) -> list[np.ndarray]:
-        """(texts, side) per request -> their vectors: one encode per model over every text of the requests
-        it serves (length-sorted batches inside), then each request's rows through its side of the adapter."""
-        out: list = [None] * len(requests)
-        for encoder in {id(e): e for e in self.encoders.values()}.values():
-            mine = [i for i, (_, side) in enumerate(requests) if self.encoders[side] is encoder]
-            texts = [text for i in mine for text in encoder.prompts.texts(requests[i][0], requests[i][1])]
-            base = encoder.encode(texts) if texts else None  # (n, dim): each side's prompt, as the run encoded them
-            start = 0
-            for i in mine:
-                group, side = requests[i]
-                out[i] = self.adapter.transform(base[start : start + len(group)], side)  # (len(group), width)
-                start += len(group)
-        return out
+    def model_of(self, side: str) -> int:
+        """Which base model encodes the side: texts of sides that share one may share a forward pass."""
+        return id(self.encoders[side])
+
+    def encode_pass(self, side: str, texts: list[str]) -> np.ndarray:  # (len(texts), dim)
+        """One forward pass of the side's base model over prompted texts (of any side it encodes)."""
+        return self.encoders[side].encode_pass(texts)
+
+    def finish(self, base: np.ndarray, side: str) -> np.ndarray:  # (n, width)
+        """A request's vectors: its base vectors through its side of the adapter."""
+        return self.adapter.transform(base, side)
 
 
 def open_served(adapter, cache_dir: Path, backend: str | None = None, name: str | None = None) -> ServedModel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from isoadapt.encoding.encoder import TOKEN_BUDGET
 from isoadapt.errors import InputError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -15,15 +16,15 @@ class ServeSettings:
     api_key: str | None = None  # Bearer token; None: no authentication (the server binds to loopback by default)
     max_inputs: int = 2048  # texts per request (OpenAI's limit)
     max_request_bytes: int = 8 << 20  # request body
-    max_batch_tokens: int = 8192  # tokens the model reads per encode call (all requests in it together)
-    max_wait_ms: float = 2.0  # how long an idle encoder waits for concurrent requests to join a batch
-    encode_workers: int = 1  # encode calls at once, each with cores/N torch threads
+    max_batch_tokens: int = TOKEN_BUDGET  # padded tokens per forward pass (texts of any requests), as `encode`
+    max_wait_ms: float = 2.0  # how long an idle encoder waits for concurrent requests to fill a pass
+    encode_workers: int | None = None  # forward passes at once, each on cores/N torch threads; None: one per core
     max_queue: int = 16384  # texts waiting for the encoder; a request that would pass it gets 503
     retry_after_s: int = 1  # the Retry-After of a 503
 
     def checked(self) -> ServeSettings:
         for name in ("max_inputs", "max_request_bytes", "max_batch_tokens", "encode_workers", "max_queue"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"--{name} {getattr(self, name)}: must be at least 1")
         if self.max_queue < self.max_inputs:
             raise InputError(
