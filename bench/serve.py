@@ -205,7 +205,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--infinity", default="/work/infinity-venv/bin/infinity_emb", help="'' to skip")
-    parser.add_argument("--encode_workers", type=int, default=1, help="isoadapt serve's --encode_workers")
+    parser.add_argument("--encode_workers", type=int, help="isoadapt serve's --encode_workers (default: its own)")
     parser.add_argument("--max_batch_tokens", type=int, help="isoadapt serve's --max_batch_tokens (default: its own)")
     parser.add_argument("--max_wait_ms", type=float, help="isoadapt serve's --max_wait_ms (default: its own)")
     parser.add_argument("--ray", action="store_true", help="also 1 vs 2 Ray Serve replicas at 16 clients")
@@ -249,13 +249,15 @@ def in_process_rate(adapter: Adapter, texts: list[str]) -> float:
 
 
 def interleaved(args, adapter: Adapter, port: int, pid: int, batches, texts, clients: int) -> str:
-    """N rounds of one in-process call then one served load, back to back: on a machine whose speed drifts
-    between runs (this VM's in-process rate moved 451-625 texts/s between consecutive runs), each round's
-    ratio compares two measurements taken seconds apart; the median ratio is the figure to read."""
+    """N rounds of one served load between two in-process calls, back to back: on a machine whose speed
+    drifts between runs (this VM's in-process rate moved 451-625 texts/s between consecutive runs), each
+    round's ratio compares the load with the mean of the calls just before and just after it; the median
+    ratio is the figure to read."""
     ratios, served, local = [], [], []
     for _ in range(args.interleave):
-        local.append(in_process_rate(adapter, texts))
+        before = in_process_rate(adapter, texts)
         served.append(load(port, "/v1/embeddings", "m:query", batches, clients, {}, pid)["texts/s"])
+        local.append((before + in_process_rate(adapter, texts)) / 2)
         ratios.append(served[-1] / local[-1])
     return (
         f"  interleaved x{args.interleave} @ {clients}: median served {np.median(served):.1f} texts/s, in-process "
@@ -266,7 +268,7 @@ def interleaved(args, adapter: Adapter, port: int, pid: int, batches, texts, cli
 def serve_ours(args, run: Path, batches, texts, reference, in_process, adapter: Adapter) -> dict:
     port = free_port()
     command = [sys.executable, "-m", "isoadapt.cli", "serve", "--run_dir", str(run), "--port", str(port)]
-    command += ["--encode_workers", str(args.encode_workers)]
+    command += ["--encode_workers", str(args.encode_workers)] if args.encode_workers else []
     command += ["--max_batch_tokens", str(args.max_batch_tokens)] if args.max_batch_tokens else []
     command += ["--max_wait_ms", str(args.max_wait_ms)] if args.max_wait_ms is not None else []
     out = {}
