@@ -19,7 +19,8 @@ from isoadapt.encoding.backend_choice import AUTO, probe_from_split
 from isoadapt.encoding.encoder import open_encoder
 from isoadapt.encoding.precomputed import is_precomputed
 from isoadapt.errors import InputError
-from isoadapt.integrations.server.protocol import SIDES, Catalog
+from isoadapt.head_options import SIDES
+from isoadapt.integrations.server.protocol import Catalog
 
 log = logging.getLogger(__name__)
 

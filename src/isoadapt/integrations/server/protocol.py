@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-SIDES = ("query", "document")
+from isoadapt.head_options import SIDES
+
 INPUT_TYPES = {"query": "query", "document": "document", "search_query": "query", "search_document": "document"}
 ENCODING_FORMATS = ("float", "base64")
 FIELDS = ("input", "model", "encoding_format", "dimensions", "user", "input_type")
