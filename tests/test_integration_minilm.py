@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -376,6 +377,17 @@ def test_onnx_backends_match_torch(real_slice, tmp_path, backend, floor):
     assert cosine.min() >= floor
     assert onnx_encoder.fingerprint != Encoder(MINILM, tmp_path, show_progress=False).fingerprint
     assert (tmp_path / "onnx").is_dir() and list((tmp_path / "onnx").glob("*/model*.onnx"))
+    # The server's encode workers call one encoder from several threads: each gets its own texts' vectors.
+    halves, got = [texts[0::2] * 3, texts[1::2][:20] * 3], {}
+    threads = [
+        threading.Thread(target=lambda i: got.update({i: onnx_encoder.encode(halves[i])}), args=(i,)) for i in (0, 1)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i in (0, 1):
+        assert np.allclose(got[i], onnx_encoder.encode(halves[i]), atol=1e-5)
 
 
 def test_posthoc_transform_exports_like_a_head(real_slice, tmp_path):

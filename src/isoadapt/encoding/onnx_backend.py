@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,8 @@ def export_onnx(st_model, weights_sha256: str, cache_dir: Path, backend: str) ->
 
 class OnnxRunner:
     """Encodes with onnxruntime (or OpenVINO): length-sorted batches, the model's tokenizer and max length,
-    its normalisation."""
+    its normalisation. Safe to call from several threads at once (onnxruntime's `run` is; OpenVINO gets one
+    infer request per thread)."""
 
     def __init__(self, st_model, onnx_path: Path, normalize: bool, engine: str = "onnxruntime"):
         if engine == "openvino":
@@ -105,7 +107,16 @@ class OnnxRunner:
                     "'isoadapt[bench]' or openvino"
                 ) from None
             compiled = ov.Core().compile_model(str(onnx_path), "CPU")
-            self.run = lambda feeds: next(iter(compiled(feeds).values()))
+            # One infer request per thread: calling `compiled` reuses a single request, so two threads (the
+            # server's encode workers) would get "Infer Request is busy" or each other's outputs.
+            requests = threading.local()
+
+            def run(feeds):
+                if not hasattr(requests, "request"):
+                    requests.request = compiled.create_infer_request()
+                return next(iter(requests.request.infer(feeds).values()))
+
+            self.run = run
         else:
             import onnxruntime as ort
 
