@@ -39,6 +39,14 @@ def batcher(passes: Passes, **settings) -> Batcher:
     return Batcher(passes, lambda base, side: base, **options)
 
 
+async def running(b: Batcher, passes: int = 1) -> None:
+    """Until `passes` workers are running a pass (on a loaded machine a thread may take a while to start)."""
+    deadline = time.monotonic() + 10
+    while b.busy < passes:
+        assert time.monotonic() < deadline, "no worker started a pass"
+        await asyncio.sleep(0.005)
+
+
 def rows(n: int, *numbers: int) -> list[list[float]]:
     return [[float(k), float(k)] for k in (numbers or range(n))]
 
@@ -125,7 +133,7 @@ def test_two_workers_run_two_passes_side_by_side_and_one_worker_does_not():
             b = batcher(passes, workers=workers)
             b.start()
             first = b.submit(["t1"], "query", [3])
-            await asyncio.sleep(0.05)  # the first pass is running
+            await running(b)  # the first pass is running
             second = b.submit(["t2", "t2"], "query", [3, 3])
             answers = await asyncio.gather(first, second)
             await b.stop()
@@ -183,7 +191,7 @@ def test_a_cancelled_request_is_skipped_and_the_queue_empties():
         b = batcher(passes)
         b.start()
         busy = b.submit(["t1"], "query", [3])
-        await asyncio.sleep(0.05)
+        await running(b)
         gone, kept = b.submit(["t2", "t3"], "query", [3, 3]), b.submit(["t4"], "query", [3])
         gone.cancel()
         answers = await asyncio.gather(busy, kept)
@@ -217,7 +225,7 @@ def test_a_request_that_would_overflow_the_queue_is_refused_and_nothing_of_it_is
         b = batcher(passes, max_queue_texts=3)
         b.start()
         busy = b.submit(["t1"], "query", [3])
-        await asyncio.sleep(0.05)  # taken by the worker: no longer queued
+        await running(b)  # taken by the worker: no longer queued
         waiting = b.submit(["t2", "t3"], "query", [3, 3])
         with pytest.raises(QueueFull, match="2 texts are queued; at most 3"):
             b.submit(["t4", "t5"], "query", [3, 3])
@@ -244,3 +252,95 @@ def test_stop_finishes_the_queue_then_refuses():
         return [p.result() for p in pending]
 
     assert [a.tolist() for a in asyncio.run(scenario())] == [rows(1, i) for i in range(3)]
+
+
+def test_a_request_cancelled_after_it_was_planned_is_skipped_in_its_later_passes():
+    """Its long texts' pass runs; it is cancelled; its short texts are dropped from the pass they share."""
+    passes = Passes(seconds=0.2)
+
+    async def scenario():
+        b = batcher(passes)
+        b.start()
+        busy = b.submit(["t1"], "query", [3])
+        await running(b)
+        gone = b.submit(["t2", "t3", "t4", "t5"], "query", [40, 40, 5, 5])
+        kept = b.submit(["t6"], "query", [5])
+        while b.waiting or not passes.spans or b.busy == 0:  # planned, and its first pass, [t2 t3], is running
+            await asyncio.sleep(0.005)
+        gone.cancel()
+        answers = await asyncio.gather(busy, kept)
+        await b.stop()
+        return answers, b.queued_texts
+
+    (busy, kept), queued = asyncio.run(scenario())
+    assert kept.tolist() == rows(1, 6) and queued == 0
+    assert passes.texts == [["t1"], ["t2", "t3"], ["t6"]]
+
+
+def test_a_failing_pass_fails_its_requests_whole_and_their_other_passes_are_skipped():
+    """A request over two passes whose first fails gets the error, and its second pass runs without it."""
+    passes = Passes()
+
+    async def scenario():
+        b = batcher(passes, max_wait_s=0.2)
+        b.start()
+        failing = b.submit(["t2 boom", "t3"], "query", [40, 5])
+        kept = b.submit(["t6"], "query", [5])
+        with pytest.raises(RuntimeError, match="the model failed"):
+            await failing
+        answer = await kept
+        await b.stop()
+        return answer, b.queued_texts
+
+    answer, queued = asyncio.run(scenario())
+    assert answer.tolist() == rows(1, 6) and queued == 0
+    assert passes.texts == [["t2 boom"], ["t6"]]
+
+
+def test_a_failing_side_of_the_head_answers_the_error_and_the_batcher_goes_on():
+    def finish(base, side):
+        if side == "document":
+            raise ValueError("no document side")
+        return base
+
+    async def scenario():
+        b = Batcher(Passes(), finish, max_texts=32, max_tokens=512, max_wait_s=0.0, max_queue_texts=100)
+        b.start()
+        with pytest.raises(ValueError, match="no document side"):
+            await b.submit(["t1"], "document", [3])
+        answer = await b.submit(["t2"], "query", [3])
+        await b.stop()
+        return answer
+
+    assert asyncio.run(scenario()).tolist() == rows(1, 2)
+
+
+def test_a_pass_that_gives_the_wrong_number_of_vectors_is_an_error_not_a_hang():
+    async def scenario():
+        b = Batcher(lambda side, texts: np.zeros((1, 2)), lambda base, side: base, 32, 512, 0.0, 100)
+        b.start()
+        with pytest.raises(RuntimeError, match="a forward pass of 2 texts gave 1 vectors"):
+            await asyncio.wait_for(b.submit(["t1", "t2"], "query", [3, 3]), 10)
+        await b.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_request_is_not_halved_for_a_worker_that_is_busy():
+    """Two workers, one on a long pass: a request of four like texts is one pass on the free worker, not
+    two halves of which one would wait for the busy worker."""
+    passes = Passes(seconds=0.3)
+
+    async def scenario():
+        b = batcher(passes, workers=2)
+        b.start()
+        first = b.submit(["t1"], "query", [3])
+        await running(b)
+        second = b.submit(["t2", "t3", "t4", "t5"], "query", [3, 3, 3, 3])
+        answers = await asyncio.gather(first, second)
+        await b.stop()
+        return answers
+
+    first, second = asyncio.run(scenario())
+    assert second.tolist() == rows(4, 2, 3, 4, 5)
+    assert passes.texts == [["t1"], ["t2", "t3", "t4", "t5"]]

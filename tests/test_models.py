@@ -269,7 +269,9 @@ def test_the_server_encodes_each_side_with_the_runs_prompts(tmp_path, capsys, fa
     adapter = Adapter.load(tmp_path / "run", tmp_path / "cache")
     model = served.open_served(adapter, tmp_path / "cache")
     texts = ["topic1 what is topic1", "topic2 document 0 about topic2"]
-    query, document = (model.finish(model.encode_pass(side, model.read(texts, side)[0]), side) for side in ("query", "document"))
+    query, document = (
+        model.finish(model.encode_pass(side, model.read(texts, side)[0]), side) for side in ("query", "document")
+    )
     assert np.allclose(query, adapter.transform(FakeEncoder().encode(["q: " + t for t in texts]), "query"))
     assert np.allclose(document, adapter.transform(FakeEncoder().encode(["d: " + t for t in texts]), "document"))
 

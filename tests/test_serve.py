@@ -165,10 +165,16 @@ def test_models_health_and_usage_counted_by_the_tokenizer(both):
     assert usage == {"prompt_tokens": (3 + 2) + WINDOW, "total_tokens": (3 + 2) + WINDOW}  # words + [CLS] [SEP]
 
 
-def test_concurrent_requests_share_forward_passes_and_the_metrics_count_them(runs, both):
+def test_concurrent_requests_share_forward_passes_and_the_metrics_count_them(runs):
+    """24 one-text requests at once, on a server whose idle workers wait up to 300 ms for company (the fake's
+    passes are instant, so with the default 2 ms a slow thread start could give each request its own)."""
+    with thread_server(runs["both"], max_wait_ms=300) as (url, model):
+        concurrent_requests_share_passes(runs, url, model)
+
+
+def concurrent_requests_share_passes(runs, url, model):
     from prometheus_client.parser import text_string_to_metric_families
 
-    url, model = both
     calls_before = model.encoder.calls
     answers, texts = {}, [f"topic{i} question {i}" for i in range(24)]
 

@@ -102,6 +102,11 @@ def installed_backends() -> list[str]:
     return [b for b in BACKENDS if all(importlib.util.find_spec(p) is not None for p in NEEDS[b])]
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else every CPU)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cpu_signature() -> dict:
     """The CPU as the choice depends on it: model name, instruction-set flags, cores and torch threads."""
     import torch

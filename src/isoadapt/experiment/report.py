@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ttest_rel
 
-from isoadapt.encoding.backend_choice import cpu_signature
+from isoadapt.encoding.backend_choice import cpu_signature, usable_cores
 from isoadapt.experiment.learning_curve import curve_section, curves, flat_lines
 from isoadapt.experiment.per_use import per_use_section
 from isoadapt.experiment.plan import Plan
@@ -325,7 +325,7 @@ def write_report(
     meta = {**meta, "selection": selection, **({"learning_curve": curve} if curve else {})}
     meta = {
         **meta,
-        "machine": {"platform": platform.platform(), "processor": cpu_signature()["model"], "cores": _cores()},
+        "machine": {"platform": platform.platform(), "processor": cpu_signature()["model"], "cores": usable_cores()},
     }
     atomic_write_json(
         folder / "report.json",
@@ -385,9 +385,3 @@ def reproduce_command(meta: dict) -> str:
     command = f"isoadapt experiment --plan {meta['plan']} --data {meta['data']} --base_model {meta['base_model']}"
     command += f" --query_model {meta['query_model']}" if meta.get("query_model") else ""
     return command + f" --seeds {','.join(map(str, meta['seeds']))}"
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from isoadapt.encoding.backend_choice import usable_cores
 from isoadapt.errors import InputError
 from isoadapt.integrations.server.batching import Batcher, QueueFull
 from isoadapt.integrations.server.metrics import ServerMetrics
@@ -32,16 +33,21 @@ CLIENT_CLOSED = 499  # nginx's status for a request whose client left: logged, n
 
 def share_cores(workers: int | None) -> int:
     """How many encode workers, each with cores/N torch threads: N passes side by side. By default one per
-    core torch uses, each on one thread: on this 2-core CPU two one-thread passes encode more per second than
-    one pass on both cores at 1, 16 and 64 clients (bench/README.md, section 14). A Ray replica's torch has
-    its actor's one CPU, so it gets one worker."""
+    core, each on one thread: on this 2-core CPU two one-thread passes encode more per second than one pass
+    on both cores at 1, 16 and 64 clients (bench/README.md, section 14). The cores are the threads torch
+    started with, at most the CPUs this process may run on; a Ray replica's torch has its actor's one CPU,
+    so it gets one worker. Read once per process, so a second app in it gets the same."""
     import torch
 
-    cores = torch.get_num_threads()
-    workers = workers or cores
-    if workers > 1:
-        torch.set_num_threads(max(1, cores // workers))
+    global _CORES
+    if _CORES is None:
+        _CORES = max(1, min(torch.get_num_threads(), usable_cores()))
+    workers = workers or _CORES
+    torch.set_num_threads(max(1, _CORES // workers))
     return workers
+
+
+_CORES: int | None = None  # the cores torch had before share_cores changed its thread count
 
 
 def build_app(model: ServedModel, settings: ServeSettings) -> FastAPI:
@@ -209,6 +215,7 @@ async def until_done_or_gone(request: Request, future: asyncio.Future):
         return None
     finally:
         gone.cancel()
+        future.cancel()  # a no-op once answered; drops the texts when this handler is cancelled (a drain ran out)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -11,9 +11,10 @@ threads) run N passes side by side, which on this CPU encodes more per second th
 (torch then waits on its own threads; bench/README.md, section 14), but only while every worker has a full
 pass to run. A worker that took the waiting requests as its own call would leave the others the few
 requests that came in meanwhile; one plan shared by all keeps each worker on a full, like-length pass.
-When a plan has fewer passes than workers (a lone request), the largest pass is halved until each has one.
+When a plan has fewer passes than idle workers (a lone request), the largest pass is halved until each
+idle worker has one.
 
-An idle worker first waits `max_wait_s` for company when less than a pass's worth of texts waits. The
+An idle worker first waits `max_wait_s` for company when fewer than `max_texts` texts wait. The
 queue is bounded in texts: a request that would overflow it is refused at once (503, Retry-After) rather
 than held in memory. A request whose client went away is dropped: its texts not yet in a pass are skipped."""
 
@@ -85,6 +86,7 @@ class Batcher:
         self.waiting: list[Job] = []  # requests not planned yet, in arrival order
         self.passes: collections.deque[list[Waiting]] = collections.deque()  # planned, not taken yet
         self.queued_texts = 0  # texts waiting or planned, not taken by a worker yet
+        self.busy = 0  # workers running a pass
         self.lock = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._closing = False
@@ -109,6 +111,8 @@ class Batcher:
         future to drop the request (a client that went away): its texts still queued are then skipped."""
         loop = asyncio.get_running_loop()
         job = Job(list(texts), side, list(lengths), loop.create_future(), loop, len(texts), [None] * len(texts))
+        if not texts:
+            raise ValueError("a request with no texts")  # the protocol refuses it first; nothing would answer it
         with self.lock:
             if self._closing:
                 raise QueueFull("the server is shutting down")
@@ -121,17 +125,29 @@ class Batcher:
         return job.future
 
     def _drop(self, job: Job) -> None:
+        """A request whose client went away: out of the queue now if it is still waiting (its room is free for
+        others at once), else its planned texts are skipped when a worker reaches them."""
         with self.lock:
             job.dropped = True
+            if job in self.waiting:
+                self.waiting.remove(job)
+                self.queued_texts -= len(job.texts)
 
     def _work(self) -> None:
         """One worker: pass after pass until the batcher is closed and nothing is left."""
         while True:
             with self.lock:
                 taken = self._next_pass()
-            if taken is None:
-                return
-            self._run(taken)
+                if taken is None:
+                    return
+                self.busy += 1
+            try:
+                self._run(taken)
+            except Exception as err:  # noqa: BLE001 (a bug past the pass itself: fail its requests, keep the worker)
+                self._fail({w.job for w in taken}, err)
+            finally:
+                with self.lock:
+                    self.busy -= 1
 
     def _next_pass(self) -> list[Waiting] | None:
         """(Under the lock.) The next planned pass, planning the waiting requests when none is left; None when
@@ -145,11 +161,11 @@ class Batcher:
                 taken = [w for w in planned if not w.job.dropped]
                 if taken:
                     return taken
-            self.queued_texts -= sum(len(job.texts) for job in self.waiting if job.dropped)
-            self.waiting = [job for job in self.waiting if not job.dropped]
             if self.waiting:
                 if idle:
                     self._wait_for_company()
+                    idle = False
+                    continue  # another worker may have planned meanwhile: take its passes first
                 self._plan()
                 continue
             if self._closing:
@@ -158,8 +174,11 @@ class Batcher:
             self.lock.wait()
 
     def _wait_for_company(self) -> None:
+        """(Under the lock.) Until a pass's worth of texts waits, another worker has planned, or max_wait_s."""
         deadline = time.monotonic() + self.max_wait_s
-        while sum(len(job.texts) for job in self.waiting) < self.max_texts and not self._closing:
+        while self.waiting and not self.passes and not self._closing:
+            if sum(len(job.texts) for job in self.waiting) >= self.max_texts:
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -168,7 +187,8 @@ class Batcher:
     def _plan(self) -> None:
         """(Under the lock.) Every waiting request's texts, oldest requests first up to `PLAN_TEXTS`, cut into
         passes as `Encoder.encode` cuts one call (`length_batches`), one model's texts per pass. Fewer passes
-        than workers: the largest is halved until each worker has one, so a lone request uses them all."""
+        than idle workers (this one included): the largest is halved until each idle worker has one, so a lone
+        request uses every free core; a busy worker's share is not split off for it to run later."""
         jobs, texts = [], 0
         while self.waiting and (not jobs or texts + len(self.waiting[0].texts) <= PLAN_TEXTS):
             jobs.append(self.waiting.pop(0))
@@ -179,10 +199,12 @@ class Batcher:
             mine = [w for w in items if self.model_of(w.job.side) == model]
             cuts = length_batches([w.length for w in mine], self.max_tokens, self.max_texts, self.pass_overhead)
             planned += [[mine[i] for i in cut] for cut in cuts]
-        while planned and len(planned) < self.workers and max(len(p) for p in planned) > 1:
+        idle = self.workers - self.busy
+        while planned and len(planned) < idle and max(len(p) for p in planned) > 1:
             largest = planned.pop(max(range(len(planned)), key=lambda k: len(planned[k])))
             planned += [largest[: len(largest) // 2], largest[len(largest) // 2 :]]
         self.passes.extend(planned)
+        self.lock.notify_all()  # idle workers waiting for company take the other passes now
 
     def _run(self, taken: list[Waiting]) -> None:
         """One pass on this thread, its vectors into their requests; each finished request answered."""
@@ -190,14 +212,11 @@ class Batcher:
         self.observe_batch(len(taken), len(jobs))
         try:
             base = self.encode_pass(taken[0].job.side, [w.job.texts[w.index] for w in taken])  # (len(taken), dim)
+            if len(base) != len(taken):
+                raise RuntimeError(f"a forward pass of {len(taken)} texts gave {len(base)} vectors")
         except Exception as err:  # noqa: BLE001 (a bug or a model failure: each request in the pass answers it)
-            with self.lock:
-                for job in jobs:
-                    job.dropped = True
-            for job in jobs:
-                job.loop.call_soon_threadsafe(_settle, job.future, None, err)
+            self._fail(jobs, err)
             return
-        finished = []
         with self.lock:
             for row, w in zip(base, taken):
                 w.job.rows[w.index] = row
@@ -209,6 +228,14 @@ class Batcher:
             except Exception as err:  # noqa: BLE001
                 vectors, error = None, err
             job.loop.call_soon_threadsafe(_settle, job.future, vectors, error)
+
+    def _fail(self, jobs, err: Exception) -> None:
+        """Each request answers the error; their texts in other passes are skipped."""
+        with self.lock:
+            for job in jobs:
+                job.dropped = True
+        for job in jobs:
+            job.loop.call_soon_threadsafe(_settle, job.future, None, err)
 
 
 def _settle(future: asyncio.Future, vectors: np.ndarray | None, error: Exception | None) -> None:
