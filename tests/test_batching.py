@@ -34,9 +34,23 @@ class Passes:
         return np.array([[float(t.split()[0][1:])] * 2 for t in texts], dtype=np.float32)
 
 
-def batcher(passes: Passes, **settings) -> Batcher:
+def batcher(passes, finish=lambda base, side: base, **settings) -> Batcher:
     options = {"max_texts": 32, "max_tokens": 512, "max_wait_s": 0.0, "max_queue_texts": 100, **settings}
-    return Batcher(passes, lambda base, side: base, **options)
+    return Batcher(passes, finish, **options)
+
+
+def refused_then_served(b: Batcher, texts: list[str], side: str, error: type, match: str) -> np.ndarray:
+    """A request that fails with `error`, then a good one ("t2", a query): the good one's rows."""
+
+    async def scenario():
+        b.start()
+        with pytest.raises(error, match=match):
+            await asyncio.wait_for(b.submit(texts, side, [3] * len(texts)), 10)  # an error, not a hang
+        answer = await b.submit(["t2"], "query", [3])
+        await b.stop()
+        return answer
+
+    return asyncio.run(scenario())
 
 
 async def running(b: Batcher, passes: int = 1) -> None:
@@ -204,18 +218,8 @@ def test_a_cancelled_request_is_skipped_and_the_queue_empties():
 
 
 def test_a_failing_pass_answers_its_requests_with_the_error_and_the_batcher_goes_on():
-    passes = Passes()
-
-    async def scenario():
-        b = batcher(passes)
-        b.start()
-        with pytest.raises(RuntimeError, match="the model failed"):
-            await b.submit(["t1 boom"], "query", [3])
-        answer = await b.submit(["t2"], "query", [3])
-        await b.stop()
-        return answer
-
-    assert asyncio.run(scenario()).tolist() == rows(1, 2)
+    served = refused_then_served(batcher(Passes()), ["t1 boom"], "query", RuntimeError, "the model failed")
+    assert served.tolist() == rows(1, 2)
 
 
 def test_a_request_that_would_overflow_the_queue_is_refused_and_nothing_of_it_is_held():
@@ -303,27 +307,18 @@ def test_a_failing_side_of_the_head_answers_the_error_and_the_batcher_goes_on():
             raise ValueError("no document side")
         return base
 
-    async def scenario():
-        b = Batcher(Passes(), finish, max_texts=32, max_tokens=512, max_wait_s=0.0, max_queue_texts=100)
-        b.start()
-        with pytest.raises(ValueError, match="no document side"):
-            await b.submit(["t1"], "document", [3])
-        answer = await b.submit(["t2"], "query", [3])
-        await b.stop()
-        return answer
-
-    assert asyncio.run(scenario()).tolist() == rows(1, 2)
+    served = refused_then_served(batcher(Passes(), finish), ["t1"], "document", ValueError, "no document side")
+    assert served.tolist() == rows(1, 2)
 
 
 def test_a_pass_that_gives_the_wrong_number_of_vectors_is_an_error_not_a_hang():
-    async def scenario():
-        b = Batcher(lambda side, texts: np.zeros((1, 2)), lambda base, side: base, 32, 512, 0.0, 100)
-        b.start()
-        with pytest.raises(RuntimeError, match="a forward pass of 2 texts gave 1 vectors"):
-            await asyncio.wait_for(b.submit(["t1", "t2"], "query", [3, 3]), 10)
-        await b.stop()
+    def short_by_one(side, texts):  # one vector too few for the two-text request; right for "t2"
+        return Passes()(side, texts)[: max(1, len(texts) - 1)]
 
-    asyncio.run(scenario())
+    served = refused_then_served(
+        batcher(short_by_one), ["t1", "t3"], "query", RuntimeError, "a forward pass of 2 texts gave 1 vectors"
+    )
+    assert served.tolist() == rows(1, 2)
 
 
 def test_a_request_is_not_halved_for_a_worker_that_is_busy():
