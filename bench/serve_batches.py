@@ -1,10 +1,11 @@
 """Why a served encode costs more than one in-process call on the same texts, and what cutting batches at the
 cheapest places changes. No server: the bench's texts (bench/serve.py's Semanlink texts and requests of 1 to
 32) are encoded in process, once as one call (what bench/serve.py's in-process line does) and once grouped
-as a server groups them, one encode call per group of requests:
+as the server grouped them before commit 6191486, one encode call per group of requests (the server now
+plans passes from every waiting request; bench/README.md, section 14, measures that with bench/serve_ab.py):
 
 - `[1]`: one request per call (1 client);
-- `[1,15]`: calls of 1 and 15 requests in turn (16 clients: the pattern the server settles in, where one
+- `[1,15]`: calls of 1 and 15 requests in turn (16 clients: the pattern that server settled in, where one
   request comes back while the other fifteen wait for the encoder);
 - `[16]`: every request in flight in one call.
 
